@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lm_proto.h - wire formats of csvfs-lockd.
+ *
+ * Two message families share one framing:
+ *   - cluster messages (lm_cmsg), multicast between lockd instances over
+ *     corosync CPG with AGREED ordering; they are the only inputs of the
+ *     replicated lock table (lm_state.h) besides membership changes;
+ *   - socket messages (lm_smsg), exchanged on the local SOCK_SEQPACKET
+ *     socket between lockd and its clients (csvfs, csvfs-admin), one
+ *     message per packet.
+ *
+ * Every message starts with a 16-byte header, little endian:
+ *
+ *	u32 magic	LM_CMSG_MAGIC or LM_SMSG_MAGIC
+ *	u16 version	LM_PROTO_VERSION
+ *	u16 type	enum lm_cmsg_type / enum lm_smsg_type
+ *	u32 length	whole message, header included
+ *	u32 seq		socket: request sequence, echoed in the reply
+ *			(0 for pushed events); cluster: 0
+ *
+ * Bodies are fixed fields in the order of the structs below, integers
+ * little endian, strings as fixed-size NUL-padded arrays, lists as a u32
+ * count followed by the entries.  Byte-order conversion lives only in
+ * lm_proto.c.
+ *
+ * Decoders are total: any input, of any length, either decodes into a
+ * fully initialised struct or is rejected with -EBADMSG (malformed,
+ * truncated, trailing bytes, counts over the limits below, strings without
+ * NUL), -EPROTO (bad magic, unknown type) or -EPROTONOSUPPORT (unknown
+ * version).  They never read outside [buf, buf + len).
+ */
+#ifndef CSVFS_LM_PROTO_H
+#define CSVFS_LM_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LM_CMSG_MAGIC 0x43564c43u /* "CLVC": cluster message */
+#define LM_SMSG_MAGIC 0x43564c53u /* "SLVC": socket message */
+#define LM_PROTO_VERSION 1
+#define LM_HDR_LEN 16
+
+#define LM_NAME_MAX 64		/* node and cluster names, NUL included */
+#define LM_MAX_NODES 64		/* cluster size limit */
+#define LM_VOLUME_LEN 16	/* volume UUID, raw bytes */
+#define LM_SYNC_CHUNK 32768	/* state transfer payload per message */
+#define LM_BATCH_MAX 128	/* entries per query reply message */
+#define LM_MSG_MAX 65536	/* no message is longer than this */
+
+/*
+ * Status codes carried on the wire and returned (negated) by liblockmgr.
+ * Values below 1000 are Linux errno values (EAGAIN, EINVAL, EPERM, ...);
+ * lockd-specific conditions use the documented range 1000-1099.
+ */
+enum lm_status {
+	LM_OK = 0,
+	LM_ERR_BASE = 1000,
+	LM_ERR_NOQUORUM = 1001,	  /* this partition is not quorate */
+	LM_ERR_SYNCING = 1002,	  /* state transfer under way; retried */
+	LM_ERR_DRAINING = 1003,	  /* node is draining: no new grants */
+	LM_ERR_FENCING = 1004,	  /* node awaits fencing: no new grants */
+	LM_ERR_NOTOWNER = 1005,	  /* release of a grant not held */
+	LM_ERR_NONODE = 1006,	  /* no such node (name or id) */
+	LM_ERR_NOTMEMBER = 1007,  /* node known but not a member now */
+	LM_ERR_SHUTDOWN = 1008,	  /* lockd is shutting down */
+	LM_ERR_LEASE = 1009,	  /* this node holds no valid lease */
+	LM_ERR_CANCELED = 1010,	  /* request canceled by its client */
+	LM_ERR_TIMEDOUT = 1011,	  /* request timed out in lockd */
+	LM_ERR_LOST = 1012,	  /* ownership lost (fenced / lease end) */
+	LM_ERR_MAX = 1099,
+};
+
+/* Human-readable text for a status (errno or LM_ERR_*); never NULL. */
+const char *lm_strerror(int status);
+
+/* A lockable resource: a file of a volume, by its stable file id. */
+struct lm_res {
+	uint8_t volume[LM_VOLUME_LEN];
+	uint64_t fileid;
+};
+
+enum lm_lock_space {
+	LM_SPACE_POSIX = 0, /* fcntl byte-range and OFD locks */
+	LM_SPACE_FLOCK = 1, /* flock(2): whole file, range ignored */
+};
+
+enum lm_lock_type {
+	LM_LK_UNLOCK = 0,
+	LM_LK_READ = 1,	 /* shared */
+	LM_LK_WRITE = 2, /* exclusive */
+};
+
+enum lm_plock_op {
+	LM_PL_SET = 1,		 /* F_SETLK: grant or fail with EAGAIN */
+	LM_PL_SETW = 2,		 /* F_SETLKW: grant or queue until granted */
+	LM_PL_UNLOCK = 3,	 /* release [start, end] of this owner */
+	LM_PL_CANCEL = 4,	 /* drop this owner's queued SETW on res */
+	LM_PL_RELEASE_OWNER = 5, /* drop all locks and waits of owner on res */
+};
+
+#define LM_OFFSET_MAX UINT64_MAX /* "to end of file" */
+
+/* ------------------------------------------------------------------------
+ * Cluster messages.  The sender's node id is not in the message: it is
+ * the CPG delivery's nodeid, passed beside the message to lm_state.
+ */
+enum lm_cmsg_type {
+	LM_C_SYNC_HELLO = 1, /* after a membership change with joins */
+	LM_C_SYNC_DATA = 2,  /* one chunk of the donor's table */
+	LM_C_SYNC_DONE = 3,  /* end of the donor's table */
+	LM_C_NODE_INFO = 4,  /* votequorum figures of the sender */
+	LM_C_HEARTBEAT = 5,  /* lease heartbeat (not applied to the table) */
+	LM_C_ACQUIRE = 10,
+	LM_C_RELEASE = 11,
+	LM_C_HANDOFF = 12,
+	LM_C_DRAIN = 13,
+	LM_C_RESUME = 14,
+	LM_C_PLOCK = 15,
+	LM_C_FENCE = 16,
+};
+
+struct lm_cmsg {
+	uint16_t type; /* enum lm_cmsg_type */
+	union {
+		struct lm_c_sync_hello {
+			/* the membership this hello answers (sorted ids) */
+			uint32_t n_members;
+			uint32_t members[LM_MAX_NODES];
+			uint64_t version; /* sender's table version */
+			uint64_t epoch;	  /* sender's highest epoch seen */
+			uint32_t votes;
+			uint32_t expected_votes;
+			char name[LM_NAME_MAX]; /* sender's node name */
+		} hello;
+		struct lm_c_sync_data {
+			uint32_t index; /* chunk number, from 0 */
+			uint32_t len;	/* <= LM_SYNC_CHUNK */
+			/* points into the buffer given to the decoder;
+			 * the encoder reads len bytes from it */
+			const uint8_t *data;
+		} sync_data;
+		struct lm_c_sync_done {
+			uint32_t chunks;
+			uint64_t total_len;
+			uint64_t checksum; /* lm_checksum64 of the table */
+		} sync_done;
+		struct lm_c_node_info {
+			uint32_t votes;
+			uint32_t expected_votes;
+		} node_info;
+		struct lm_c_heartbeat {
+			uint64_t seq;
+		} heartbeat;
+		struct lm_c_acquire {
+			uint64_t req_id; /* sender-local; echoed in events */
+			struct lm_res res;
+		} acquire;
+		struct lm_c_release {
+			uint64_t req_id;
+			struct lm_res res;
+			uint64_t epoch; /* the grant being released */
+		} release;
+		struct lm_c_handoff {
+			uint64_t req_id;
+			struct lm_res res;
+			uint32_t target; /* node id */
+		} handoff;
+		struct lm_c_drain {	 /* LM_C_DRAIN and LM_C_RESUME */
+			uint64_t req_id;
+			uint32_t target; /* node id */
+		} drain;
+		struct lm_c_plock {
+			uint64_t req_id;
+			struct lm_res res;
+			uint8_t space; /* enum lm_lock_space */
+			uint8_t op;    /* enum lm_plock_op */
+			uint8_t type;  /* enum lm_lock_type (SET/SETW) */
+			uint64_t owner; /* lock owner, unique on sender */
+			uint64_t start; /* first byte */
+			uint64_t end;	/* last byte, inclusive */
+			uint32_t pid;	/* for F_GETLK and display */
+		} plock;
+		struct lm_c_fence {
+			uint32_t target; /* node id */
+		} fence;
+	} u;
+};
+
+/* Encode m into buf[0..cap); returns the length or -EINVAL / -ENOSPC. */
+int lm_cmsg_encode(const struct lm_cmsg *m, uint8_t *buf, size_t cap);
+/* Decode; on success m->u.sync_data.data points into buf. */
+int lm_cmsg_decode(const uint8_t *buf, size_t len, struct lm_cmsg *m);
+
+/* FNV-1a 64 over bytes; used for state-transfer checksums and digests. */
+uint64_t lm_checksum64(uint64_t seed, const void *data, size_t len);
+#define LM_CHECKSUM_SEED 0xcbf29ce484222325ull
+
+/* ------------------------------------------------------------------------
+ * Socket messages.  Requests from clients, replies (same seq), and events
+ * pushed by lockd (seq 0).
+ */
+enum lm_client_kind {
+	LM_CLIENT_CSVFS = 1, /* a mount: bound to one volume */
+	LM_CLIENT_ADMIN = 2, /* csvfs-admin and other tools */
+};
+
+enum lm_smsg_type {
+	/* requests */
+	LM_S_HELLO = 1,
+	LM_S_ACQUIRE = 2,
+	LM_S_RELEASE = 3,
+	LM_S_PLOCK = 4,
+	LM_S_GETLK = 5,
+	LM_S_QUERY = 6,
+	LM_S_ADMIN = 7,
+	LM_S_CANCEL = 8,
+	/* replies */
+	LM_S_R_HELLO = 64,
+	LM_S_R_RESULT = 65, /* status (+ epoch) for most requests */
+	LM_S_R_GETLK = 66,
+	LM_S_R_STATUS = 67,
+	LM_S_R_NODES = 68,  /* batches; last has more = 0 */
+	LM_S_R_OWNERS = 69,
+	LM_S_R_LOCKS = 70,
+	/* events, seq 0 */
+	LM_S_EV_LEASE = 128,   /* new lease deadline for this node */
+	LM_S_EV_GRANTED = 129, /* unsolicited grant (hand-off target) */
+	LM_S_EV_REVOKE = 130,  /* give up ownership: flush, then release */
+	LM_S_EV_OWNER = 131,   /* owner of a file changed (invalidate) */
+	LM_S_EV_LOST = 132,    /* ownership lost: poison open handles */
+};
+
+enum lm_query_what {
+	LM_QUERY_STATUS = 1,
+	LM_QUERY_NODES = 2,
+	LM_QUERY_OWNERS = 3,
+	LM_QUERY_LOCKS = 4,
+};
+
+enum lm_admin_op {
+	LM_ADMIN_HANDOFF = 1,
+	LM_ADMIN_DRAIN = 2,
+	LM_ADMIN_RESUME = 3,
+};
+
+enum lm_node_state {
+	LM_NODE_DOWN = 0,    /* not a member, holds nothing */
+	LM_NODE_UP = 1,	     /* member */
+	LM_NODE_FENCING = 2, /* left (or rejoined) holding locks: awaits fence */
+};
+
+/* One row of a nodes reply. */
+struct lm_node_entry {
+	uint32_t id;
+	char name[LM_NAME_MAX];
+	uint8_t state; /* enum lm_node_state */
+	uint8_t member;
+	uint8_t draining;
+	uint32_t votes;
+	uint32_t n_owned;     /* EX ownerships */
+	uint32_t n_locks;     /* posix + flock locks held */
+	int64_t heartbeat_age_ms; /* since last heartbeat seen here; -1 none */
+};
+
+/* One row of an owners reply. */
+struct lm_owner_entry {
+	struct lm_res res;
+	uint32_t owner; /* node id, 0 = free */
+	uint64_t epoch;
+	uint32_t n_waiters;
+	uint32_t handoff_target; /* 0 = none */
+	uint8_t revoking;
+	int64_t age_ms; /* since this lockd saw the grant; -1 unknown */
+};
+
+/* One row of a locks reply. */
+struct lm_lock_entry {
+	struct lm_res res;
+	uint8_t space;
+	uint8_t type;
+	uint8_t waiting; /* 1 = queued SETW, not held */
+	uint32_t node;
+	uint64_t owner;
+	uint32_t pid;
+	uint64_t start;
+	uint64_t end;
+};
+
+struct lm_smsg {
+	uint16_t type; /* enum lm_smsg_type */
+	uint32_t seq;
+	union {
+		struct lm_s_hello {
+			uint32_t proto_version;
+			uint32_t kind; /* enum lm_client_kind */
+			uint8_t volume[LM_VOLUME_LEN]; /* csvfs only */
+			uint32_t pid;
+			char label[LM_NAME_MAX]; /* free text: mount point */
+		} hello;
+		struct lm_s_acquire {
+			uint64_t fileid;
+			uint32_t flags; /* LM_ACQ_* */
+		} acquire;
+		struct lm_s_release {
+			uint64_t fileid;
+			uint64_t epoch;
+		} release;
+		struct lm_s_plock {
+			uint64_t fileid;
+			uint8_t space;
+			uint8_t op;
+			uint8_t type;
+			uint64_t owner;
+			uint64_t start;
+			uint64_t end;
+			uint32_t pid;
+		} plock; /* LM_S_PLOCK and LM_S_GETLK (op ignored) */
+		struct lm_s_query {
+			uint32_t what; /* enum lm_query_what */
+			uint8_t has_res;
+			struct lm_res res; /* filter for OWNERS/LOCKS */
+		} query;
+		struct lm_s_admin {
+			uint32_t op; /* enum lm_admin_op */
+			struct lm_res res; /* HANDOFF */
+			char node[LM_NAME_MAX]; /* target; "" = this node */
+		} admin;
+		struct lm_s_cancel {
+			uint32_t seq; /* of the request to cancel */
+		} cancel;
+
+		struct lm_s_r_hello {
+			int32_t status;
+			uint32_t node_id;
+			char node_name[LM_NAME_MAX];
+			char cluster_name[LM_NAME_MAX];
+		} r_hello;
+		struct lm_s_r_result {
+			int32_t status;
+			uint64_t epoch;
+		} r_result;
+		struct lm_s_r_getlk {
+			int32_t status;
+			uint8_t found; /* 0: no conflict (F_UNLCK) */
+			struct lm_lock_entry conflict;
+		} r_getlk;
+		struct lm_s_r_status {
+			int32_t status;
+			char cluster_name[LM_NAME_MAX];
+			char node_name[LM_NAME_MAX];
+			uint32_t node_id;
+			uint8_t transport; /* 1 corosync, 2 standalone */
+			uint8_t quorate;
+			uint8_t ready;	 /* quorate and no transfer under way */
+			uint8_t syncing;
+			uint32_t expected_votes;
+			uint32_t total_votes;
+			uint32_t n_members;
+			uint32_t members[LM_MAX_NODES];
+			uint64_t version;
+			uint64_t epoch;
+			uint64_t digest; /* lm_state_digest: equal tables, equal digests */
+			uint64_t n_resources;
+			uint64_t n_locks;
+			int64_t lease_remaining_ms; /* -1: no valid lease */
+			uint32_t lease_timeout_ms;
+			uint32_t n_clients;
+		} r_status;
+		struct lm_s_r_nodes {
+			int32_t status;
+			uint8_t more;
+			uint32_t n;
+			struct lm_node_entry e[LM_BATCH_MAX];
+		} r_nodes;
+		struct lm_s_r_owners {
+			int32_t status;
+			uint8_t more;
+			uint32_t n;
+			struct lm_owner_entry e[LM_BATCH_MAX];
+		} r_owners;
+		struct lm_s_r_locks {
+			int32_t status;
+			uint8_t more;
+			uint32_t n;
+			struct lm_lock_entry e[LM_BATCH_MAX];
+		} r_locks;
+
+		struct lm_s_ev_lease {
+			uint8_t valid;
+			uint64_t deadline_ns; /* CLOCK_MONOTONIC, this host */
+		} ev_lease;
+		struct lm_s_ev_file {
+			uint64_t fileid;
+			uint64_t epoch;
+			uint32_t owner; /* EV_OWNER: new owner, 0 = free */
+		} ev_file; /* GRANTED, REVOKE, OWNER, LOST */
+	} u;
+};
+
+#define LM_ACQ_NOWAIT 0x1 /* fail with EAGAIN instead of queueing */
+
+int lm_smsg_encode(const struct lm_smsg *m, uint8_t *buf, size_t cap);
+int lm_smsg_decode(const uint8_t *buf, size_t len, struct lm_smsg *m);
+
+/* Names for logs and JSON; "unknown" for values out of range. */
+const char *lm_cmsg_type_name(unsigned type);
+const char *lm_smsg_type_name(unsigned type);
+const char *lm_node_state_name(unsigned state);
+
+#endif /* CSVFS_LM_PROTO_H */
