@@ -1,1 +1,328 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lockd.h - internals shared by the files of csvfs-lockd.
+ *
+ * csvfs-lockd is a single-threaded imperative shell around the pure lock
+ * table (lm_state.h): one epoll loop (lockd.c) over the transport
+ * (lockd_cpg.c: corosync CPG + quorum, or standalone), the client socket
+ * (lockd_client.c), a timer tick and a signalfd.  Cluster events of the
+ * table are routed back to clients by lockd_res.c; leases, heartbeats and
+ * fencing live in lockd_lease.c.
+ *
+ * Concurrency: everything here is touched only by the loop thread (the
+ * only thread), so no field needs a lock.  lm_state is never re-entered:
+ * messages produced while applying are queued (struct lockd_out) and sent
+ * or, in standalone mode, delivered from the loop.
+ */
+#ifndef CSVFS_LOCKD_H
+#define CSVFS_LOCKD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "lm_proto.h"
+#include "lm_state.h"
+
+#define LOCKD_TICK_MS 50	  /* timer tick: lease, fencing, retries */
+#define LOCKD_CLIENT_MAX 1024	  /* connected clients */
+#define LOCKD_CLIENT_QMAX 8192	  /* queued replies before we drop one */
+#define LOCKD_HB_SLOTS 64	  /* heartbeat send times remembered */
+#define LOCKD_FENCE_RETRY_MS 5000 /* failed fence command: retry after */
+
+struct lockd_client;
+
+/* A list link; lists are small and scanned linearly. */
+struct lockd_link {
+	struct lockd_link *next, *prev;
+};
+
+/* A message queued for the cluster, encoded. */
+struct lockd_out {
+	struct lockd_out *next;
+	uint16_t type; /* enum lm_cmsg_type */
+	size_t len;
+	uint8_t buf[];
+};
+
+/* A client waiting for an EX ownership this node is getting. */
+struct lockd_wait {
+	struct lockd_wait *next;
+	struct lockd_client *client;
+	uint32_t seq;
+	uint32_t flags; /* LM_ACQ_* */
+};
+
+/* A client holding an EX ownership of this node. */
+struct lockd_holder {
+	struct lockd_holder *next;
+	struct lockd_client *client;
+	uint32_t seq;	   /* of the acquire that gave it (for cancel) */
+	bool revoke_sent;  /* LM_S_EV_REVOKE pushed, answer awaited */
+};
+
+enum lockd_own_state {
+	OWN_ACQUIRING = 1, /* cluster ACQUIRE in flight (req_id) */
+	OWN_HELD,	   /* this node owns it at epoch */
+	OWN_REVOKING,	   /* revoke pushed, waiting for the holders */
+	OWN_RELEASING,	   /* cluster RELEASE in flight (req_id) */
+	OWN_LOST,	   /* lease ended: clients told, release when ready */
+};
+
+/* This node's local view of one EX resource it deals with. */
+struct lockd_own {
+	struct lockd_link link; /* in lockd.owns */
+	struct lm_res res;
+	enum lockd_own_state state;
+	uint64_t epoch;
+	uint64_t req_id;	/* ACQUIRING / RELEASING request */
+	uint64_t granted_ns;
+	uint64_t revoke_ns;	/* when the revoke was pushed */
+	bool revoke_warned;
+	bool handoff;		/* granted by hand-off, not claimed yet */
+	uint64_t idle_since_ns; /* no holder since */
+	struct lockd_holder *holders;
+	struct lockd_wait *waiters; /* parked client acquires, FIFO */
+};
+
+enum lockd_req_kind {
+	REQ_ACQUIRE = 1, /* for an own entry */
+	REQ_RELEASE,	 /* for an own entry */
+	REQ_PLOCK,	 /* for a client request */
+	REQ_ADMIN,	 /* for a client request */
+	REQ_INTERNAL,	 /* fire and forget (cleanup on disconnect) */
+};
+
+enum lockd_req_state {
+	RS_SENT = 1,	/* queued or multicast, no answer yet */
+	RS_WAIT_READY,	/* answered NOQUORUM/SYNCING: resend after READY */
+	RS_QUEUED,	/* waiting in the table: resend after SYNC_INSTALLED */
+};
+
+/* A cluster request of this node, by its node-local req_id. */
+struct lockd_req {
+	struct lockd_link link; /* in lockd.reqs */
+	uint64_t req_id;
+	enum lockd_req_kind kind;
+	enum lockd_req_state state;
+	struct lm_cmsg msg;	    /* what to resend */
+	struct lockd_own *own;	    /* ACQUIRE / RELEASE */
+	struct lockd_client *client; /* PLOCK / ADMIN; NULL once gone */
+	uint32_t seq;		    /* the client's request */
+	bool canceled;		    /* SETW canceled: undo a late grant */
+	uint64_t sent_ns;
+};
+
+/* A (file, space, owner) a client used for plocks: released on close. */
+struct lockd_plowner {
+	struct lockd_plowner *next;
+	uint64_t fileid;
+	uint8_t space;
+	uint64_t owner;
+};
+
+struct lockd_client {
+	struct lockd_link link; /* in lockd.clients */
+	int fd;
+	unsigned id;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool hello_done;
+	bool dead;		/* close at the next sweep */
+	enum lm_client_kind kind;
+	uint8_t volume[LM_VOLUME_LEN];
+	char label[LM_NAME_MAX];
+	struct lockd_plowner *plowners;
+	struct lockd_out *outq, *outq_tail; /* replies not yet sent */
+	unsigned outq_len;
+};
+
+/* What this lockd remembers of each node (not replicated). */
+struct lockd_node_rec {
+	uint32_t id;
+	uint64_t last_hb_ns;	 /* delivery of its latest heartbeat */
+	bool hb_seen;
+	uint64_t fence_sent_ns;	 /* LM_C_FENCE multicast at */
+	pid_t fence_pid;	 /* fence_command running, or 0 */
+	uint64_t fence_started_ns;
+	int fence_result;	 /* -1 none yet, 0 confirmed, >0 failed */
+	uint64_t fence_failed_ns;
+	uint64_t grant_seen_ns;	 /* unused for now */
+};
+
+struct lockd_grant_seen {
+	struct lockd_link link;
+	struct lm_res res;
+	uint64_t seen_ns;
+};
+
+struct lockd {
+	struct lockd_conf conf;
+	const char *conf_path;
+	bool foreground;
+	uint32_t our_id;
+	char node_name[LM_NAME_MAX];
+	char cluster_name[LM_NAME_MAX];
+	gid_t socket_gid;	/* (gid_t)-1: none */
+	uint64_t start_ns;
+
+	int epfd, sigfd, timerfd, listen_fd;
+	struct lm_state *st;
+	struct lm_evq evq;
+	bool in_apply;		/* guards against re-entering lm_state */
+
+	/* transport (lockd_cpg.c) */
+	void *tp;		/* transport private data */
+	bool quorate;		/* quorum for the current ring (corosync) */
+	bool ring_match;	/* quorum's ring id == CPG totem ring id */
+	uint32_t votes, expected_votes; /* ours, from votequorum */
+	uint32_t sent_votes, sent_expected;
+	struct lockd_out *outq, *outq_tail; /* to multicast, in order */
+	unsigned outq_len;
+
+	/* leases (lockd_lease.c) */
+	uint64_t hb_seq;
+	uint64_t hb_send_ns[LOCKD_HB_SLOTS]; /* by seq % SLOTS */
+	uint64_t hb_next_ns;
+	bool lease_valid;
+	uint64_t lease_deadline_ns;
+	int wd_fd;
+	struct lockd_node_rec nodes[2 * LM_MAX_NODES];
+	unsigned n_nodes;
+
+	/* requests and ownership (lockd_res.c) */
+	uint64_t next_req_id;
+	struct lockd_link reqs;
+	struct lockd_link owns;
+	struct lockd_link grants; /* lockd_grant_seen, for OWNERS age */
+	bool ready;
+
+	/* clients (lockd_client.c) */
+	struct lockd_link clients;
+	unsigned n_clients;
+	unsigned next_client_id;
+
+	/* shutdown */
+	bool stopping;
+	uint64_t stop_deadline_ns;
+	bool exit_now;
+	int exit_code;
+};
+
+/* ---- lists ---- */
+static inline void lk_init(struct lockd_link *h)
+{
+	h->next = h->prev = h;
+}
+static inline void lk_add_tail(struct lockd_link *h, struct lockd_link *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void lk_del(struct lockd_link *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+#define lk_entry(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define lk_for_each_safe(pos, tmp, head) \
+	for (pos = (head)->next, tmp = pos->next; pos != (head); \
+	     pos = tmp, tmp = pos->next)
+
+/* ---- lockd.c ---- */
+uint64_t lockd_now_ns(void);
+int lockd_epoll_add(struct lockd *ld, int fd, uint32_t events, uint64_t tag);
+int lockd_epoll_mod(struct lockd *ld, int fd, uint32_t events, uint64_t tag);
+void lockd_fatal(struct lockd *ld, const char *why);
+/* Apply one delivered message / membership change and route events. */
+void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
+		   size_t len);
+void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc);
+
+/* ---- lockd_cpg.c: transport ---- */
+int lockd_tp_init(struct lockd *ld, char *err, size_t errlen);
+void lockd_tp_fini(struct lockd *ld);
+void lockd_tp_dispatch(struct lockd *ld, uint64_t tag, uint32_t events);
+/* Queue a cluster message; sent from the loop in order, never dropped. */
+int lockd_send(struct lockd *ld, const struct lm_cmsg *m);
+/* Send (or, standalone, deliver) what is queued; from the loop only. */
+void lockd_flush(struct lockd *ld);
+void lockd_drop_queued_sync(struct lockd *ld);
+/* The quorum view may extend a lease (quorate, same ring as CPG). */
+bool lockd_tp_quorate(const struct lockd *ld);
+void lockd_tp_send_node_info(struct lockd *ld);
+void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc);
+
+/* ---- lockd_lease.c ---- */
+int lockd_lease_init(struct lockd *ld, char *err, size_t errlen);
+void lockd_lease_fini(struct lockd *ld, bool clean);
+void lockd_lease_tick(struct lockd *ld, uint64_t now);
+void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
+			       uint64_t seq);
+void lockd_lease_end(struct lockd *ld, const char *why);
+void lockd_node_seen_absent(struct lockd *ld, uint32_t id);
+int64_t lockd_heartbeat_age_ms(struct lockd *ld, uint32_t id);
+void lockd_fence_child_exited(struct lockd *ld);
+void lockd_fenced(struct lockd *ld, uint32_t id);
+
+/* ---- lockd_res.c ---- */
+void lockd_res_init(struct lockd *ld);
+void lockd_res_fini(struct lockd *ld);
+void lockd_route_event(struct lockd *ld, const struct lm_ev *ev);
+struct lockd_req *lockd_req_new(struct lockd *ld, enum lockd_req_kind kind,
+				const struct lm_cmsg *m);
+void lockd_req_free(struct lockd_req *r);
+void lockd_acquire(struct lockd *ld, struct lockd_client *c, uint32_t seq,
+		   uint64_t fileid, uint32_t flags);
+int lockd_client_release(struct lockd *ld, struct lockd_client *c,
+			 uint64_t fileid, uint64_t epoch);
+bool lockd_cancel_acquire(struct lockd *ld, struct lockd_client *c,
+			  uint32_t seq);
+void lockd_res_client_gone(struct lockd *ld, struct lockd_client *c);
+void lockd_lease_lost_all(struct lockd *ld);
+void lockd_res_tick(struct lockd *ld, uint64_t now);
+int64_t lockd_grant_age_ms(struct lockd *ld, const struct lm_res *res);
+unsigned lockd_release_all(struct lockd *ld);
+bool lockd_res_settled(struct lockd *ld);
+
+/* ---- lockd_client.c ---- */
+int lockd_client_init(struct lockd *ld, char *err, size_t errlen);
+void lockd_client_fini(struct lockd *ld);
+void lockd_client_stop_listening(struct lockd *ld);
+void lockd_client_sweep(struct lockd *ld);
+void lockd_client_accept(struct lockd *ld);
+void lockd_client_io(struct lockd *ld, struct lockd_client *c,
+		     uint32_t events);
+void lockd_client_reply(struct lockd *ld, struct lockd_client *c,
+			uint32_t seq, int32_t status, uint64_t epoch);
+void lockd_client_push(struct lockd *ld, struct lockd_client *c,
+		       const struct lm_smsg *m);
+/* Push ev_file to every csvfs client of volume. */
+void lockd_push_volume(struct lockd *ld, uint16_t type,
+		       const struct lm_res *res, uint64_t epoch,
+		       uint32_t owner);
+void lockd_push_lease(struct lockd *ld, struct lockd_client *only);
+struct lockd_client *lockd_client_by_id(struct lockd *ld, unsigned id);
+
+/* ---- lockd_serve.c: client requests ---- */
+void lockd_serve(struct lockd *ld, struct lockd_client *c,
+		 const struct lm_smsg *m);
+
+/* epoll tags: low values are fixed sources, clients are tagged by id. */
+enum {
+	TAG_SIGNAL = 1,
+	TAG_TIMER,
+	TAG_LISTEN,
+	TAG_CPG,
+	TAG_QUORUM,
+	TAG_VOTEQUORUM,
+	TAG_CLIENT_BASE = 1000,
+};
+
+#endif /* CSVFS_LOCKD_H */

@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * lockd_cpg.c - the transports of csvfs-lockd.
+ *
+ * corosync: CPG (group "csvfs-lockd", AGREED order) carries the cluster
+ * messages; libquorum reports "quorate" together with the ring id it is
+ * for, which lets the lease code compare it with the CPG totem ring id;
+ * votequorum gives this node's votes and expected votes, which we
+ * multicast (LM_C_NODE_INFO) when they change.  cmap names this node and
+ * the cluster.
+ *
+ * standalone: no corosync.  This node is id 1, joins alone at start, and
+ * every multicast is delivered back to itself, in order, from the loop.
+ *
+ * Outgoing messages always go through one queue (lockd.outq): apply never
+ * sends or delivers re-entrantly, and CS_ERR_TRY_AGAIN from corosync only
+ * delays the queue (retried at the next loop turn or tick), never drops.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <corosync/cmap.h>
+#include <corosync/corotypes.h>
+#include <corosync/cpg.h>
+#include <corosync/quorum.h>
+#include <corosync/votequorum.h>
+
+#include "lockd.h"
+#include "log.h"
+
+#define LOCKD_CPG_GROUP "csvfs-lockd"
+#define OUTQ_MAX 100000 /* messages; past this the node is hopelessly stuck */
+
+struct tp {
+	bool standalone;
+	cpg_handle_t cpg;
+	int cpg_fd;
+	quorum_handle_t q;
+	int q_fd;
+	votequorum_handle_t vq;
+	int vq_fd;
+	bool joined;			/* our own join was delivered */
+	struct cpg_ring_id cpg_ring;	/* latest totem ring seen by CPG */
+	bool have_cpg_ring;
+	struct quorum_ring_id q_ring;	/* ring the quorate flag is for */
+	bool have_q_ring;
+	uint32_t members[LM_MAX_NODES]; /* current CPG members, sorted */
+	uint32_t n_members;
+};
+
+static struct tp tp_data;
+static struct lockd *g_ld; /* for the corosync callbacks (one instance) */
+
+static const char *cs_strerror(cs_error_t e)
+{
+	switch (e) {
+	case CS_OK:
+		return "ok";
+	case CS_ERR_LIBRARY:
+		return "cannot connect to corosync (library error)";
+	case CS_ERR_TRY_AGAIN:
+		return "try again";
+	case CS_ERR_ACCESS:
+		return "permission denied";
+	case CS_ERR_BAD_HANDLE:
+		return "bad handle (corosync went away)";
+	case CS_ERR_NOT_EXIST:
+		return "does not exist";
+	case CS_ERR_EXIST:
+		return "already exists";
+	default:
+		return "corosync error";
+	}
+}
+
+/* ---- outgoing queue ---- */
+
+int lockd_send(struct lockd *ld, const struct lm_cmsg *m)
+{
+	uint8_t *buf = malloc(LM_MSG_MAX);
+	struct lockd_out *o;
+	int len;
+
+	if (!buf)
+		return -ENOMEM;
+	len = lm_cmsg_encode(m, buf, LM_MSG_MAX);
+	if (len < 0) {
+		log_err("cannot encode a %s cluster message: %s; this is a bug",
+			lm_cmsg_type_name(m->type), strerror(-len));
+		free(buf);
+		return len;
+	}
+	o = malloc(sizeof(*o) + (size_t)len);
+	if (!o) {
+		free(buf);
+		lockd_fatal(ld, "out of memory queueing a cluster message");
+		return -ENOMEM;
+	}
+	o->next = NULL;
+	o->type = m->type;
+	o->len = (size_t)len;
+	memcpy(o->buf, buf, (size_t)len);
+	free(buf);
+	if (ld->outq_tail)
+		ld->outq_tail->next = o;
+	else
+		ld->outq = o;
+	ld->outq_tail = o;
+	if (++ld->outq_len == OUTQ_MAX)
+		log_err("%u cluster messages wait to be sent: corosync does "
+			"not accept them; check corosync's health",
+			ld->outq_len);
+	return 0;
+}
+
+static void outq_pop(struct lockd *ld)
+{
+	struct lockd_out *o = ld->outq;
+
+	ld->outq = o->next;
+	if (!ld->outq)
+		ld->outq_tail = NULL;
+	ld->outq_len--;
+	free(o);
+}
+
+void lockd_drop_queued_sync(struct lockd *ld)
+{
+	struct lockd_out **pp = &ld->outq, *o;
+
+	ld->outq_tail = NULL;
+	while ((o = *pp)) {
+		if (o->type == LM_C_SYNC_DATA || o->type == LM_C_SYNC_DONE) {
+			*pp = o->next;
+			ld->outq_len--;
+			free(o);
+			continue;
+		}
+		ld->outq_tail = o;
+		pp = &o->next;
+	}
+}
+
+static bool mcast_one(struct lockd *ld, struct lockd_out *o)
+{
+	struct iovec iov = { .iov_base = o->buf, .iov_len = o->len };
+	cs_error_t e;
+
+	e = cpg_mcast_joined(tp_data.cpg, CPG_TYPE_AGREED, &iov, 1);
+	if (e == CS_OK)
+		return true;
+	if (e != CS_ERR_TRY_AGAIN) {
+		log_err("cpg_mcast_joined failed: %s (%d)", cs_strerror(e), e);
+		lockd_fatal(ld, "cannot multicast to corosync");
+	}
+	return false; /* try again at the next turn */
+}
+
+void lockd_flush(struct lockd *ld)
+{
+	struct lockd_out *o;
+	unsigned budget = 10000;
+
+	if (ld->in_apply)
+		return;
+	while ((o = ld->outq) && !ld->exit_now && budget--) {
+		if (tp_data.standalone) {
+			/* deliver to ourselves: may queue more behind o */
+			ld->outq = o->next;
+			if (!ld->outq)
+				ld->outq_tail = NULL;
+			ld->outq_len--;
+			lockd_deliver(ld, ld->our_id, o->buf, o->len);
+			free(o);
+			continue;
+		}
+		if (!mcast_one(ld, o))
+			return;
+		outq_pop(ld);
+	}
+}
+
+/* ---- quorum view ---- */
+
+static void update_ring_match(struct lockd *ld)
+{
+	bool was = ld->quorate && ld->ring_match;
+
+	ld->ring_match = tp_data.have_cpg_ring && tp_data.have_q_ring &&
+			 tp_data.cpg_ring.nodeid == tp_data.q_ring.nodeid &&
+			 tp_data.cpg_ring.seq == tp_data.q_ring.seq;
+	if (was && !ld->quorate)
+		lockd_lease_end(ld, "corosync reports this partition is not "
+			       "quorate");
+}
+
+bool lockd_tp_quorate(const struct lockd *ld)
+{
+	return ld->quorate && ld->ring_match;
+}
+
+void lockd_tp_send_node_info(struct lockd *ld)
+{
+	struct lm_cmsg m = { .type = LM_C_NODE_INFO };
+
+	if (!tp_data.joined)
+		return;
+	if (ld->votes == ld->sent_votes &&
+	    ld->expected_votes == ld->sent_expected)
+		return;
+	m.u.node_info.votes = ld->votes;
+	m.u.node_info.expected_votes = ld->expected_votes;
+	if (lockd_send(ld, &m) == 0) {
+		ld->sent_votes = ld->votes;
+		ld->sent_expected = ld->expected_votes;
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc)
+{
+	struct lm_cmsg m = { .type = LM_C_SYNC_HELLO };
+	struct lm_c_sync_hello *h = &m.u.hello;
+	struct lm_status_info si;
+
+	lm_state_status(ld->st, &si);
+	h->n_members = (uint32_t)cc->n_members;
+	memcpy(h->members, cc->members, cc->n_members * sizeof(uint32_t));
+	qsort(h->members, h->n_members, sizeof(uint32_t), cmp_u32);
+	h->version = si.version;
+	h->epoch = si.epoch;
+	h->votes = ld->votes;
+	h->expected_votes = ld->expected_votes;
+	snprintf(h->name, sizeof(h->name), "%s", ld->node_name);
+	lockd_send(ld, &m);
+	ld->sent_votes = ld->votes;
+	ld->sent_expected = ld->expected_votes;
+}
+
+/* ---- standalone ---- */
+
+static int standalone_init(struct lockd *ld)
+{
+	static const uint32_t self = 1;
+	struct lm_confchg cc = {
+		.members = &self, .n_members = 1,
+		.joined = &self, .n_joined = 1,
+	};
+
+	tp_data.standalone = true;
+	tp_data.joined = true;
+	ld->our_id = 1;
+	ld->votes = ld->expected_votes = 1;
+	ld->quorate = ld->ring_match = true;
+	lockd_confchg(ld, &cc);
+	return 0;
+}
+
+/* ---- corosync callbacks ---- */
+
+static void cpg_deliver(cpg_handle_t h, const struct cpg_name *group,
+			uint32_t nodeid, uint32_t pid, void *msg, size_t len)
+{
+	(void)h;
+	(void)group;
+	if (nodeid == g_ld->our_id && pid != (uint32_t)getpid())
+		return; /* a second lockd on this node: not us */
+	lockd_deliver(g_ld, nodeid, msg, len);
+}
+
+static bool has_id(const uint32_t *v, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == id)
+			return true;
+	return false;
+}
+
+/* Node ids of a CPG address list, without duplicates and without another
+ * lockd process of this node. */
+static size_t cpg_ids(const struct cpg_address *a, size_t n, uint32_t *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < LM_MAX_NODES; i++) {
+		if (a[i].nodeid == g_ld->our_id &&
+		    a[i].pid != (uint32_t)getpid())
+			continue;
+		if (!has_id(out, k, a[i].nodeid))
+			out[k++] = a[i].nodeid;
+	}
+	return k;
+}
+
+static bool another_lockd_here(const struct cpg_address *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i].nodeid == g_ld->our_id &&
+		    a[i].pid != (uint32_t)getpid())
+			return true;
+	return false;
+}
+
+static void cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
+			const struct cpg_address *mem, size_t n_mem,
+			const struct cpg_address *left, size_t n_left,
+			const struct cpg_address *joined, size_t n_joined)
+{
+	uint32_t m[LM_MAX_NODES], l[LM_MAX_NODES], j[LM_MAX_NODES], l2[LM_MAX_NODES];
+	struct lm_confchg cc = { 0 };
+	size_t nl2 = 0;
+	bool self_joined = false;
+
+	(void)h;
+	(void)group;
+	for (size_t i = 0; i < n_joined; i++)
+		if (joined[i].nodeid == g_ld->our_id &&
+		    joined[i].pid == (uint32_t)getpid())
+			self_joined = true;
+	if (self_joined && another_lockd_here(mem, n_mem)) {
+		lockd_fatal(g_ld, "another csvfs-lockd already runs on this "
+			    "node (same corosync node id); stop it first");
+		return;
+	}
+	cc.members = m;
+	cc.n_members = cpg_ids(mem, n_mem, m);
+	cc.joined = j;
+	cc.n_joined = cpg_ids(joined, n_joined, j);
+	cc.n_left = cpg_ids(left, n_left, l);
+	for (size_t i = 0; i < cc.n_left; i++) /* still there: not gone */
+		if (!has_id(m, cc.n_members, l[i]))
+			l2[nl2++] = l[i];
+	cc.left = l2;
+	cc.n_left = nl2;
+	if (self_joined)
+		tp_data.joined = true;
+	memcpy(tp_data.members, m, cc.n_members * sizeof(uint32_t));
+	tp_data.n_members = (uint32_t)cc.n_members;
+	log_notice("membership: %zu member(s), %zu joined, %zu left",
+		   cc.n_members, cc.n_joined, cc.n_left);
+	lockd_confchg(g_ld, &cc);
+}
+
+static void cpg_totem(cpg_handle_t h, struct cpg_ring_id ring,
+		      uint32_t n, const uint32_t *members)
+{
+	(void)h;
+	(void)members;
+	tp_data.cpg_ring = ring;
+	tp_data.have_cpg_ring = true;
+	log_info("totem ring %u.%llu with %u node(s)", ring.nodeid,
+		 (unsigned long long)ring.seq, n);
+	update_ring_match(g_ld);
+}
+
+static void quorum_notify(quorum_handle_t h, uint32_t quorate,
+			  struct quorum_ring_id ring, uint32_t n,
+			  const uint32_t *members)
+{
+	bool was = g_ld->quorate;
+
+	(void)h;
+	(void)members;
+	tp_data.q_ring = ring;
+	tp_data.have_q_ring = true;
+	g_ld->quorate = quorate != 0;
+	if (was != g_ld->quorate)
+		log_notice("quorum %s (ring %u.%llu, %u node(s))",
+			   quorate ? "gained" : "lost", ring.nodeid,
+			   (unsigned long long)ring.seq, n);
+	if (was && !g_ld->quorate)
+		lockd_lease_end(g_ld, "quorum lost");
+	update_ring_match(g_ld);
+}
+
+static void votes_refresh(struct lockd *ld)
+{
+	struct votequorum_info info;
+	cs_error_t e;
+
+	e = votequorum_getinfo(tp_data.vq, ld->our_id, &info);
+	if (e != CS_OK) {
+		log_warn("votequorum_getinfo failed: %s; keeping votes %u "
+			 "expected %u", cs_strerror(e), ld->votes,
+			 ld->expected_votes);
+		return;
+	}
+	ld->votes = info.node_votes;
+	ld->expected_votes = info.highest_expected > info.node_expected_votes ?
+			     info.highest_expected : info.node_expected_votes;
+	lockd_tp_send_node_info(ld);
+}
+
+static void vq_quorum(votequorum_handle_t h, uint64_t ctx, uint32_t quorate,
+		      uint32_t n, votequorum_node_t nodes[])
+{
+	(void)h;
+	(void)ctx;
+	(void)quorate;
+	(void)n;
+	(void)nodes;
+	votes_refresh(g_ld);
+}
+
+static void vq_expected(votequorum_handle_t h, uint64_t ctx, uint32_t exp)
+{
+	(void)h;
+	(void)ctx;
+	(void)exp;
+	votes_refresh(g_ld);
+}
+
+/* ---- corosync set-up ---- */
+
+static void names_from_cmap(struct lockd *ld)
+{
+	cmap_handle_t cm;
+	char key[128], *s = NULL;
+	uint32_t id;
+
+	if (cmap_initialize(&cm) != CS_OK) {
+		log_warn("cannot read corosync's configuration (cmap); node "
+			 "and cluster names fall back to defaults");
+		return;
+	}
+	for (unsigned i = 0; !ld->node_name[0] && i < 4 * LM_MAX_NODES; i++) {
+		snprintf(key, sizeof(key), "nodelist.node.%u.nodeid", i);
+		if (cmap_get_uint32(cm, key, &id) != CS_OK)
+			break;
+		if (id != ld->our_id)
+			continue;
+		snprintf(key, sizeof(key), "nodelist.node.%u.name", i);
+		if (cmap_get_string(cm, key, &s) == CS_OK) {
+			snprintf(ld->node_name, sizeof(ld->node_name), "%s", s);
+			free(s);
+		}
+	}
+	if (!ld->cluster_name[0] &&
+	    cmap_get_string(cm, "totem.cluster_name", &s) == CS_OK) {
+		snprintf(ld->cluster_name, sizeof(ld->cluster_name), "%s", s);
+		free(s);
+	}
+	cmap_finalize(cm);
+}
+
+static int cpg_setup(struct lockd *ld, char *err, size_t errlen)
+{
+	cpg_model_v1_data_t model = {
+		.model = CPG_MODEL_V1,
+		.cpg_deliver_fn = cpg_deliver,
+		.cpg_confchg_fn = cpg_confchg,
+		.cpg_totem_confchg_fn = cpg_totem,
+		.flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
+	};
+	unsigned int id;
+	cs_error_t e;
+
+	e = cpg_model_initialize(&tp_data.cpg, CPG_MODEL_V1,
+				 (cpg_model_data_t *)&model, NULL);
+	if (e != CS_OK) {
+		snprintf(err, errlen, "cannot connect to corosync: is "
+			 "corosync.service running? (cpg: %s)",
+			 cs_strerror(e));
+		return -ECONNREFUSED;
+	}
+	if (cpg_local_get(tp_data.cpg, &id) != CS_OK ||
+	    cpg_fd_get(tp_data.cpg, &tp_data.cpg_fd) != CS_OK) {
+		snprintf(err, errlen, "corosync CPG: cannot get the local "
+			 "node id or the CPG fd");
+		return -EIO;
+	}
+	ld->our_id = id;
+	return 0;
+}
+
+static int quorum_setup(struct lockd *ld, char *err, size_t errlen)
+{
+	quorum_model_v1_data_t qm = {
+		.model = QUORUM_MODEL_V1,
+		.quorum_notify_fn = quorum_notify,
+	};
+	votequorum_callbacks_t vcb = {
+		.votequorum_quorum_notify_fn = vq_quorum,
+		.votequorum_expectedvotes_notify_fn = vq_expected,
+	};
+	uint32_t qtype = 0;
+	cs_error_t e;
+
+	e = quorum_model_initialize(&tp_data.q, QUORUM_MODEL_V1,
+				    (quorum_model_data_t *)&qm, &qtype, NULL);
+	if (e != CS_OK || qtype != QUORUM_SET) {
+		snprintf(err, errlen, "corosync has no quorum provider (%s): "
+			 "set quorum { provider: corosync_votequorum } in "
+			 "corosync.conf", cs_strerror(e));
+		return -EIO;
+	}
+	e = votequorum_initialize(&tp_data.vq, &vcb);
+	if (e != CS_OK) {
+		snprintf(err, errlen, "cannot connect to votequorum: %s; "
+			 "corosync must use provider corosync_votequorum",
+			 cs_strerror(e));
+		return -EIO;
+	}
+	if (quorum_fd_get(tp_data.q, &tp_data.q_fd) != CS_OK ||
+	    votequorum_fd_get(tp_data.vq, &tp_data.vq_fd) != CS_OK ||
+	    quorum_trackstart(tp_data.q, CS_TRACK_CHANGES) != CS_OK ||
+	    votequorum_trackstart(tp_data.vq, 0, CS_TRACK_CHANGES) != CS_OK) {
+		snprintf(err, errlen, "corosync quorum tracking could not "
+			 "start");
+		return -EIO;
+	}
+	votes_refresh(ld);
+	return 0;
+}
+
+static int corosync_init(struct lockd *ld, char *err, size_t errlen)
+{
+	struct cpg_name group;
+	cs_error_t e;
+	int ret;
+
+	ret = cpg_setup(ld, err, errlen);
+	if (!ret)
+		ret = quorum_setup(ld, err, errlen);
+	if (ret)
+		return ret;
+	if (!ld->node_name[0] || !ld->cluster_name[0])
+		names_from_cmap(ld);
+	snprintf(group.value, sizeof(group.value), "%s", LOCKD_CPG_GROUP);
+	group.length = (uint32_t)strlen(group.value);
+	do {
+		e = cpg_join(tp_data.cpg, &group);
+		if (e == CS_ERR_TRY_AGAIN)
+			usleep(100000);
+	} while (e == CS_ERR_TRY_AGAIN);
+	if (e != CS_OK) {
+		snprintf(err, errlen, "cannot join CPG group %s: %s",
+			 LOCKD_CPG_GROUP, cs_strerror(e));
+		return -EIO;
+	}
+	if (lockd_epoll_add(ld, tp_data.cpg_fd, EPOLLIN, TAG_CPG) ||
+	    lockd_epoll_add(ld, tp_data.q_fd, EPOLLIN, TAG_QUORUM) ||
+	    lockd_epoll_add(ld, tp_data.vq_fd, EPOLLIN, TAG_VOTEQUORUM)) {
+		snprintf(err, errlen, "epoll on corosync fds: %s",
+			 strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+static void default_names(struct lockd *ld)
+{
+	struct utsname u;
+
+	if (!ld->node_name[0] && uname(&u) == 0)
+		snprintf(ld->node_name, sizeof(ld->node_name), "%s",
+			 u.nodename);
+	if (!ld->cluster_name[0])
+		snprintf(ld->cluster_name, sizeof(ld->cluster_name), "csvfs");
+}
+
+int lockd_tp_init(struct lockd *ld, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	g_ld = ld;
+	ld->tp = &tp_data;
+	tp_data.cpg_fd = tp_data.q_fd = tp_data.vq_fd = -1;
+	snprintf(ld->node_name, sizeof(ld->node_name), "%s", ld->conf.node);
+	snprintf(ld->cluster_name, sizeof(ld->cluster_name), "%s",
+		 ld->conf.cluster_name);
+	if (ld->conf.transport == LOCKD_TRANSPORT_COROSYNC)
+		ret = corosync_init(ld, err, errlen);
+	default_names(ld);
+	if (ret)
+		return ret;
+	if (ld->conf.transport == LOCKD_TRANSPORT_STANDALONE)
+		return standalone_init(ld);
+	return 0;
+}
+
+void lockd_tp_fini(struct lockd *ld)
+{
+	struct cpg_name group;
+
+	while (ld->outq)
+		outq_pop(ld);
+	if (tp_data.standalone || !tp_data.cpg)
+		return;
+	if (tp_data.joined && !ld->exit_code) {
+		snprintf(group.value, sizeof(group.value), "%s",
+			 LOCKD_CPG_GROUP);
+		group.length = (uint32_t)strlen(group.value);
+		cpg_leave(tp_data.cpg, &group);
+	}
+	cpg_finalize(tp_data.cpg);
+	if (tp_data.q)
+		quorum_finalize(tp_data.q);
+	if (tp_data.vq)
+		votequorum_finalize(tp_data.vq);
+	tp_data.cpg = 0;
+}
+
+void lockd_tp_dispatch(struct lockd *ld, uint64_t tag, uint32_t events)
+{
+	cs_error_t e;
+	const char *what;
+
+	if (tag == TAG_CPG) {
+		what = "CPG";
+		e = cpg_dispatch(tp_data.cpg, CS_DISPATCH_ALL);
+	} else if (tag == TAG_QUORUM) {
+		what = "quorum";
+		e = quorum_dispatch(tp_data.q, CS_DISPATCH_ALL);
+	} else {
+		what = "votequorum";
+		e = votequorum_dispatch(tp_data.vq, CS_DISPATCH_ALL);
+	}
+	if (e == CS_OK || e == CS_ERR_TRY_AGAIN) {
+		if (!(events & (EPOLLHUP | EPOLLERR)))
+			return;
+	}
+	log_err("lost the connection to corosync (%s: %s)", what,
+		cs_strerror(e));
+	lockd_lease_end(ld, "corosync connection lost");
+	lockd_fatal(ld, "corosync stopped or crashed");
+}

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * lockd_lease.c - this node's lease, the heartbeats, the watchdog, and
+ * the fencing of departed nodes (DESIGN §2.4).
+ *
+ * Lease.  A heartbeat (LM_C_HEARTBEAT, seq) is multicast every
+ * lease_timeout/4; its send time (CLOCK_MONOTONIC) is remembered by seq.
+ * When our own heartbeat is delivered back while the table is ready and
+ * the quorum view is quorate for the same ring id as the CPG totem ring,
+ * the lease is extended to send time + lease_timeout.  The send time, not
+ * the delivery time, is what makes this safe: the survivors measure from
+ * the delivery of our last heartbeat, which came after its send.
+ *
+ * Fencing.  Each node's latest heartbeat delivery is recorded on our own
+ * clock (nodes never heard from: when we first saw them absent, which is
+ * never before our start).  X's lease cannot outlive that delivery by more
+ * than lease_timeout of X's clock, so the fencer may fence X once
+ *     now - delivery >= lease_timeout * (1 + drift) + margin
+ * (+ watchdog_timeout when watchdogs are configured), and, if a fence
+ * command is configured, after it exited 0 for X.
+ *
+ * Watchdog.  The device is opened when the lease first becomes valid and
+ * is kept alive only while the lease is valid: a node whose lockd hangs or
+ * whose lease ends for longer than the watchdog timeout resets itself.
+ * A clean shutdown disarms it with the magic close ('V').
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/watchdog.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lockd.h"
+#include "log.h"
+
+#define NS_PER_MS 1000000ull
+#define WD_KEEPALIVE_NS (500 * NS_PER_MS)
+
+static uint64_t wd_last_ns;
+
+int lockd_lease_init(struct lockd *ld, char *err, size_t errlen)
+{
+	const char *wd = ld->conf.watchdog_device;
+
+	ld->wd_fd = -1;
+	ld->hb_next_ns = lockd_now_ns();
+	if (wd[0] && access(wd, W_OK) < 0) {
+		snprintf(err, errlen, "watchdog_device %s: %s; load a watchdog "
+			 "driver (e.g. softdog) or remove the key", wd,
+			 strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int wd_open(struct lockd *ld)
+{
+	const char *dev = ld->conf.watchdog_device;
+	int secs = (int)(ld->conf.watchdog_timeout_ms / 1000), got = 0;
+
+	ld->wd_fd = open(dev, O_WRONLY | O_CLOEXEC);
+	if (ld->wd_fd < 0)
+		return -errno;
+	if (secs < 1)
+		secs = 1;
+	/* the device must fire within watchdog_timeout_ms: the survivors
+	 * wait no longer than that */
+	if (ioctl(ld->wd_fd, WDIOC_SETTIMEOUT, &secs) < 0 ||
+	    ioctl(ld->wd_fd, WDIOC_GETTIMEOUT, &got) < 0 ||
+	    (uint64_t)got * 1000 > ld->conf.watchdog_timeout_ms) {
+		log_err("watchdog %s: cannot set a timeout of at most %u ms "
+			"(device has %d s); set watchdog_timeout_ms to a whole "
+			"number of seconds the device supports", dev,
+			ld->conf.watchdog_timeout_ms, got);
+		return -EINVAL;
+	}
+	log_notice("watchdog %s armed, timeout %d s", dev, got);
+	return 0;
+}
+
+static void wd_keepalive(struct lockd *ld, uint64_t now)
+{
+	int dummy = 0;
+
+	if (!ld->conf.watchdog_device[0])
+		return;
+	if (ld->wd_fd < 0) {
+		int ret = wd_open(ld);
+
+		if (ret) {
+			log_err("watchdog %s: cannot arm it: %s",
+				ld->conf.watchdog_device, strerror(-ret));
+			lockd_fatal(ld, "the configured watchdog cannot be "
+				    "used");
+			return;
+		}
+	}
+	if (now - wd_last_ns < WD_KEEPALIVE_NS)
+		return;
+	if (ioctl(ld->wd_fd, WDIOC_KEEPALIVE, &dummy) < 0)
+		log_warn("watchdog keepalive failed: %s", strerror(errno));
+	wd_last_ns = now;
+}
+
+void lockd_lease_fini(struct lockd *ld, bool clean)
+{
+	ssize_t n;
+
+	if (ld->wd_fd < 0)
+		return;
+	if (clean) {
+		n = write(ld->wd_fd, "V", 1); /* magic close: disarm */
+		if (n != 1)
+			log_warn("watchdog: magic close failed: the node may "
+				 "reset");
+	} else {
+		log_warn("watchdog left armed: this node resets unless a "
+			 "new csvfs-lockd takes it over in time");
+	}
+	close(ld->wd_fd);
+	ld->wd_fd = -1;
+}
+
+/* ---- per-node records ---- */
+
+static struct lockd_node_rec *rec_get(struct lockd *ld, uint32_t id)
+{
+	struct lockd_node_rec *r;
+
+	for (unsigned i = 0; i < ld->n_nodes; i++)
+		if (ld->nodes[i].id == id)
+			return &ld->nodes[i];
+	if (ld->n_nodes == sizeof(ld->nodes) / sizeof(ld->nodes[0]))
+		return NULL;
+	r = &ld->nodes[ld->n_nodes++];
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->last_hb_ns = lockd_now_ns(); /* conservative: not before now */
+	r->fence_result = -1;
+	return r;
+}
+
+void lockd_node_seen_absent(struct lockd *ld, uint32_t id)
+{
+	rec_get(ld, id);
+}
+
+int64_t lockd_heartbeat_age_ms(struct lockd *ld, uint32_t id)
+{
+	for (unsigned i = 0; i < ld->n_nodes; i++)
+		if (ld->nodes[i].id == id && ld->nodes[i].hb_seen)
+			return (int64_t)((lockd_now_ns() -
+					  ld->nodes[i].last_hb_ns) / NS_PER_MS);
+	return -1;
+}
+
+/* ---- lease ---- */
+
+void lockd_lease_end(struct lockd *ld, const char *why)
+{
+	if (!ld->lease_valid)
+		return;
+	ld->lease_valid = false;
+	log_err("lease ended: %s; writes on this node stop until it is "
+		"renewed", why);
+	lockd_push_lease(ld, NULL);
+	lockd_lease_lost_all(ld);
+}
+
+void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
+			       uint64_t seq)
+{
+	uint64_t now = lockd_now_ns(), deadline;
+	struct lockd_node_rec *r = rec_get(ld, from);
+
+	if (r) {
+		r->last_hb_ns = now;
+		r->hb_seen = true;
+	}
+	if (from != ld->our_id || seq == 0 || seq > ld->hb_seq ||
+	    ld->hb_seq - seq >= LOCKD_HB_SLOTS)
+		return;
+	if (!ld->ready || !lockd_tp_quorate(ld))
+		return;
+	deadline = ld->hb_send_ns[seq % LOCKD_HB_SLOTS] +
+		   ld->conf.lease_timeout_ms * NS_PER_MS;
+	if (deadline <= now)
+		return; /* delivered too late to be of use */
+	if (ld->lease_valid && deadline <= ld->lease_deadline_ns)
+		return;
+	if (!ld->lease_valid)
+		log_notice("lease valid (heartbeat %llu delivered after %llu "
+			   "ms)", (unsigned long long)seq,
+			   (unsigned long long)((now - ld->hb_send_ns[seq %
+				LOCKD_HB_SLOTS]) / NS_PER_MS));
+	ld->lease_valid = true;
+	ld->lease_deadline_ns = deadline;
+	lockd_push_lease(ld, NULL);
+	wd_keepalive(ld, now);
+}
+
+static void heartbeat_send(struct lockd *ld, uint64_t now)
+{
+	struct lm_cmsg m = { .type = LM_C_HEARTBEAT };
+
+	m.u.heartbeat.seq = ++ld->hb_seq;
+	ld->hb_send_ns[ld->hb_seq % LOCKD_HB_SLOTS] = now;
+	lockd_send(ld, &m);
+	ld->hb_next_ns = now + ld->conf.lease_timeout_ms * NS_PER_MS / 4;
+}
+
+/* ---- fencing ---- */
+
+static struct lockd_node_rec *rec_by_pid(struct lockd *ld, pid_t pid)
+{
+	for (unsigned i = 0; i < ld->n_nodes; i++)
+		if (ld->nodes[i].fence_pid == pid)
+			return &ld->nodes[i];
+	return NULL;
+}
+
+static void node_name(struct lockd *ld, uint32_t id, char *buf, size_t len)
+{
+	struct lm_node_entry e;
+
+	if (lm_state_node(ld->st, id, &e) == 0 && e.name[0])
+		snprintf(buf, len, "%s", e.name);
+	else
+		snprintf(buf, len, "%u", id);
+}
+
+/* fork/exec the fence command for a node; never waits. */
+static void fence_cmd_start(struct lockd *ld, struct lockd_node_rec *r)
+{
+	char name[LM_NAME_MAX], script[LOCKD_CMD_MAX + 16];
+	sigset_t all;
+	pid_t pid;
+
+	node_name(ld, r->id, name, sizeof(name));
+	snprintf(script, sizeof(script), "%s \"$1\"", ld->conf.fence_command);
+	pid = fork();
+	if (pid < 0) {
+		log_err("node %s: cannot fork the fence command: %s; retrying "
+			"in %d ms", name, strerror(errno),
+			LOCKD_FENCE_RETRY_MS);
+		r->fence_failed_ns = lockd_now_ns();
+		r->fence_result = 1;
+		return;
+	}
+	if (pid == 0) {
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setpgid(0, 0);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		execl("/bin/sh", "sh", "-c", script, "csvfs-fence", name,
+		      (char *)NULL);
+		_exit(127);
+	}
+	r->fence_pid = pid;
+	r->fence_started_ns = lockd_now_ns();
+	r->fence_result = -1;
+	log_notice("node %s: running fence command \"%s %s\" (pid %d, "
+		   "timeout %u ms)", name, ld->conf.fence_command, name,
+		   (int)pid, ld->conf.fence_command_timeout_ms);
+}
+
+void lockd_fence_child_exited(struct lockd *ld)
+{
+	struct lockd_node_rec *r;
+	char name[LM_NAME_MAX];
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		r = rec_by_pid(ld, pid);
+		if (!r)
+			continue;
+		r->fence_pid = 0;
+		node_name(ld, r->id, name, sizeof(name));
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			r->fence_result = 0;
+			log_notice("node %s: fence command confirmed the fence "
+				   "after %llu ms", name, (unsigned long long)
+				   ((lockd_now_ns() - r->fence_started_ns) /
+				    NS_PER_MS));
+			continue;
+		}
+		r->fence_result = WIFEXITED(status) ? WEXITSTATUS(status) :
+				  128 + WTERMSIG(status);
+		r->fence_failed_ns = lockd_now_ns();
+		log_err("node %s: fence command failed (%s %d); its files stay "
+			"blocked; retrying in %d ms - check the fence agent",
+			name, WIFEXITED(status) ? "exit status" : "signal",
+			WIFEXITED(status) ? WEXITSTATUS(status) :
+			WTERMSIG(status), LOCKD_FENCE_RETRY_MS);
+	}
+}
+
+void lockd_fenced(struct lockd *ld, uint32_t id)
+{
+	struct lockd_node_rec *r = rec_get(ld, id);
+	char name[LM_NAME_MAX];
+
+	node_name(ld, id, name, sizeof(name));
+	log_notice("node %s (id %u) fenced: its files may be granted again",
+		   name, id);
+	if (!r)
+		return;
+	r->fence_sent_ns = 0;
+	r->fence_result = -1;
+	if (r->fence_pid > 0)
+		kill(-r->fence_pid, SIGKILL);
+}
+
+/* True once the fence command (if any) confirmed X's fence. */
+static bool fence_cmd_ok(struct lockd *ld, struct lockd_node_rec *r,
+			 uint64_t now)
+{
+	uint64_t timeout = ld->conf.fence_command_timeout_ms * NS_PER_MS;
+
+	if (!ld->conf.fence_command[0] || r->fence_result == 0)
+		return true;
+	if (r->fence_pid > 0) {
+		if (now - r->fence_started_ns >= timeout) {
+			log_err("node %u: fence command timed out after %u ms; "
+				"killing it", r->id,
+				ld->conf.fence_command_timeout_ms);
+			kill(-r->fence_pid, SIGKILL);
+		}
+		return false;
+	}
+	if (r->fence_result > 0 &&
+	    now - r->fence_failed_ns < LOCKD_FENCE_RETRY_MS * NS_PER_MS)
+		return false;
+	fence_cmd_start(ld, r);
+	return false;
+}
+
+static void fence_one(struct lockd *ld, uint32_t id, uint64_t now)
+{
+	struct lockd_node_rec *r = rec_get(ld, id);
+	uint64_t need = lockd_conf_fence_wait_ms(&ld->conf), waited;
+	uint64_t resend = ld->conf.lease_timeout_ms * NS_PER_MS / 2;
+	struct lm_cmsg m = { .type = LM_C_FENCE };
+	char name[LM_NAME_MAX];
+
+	if (!r)
+		return;
+	waited = (now - r->last_hb_ns) / NS_PER_MS;
+	if (waited < need)
+		return;
+	if (!fence_cmd_ok(ld, r, now))
+		return;
+	if (r->fence_sent_ns && now - r->fence_sent_ns < resend)
+		return;
+	node_name(ld, id, name, sizeof(name));
+	log_notice("fencing node %s (id %u): %s %llu ms ago >= %llu ms "
+		   "(lease %u ms, drift %u ppm, margin %u ms, watchdog %u "
+		   "ms)%s", name, id, r->hb_seen ? "last heartbeat" :
+		   "absent since", (unsigned long long)waited,
+		   (unsigned long long)need, ld->conf.lease_timeout_ms,
+		   ld->conf.clock_drift_ppm, ld->conf.fence_margin_ms,
+		   ld->conf.watchdog_device[0] ?
+		   ld->conf.watchdog_timeout_ms : 0,
+		   ld->conf.fence_command[0] ? ", fence command confirmed" :
+		   "");
+	m.u.fence.target = id;
+	lockd_send(ld, &m);
+	r->fence_sent_ns = now;
+}
+
+static void fence_check(struct lockd *ld, uint64_t now)
+{
+	uint32_t ids[2 * LM_MAX_NODES];
+	size_t n;
+
+	if (!ld->ready || lm_state_fencer(ld->st) != ld->our_id)
+		return;
+	n = lm_state_fence_pending(ld->st, ids, 2 * LM_MAX_NODES);
+	if (n > 2 * LM_MAX_NODES)
+		n = 2 * LM_MAX_NODES;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] != ld->our_id)
+			fence_one(ld, ids[i], now);
+}
+
+void lockd_lease_tick(struct lockd *ld, uint64_t now)
+{
+	if (now >= ld->hb_next_ns)
+		heartbeat_send(ld, now);
+	if (ld->lease_valid && now >= ld->lease_deadline_ns)
+		lockd_lease_end(ld, "no heartbeat of this node was delivered "
+				"in a quorate ring in time");
+	if (ld->lease_valid)
+		wd_keepalive(ld, now);
+	fence_check(ld, now);
+}
