@@ -1210,8 +1210,66 @@ static void test_checksum(void **state)
 				  "bar", 3) == 0x85944171f73967e8ull);
 }
 
+/*
+ * With LM_PROTO_CORPUS=DIR, write every sample encoding as a seed for the
+ * fuzzers to DIR/fuzz_cmsg and DIR/fuzz_smsg (which must exist).
+ */
+static int write_seed(const char *dir, const char *target, const char *name,
+		      int v, const uint8_t *data, int len)
+{
+	char path[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s/%s-%d", dir, target, name, v);
+	f = fopen(path, "wb");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	n = fwrite(data, 1, len, f);
+	if (fclose(f) || n != (size_t)len) {
+		perror(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_corpus(const char *dir)
+{
+	struct lm_smsg *m = malloc(sizeof(*m));
+	struct lm_cmsg c;
+	const char *name;
+	int rc = 0, len;
+
+	if (!m)
+		return 1;
+	for (int v = 0; v < NVARIANTS; v++) {
+		for (size_t t = 0; t < ARRAY_SIZE(cmsg_types); t++) {
+			sample_cmsg(cmsg_types[t], v, &c);
+			len = lm_cmsg_encode(&c, buf, sizeof(buf));
+			name = lm_cmsg_type_name(c.type);
+			if (len < 0 ||
+			    write_seed(dir, "fuzz_cmsg", name, v, buf, len))
+				rc = 1;
+		}
+		for (size_t t = 0; t < ARRAY_SIZE(smsg_types); t++) {
+			sample_smsg(smsg_types[t], v, m);
+			len = lm_smsg_encode(m, buf, sizeof(buf));
+			name = lm_smsg_type_name(m->type);
+			if (len < 0 ||
+			    write_seed(dir, "fuzz_smsg", name, v, buf, len))
+				rc = 1;
+		}
+	}
+	free(m);
+	return rc;
+}
+
 int main(void)
 {
+	const char *corpus = getenv("LM_PROTO_CORPUS");
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmsg_roundtrip),
 		cmocka_unit_test(test_smsg_roundtrip),
@@ -1232,5 +1290,7 @@ int main(void)
 
 	for (size_t i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 131 + 7);
+	if (corpus)
+		return write_corpus(corpus);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
