@@ -40,20 +40,20 @@ uint64_t lm_checksum64(uint64_t seed, const void *data, size_t len)
  * Wire sizes of the largest messages, checked against LM_MSG_MAX at
  * compile time (and against real encodings by the unit test).
  */
-#define LM_RES_WIRE (LM_VOLUME_LEN + 8)
-#define LM_NODE_ENTRY_WIRE (4 + LM_NAME_MAX + 1 + 1 + 1 + 4 + 4 + 4 + 8)
+#define LM_RES_WIRE	    (LM_VOLUME_LEN + 8)
+#define LM_NODE_ENTRY_WIRE  (4 + LM_NAME_MAX + 1 + 1 + 1 + 4 + 4 + 4 + 8)
 #define LM_OWNER_ENTRY_WIRE (LM_RES_WIRE + 4 + 8 + 4 + 4 + 1 + 8)
-#define LM_LOCK_ENTRY_WIRE (LM_RES_WIRE + 1 + 1 + 1 + 4 + 8 + 4 + 8 + 8)
-#define LM_BATCH_HDR_WIRE (LM_HDR_LEN + 4 + 1 + 4)
+#define LM_LOCK_ENTRY_WIRE  (LM_RES_WIRE + 1 + 1 + 1 + 4 + 8 + 4 + 8 + 8)
+#define LM_BATCH_HDR_WIRE   (LM_HDR_LEN + 4 + 1 + 4)
 
 _Static_assert(LM_BATCH_HDR_WIRE + LM_BATCH_MAX * LM_NODE_ENTRY_WIRE <=
-		       LM_MSG_MAX,
+		   LM_MSG_MAX,
 	       "a full nodes batch exceeds LM_MSG_MAX");
 _Static_assert(LM_BATCH_HDR_WIRE + LM_BATCH_MAX * LM_OWNER_ENTRY_WIRE <=
-		       LM_MSG_MAX,
+		   LM_MSG_MAX,
 	       "a full owners batch exceeds LM_MSG_MAX");
 _Static_assert(LM_BATCH_HDR_WIRE + LM_BATCH_MAX * LM_LOCK_ENTRY_WIRE <=
-		       LM_MSG_MAX,
+		   LM_MSG_MAX,
 	       "a full locks batch exceeds LM_MSG_MAX");
 _Static_assert(LM_HDR_LEN + 4 + 4 + LM_SYNC_CHUNK <= LM_MSG_MAX,
 	       "a full sync_data chunk exceeds LM_MSG_MAX");
@@ -76,10 +76,22 @@ static uint64_t get_le(const uint8_t *p, size_t n)
 	return v;
 }
 
-static void put_le16(uint8_t *p, uint16_t v) { put_le(p, v, 2); }
-static void put_le32(uint8_t *p, uint32_t v) { put_le(p, v, 4); }
-static uint16_t get_le16(const uint8_t *p) { return (uint16_t)get_le(p, 2); }
-static uint32_t get_le32(const uint8_t *p) { return (uint32_t)get_le(p, 4); }
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	put_le(p, v, 2);
+}
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	put_le(p, v, 4);
+}
+static uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)get_le(p, 2);
+}
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)get_le(p, 4);
+}
 
 /*
  * A position in a buffer being written (out != NULL) or read (in != NULL).
@@ -127,13 +139,13 @@ static void x_uint(struct lm_cur *c, uint64_t *v, size_t n)
 		*v = get_le(c->in + at, n);
 }
 
-#define LM_X_UINT(name, type, n)                                            \
-	static void name(struct lm_cur *c, type *v)                         \
-	{                                                                   \
-		uint64_t t = (uint64_t)*v;                                  \
-		x_uint(c, &t, n);                                           \
-		if (!cur_enc(c))                                            \
-			*v = (type)t;                                       \
+#define LM_X_UINT(name, type, n)                                               \
+	static void name(struct lm_cur *c, type *v)                            \
+	{                                                                      \
+		uint64_t t = (uint64_t)*v;                                     \
+		x_uint(c, &t, n);                                              \
+		if (!cur_enc(c))                                               \
+			*v = (type)t;                                          \
 	}
 LM_X_UINT(x_u8, uint8_t, 1)
 LM_X_UINT(x_u32, uint32_t, 4)
@@ -219,8 +231,8 @@ static void x_res(struct lm_cur *c, struct lm_res *r)
 /* ------------------------------------------------------------------------
  * Header.
  */
-static int hdr_encode(uint8_t *buf, size_t cap, uint32_t magic,
-		      uint16_t type, uint32_t seq)
+static int hdr_encode(uint8_t *buf, size_t cap, uint32_t magic, uint16_t type,
+		      uint32_t seq)
 {
 	if (cap < LM_HDR_LEN)
 		return -ENOSPC;
@@ -263,31 +275,31 @@ static int hdr_decode(const uint8_t *buf, size_t len, uint32_t magic,
  * Names; a type is known if it has one.
  */
 static const char *const cmsg_names[] = {
-	[LM_C_SYNC_HELLO] = "sync_hello", [LM_C_SYNC_DATA] = "sync_data",
-	[LM_C_SYNC_DONE] = "sync_done",	  [LM_C_NODE_INFO] = "node_info",
-	[LM_C_HEARTBEAT] = "heartbeat",	  [LM_C_ACQUIRE] = "acquire",
-	[LM_C_RELEASE] = "release",	  [LM_C_HANDOFF] = "handoff",
-	[LM_C_DRAIN] = "drain",		  [LM_C_RESUME] = "resume",
-	[LM_C_PLOCK] = "plock",		  [LM_C_FENCE] = "fence",
+    [LM_C_SYNC_HELLO] = "sync_hello", [LM_C_SYNC_DATA] = "sync_data",
+    [LM_C_SYNC_DONE] = "sync_done",   [LM_C_NODE_INFO] = "node_info",
+    [LM_C_HEARTBEAT] = "heartbeat",   [LM_C_ACQUIRE] = "acquire",
+    [LM_C_RELEASE] = "release",	      [LM_C_HANDOFF] = "handoff",
+    [LM_C_DRAIN] = "drain",	      [LM_C_RESUME] = "resume",
+    [LM_C_PLOCK] = "plock",	      [LM_C_FENCE] = "fence",
 };
 
 static const char *const smsg_names[] = {
-	[LM_S_HELLO] = "hello",		[LM_S_ACQUIRE] = "acquire",
-	[LM_S_RELEASE] = "release",	[LM_S_PLOCK] = "plock",
-	[LM_S_GETLK] = "getlk",		[LM_S_QUERY] = "query",
-	[LM_S_ADMIN] = "admin",		[LM_S_CANCEL] = "cancel",
-	[LM_S_R_HELLO] = "r_hello",	[LM_S_R_RESULT] = "r_result",
-	[LM_S_R_GETLK] = "r_getlk",	[LM_S_R_STATUS] = "r_status",
-	[LM_S_R_NODES] = "r_nodes",	[LM_S_R_OWNERS] = "r_owners",
-	[LM_S_R_LOCKS] = "r_locks",	[LM_S_EV_LEASE] = "ev_lease",
-	[LM_S_EV_GRANTED] = "ev_granted", [LM_S_EV_REVOKE] = "ev_revoke",
-	[LM_S_EV_OWNER] = "ev_owner",	[LM_S_EV_LOST] = "ev_lost",
+    [LM_S_HELLO] = "hello",	      [LM_S_ACQUIRE] = "acquire",
+    [LM_S_RELEASE] = "release",	      [LM_S_PLOCK] = "plock",
+    [LM_S_GETLK] = "getlk",	      [LM_S_QUERY] = "query",
+    [LM_S_ADMIN] = "admin",	      [LM_S_CANCEL] = "cancel",
+    [LM_S_R_HELLO] = "r_hello",	      [LM_S_R_RESULT] = "r_result",
+    [LM_S_R_GETLK] = "r_getlk",	      [LM_S_R_STATUS] = "r_status",
+    [LM_S_R_NODES] = "r_nodes",	      [LM_S_R_OWNERS] = "r_owners",
+    [LM_S_R_LOCKS] = "r_locks",	      [LM_S_EV_LEASE] = "ev_lease",
+    [LM_S_EV_GRANTED] = "ev_granted", [LM_S_EV_REVOKE] = "ev_revoke",
+    [LM_S_EV_OWNER] = "ev_owner",     [LM_S_EV_LOST] = "ev_lost",
 };
 
 static const char *const node_state_names[] = {
-	[LM_NODE_DOWN] = "down",
-	[LM_NODE_UP] = "up",
-	[LM_NODE_FENCING] = "fencing",
+    [LM_NODE_DOWN] = "down",
+    [LM_NODE_UP] = "up",
+    [LM_NODE_FENCING] = "fencing",
 };
 
 #define LM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -461,7 +473,7 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 
 int lm_cmsg_encode(const struct lm_cmsg *m, uint8_t *buf, size_t cap)
 {
-	struct lm_cur c = { .out = buf, .cap = cap, .off = LM_HDR_LEN };
+	struct lm_cur c = {.out = buf, .cap = cap, .off = LM_HDR_LEN};
 	int rc;
 
 	if (!m || !buf || !cmsg_type_known(m->type) || !cmsg_ok(m))
@@ -476,7 +488,7 @@ int lm_cmsg_encode(const struct lm_cmsg *m, uint8_t *buf, size_t cap)
 
 int lm_cmsg_decode(const uint8_t *buf, size_t len, struct lm_cmsg *m)
 {
-	struct lm_cur c = { .in = buf, .cap = len, .off = LM_HDR_LEN };
+	struct lm_cur c = {.in = buf, .cap = len, .off = LM_HDR_LEN};
 	uint32_t seq;
 	int rc;
 
@@ -615,14 +627,14 @@ static void x_owner_entry(struct lm_cur *c, struct lm_owner_entry *e)
  * The three batch replies share their head (status, more, n); only the
  * first n entries travel.
  */
-#define LM_X_BATCH(name, type, entry)                                       \
-	static void name(struct lm_cur *c, type *r)                         \
-	{                                                                   \
-		x_s32(c, &r->status);                                       \
-		x_u8(c, &r->more);                                          \
-		x_count(c, &r->n, LM_BATCH_MAX);                            \
-		for (uint32_t i = 0; i < r->n && !c->err; i++)              \
-			entry(c, &r->e[i]);                                 \
+#define LM_X_BATCH(name, type, entry)                                          \
+	static void name(struct lm_cur *c, type *r)                            \
+	{                                                                      \
+		x_s32(c, &r->status);                                          \
+		x_u8(c, &r->more);                                             \
+		x_count(c, &r->n, LM_BATCH_MAX);                               \
+		for (uint32_t i = 0; i < r->n && !c->err; i++)                 \
+			entry(c, &r->e[i]);                                    \
 	}
 LM_X_BATCH(x_s_r_nodes, struct lm_s_r_nodes, x_node_entry)
 LM_X_BATCH(x_s_r_owners, struct lm_s_r_owners, x_owner_entry)
@@ -717,8 +729,7 @@ static bool x_smsg_event(struct lm_cur *c, struct lm_smsg *m)
 /* Walk the body of m; false for an unknown type. */
 static bool x_smsg_body(struct lm_cur *c, struct lm_smsg *m)
 {
-	return x_smsg_request(c, m) || x_smsg_reply(c, m) ||
-	       x_smsg_event(c, m);
+	return x_smsg_request(c, m) || x_smsg_reply(c, m) || x_smsg_event(c, m);
 }
 
 static bool lock_entry_ok(const struct lm_lock_entry *e)
@@ -822,7 +833,7 @@ static bool smsg_ok(const struct lm_smsg *m)
 
 int lm_smsg_encode(const struct lm_smsg *m, uint8_t *buf, size_t cap)
 {
-	struct lm_cur c = { .out = buf, .cap = cap, .off = LM_HDR_LEN };
+	struct lm_cur c = {.out = buf, .cap = cap, .off = LM_HDR_LEN};
 	int rc;
 
 	if (!m || !buf || !smsg_type_known(m->type) || !smsg_ok(m))
@@ -837,7 +848,7 @@ int lm_smsg_encode(const struct lm_smsg *m, uint8_t *buf, size_t cap)
 
 int lm_smsg_decode(const uint8_t *buf, size_t len, struct lm_smsg *m)
 {
-	struct lm_cur c = { .in = buf, .cap = len, .off = LM_HDR_LEN };
+	struct lm_cur c = {.in = buf, .cap = len, .off = LM_HDR_LEN};
 	int rc;
 
 	memset(m, 0, sizeof(*m));
@@ -860,22 +871,22 @@ fail:
  * Error texts.
  */
 static const char *const lm_err_texts[] = {
-	[LM_ERR_NOQUORUM - LM_ERR_BASE] = "cluster partition is not quorate",
-	[LM_ERR_SYNCING - LM_ERR_BASE] = "lock table transfer under way",
-	[LM_ERR_DRAINING - LM_ERR_BASE] = "node is draining",
-	[LM_ERR_FENCING - LM_ERR_BASE] = "node awaits fencing",
-	[LM_ERR_NOTOWNER - LM_ERR_BASE] = "not the owner of this grant",
-	[LM_ERR_NONODE - LM_ERR_BASE] = "no such node",
-	[LM_ERR_NOTMEMBER - LM_ERR_BASE] = "node is not a cluster member",
-	[LM_ERR_SHUTDOWN - LM_ERR_BASE] = "lock manager is shutting down",
-	[LM_ERR_LEASE - LM_ERR_BASE] = "node holds no valid lease",
-	[LM_ERR_CANCELED - LM_ERR_BASE] = "request canceled",
-	[LM_ERR_TIMEDOUT - LM_ERR_BASE] = "request timed out in lock manager",
-	[LM_ERR_LOST - LM_ERR_BASE] = "ownership lost (fenced or lease ended)",
+    [LM_ERR_NOQUORUM - LM_ERR_BASE] = "cluster partition is not quorate",
+    [LM_ERR_SYNCING - LM_ERR_BASE] = "lock table transfer under way",
+    [LM_ERR_DRAINING - LM_ERR_BASE] = "node is draining",
+    [LM_ERR_FENCING - LM_ERR_BASE] = "node awaits fencing",
+    [LM_ERR_NOTOWNER - LM_ERR_BASE] = "not the owner of this grant",
+    [LM_ERR_NONODE - LM_ERR_BASE] = "no such node",
+    [LM_ERR_NOTMEMBER - LM_ERR_BASE] = "node is not a cluster member",
+    [LM_ERR_SHUTDOWN - LM_ERR_BASE] = "lock manager is shutting down",
+    [LM_ERR_LEASE - LM_ERR_BASE] = "node holds no valid lease",
+    [LM_ERR_CANCELED - LM_ERR_BASE] = "request canceled",
+    [LM_ERR_TIMEDOUT - LM_ERR_BASE] = "request timed out in lock manager",
+    [LM_ERR_LOST - LM_ERR_BASE] = "ownership lost (fenced or lease ended)",
 };
 
-#if defined(__GLIBC__) && \
-	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#if defined(__GLIBC__) &&                                                      \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
 static const char *errno_text(int e)
 {
 	/* Static, untranslated text: safe from any thread. */
@@ -885,24 +896,24 @@ static const char *errno_text(int e)
 static const char *errno_text(int e)
 {
 	static const char *const texts[] = {
-		[EPERM] = "Operation not permitted",
-		[ENOENT] = "No such file or directory",
-		[EIO] = "Input/output error",
-		[EAGAIN] = "Resource temporarily unavailable",
-		[ENOMEM] = "Cannot allocate memory",
-		[EACCES] = "Permission denied",
-		[EBUSY] = "Device or resource busy",
-		[EINVAL] = "Invalid argument",
-		[ENOSPC] = "No space left on device",
-		[EDEADLK] = "Resource deadlock avoided",
-		[ENOSYS] = "Function not implemented",
-		[EPROTO] = "Protocol error",
-		[EBADMSG] = "Bad message",
-		[EPROTONOSUPPORT] = "Protocol not supported",
-		[ENOTCONN] = "Transport endpoint is not connected",
-		[ETIMEDOUT] = "Connection timed out",
-		[ECONNREFUSED] = "Connection refused",
-		[ECANCELED] = "Operation canceled",
+	    [EPERM] = "Operation not permitted",
+	    [ENOENT] = "No such file or directory",
+	    [EIO] = "Input/output error",
+	    [EAGAIN] = "Resource temporarily unavailable",
+	    [ENOMEM] = "Cannot allocate memory",
+	    [EACCES] = "Permission denied",
+	    [EBUSY] = "Device or resource busy",
+	    [EINVAL] = "Invalid argument",
+	    [ENOSPC] = "No space left on device",
+	    [EDEADLK] = "Resource deadlock avoided",
+	    [ENOSYS] = "Function not implemented",
+	    [EPROTO] = "Protocol error",
+	    [EBADMSG] = "Bad message",
+	    [EPROTONOSUPPORT] = "Protocol not supported",
+	    [ENOTCONN] = "Transport endpoint is not connected",
+	    [ETIMEDOUT] = "Connection timed out",
+	    [ECONNREFUSED] = "Connection refused",
+	    [ECANCELED] = "Operation canceled",
 	};
 
 	if (e < 0 || (size_t)e >= LM_ARRAY_SIZE(texts))

@@ -31,17 +31,17 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const uint16_t cmsg_types[] = {
-	LM_C_SYNC_HELLO, LM_C_SYNC_DATA, LM_C_SYNC_DONE, LM_C_NODE_INFO,
-	LM_C_HEARTBEAT,	 LM_C_ACQUIRE,	 LM_C_RELEASE,	 LM_C_HANDOFF,
-	LM_C_DRAIN,	 LM_C_RESUME,	 LM_C_PLOCK,	 LM_C_FENCE,
+    LM_C_SYNC_HELLO, LM_C_SYNC_DATA, LM_C_SYNC_DONE, LM_C_NODE_INFO,
+    LM_C_HEARTBEAT,  LM_C_ACQUIRE,   LM_C_RELEASE,   LM_C_HANDOFF,
+    LM_C_DRAIN,	     LM_C_RESUME,    LM_C_PLOCK,     LM_C_FENCE,
 };
 
 static const uint16_t smsg_types[] = {
-	LM_S_HELLO,	 LM_S_ACQUIRE,	  LM_S_RELEASE,	  LM_S_PLOCK,
-	LM_S_GETLK,	 LM_S_QUERY,	  LM_S_ADMIN,	  LM_S_CANCEL,
-	LM_S_R_HELLO,	 LM_S_R_RESULT,	  LM_S_R_GETLK,	  LM_S_R_STATUS,
-	LM_S_R_NODES,	 LM_S_R_OWNERS,	  LM_S_R_LOCKS,	  LM_S_EV_LEASE,
-	LM_S_EV_GRANTED, LM_S_EV_REVOKE,  LM_S_EV_OWNER,  LM_S_EV_LOST,
+    LM_S_HELLO,	     LM_S_ACQUIRE,   LM_S_RELEASE,  LM_S_PLOCK,
+    LM_S_GETLK,	     LM_S_QUERY,     LM_S_ADMIN,    LM_S_CANCEL,
+    LM_S_R_HELLO,    LM_S_R_RESULT,  LM_S_R_GETLK,  LM_S_R_STATUS,
+    LM_S_R_NODES,    LM_S_R_OWNERS,  LM_S_R_LOCKS,  LM_S_EV_LEASE,
+    LM_S_EV_GRANTED, LM_S_EV_REVOKE, LM_S_EV_OWNER, LM_S_EV_LOST,
 };
 
 /* Two variants of each sample: typical values, and values at the limits. */
@@ -322,7 +322,7 @@ static void sample_smsg(uint16_t type, int v, struct lm_smsg *m)
 /* ------------------------------------------------------------------------
  * Field-by-field comparison.
  */
-#define EQ(a, b, f) assert_true((a)->f == (b)->f)
+#define EQ(a, b, f)    assert_true((a)->f == (b)->f)
 #define EQMEM(a, b, f) assert_memory_equal((a)->f, (b)->f, sizeof((a)->f))
 
 static void cmp_res(const struct lm_res *a, const struct lm_res *b)
@@ -652,8 +652,7 @@ static int check_canonical_c(const uint8_t *in, size_t len)
 	return rc;
 }
 
-static int check_canonical_s(const uint8_t *in, size_t len,
-			     struct lm_smsg *m)
+static int check_canonical_s(const uint8_t *in, size_t len, struct lm_smsg *m)
 {
 	int rc = lm_smsg_decode(in, len, m);
 
@@ -804,7 +803,7 @@ static void test_trailing(void **state)
  */
 static void test_corruption(void **state)
 {
-	static const uint8_t flips[] = { 0x01, 0x02, 0x80, 0xff };
+	static const uint8_t flips[] = {0x01, 0x02, 0x80, 0xff};
 	struct lm_smsg *m = malloc(sizeof(*m));
 	uint8_t orig[LM_MSG_MAX];
 	unsigned accepted = 0;
@@ -1115,8 +1114,7 @@ static void test_smsg_encode_rejects(void **state)
 		len = enc_s(smsg_types[t], 1, buf);
 		sample_smsg(smsg_types[t], 1, m);
 		for (int cap = 0; cap < len; cap++)
-			assert_int_equal(lm_smsg_encode(m, buf2, cap),
-					 -ENOSPC);
+			assert_int_equal(lm_smsg_encode(m, buf2, cap), -ENOSPC);
 		assert_int_equal(lm_smsg_encode(m, buf2, len), len);
 	}
 	free(m);
@@ -1148,7 +1146,7 @@ static void test_string_padding(void **state)
  */
 static void test_strerror(void **state)
 {
-	const char *seen[LM_ERR_LOST - LM_ERR_BASE + 1] = { 0 };
+	const char *seen[LM_ERR_LOST - LM_ERR_BASE + 1] = {0};
 
 	for (int e = LM_ERR_NOQUORUM; e <= LM_ERR_LOST; e++) {
 		const char *s = lm_strerror(e);
@@ -1201,8 +1199,7 @@ static void test_checksum(void **state)
 {
 	assert_true(lm_checksum64(LM_CHECKSUM_SEED, "a", 1) ==
 		    0xaf63dc4c8601ec8cull);
-	assert_true(lm_checksum64(LM_CHECKSUM_SEED, "", 0) ==
-		    LM_CHECKSUM_SEED);
+	assert_true(lm_checksum64(LM_CHECKSUM_SEED, "", 0) == LM_CHECKSUM_SEED);
 	assert_true(lm_checksum64(LM_CHECKSUM_SEED, "foobar", 6) ==
 		    0x85944171f73967e8ull);
 	/* chaining equals one pass */
@@ -1271,21 +1268,21 @@ int main(void)
 	const char *corpus = getenv("LM_PROTO_CORPUS");
 
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cmsg_roundtrip),
-		cmocka_unit_test(test_smsg_roundtrip),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_trailing),
-		cmocka_unit_test(test_corruption),
-		cmocka_unit_test(test_header_rejects),
-		cmocka_unit_test(test_cmsg_rejects),
-		cmocka_unit_test(test_smsg_rejects),
-		cmocka_unit_test(test_cmsg_encode_rejects),
-		cmocka_unit_test(test_smsg_encode_rejects),
-		cmocka_unit_test(test_string_padding),
-		cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_checksum),
+	    cmocka_unit_test(test_cmsg_roundtrip),
+	    cmocka_unit_test(test_smsg_roundtrip),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_trailing),
+	    cmocka_unit_test(test_corruption),
+	    cmocka_unit_test(test_header_rejects),
+	    cmocka_unit_test(test_cmsg_rejects),
+	    cmocka_unit_test(test_smsg_rejects),
+	    cmocka_unit_test(test_cmsg_encode_rejects),
+	    cmocka_unit_test(test_smsg_encode_rejects),
+	    cmocka_unit_test(test_string_padding),
+	    cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_checksum),
 	};
 
 	for (size_t i = 0; i < sizeof(payload); i++)
