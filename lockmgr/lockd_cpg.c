@@ -57,13 +57,14 @@ struct tp {
 static struct tp tp_data;
 static struct lockd *g_ld; /* for the corosync callbacks (one instance) */
 
-static const char *cs_strerror(cs_error_t e)
+/* Our own names: cs_strerror() needs libcorosync_common. */
+static const char *cs_err_name(cs_error_t e)
 {
 	switch (e) {
 	case CS_OK:
 		return "ok";
 	case CS_ERR_LIBRARY:
-		return "cannot connect to corosync (library error)";
+		return "cannot reach corosync";
 	case CS_ERR_TRY_AGAIN:
 		return "try again";
 	case CS_ERR_ACCESS:
@@ -156,7 +157,7 @@ static bool mcast_one(struct lockd *ld, struct lockd_out *o)
 	if (e == CS_OK)
 		return true;
 	if (e != CS_ERR_TRY_AGAIN) {
-		log_err("cpg_mcast_joined failed: %s (%d)", cs_strerror(e), e);
+		log_err("cpg_mcast_joined failed: %s (%d)", cs_err_name(e), e);
 		lockd_fatal(ld, "cannot multicast to corosync");
 	}
 	return false; /* try again at the next turn */
@@ -393,7 +394,7 @@ static void votes_refresh(struct lockd *ld)
 	e = votequorum_getinfo(tp_data.vq, ld->our_id, &info);
 	if (e != CS_OK) {
 		log_warn("votequorum_getinfo failed: %s; keeping votes %u "
-			 "expected %u", cs_strerror(e), ld->votes,
+			 "expected %u", cs_err_name(e), ld->votes,
 			 ld->expected_votes);
 		return;
 	}
@@ -472,7 +473,7 @@ static int cpg_setup(struct lockd *ld, char *err, size_t errlen)
 	if (e != CS_OK) {
 		snprintf(err, errlen, "cannot connect to corosync: is "
 			 "corosync.service running? (cpg: %s)",
-			 cs_strerror(e));
+			 cs_err_name(e));
 		return -ECONNREFUSED;
 	}
 	if (cpg_local_get(tp_data.cpg, &id) != CS_OK ||
@@ -503,14 +504,14 @@ static int quorum_setup(struct lockd *ld, char *err, size_t errlen)
 	if (e != CS_OK || qtype != QUORUM_SET) {
 		snprintf(err, errlen, "corosync has no quorum provider (%s): "
 			 "set quorum { provider: corosync_votequorum } in "
-			 "corosync.conf", cs_strerror(e));
+			 "corosync.conf", cs_err_name(e));
 		return -EIO;
 	}
 	e = votequorum_initialize(&tp_data.vq, &vcb);
 	if (e != CS_OK) {
 		snprintf(err, errlen, "cannot connect to votequorum: %s; "
 			 "corosync must use provider corosync_votequorum",
-			 cs_strerror(e));
+			 cs_err_name(e));
 		return -EIO;
 	}
 	if (quorum_fd_get(tp_data.q, &tp_data.q_fd) != CS_OK ||
@@ -547,7 +548,7 @@ static int corosync_init(struct lockd *ld, char *err, size_t errlen)
 	} while (e == CS_ERR_TRY_AGAIN);
 	if (e != CS_OK) {
 		snprintf(err, errlen, "cannot join CPG group %s: %s",
-			 LOCKD_CPG_GROUP, cs_strerror(e));
+			 LOCKD_CPG_GROUP, cs_err_name(e));
 		return -EIO;
 	}
 	if (lockd_epoll_add(ld, tp_data.cpg_fd, EPOLLIN, TAG_CPG) ||
@@ -564,9 +565,11 @@ static void default_names(struct lockd *ld)
 {
 	struct utsname u;
 
-	if (!ld->node_name[0] && uname(&u) == 0)
-		snprintf(ld->node_name, sizeof(ld->node_name), "%s",
-			 u.nodename);
+	if (!ld->node_name[0] && uname(&u) == 0) {
+		/* nodename is 65 bytes: keep what fits */
+		u.nodename[sizeof(ld->node_name) - 1] = '\0';
+		memcpy(ld->node_name, u.nodename, sizeof(ld->node_name));
+	}
 	if (!ld->cluster_name[0])
 		snprintf(ld->cluster_name, sizeof(ld->cluster_name), "csvfs");
 }
@@ -633,7 +636,7 @@ void lockd_tp_dispatch(struct lockd *ld, uint64_t tag, uint32_t events)
 			return;
 	}
 	log_err("lost the connection to corosync (%s: %s)", what,
-		cs_strerror(e));
+		cs_err_name(e));
 	lockd_lease_end(ld, "corosync connection lost");
 	lockd_fatal(ld, "corosync stopped or crashed");
 }
