@@ -362,6 +362,11 @@ static int read_file(const char *path, char **text, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &sb) == 0 && S_ISCHR(sb.st_mode)) {
+		close(fd); /* /dev/null: an empty configuration */
+		*text = strdup("");
+		return *text ? 0 : -ENOMEM;
+	}
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
 	    sb.st_size > CONF_FILE_MAX) {
 		snprintf(err, errlen, "%s: not a regular file of at most %d "

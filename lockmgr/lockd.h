@@ -169,6 +169,7 @@ struct lockd {
 	uint64_t start_ns;
 
 	int epfd, sigfd, timerfd, listen_fd;
+	bool socket_bound;	/* we created conf.socket: remove it at exit */
 	struct lm_state *st;
 	struct lm_evq evq;
 	bool in_apply;		/* guards against re-entering lm_state */

@@ -103,8 +103,10 @@ int lockd_client_init(struct lockd *ld, char *err, size_t errlen)
 	}
 	ld->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 			       SOCK_CLOEXEC, 0);
-	if (ld->listen_fd < 0 ||
-	    bind(ld->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	if (ld->listen_fd >= 0 &&
+	    bind(ld->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		ld->socket_bound = true;
+	if (ld->listen_fd < 0 || !ld->socket_bound ||
 	    chmod(sa.sun_path, 0666) < 0 || listen(ld->listen_fd, 64) < 0 ||
 	    lockd_epoll_add(ld, ld->listen_fd, EPOLLIN, TAG_LISTEN) < 0) {
 		ret = -errno;
@@ -178,7 +180,7 @@ void lockd_client_fini(struct lockd *ld)
 	lockd_client_stop_listening(ld);
 	lk_for_each_safe(p, t, &ld->clients)
 		client_close(ld, lk_entry(p, struct lockd_client, link));
-	if (ld->conf.socket[0] && unlink(ld->conf.socket) < 0 &&
+	if (ld->socket_bound && unlink(ld->conf.socket) < 0 &&
 	    errno != ENOENT)
 		log_warn("cannot remove socket %s: %s", ld->conf.socket,
 			 strerror(errno));

@@ -322,7 +322,8 @@ static void send_rows(struct lockd *ld, struct lockd_client *c, uint32_t seq,
 			    type == LM_S_R_OWNERS ? (void *)r->u.r_owners.e :
 			    (void *)r->u.r_locks.e;
 
-		memcpy(dst, rs->v + off * rs->size, n * rs->size);
+		if (n)
+			memcpy(dst, rs->v + off * rs->size, n * rs->size);
 		off += n;
 		/* the three reply bodies share status, more, n */
 		r->u.r_nodes.status = 0;

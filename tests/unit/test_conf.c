@@ -242,6 +242,12 @@ static void test_load(void **state)
 	assert_int_equal(lockd_conf_load(&c, "/tmp", true, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "not a regular file"));
+
+	/* /dev/null is an empty configuration */
+	lockd_conf_defaults(&c);
+	assert_int_equal(lockd_conf_load(&c, "/dev/null", true, err,
+					 sizeof(err)), 0);
+	assert_int_equal(c.lease_timeout_ms, 4000);
 }
 
 static void test_names(void **state)
