@@ -331,8 +331,10 @@ static void cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 		    joined[i].pid == (uint32_t)getpid())
 			self_joined = true;
 	if (self_joined && another_lockd_here(mem, n_mem)) {
-		lockd_fatal(g_ld, "another csvfs-lockd already runs on this "
-			    "node (same corosync node id); stop it first");
+		log_err("another csvfs-lockd already runs on this node "
+			"(corosync node id %u); stop it first", g_ld->our_id);
+		g_ld->exit_now = true;
+		g_ld->exit_code = 1;
 		return;
 	}
 	cc.members = m;
