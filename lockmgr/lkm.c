@@ -16,11 +16,12 @@
  * share dispatch(), so a reply is handled the same way whoever read it.
  *
  * Timeouts: a call that times out is removed from the table, except an
- * acquire or a SET/SETW plock: lockd may still grant it, so lkm sends
- * LM_S_CANCEL for its seq and keeps the call as "abandoned".  If the grant
- * wins the race with the cancel, dispatch() returns the call and the reader
- * undoes the grant (release, or unlock of the range): the caller was told
- * it holds nothing, so nothing may stay held in its name.
+ * acquire or a SETW plock: lockd may still grant it, so lkm sends
+ * LM_S_CANCEL for its seq and keeps the call as "abandoned" until its
+ * late reply (LM_ERR_CANCELED, or a grant) arrives and is dropped.  A grant
+ * that wins the race with the cancel is undone by lockd itself when the
+ * cancel arrives (lockd_res.c): undoing it here too could, for a plock,
+ * unlock a range the caller locked again after the timeout.
  *
  * Lock order: c->lock only; it is never held across a blocking syscall or
  * the event handler.
@@ -38,7 +39,7 @@
 #include "lkm.h"
 
 #define LKM_CALL_TIMEOUT_MS 10000 /* queries and admin calls */
-#define LKM_UNDO_TIMEOUT_MS 1000
+#define LKM_CANCEL_TIMEOUT_MS 1000
 #define LKM_REQ_MAX 1024 /* every request encodes into less */
 
 struct lkm_call {
@@ -49,7 +50,7 @@ struct lkm_call {
 	bool abandoned;		/* caller gave up; dispatch() owns it */
 	int err;		/* transport error when done, else 0 */
 	int32_t status;		/* wire status of the reply */
-	struct lm_smsg *req;	/* the request (kept for an undo) */
+	struct lm_smsg *req;	/* the request */
 	struct lm_smsg *rep;	/* single replies: a copy */
 	size_t esize;		/* batch entry size; 0 = single reply */
 	void *v;		/* batch entries, malloc'd */
@@ -235,6 +236,8 @@ static bool batch_add(struct lkm_call *call, const struct lm_smsg *m)
 		call->status = status;
 		return true;
 	}
+	if (n == 0)
+		return !more;
 	if (call->n + n > call->cap) {
 		size_t cap = call->cap ? call->cap * 2 : LM_BATCH_MAX;
 
@@ -269,20 +272,16 @@ static int32_t reply_status(const struct lm_smsg *m)
 	}
 }
 
-static bool is_grant_request(const struct lm_smsg *req)
+/* Requests lockd may still grant after the caller gave up: canceled. */
+static bool is_cancelable(const struct lm_smsg *req)
 {
 	if (req->type == LM_S_ACQUIRE)
 		return true;
-	return req->type == LM_S_PLOCK && (req->u.plock.op == LM_PL_SET ||
-					   req->u.plock.op == LM_PL_SETW);
+	return req->type == LM_S_PLOCK && req->u.plock.op == LM_PL_SETW;
 }
 
-/*
- * Hand a reply (not an event) to its call; under c->lock.  Returns an
- * abandoned call whose request was granted after all: the caller undoes
- * it outside the lock (undo_grant) and frees it.
- */
-static struct lkm_call *dispatch(struct lkm_client *c, const struct lm_smsg *m)
+/* Hand a reply (not an event) to its call; under c->lock. */
+static void dispatch(struct lkm_client *c, const struct lm_smsg *m)
 {
 	struct lkm_call *call;
 	const void *e;
@@ -294,21 +293,11 @@ static struct lkm_call *dispatch(struct lkm_client *c, const struct lm_smsg *m)
 		if (call->seq == m->seq)
 			break;
 	if (!call)
-		return NULL; /* late reply of a call that timed out */
+		return; /* late reply of a call that timed out */
 	if (call->abandoned) {
 		call_unlink(c, call);
-		if (m->type == LM_S_R_RESULT && m->u.r_result.status == 0 &&
-		    is_grant_request(call->req)) {
-			if (call->req->type == LM_S_ACQUIRE) {
-				uint64_t fileid = call->req->u.acquire.fileid;
-
-				call->req->u.release.fileid = fileid;
-				call->req->u.release.epoch = m->u.r_result.epoch;
-			}
-			return call;
-		}
 		call_free(call);
-		return NULL;
+		return;
 	}
 	if (call->esize && batch_view(m, &e, &n, &more, &st)) {
 		if (m->type == call->want)
@@ -327,29 +316,6 @@ static struct lkm_call *dispatch(struct lkm_client *c, const struct lm_smsg *m)
 		call_unlink(c, call);
 		pthread_cond_broadcast(&c->cond);
 	}
-	return NULL;
-}
-
-/* A grant arrived for a call its caller gave up: give it back. */
-static void undo_grant(struct lkm_client *c, struct lkm_call *call)
-{
-	struct lm_smsg *m = call->req;
-	struct timespec d;
-
-	if (m->type == LM_S_ACQUIRE) {
-		/* dispatch() stored fileid and epoch in u.release */
-		m->type = LM_S_RELEASE;
-	} else {
-		m->u.plock.op = LM_PL_UNLOCK;
-	}
-	pthread_mutex_lock(&c->lock);
-	m->seq = c->next_seq++;
-	if (c->next_seq == 0)
-		c->next_seq = 1;
-	pthread_mutex_unlock(&c->lock);
-	deadline_set(&d, LKM_UNDO_TIMEOUT_MS);
-	send_msg(c, m, &d); /* the reply finds no call and is dropped */
-	call_free(call);
 }
 
 /* The connection is gone: fail every waiting call; under c->lock. */
@@ -375,7 +341,6 @@ static void set_broken(struct lkm_client *c)
 static void *reader_main(void *arg)
 {
 	struct lkm_client *c = arg;
-	struct lkm_call *undo;
 	bool closing;
 
 	for (;;) {
@@ -386,10 +351,8 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&c->lock);
-		undo = dispatch(c, c->rmsg);
+		dispatch(c, c->rmsg);
 		pthread_mutex_unlock(&c->lock);
-		if (undo)
-			undo_grant(c, undo);
 	}
 	pthread_mutex_lock(&c->lock);
 	closing = c->closing;
@@ -413,7 +376,6 @@ static int cond_wait_until(struct lkm_client *c, const struct timespec *d)
  * held.  Events read here are dropped (no handler yet). */
 static int read_as_leader(struct lkm_client *c, const struct timespec *d)
 {
-	struct lkm_call *undo = NULL;
 	int r;
 
 	c->reading = true;
@@ -422,15 +384,10 @@ static int read_as_leader(struct lkm_client *c, const struct timespec *d)
 	pthread_mutex_lock(&c->lock);
 	c->reading = false;
 	if (r == 0 && c->rmsg->seq != 0)
-		undo = dispatch(c, c->rmsg);
+		dispatch(c, c->rmsg);
 	else if (r < 0 && r != -ETIMEDOUT)
 		set_broken(c);
 	pthread_cond_broadcast(&c->cond);
-	if (undo) {
-		pthread_mutex_unlock(&c->lock);
-		undo_grant(c, undo);
-		pthread_mutex_lock(&c->lock);
-	}
 	return r;
 }
 
@@ -452,7 +409,7 @@ static int wait_call(struct lkm_client *c, struct lkm_call *call,
 	}
 	if (call->done)
 		r = call->err;
-	else if (r == -ETIMEDOUT && is_grant_request(call->req))
+	else if (r == -ETIMEDOUT && is_cancelable(call->req))
 		call->abandoned = true; /* dispatch() frees it */
 	else
 		call_unlink(c, call);
@@ -496,7 +453,7 @@ static void send_cancel(struct lkm_client *c, uint32_t seq)
 	if (c->next_seq == 0)
 		c->next_seq = 1;
 	pthread_mutex_unlock(&c->lock);
-	deadline_set(&d, LKM_UNDO_TIMEOUT_MS);
+	deadline_set(&d, LKM_CANCEL_TIMEOUT_MS);
 	send_msg(c, m, &d);
 	free(m);
 }

@@ -5,8 +5,9 @@
  * Starts `csvfs-lockd -f --standalone` on a socket in a private temporary
  * directory ($top_builddir/lockmgr/csvfs-lockd; the test is skipped, exit
  * 77, when it is not built) and exercises every lkm call: connect errors
- * and hello, acquire/release with growing epochs, conflicts between two
- * clients (revoke events, NOWAIT, a timed-out acquire canceled in lockd),
+ * and hello, acquire/release with growing epochs, ownership shared by two
+ * clients of the node and revoked by a drain (revoke events, NOWAIT, a
+ * timed-out acquire canceled in lockd),
  * byte-range and flock locks (SET, conflict, SETW woken by an unlock,
  * GETLK), the queries including replies split into several batches, the
  * admin calls and their errors, lease events on the event thread, and
@@ -314,62 +315,67 @@ static void test_acquire_release(void **state)
 	lkm_close(c);
 }
 
-static void test_conflict_revoke(void **state)
+/*
+ * EX ownership belongs to the node; lockd shares it among the node's
+ * clients (holders).  A revoke (here from a drain, in a cluster from
+ * another node's acquire) goes to every holder, and the node gives the
+ * file up when the last holder released it.
+ */
+static void test_shared_and_revoke(void **state)
 {
 	struct lkm_client *a = connect_csvfs("a"), *b = connect_csvfs("b");
-	struct recorder ra;
-	struct rec_ev ev;
-	uint64_t ea = 0, eb = 0;
-
-	rec_init(&ra, a, true);
-	assert_int_equal(lkm_start_events(a, on_event, &ra), 0);
-	assert_int_equal(lkm_start_events(a, on_event, &ra), -EALREADY);
-	assert_int_equal(lkm_acquire(a, 2, 0, TMO, &ea), 0);
-
-	/* The second client on the file: revoke to the holder, which
-	 * releases, then the grant with a higher epoch. */
-	assert_int_equal(lkm_acquire(b, 2, 0, TMO, &eb), 0);
-	assert_true(eb > ea);
-	assert_true(rec_wait(&ra, LM_S_EV_REVOKE, 2, TMO, &ev));
-	assert_int_equal(ev.epoch, ea);
-
-	/* NOWAIT against a holder that does not give up (b has no
-	 * handler): EAGAIN at once. */
-	assert_int_equal(lkm_acquire(a, 2, LM_ACQ_NOWAIT, TMO, &ea), -EAGAIN);
-	assert_int_equal(lkm_release(b, 2, eb, TMO), 0);
-	lkm_close(a);
-	lkm_close(b);
-}
-
-static void test_acquire_timeout_cancel(void **state)
-{
-	struct lkm_client *a = connect_csvfs("a"), *b = connect_csvfs("b");
-	struct lm_res res = { .fileid = 3 };
+	struct lkm_client *c = connect_csvfs("c"), *adm = connect_admin();
+	static struct recorder ra; /* outlives a failed assertion */
+	struct lm_res res = { .fileid = 2 };
 	struct lm_owner_entry *v;
-	uint64_t ea = 0, eb = 0;
-	int64_t t0;
+	struct rec_ev ev;
+	uint64_t ea = 0, eb = 0, ec = 0;
 	size_t n;
 
 	memcpy(res.volume, vol, sizeof(vol));
-	assert_int_equal(lkm_acquire(a, 3, 0, TMO, &ea), 0);
-	t0 = now_ms();
-	assert_int_equal(lkm_acquire(b, 3, 0, 300, &eb), -ETIMEDOUT);
-	assert_true(now_ms() - t0 >= 290);
-	assert_true(now_ms() - t0 < 3000);
-	/* After a's release the canceled request must not be granted. */
-	usleep(100000);
-	assert_int_equal(lkm_release(a, 3, ea, TMO), 0);
+	rec_init(&ra, a, false);
+	assert_int_equal(lkm_start_events(a, on_event, &ra), 0);
+	assert_int_equal(lkm_start_events(a, on_event, &ra), -EALREADY);
+	assert_int_equal(lkm_acquire(a, 2, 0, TMO, &ea), 0);
+	assert_int_equal(lkm_acquire(b, 2, 0, TMO, &eb), 0);
+	assert_int_equal(eb, ea);
+	assert_int_equal(lkm_release(b, 2, eb, TMO), 0);
+
+	/* Drain: a is asked to give the file up. */
+	assert_int_equal(lkm_drain(adm, NULL), 0);
+	assert_true(rec_wait(&ra, LM_S_EV_REVOKE, 2, TMO, &ev));
+	assert_int_equal(ev.epoch, ea);
+	/* While it is being revoked, NOWAIT fails at once... */
+	assert_int_equal(lkm_acquire(c, 2, LM_ACQ_NOWAIT, TMO, &ec), -EAGAIN);
+	/* ...and a waiting acquire that times out is canceled in lockd. */
+	assert_int_equal(lkm_acquire(c, 2, 0, 300, &ec), -ETIMEDOUT);
+	assert_int_equal(lkm_release(a, 2, ea, TMO), 0);
 	usleep(200000);
-	assert_int_equal(lkm_owners(a, &res, &v, &n), 0);
+	assert_int_equal(lkm_owners(adm, &res, &v, &n), 0);
 	if (n > 0)
 		assert_int_equal(v[0].owner, 0);
 	free(v);
-	/* b's connection still works. */
-	assert_int_equal(lkm_acquire(b, 3, 0, TMO, &eb), 0);
-	assert_true(eb > ea);
-	assert_int_equal(lkm_release(b, 3, eb, TMO), 0);
+	assert_int_equal(lkm_resume(adm, NULL), 0);
+	/* c's connection still works after the canceled call. */
+	assert_int_equal(lkm_acquire(c, 2, 0, TMO, &ec), 0);
+	assert_true(ec > ea);
+	assert_int_equal(lkm_release(c, 2, ec, TMO), 0);
 	lkm_close(a);
 	lkm_close(b);
+	lkm_close(c);
+	lkm_close(adm);
+}
+
+/* A failed test must not leave the node draining for the next ones. */
+static int resume_node(void **state)
+{
+	struct lkm_client *adm = NULL;
+
+	if (lkm_connect(sock_path, NULL, TMO, &adm) == 0) {
+		lkm_resume(adm, NULL);
+		lkm_close(adm);
+	}
+	return 0;
 }
 
 struct setw_arg {
@@ -557,7 +563,7 @@ static void test_admin(void **state)
 static void test_lease_events(void **state)
 {
 	struct lkm_client *c = connect_csvfs("lease");
-	struct recorder r;
+	static struct recorder r;
 	struct rec_ev ev;
 
 	rec_init(&r, c, false);
@@ -570,37 +576,35 @@ static void test_lease_events(void **state)
 	lkm_close(c);
 }
 
-struct acq_arg {
-	struct lkm_client *c;
-	uint64_t fileid;
-	int ret;
-};
-
-static void *acquire_thread(void *arg)
+static void *setw_forever(void *arg)
 {
-	struct acq_arg *s = arg;
-	uint64_t e;
+	struct setw_arg *s = arg;
 
-	s->ret = lkm_acquire(s->c, s->fileid, 0, -1, &e);
+	s->ret = lkm_plock(s->c, &s->p, -1);
 	return NULL;
 }
 
-/* Last: kills lockd. */
+/* Last: kills lockd under a waiting call. */
 static void test_lockd_killed(void **state)
 {
 	struct lkm_client *a = connect_csvfs("a"), *b = connect_csvfs("b");
-	struct recorder rb;
-	struct acq_arg s = { .fileid = 7, .ret = 1 };
+	static struct recorder rb;
+	struct lkm_plock w = { .fileid = 7, .space = LM_SPACE_FLOCK,
+			       .op = LM_PL_SET, .type = LM_LK_WRITE,
+			       .owner = 1, .end = LM_OFFSET_MAX };
+	struct setw_arg s = { .c = b, .p = w, .ret = 1 };
 	uint64_t e = 0;
 	pthread_t th;
 
 	rec_init(&rb, b, false);
 	assert_int_equal(lkm_start_events(b, on_event, &rb), 0);
 	assert_int_equal(lkm_acquire(a, 7, 0, TMO, &e), 0);
-	s.c = b;
-	assert_int_equal(pthread_create(&th, NULL, acquire_thread, &s), 0);
+	assert_int_equal(lkm_plock(a, &w, TMO), 0);
+	s.p.owner = 2;
+	s.p.op = LM_PL_SETW;
+	assert_int_equal(pthread_create(&th, NULL, setw_forever, &s), 0);
 	usleep(200000);
-	assert_int_equal(s.ret, 1); /* waiting: a does not give up */
+	assert_int_equal(s.ret, 1); /* waiting for a's flock */
 
 	kill(lockd_pid, SIGKILL);
 	waitpid(lockd_pid, NULL, 0);
@@ -632,11 +636,10 @@ int main(void)
 		cmocka_unit_test(test_connect_errors),
 		cmocka_unit_test(test_hello),
 		cmocka_unit_test(test_acquire_release),
-		cmocka_unit_test(test_conflict_revoke),
-		cmocka_unit_test(test_acquire_timeout_cancel),
+		cmocka_unit_test_teardown(test_shared_and_revoke, resume_node),
 		cmocka_unit_test(test_plock),
 		cmocka_unit_test(test_queries),
-		cmocka_unit_test(test_admin),
+		cmocka_unit_test_teardown(test_admin, resume_node),
 		cmocka_unit_test(test_lease_events),
 		cmocka_unit_test(test_lockd_killed),
 	};
