@@ -1279,6 +1279,13 @@ int lm_state_snapshot(const struct lm_state *st, uint8_t **buf, size_t *len)
 
 	if (rc)
 		return rc;
+	/* Waiters are not replicated: a resource that only has waiters is
+	 * not in the snapshot. */
+	for (uint64_t i = 0, k = n; i < k; i++)
+		if (!v[i]->owner && !v[i]->handoff && !res_n_held(v[i]))
+			n--;
+		else
+			v[i - (k - n)] = v[i];
 	for (uint64_t i = 0; i < n; i++)
 		size += LM_SNAP_RES_LEN +
 			(size_t)res_n_held(v[i]) * LM_SNAP_LOCK_LEN;
