@@ -777,6 +777,11 @@ static void client_op(void)
 	if (i < 0)
 		return;
 	if (x < 40) {
+		/* lockd coalesces acquires of one file */
+		for (int k = 0; k < nodes[i].n_reqs; k++)
+			if (nodes[i].reqs[k].m.type == LM_C_ACQUIRE &&
+			    res_idx(&nodes[i].reqs[k].m.u.acquire.res) == r)
+				return;
 		m.type = LM_C_ACQUIRE;
 		m.u.acquire.res = res_of(r);
 		request(i, &m);
@@ -1054,8 +1059,16 @@ static void heal(void)
 	for (int i = 0; i < (int)K; i++)
 		if (!nodes[i].alive)
 			node_start(i);
-	while (n_parts > 1)
-		merge(0, 1, true);
+	/* merge everything into the partition with the newest table */
+	while (n_parts > 1) {
+		int best = 0;
+
+		for (int i = 0; i < (int)K; i++)
+			if (version_of(i) > version_of(best))
+				best = i;
+		best = nodes[best].part;
+		merge(best, best ? 0 : 1, true);
+	}
 	for (uint32_t t = 1; t <= K; t++) {
 		struct lm_cmsg m = { .type = LM_C_RESUME };
 
@@ -1083,6 +1096,17 @@ static void heal(void)
 		for (int k = 0; k < nodes[i].n_reqs; k++) {
 			const struct req *r = &nodes[i].reqs[k];
 
+			struct lm_owner_entry oe = { .owner = 0 };
+
+			if (r->m.type == LM_C_ACQUIRE) {
+				lm_state_owner(nodes[i].st, &r->m.u.acquire.res,
+					       &oe);
+				fprintf(stderr, "req state %d lost %d; owner %u "
+					"epoch %" PRIu64 " waiters %u revoking "
+					"%u handoff %u\n", r->state, r->lost,
+					oe.owner, oe.epoch, oe.n_waiters,
+					oe.revoking, oe.handoff_target);
+			}
 			if (r->m.type == LM_C_ACQUIRE)
 				die("liveness: node %d's acquire of file %d "
 				    "(req %" PRIu64 ") never answered", i + 1,
