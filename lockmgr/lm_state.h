@@ -17,7 +17,11 @@
  *     revoke was asked for;
  *   - POSIX byte-range locks and flock locks per resource, held and
  *     queued, keyed by (node, owner);
- *   - version: bumped by every applied change of the replicated content;
+ *   - version: bumped by every applied change of the replicated content
+ *     while ready, by a confchg with leaves that leaves the state ready,
+ *     and by an install that is quorate; never while not ready, so that
+ *     the latest quorate lineage always has the strictly highest version
+ *     (a minority that merely saw members leave must not tie with it);
  *     epoch: the highest epoch ever granted (grants take epoch + 1).
  *
  * Readiness.  Requests are applied only while the state is ready: quorate
@@ -43,6 +47,9 @@
  *   1. On a membership change with joins every member multicasts
  *      LM_C_SYNC_HELLO naming the membership it answers.  The state counts
  *      one hello per member whose member list equals the current one.
+ *      Since any membership change during a transfer restarts it, the
+ *      daemon sends a hello after every confchg that leaves the state
+ *      syncing (lm_state_status().syncing), with or without joins.
  *   2. When every member's hello is in, the donor is the member with the
  *      highest table version, ties to the lowest node id: the latest
  *      quorate lineage, since only a ready (quorate) partition changes the
@@ -215,7 +222,12 @@ int lm_state_getlk(const struct lm_state *st, const struct lm_res *res,
 
 /* The node that sends LM_C_FENCE: the lowest member id, 0 if not ready. */
 uint32_t lm_state_fencer(const struct lm_state *st);
-/* Nodes that await a fence and are not members; returns the count. */
+/* Nodes that await a fence; returns the count (may exceed max, only max
+ * ids are stored).  This includes FENCING nodes that are members again
+ * (they rejoined before being fenced): their old lease ended when they
+ * left, and nothing else would ever free their old holdings.  The fencer
+ * measures the lease from when it saw the node leave, or from when it
+ * first saw it pending. */
 size_t lm_state_fence_pending(const struct lm_state *st, uint32_t *ids,
 			      size_t max);
 
