@@ -4,7 +4,8 @@
 # Cooperative hand-off (the live-migration path): n1 holds file 1; n2
 # asks for it; n1 (answering revokes) gets a revoke, releases, and n2 is
 # granted with a higher epoch.  Then the planned form, csvfs-admin
-# handoff, moves it on to n3 and back to n1.  Owners, epochs and tables agree everywhere (I1, I5).
+# handoff, moves it on to n3 and back to n1.  Owners, epochs and tables
+# agree everywhere (I1, I5).
 . "$(dirname "$0")/common.sh"
 
 require_netns
