@@ -45,6 +45,7 @@ CV_VOLUME=${CV_VOLUME:-5c3f0a9e-7d41-4b2a-9c11-2f6e8d0b4a17}
 CV_NAME=$(basename "$0" .sh)
 
 CV_WORK=""
+CV_MAINPID=$BASHPID
 CV_NODES=0
 CV_DESTROYED=0
 declare -a CV_HOLDER=() CV_COROSYNC=() CV_LOCKDPID=()
@@ -143,6 +144,8 @@ _kill_pid() { # PID: SIGCONT (it may be stopped), SIGKILL, reap
 
 cluster_destroy() {
 	local rc=$? i ns p k
+	# Only the scenario's own shell cleans up, never a subshell.
+	[ "$BASHPID" = "$CV_MAINPID" ] || return "$rc"
 	[ "$CV_DESTROYED" = 1 ] && return 0
 	CV_DESTROYED=1
 	trap - EXIT INT TERM
@@ -538,8 +541,9 @@ node_state_is() {
 		'any(.[]; .name == $n and .state == $s)' >/dev/null
 }
 
-# assert_single_owner FILEID NODES...: every listed node sees one and the
-# same owner and epoch for FILEID (I1 as seen from outside).
+# assert_same_owner FILEID NODES...: every listed node sees one and the
+# same owner and epoch for FILEID (I1 as seen from outside); the
+# "owner epoch" seen goes to SAME_OWNER.
 assert_same_owner() {
 	local f=$1 i o first=""
 	shift
@@ -549,7 +553,7 @@ assert_same_owner() {
 		[ "$o" = "$first" ] ||
 			_fail "I1: file $f: node $i sees '$o', node ${1} sees '$first'"
 	done
-	echo "$first"
+	SAME_OWNER=$first
 }
 
 # ------------------------------------------------------------------------
@@ -583,11 +587,13 @@ probe_cmd() {
 }
 
 # probe_expect NAME REGEX TIMEOUT_S: wait for the next output line
-# (after the last one matched) matching REGEX; prints it.
+# (after the last one matched) matching REGEX; the line goes to
+# PROBE_LINE.  Not in a $(...) subshell: it keeps the probe's mark.
 probe_expect() {
 	local name=$1 re=$2 t=$3 logf deadline ln
 	logf=$(probe_log "$name")
 	deadline=$(( $(now_ms) + t * 1000 ))
+	PROBE_LINE=""
 	while :; do
 		ln=$(tail -n +"$(( CV_PROBEMARK[$name] + 1 ))" "$logf" |
 			grep -n -E -m1 -- "$re") && break
@@ -597,7 +603,8 @@ probe_expect() {
 		sleep 0.05
 	done
 	CV_PROBEMARK[$name]=$(( CV_PROBEMARK[$name] + ${ln%%:*} ))
-	echo "${ln#*:}"
+	PROBE_LINE=${ln#*:}
+	vlog "probe $name -> $PROBE_LINE"
 }
 
 # probe_seen NAME REGEX: REGEX appears anywhere in the probe's output.

@@ -19,7 +19,8 @@ probe_start b 2 --auto-release
 probe_start c 3 --auto-release
 
 probe_cmd a "acquire 1 5000"
-r=$(probe_expect a '^(ok|err) acquire 1' 10) || _fail "n1: no reply to acquire"
+probe_expect a '^(ok|err) acquire 1' 10 || _fail "n1: no reply to acquire"
+r=$PROBE_LINE
 case $r in ok*) ;; *) _fail "n1: acquire refused: $r" ;; esac
 e1=$(field epoch "$r")
 log "n1 owns file 1, epoch $e1"
@@ -27,16 +28,18 @@ log "n1 owns file 1, epoch $e1"
 # Acquire from n2: revoke on n1, release, grant on n2.
 t=$(now_ms)
 probe_cmd b "acquire 1 10000"
-r=$(probe_expect b '^(ok|err) acquire 1' 15) || _fail "n2: no reply to acquire"
+probe_expect b '^(ok|err) acquire 1' 15 || _fail "n2: no reply to acquire"
+r=$PROBE_LINE
 dt=$(( $(now_ms) - t ))
 case $r in ok*) ;; *) _fail "n2: acquire refused: $r" ;; esac
 e2=$(field epoch "$r")
 log "hand-off n1 -> n2: epoch $e1 -> $e2, ${dt} ms seen from the shell, $(field ms "$r") ms in the client"
 [ "$e2" -gt "$e1" ] || _fail "I1: epoch did not grow on hand-off ($e1 -> $e2)"
-probe_expect a "^event revoke 1( |\$)" 5 >/dev/null || _fail "n1 got no revoke for file 1"
+probe_expect a "^event revoke 1( |\$)" 5 || _fail "n1 got no revoke for file 1"
 probe_seen a "^event lost 1( |\$)" && _fail "n1 reported file 1 lost on a cooperative revoke"
 wait_for 5 owner_is 3 1 n2 || _fail "n3 never saw n2 own file 1"
-o=$(assert_same_owner 1 1 2 3)
+assert_same_owner 1 1 2 3
+o=$SAME_OWNER
 [ "$o" = "n2 $e2" ] || _fail "owners: '$o', expected 'n2 $e2'"
 assert_tables_identical 1 2 3
 
@@ -45,7 +48,8 @@ last=$e2
 for k in 1 2 3 4 5; do
 	if [ $((k % 2)) = 1 ]; then p=a; want=n1; else p=b; want=n2; fi
 	probe_cmd $p "acquire 1 10000"
-	r=$(probe_expect $p '^(ok|err) acquire 1' 15) || _fail "$want: no reply (round $k)"
+	probe_expect $p '^(ok|err) acquire 1' 15 || _fail "$want: no reply (round $k)"
+	r=$PROBE_LINE
 	case $r in ok*) ;; *) _fail "$want: acquire refused (round $k): $r" ;; esac
 	e=$(field epoch "$r")
 	[ "$e" -gt "$last" ] || _fail "I1: epoch $last -> $e on round $k"
@@ -53,7 +57,7 @@ for k in 1 2 3 4 5; do
 	printf '  round %d: %s epoch %s in %s ms\n' "$k" "$want" "$e" "$(field ms "$r")"
 done
 wait_for 5 owner_is 3 1 n1 || _fail "n3 does not see n1 own file 1 after the ping-pong"
-assert_same_owner 1 1 2 3 >/dev/null
+assert_same_owner 1 1 2 3
 assert_tables_identical 1 2 3
 
 # The planned form, csvfs-admin handoff PATH NODE.  Without a csvfs
@@ -72,16 +76,18 @@ if setfattr -n user.csvfs.volume -v "$CV_VOLUME" "$f1" 2>/dev/null &&
 	dt=$(( $(now_ms) - t ))
 	wait_for 10 owner_is 2 1 n3 || _fail "handoff: n3 does not own file 1: $(owner_of 2 1)"
 	log "admin handoff n1 -> n3: ${dt} ms ($out)"
-	probe_expect a "^event revoke 1( |\$)" 5 >/dev/null || _fail "handoff: n1 got no revoke"
-	probe_expect c "^event granted 1( |\$)" 5 >/dev/null || _fail "handoff: n3 got no granted event"
-	o=$(assert_same_owner 1 1 2 3)
+	probe_expect a "^event revoke 1( |\$)" 5 || _fail "handoff: n1 got no revoke"
+	probe_expect c "^event granted 1( |\$)" 5 || _fail "handoff: n3 got no granted event"
+	assert_same_owner 1 1 2 3
+	o=$SAME_OWNER
 	[ "${o#* }" -gt "$last" ] || _fail "I1: handoff epoch ${o#* } <= $last"
 	# Back to n1 by path from n3, the other direction.
 	out=$(admin 3 --json --timeout 15 handoff "$f1" n1 2>&1) ||
 		_fail "csvfs-admin handoff $f1 n1 failed: $out"
 	wait_for 10 owner_is 3 1 n1 || _fail "handoff back: n1 does not own file 1"
-	probe_expect c "^event revoke 1( |\$)" 5 >/dev/null || _fail "handoff back: n3 got no revoke"
-	o2=$(assert_same_owner 1 1 2 3)
+	probe_expect c "^event revoke 1( |\$)" 5 || _fail "handoff back: n3 got no revoke"
+	assert_same_owner 1 1 2 3
+	o2=$SAME_OWNER
 	[ "${o2#* }" -gt "${o#* }" ] || _fail "I1: handoff epoch ${o2#* } <= ${o#* }"
 	log "admin handoff n3 -> n1: epoch ${o#* } -> ${o2#* }"
 	assert_tables_identical 1 2 3

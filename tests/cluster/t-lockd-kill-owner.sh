@@ -21,7 +21,8 @@ cluster_start 3
 probe_start a 1
 probe_start b 2
 probe_cmd a "acquire 1 5000"
-r=$(probe_expect a '^(ok|err) acquire 1' 10) || _fail "n1: no reply to acquire"
+probe_expect a '^(ok|err) acquire 1' 10 || _fail "n1: no reply to acquire"
+r=$PROBE_LINE
 case $r in ok*) ;; *) _fail "n1: acquire refused: $r" ;; esac
 e1=$(field epoch "$r")
 log "n1 owns file 1, epoch $e1"
@@ -51,7 +52,8 @@ while [ "$(now_ms)" -lt "$deadline" ]; do
 	sleep 0.1
 done
 [ -n "$t_grant" ] || _fail "n2 not granted file 1 within $(( deadline - t_kill )) ms of the kill"
-r=$(probe_expect b '^(ok|err) acquire 1' 1)
+probe_expect b '^(ok|err) acquire 1' 1 || _fail "n2: reply vanished"
+r=$PROBE_LINE
 case $r in ok*) ;; *) _fail "n2: acquire refused after the kill: $r" ;; esac
 e2=$(field epoch "$r")
 log "n2 granted file 1 (epoch $e1 -> $e2) $(( t_grant - t_kill )) ms after the kill"
@@ -65,7 +67,8 @@ min=$(( CV_LEASE_MS * 3 / 4 ))
 
 wait_for 5 node_state_is 3 n1 down || _fail "n3 does not see n1 down: $(admin 3 --json nodes)"
 wait_for 5 owner_is 3 1 n2 || _fail "n3 does not see n2 own file 1: $(owner_of 3 1)"
-o=$(assert_same_owner 1 2 3)
+assert_same_owner 1 2 3
+o=$SAME_OWNER
 [ "$o" = "n2 $e2" ] || _fail "owners: '$o', expected 'n2 $e2'"
 node_ready 2 2 || _fail "n2 not ready with 2 members after the failover"
 assert_tables_identical 2 3
@@ -78,7 +81,8 @@ cluster_wait_ready 3
 log "n1 back and ready in $(( $(now_ms) - t )) ms"
 wait_for 10 tables_identical 1 2 3 || true
 assert_tables_identical 1 2 3
-o=$(assert_same_owner 1 1 2 3)
+assert_same_owner 1 1 2 3
+o=$SAME_OWNER
 [ "$o" = "n2 $e2" ] || _fail "after n1's return: '$o', expected 'n2 $e2'"
 node_state_is 2 n1 up || _fail "n2 does not see n1 up: $(admin 2 --json nodes)"
 _pass

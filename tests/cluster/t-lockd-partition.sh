@@ -24,11 +24,12 @@ cluster_start 3
 probe_start a 1
 probe_start b 2
 probe_cmd a "acquire 1 5000"
-r=$(probe_expect a '^(ok|err) acquire 1' 10) || _fail "n1: no reply to acquire"
+probe_expect a '^(ok|err) acquire 1' 10 || _fail "n1: no reply to acquire"
+r=$PROBE_LINE
 case $r in ok*) ;; *) _fail "n1: acquire refused: $r" ;; esac
 e1=$(field epoch "$r")
 log "n1 owns file 1, epoch $e1"
-probe_expect a '^event lease valid=1' 5 >/dev/null || _fail "n1's client never got a valid lease"
+probe_expect a '^event lease valid=1' 5 || _fail "n1's client never got a valid lease"
 probe_cmd b "acquire 1 60000"
 sleep 0.5
 probe_seen b '^(ok|err) acquire 1' && _fail "n2 answered while n1 holds file 1"
@@ -38,10 +39,10 @@ partition "1" "2 3"
 
 # Minority: the lease ends and file 1 is lost, in bounded time.
 limit=$(( (CV_LEASE_MS + 5000) / 1000 ))
-probe_expect a '^event lease valid=0' "$limit" >/dev/null ||
+probe_expect a '^event lease valid=0' "$limit" ||
 	_fail "n1: no 'lease valid=0' within ${limit}s of the cut"
 log "n1 lease invalid $(( $(now_ms) - t_cut )) ms after the cut"
-probe_expect a '^event lost 1( |$)' "$limit" >/dev/null ||
+probe_expect a '^event lost 1( |$)' "$limit" ||
 	_fail "n1: file 1 not reported lost within ${limit}s of the cut"
 log "n1 lost file 1 $(( $(now_ms) - t_cut )) ms after the cut"
 st=$(admin 1 --json status) || _fail "n1: status failed"
@@ -52,8 +53,9 @@ last_deadline=$(grep -E '^event lease valid=1' "$(probe_log a)" | tail -n1 |
 	sed -n 's/.*deadline\(_ns\)\?=\([0-9]*\).*/\2/p')
 
 # Majority: fence n1, grant file 1 to n2.
-r=$(probe_expect b '^(ok|err) acquire 1' $(( limit + 10 ))) ||
+probe_expect b '^(ok|err) acquire 1' $(( limit + 10 )) ||
 	_fail "majority: n2 not granted file 1 within $(( limit + 10 ))s of the cut"
+r=$PROBE_LINE
 t_grant=$(now_ms)
 grant_mono=$(mono_ns)
 case $r in ok*) ;; *) _fail "n2: acquire refused: $r" ;; esac
@@ -67,13 +69,15 @@ if [ -n "$last_deadline" ] && [ "$grant_mono" != 0 ]; then
 		_fail "I3: n2 granted while n1's lease still ran ($(( (last_deadline - grant_mono) / 1000000 )) ms left)"
 	log "grant came $(( (grant_mono - last_deadline) / 1000000 )) ms after n1's last lease deadline"
 fi
-o=$(assert_same_owner 1 2 3)
+assert_same_owner 1 2 3
+o=$SAME_OWNER
 [ "$o" = "n2 $e2" ] || _fail "majority owners: '$o', expected 'n2 $e2'"
 assert_tables_identical 2 3
 
 # The minority grants nothing meanwhile.
 probe_cmd a "acquire 2 1000"
-r=$(probe_expect a '^(ok|err) acquire 2' 10) || _fail "n1: no reply to acquire 2"
+probe_expect a '^(ok|err) acquire 2' 10 || _fail "n1: no reply to acquire 2"
+r=$PROBE_LINE
 case $r in ok*) _fail "I2: minority n1 granted file 2: $r" ;; esac
 log "minority refuses: $r"
 
@@ -84,7 +88,8 @@ cluster_wait_ready 3
 log "all 3 ready $(( $(now_ms) - t_heal )) ms after the heal"
 wait_for 10 tables_identical 1 2 3 || true
 assert_tables_identical 1 2 3
-o=$(assert_same_owner 1 1 2 3)
+assert_same_owner 1 1 2 3
+o=$SAME_OWNER
 [ "$o" = "n2 $e2" ] || _fail "after the merge: '$o', expected 'n2 $e2'"
-probe_expect a '^event lease valid=1' 10 >/dev/null || _fail "n1's lease not renewed after the merge"
+probe_expect a '^event lease valid=1' 10 || _fail "n1's lease not renewed after the merge"
 _pass

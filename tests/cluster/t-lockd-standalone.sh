@@ -45,7 +45,8 @@ CV_PROBEMARK[p]=0
 probe_log() { echo "$CV_WORK/probe.log"; }
 
 probe_cmd p "acquire 7 5000"
-r=$(probe_expect p '^(ok|err) acquire' 10) || _fail "no reply to acquire"
+probe_expect p '^(ok|err) acquire' 10 || _fail "no reply to acquire"
+r=$PROBE_LINE
 case $r in ok*) ;; *) _fail "acquire refused: $r" ;; esac
 e1=$(field epoch "$r")
 log "acquire 7: epoch $e1 ($(field ms "$r") ms)"
@@ -55,13 +56,15 @@ o=$(sadmin --json owners | jq -r '.[] | select(.fileid == 7) | .owner')
 [ "$o" = solo ] || _fail "owners: file 7 owned by '$o', expected solo"
 
 probe_cmd p "release 7"
-r=$(probe_expect p '^(ok|err) release' 10) || _fail "no reply to release"
+probe_expect p '^(ok|err) release' 10 || _fail "no reply to release"
+r=$PROBE_LINE
 case $r in ok*) ;; *) _fail "release refused: $r" ;; esac
 o=$(sadmin --json owners | jq -r '[.[] | select(.fileid == 7 and .owner != null)] | length')
 [ "$o" = 0 ] || _fail "file 7 still owned after release"
 
 probe_cmd p "acquire 7 5000"
-r=$(probe_expect p '^(ok|err) acquire' 10) || _fail "no reply to 2nd acquire"
+probe_expect p '^(ok|err) acquire' 10 || _fail "no reply to 2nd acquire"
+r=$PROBE_LINE
 e2=$(field epoch "$r")
 [ "${e2:-0}" -gt "$e1" ] || _fail "epoch did not grow: $e1 then $e2"
 log "re-acquire 7: epoch $e2"
