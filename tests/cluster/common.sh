@@ -26,6 +26,9 @@
 #   TMPDIR         where the per-run work dir goes (default /tmp)
 #   CV_KEEP=1      keep the work dir (logs) after the run
 #   CV_VERBOSE=1   echo every step
+#   CV_LEASE_MS    lease_timeout_ms of every lockd (default 2000)
+#   CV_LOG_LEVEL   lockd [log] level (default debug: the logs are what a
+#                  failed scenario prints)
 
 set -u
 
@@ -41,6 +44,7 @@ CV_PREFIX="cv$$"
 CV_NET=${CV_NET:-10.213.77}
 CV_SOCK=/run/csvfs/lockd.sock   # inside each node's mount namespace
 CV_LEASE_MS=${CV_LEASE_MS:-2000}
+CV_LOG_LEVEL=${CV_LOG_LEVEL:-debug}
 CV_VOLUME=${CV_VOLUME:-5c3f0a9e-7d41-4b2a-9c11-2f6e8d0b4a17}
 CV_NAME=$(basename "$0" .sh)
 
@@ -353,6 +357,9 @@ transport = corosync
 node = n$i
 socket = $CV_SOCK
 lease_timeout_ms = $CV_LEASE_MS
+
+[log]
+level = $CV_LOG_LEVEL
 EOF
 }
 

@@ -18,6 +18,9 @@ transport = standalone
 node = solo
 socket = $sock
 lease_timeout_ms = $CV_LEASE_MS
+
+[log]
+level = $CV_LOG_LEVEL
 CONF
 "$CV_LOCKD" -f --standalone -c "$CV_WORK/csvfs.conf" --socket "$sock" \
 	>"$CV_WORK/lockd.log" 2>&1 </dev/null &
