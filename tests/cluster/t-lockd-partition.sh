@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Partition 1 | 2 3 with n1 owning file 1 and n2 waiting for it.
+#   minority (n1): loses quorum; its client gets "lease valid=0" and
+#     "lost 1" within lease_timeout + corosync's detection time; it
+#     grants nothing;
+#   majority (n2, n3): fences n1, then grants file 1 to n2 with a higher
+#     epoch, never before n1's last announced lease deadline (I2, I3);
+#   heal: n1 rejoins, takes the majority's table (never merges its own):
+#     all three tables identical and n1 is no longer the owner (I5).
+. "$(dirname "$0")/common.sh"
+
+require_netns
+require_corosync
+require_cmd iptables
+require_bin "$CV_LOCKD" "$CV_ADMIN" "$CV_PROBE"
+
+# CLOCK_MONOTONIC in ns, the clock lockd's lease deadlines use.
+mono_ns() { python3 -c 'import time; print(time.monotonic_ns())' 2>/dev/null || echo 0; }
+
+cluster_start 3
+
+probe_start a 1
+probe_start b 2
+probe_cmd a "acquire 1 5000"
+probe_expect a '^(ok|err) acquire 1' 10 || _fail "n1: no reply to acquire"
+r=$PROBE_LINE
+case $r in ok*) ;; *) _fail "n1: acquire refused: $r" ;; esac
+e1=$(field epoch "$r")
+log "n1 owns file 1, epoch $e1"
+probe_expect a '^event lease valid=1' 5 || _fail "n1's client never got a valid lease"
+probe_cmd b "acquire 1 60000"
+sleep 0.5
+probe_seen b '^(ok|err) acquire 1' && _fail "n2 answered while n1 holds file 1"
+
+t_cut=$(now_ms)
+partition "1" "2 3"
+
+# Minority: the lease ends and file 1 is lost, in bounded time.
+limit=$(( (CV_LEASE_MS + 5000) / 1000 ))
+probe_expect a '^event lease valid=0' "$limit" ||
+	_fail "n1: no 'lease valid=0' within ${limit}s of the cut"
+log "n1 lease invalid $(( $(now_ms) - t_cut )) ms after the cut"
+probe_expect a '^event lost 1( |$)' "$limit" ||
+	_fail "n1: file 1 not reported lost within ${limit}s of the cut"
+log "n1 lost file 1 $(( $(now_ms) - t_cut )) ms after the cut"
+st=$(admin 1 --json status) || _fail "n1: status failed"
+echo "$st" | jq -e '.quorate == false and .ready == false' >/dev/null ||
+	_fail "I2: minority n1 claims quorum/readiness: $st"
+# n1's last promise: the deadline of its last valid lease event.
+last_deadline=$(grep -E '^event lease valid=1' "$(probe_log a)" | tail -n1 |
+	sed -n 's/.*deadline\(_ns\)\?=\([0-9]*\).*/\2/p')
+
+# Majority: fence n1, grant file 1 to n2.
+probe_expect b '^(ok|err) acquire 1' $(( limit + 10 )) ||
+	_fail "majority: n2 not granted file 1 within $(( limit + 10 ))s of the cut"
+r=$PROBE_LINE
+t_grant=$(now_ms)
+grant_mono=$(mono_ns)
+case $r in ok*) ;; *) _fail "n2: acquire refused: $r" ;; esac
+e2=$(field epoch "$r")
+log "majority granted file 1 to n2 (epoch $e1 -> $e2) $(( t_grant - t_cut )) ms after the cut"
+[ "$e2" -gt "$e1" ] || _fail "I1: epoch did not grow ($e1 -> $e2)"
+if [ -n "$last_deadline" ] && [ "$grant_mono" != 0 ]; then
+	# The grant reply is read after it happened, so grant_mono is late;
+	# it must still never precede n1's last lease deadline.
+	[ "$grant_mono" -ge "$last_deadline" ] ||
+		_fail "I3: n2 granted while n1's lease still ran ($(( (last_deadline - grant_mono) / 1000000 )) ms left)"
+	log "grant came $(( (grant_mono - last_deadline) / 1000000 )) ms after n1's last lease deadline"
+fi
+assert_same_owner 1 2 3
+o=$SAME_OWNER
+[ "$o" = "n2 $e2" ] || _fail "majority owners: '$o', expected 'n2 $e2'"
+assert_tables_identical 2 3
+
+# The minority grants nothing meanwhile.
+probe_cmd a "acquire 2 1000"
+probe_expect a '^(ok|err) acquire 2' 10 || _fail "n1: no reply to acquire 2"
+r=$PROBE_LINE
+case $r in ok*) _fail "I2: minority n1 granted file 2: $r" ;; esac
+log "minority refuses: $r"
+
+# Heal: n1 merges back and takes the majority's table.
+t_heal=$(now_ms)
+heal
+cluster_wait_ready 3
+log "all 3 ready $(( $(now_ms) - t_heal )) ms after the heal"
+wait_for 10 tables_identical 1 2 3 || true
+assert_tables_identical 1 2 3
+assert_same_owner 1 1 2 3
+o=$SAME_OWNER
+[ "$o" = "n2 $e2" ] || _fail "after the merge: '$o', expected 'n2 $e2'"
+probe_expect a '^event lease valid=1' 10 || _fail "n1's lease not renewed after the merge"
+_pass
