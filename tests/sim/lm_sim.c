@@ -1075,14 +1075,20 @@ static void heal(void)
 		best = nodes[best].part;
 		merge(best, best ? 0 : 1, true);
 	}
-	for (uint32_t t = 1; t <= K; t++) {
-		struct lm_cmsg m = { .type = LM_C_RESUME };
-
-		m.u.drain.target = t;
-		request(0, &m);
-	}
 	for (;;) {
 		bool busy = deliver_any();
+
+		/* resume every draining node once the bus is quiet */
+		for (uint32_t t = 1; !busy && t <= K; t++) {
+			struct lm_node_entry ne;
+			struct lm_cmsg m = { .type = LM_C_RESUME };
+
+			if (lm_state_node(nodes[0].st, t, &ne) || !ne.draining)
+				continue;
+			m.u.drain.target = t;
+			send(0, &m);
+			busy = true;
+		}
 
 		for (int i = 0; i < (int)K; i++)
 			for (int r = 0; r < NRES; r++)
