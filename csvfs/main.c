@@ -47,41 +47,75 @@ static void usage(FILE *out)
 		CV_DEFAULT_LOCKD);
 }
 
-/* Read the volume record, creating it on first mount. */
-static int open_volume(struct cv_fs *fs, char *err, size_t errlen)
+/*
+ * Read the volume record.  On a first mount none exists yet: a new one is
+ * prepared in fs->vol and *create set; it is written by commit_volume()
+ * only once everything else has been checked, so that a failed mount
+ * leaves nothing behind.
+ */
+static int open_volume(struct cv_fs *fs, bool *create, char *err,
+		       size_t errlen)
 {
 	struct backend *be = &fs->be;
-	struct cv_volrec rec = { .format_version = CV_FORMAT_VERSION };
 	int rc;
 
+	*create = false;
 	rc = be->ops->vol_read(be, &fs->vol);
-	if (rc != -ENOENT)
-		goto done;
-	if (fs->opts->read_only) {
+	if (rc == -ENOENT && fs->opts->read_only) {
 		snprintf(err, errlen, "%s is not a csvfs volume yet and the "
 			 "mount is read-only (mount it read-write once, or "
 			 "run csvfs-admin format)", fs->opts->source);
-		return -ENOENT;
+		return rc;
 	}
-	if (getrandom(rec.uuid, sizeof(rec.uuid), 0) != sizeof(rec.uuid))
-		return -errno;
-	rec.uuid[6] = (uint8_t)((rec.uuid[6] & 0x0f) | 0x40); /* v4 */
-	rec.uuid[8] = (uint8_t)((rec.uuid[8] & 0x3f) | 0x80);
-	snprintf(rec.label, sizeof(rec.label), "%s", fs->opts->label);
-	rc = be->ops->vol_create(be, &rec);
-	if (rc == 0 || rc == -EEXIST) /* EEXIST: another node won */
-		rc = be->ops->vol_read(be, &fs->vol);
-done:
+	if (rc == -ENOENT) {
+		memset(&fs->vol, 0, sizeof(fs->vol));
+		fs->vol.format_version = CV_FORMAT_VERSION;
+		if (getrandom(fs->vol.uuid, 16, 0) != 16)
+			return -errno;
+		fs->vol.uuid[6] = (uint8_t)((fs->vol.uuid[6] & 0x0f) | 0x40);
+		fs->vol.uuid[8] = (uint8_t)((fs->vol.uuid[8] & 0x3f) | 0x80);
+		snprintf(fs->vol.label, sizeof(fs->vol.label), "%s",
+			 fs->opts->label);
+		*create = true;
+		return 0;
+	}
 	if (rc == -EUCLEAN)
 		snprintf(err, errlen, "%s/%s exists but is not a csvfs "
 			 "volume record", fs->opts->source, CV_META_DIR);
 	else if (rc)
 		snprintf(err, errlen, "cannot read the volume record in "
 			 "%s: %s", fs->opts->source, strerror(-rc));
+	else if (fs->vol.format_version != CV_FORMAT_VERSION) {
+		snprintf(err, errlen, "%s: volume format %u is not supported "
+			 "(this csvfs knows %u)", fs->opts->source,
+			 fs->vol.format_version, CV_FORMAT_VERSION);
+		rc = -EPROTONOSUPPORT;
+	}
 	return rc;
 }
 
-static int open_backend(struct cv_fs *fs, char *err, size_t errlen)
+/* Write the prepared record; another node may have won the race. */
+static int commit_volume(struct cv_fs *fs, bool *changed, char *err,
+			 size_t errlen)
+{
+	struct cv_volrec mine = fs->vol;
+	int rc;
+
+	*changed = false;
+	rc = fs->be.ops->vol_create(&fs->be, &mine);
+	if (rc == -EEXIST) {
+		rc = fs->be.ops->vol_read(&fs->be, &fs->vol);
+		*changed = !rc && memcmp(mine.uuid, fs->vol.uuid, 16);
+	}
+	if (rc)
+		snprintf(err, errlen, "cannot create the volume record in "
+			 "%s/%s: %s", fs->opts->source, CV_META_DIR,
+			 strerror(-rc));
+	return rc;
+}
+
+static int open_backend(struct cv_fs *fs, bool *create, char *err,
+			size_t errlen)
 {
 	const struct backend_ops *ops;
 	const char *rest;
@@ -108,7 +142,7 @@ static int open_backend(struct cv_fs *fs, char *err, size_t errlen)
 		fs->be.ops = NULL;
 		return rc;
 	}
-	rc = open_volume(fs, err, errlen);
+	rc = open_volume(fs, create, err, errlen);
 	if (!rc)
 		rc = ops->root(&fs->be, &root, &st);
 	if (!rc) {
@@ -242,6 +276,7 @@ int main(int argc, char *argv[])
 {
 	static struct cv_fs fs;
 	struct cv_opts opts;
+	bool create_vol = false, changed;
 	char err[512] = "";
 	int rc, status = 1;
 
@@ -266,7 +301,7 @@ int main(int argc, char *argv[])
 	fs.opts = &opts;
 	rc = check_mountpoint(opts.mountpoint, err, sizeof(err));
 	if (!rc)
-		rc = open_backend(&fs, err, sizeof(err));
+		rc = open_backend(&fs, &create_vol, err, sizeof(err));
 	if (rc) {
 		if (rc == -EINVAL && !fs.be.ops)
 			status = 2; /* malformed SOURCE */
@@ -275,6 +310,19 @@ int main(int argc, char *argv[])
 	rc = setup_own(&fs, err, sizeof(err));
 	if (rc)
 		goto out_backend;
+	if (create_vol) {
+		rc = commit_volume(&fs, &changed, err, sizeof(err));
+		if (!rc && changed && fs.lc) {
+			/* hello again, with the volume that won */
+			cv_lockc_close(fs.lc);
+			fs.lc = NULL;
+			rc = cv_lockc_connect(opts.lockd, fs.vol.uuid,
+					      opts.mountpoint, opts.node, err,
+					      sizeof(err), &fs.lc);
+		}
+		if (rc)
+			goto out_own;
+	}
 	fs.se = new_session(&fs, err, sizeof(err));
 	if (!fs.se)
 		goto out_own;
