@@ -71,7 +71,10 @@ int lkm_release(struct lkm_client *c, uint64_t fileid, uint64_t epoch,
 int lkm_release_async(struct lkm_client *c, uint64_t fileid, uint64_t epoch);
 
 /* Byte-range and flock locks.  op LM_PL_SETW blocks until granted or
- * *cancel becomes true (checked on wake-ups; see lkm_cancel_all()). */
+ * timeout_ms passes (-ETIMEDOUT; the wait is canceled in lockd, < 0 waits
+ * forever).  To interrupt it from another thread, send op LM_PL_CANCEL
+ * for the same fileid, space and owner: the waiting call then returns
+ * lockd's status (-LM_ERR_CANCELED). */
 struct lkm_plock {
 	uint64_t fileid;
 	uint8_t space; /* enum lm_lock_space */

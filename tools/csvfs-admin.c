@@ -1,1 +1,1104 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * csvfs-admin - the operator's view of csvfs-lockd and its controls.
+ *
+ *	csvfs-admin [--socket PATH] [--json] COMMAND [ARGS]
+ *
+ * Queries (status, nodes, owners, locks) print aligned tables with node
+ * names, readable ages and canonical volume UUIDs, or with --json a stable
+ * document described in csvfs-admin(8).  Controls (handoff, drain, resume)
+ * ask lockd and then watch the table until the change took effect, so
+ * that a script can rely on "exit 0" meaning "done".
+ *
+ * Exit status: 0 success, 1 failure (one line on stderr saying what failed
+ * and what to do), 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cvtool.h"
+#include "json.h"
+#include "lkm.h"
+
+#define EXIT_USAGE 2
+#define CONNECT_TIMEOUT_MS 5000
+#define POLL_INTERVAL_MS 200
+
+struct admin {
+	const char *socket;	/* as resolved, for messages */
+	bool json;
+	int timeout_s;		/* handoff and drain */
+	struct lkm_client *c;
+	struct lm_node_entry *nodes; /* loaded by load_nodes() */
+	size_t n_nodes;
+	struct json j;
+};
+
+struct command {
+	const char *name;
+	int min_args;
+	int max_args; /* -1: any */
+	int (*run)(struct admin *a, int argc, char **argv);
+	const char *args;
+};
+
+static const char *prog = "csvfs-admin";
+
+static void usage(FILE *f);
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAILURE;
+}
+
+static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n\n", stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------ lockd */
+
+/* lkm_strerror() text, first letter in lower case to fit a sentence. */
+static const char *errtext(int err, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", lkm_strerror(err));
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && buf[1] >= 'a' && buf[1] <= 'z')
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+	return buf;
+}
+
+static const char *connect_hint(int err)
+{
+	switch (-err) {
+	case ENOENT:
+	case ECONNREFUSED:
+		return " (is csvfs-lockd running? see --socket and "
+		       LKM_SOCKET_ENV ")";
+	case EACCES:
+	case EPERM:
+		return " (run as root or as a member of lockd's client group)";
+	case ETIMEDOUT:
+		return " (csvfs-lockd does not answer; is it hung?)";
+	case EPROTONOSUPPORT:
+	case EPROTO:
+		return " (csvfs-admin and csvfs-lockd versions differ)";
+	default:
+		return "";
+	}
+}
+
+static int admin_connect(struct admin *a)
+{
+	struct lkm_hello hello = {
+		.kind = LM_CLIENT_ADMIN,
+		.label = "csvfs-admin",
+	};
+	char eb[128];
+	int r;
+
+	if (!a->socket || !*a->socket)
+		a->socket = getenv(LKM_SOCKET_ENV);
+	if (!a->socket || !*a->socket)
+		a->socket = LKM_DEFAULT_SOCKET;
+	if (a->c)
+		return 0;
+	r = lkm_connect(a->socket, &hello, CONNECT_TIMEOUT_MS, &a->c);
+	if (r < 0)
+		return fail("cannot reach csvfs-lockd at %s: %s%s", a->socket,
+			    errtext(r, eb, sizeof(eb)), connect_hint(r));
+	return 0;
+}
+
+static const char *lockd_hint(int err)
+{
+	switch (-err) {
+	case LM_ERR_NOQUORUM:
+		return " (this node's partition is not quorate: see "
+		       "'csvfs-admin status' and corosync-quorumtool)";
+	case LM_ERR_SYNCING:
+		return " (a state transfer is under way: retry in a moment)";
+	case LM_ERR_SHUTDOWN:
+		return " (csvfs-lockd is shutting down)";
+	case ECONNRESET:
+		return " (csvfs-lockd went away: check its log)";
+	case ETIMEDOUT:
+		return " (csvfs-lockd did not answer in time)";
+	default:
+		return "";
+	}
+}
+
+static int lockd_fail(const char *what, int err)
+{
+	char eb[128];
+
+	return fail("%s failed: %s%s", what, errtext(err, eb, sizeof(eb)),
+		    lockd_hint(err));
+}
+
+static int load_nodes(struct admin *a)
+{
+	int r;
+
+	if (a->nodes)
+		return 0;
+	r = admin_connect(a);
+	if (r)
+		return r;
+	r = lkm_nodes(a->c, &a->nodes, &a->n_nodes);
+	if (r < 0)
+		return lockd_fail("nodes query", r);
+	return 0;
+}
+
+static const struct lm_node_entry *node_by_id(const struct admin *a,
+					      uint32_t id)
+{
+	for (size_t i = 0; i < a->n_nodes; i++)
+		if (a->nodes[i].id == id)
+			return &a->nodes[i];
+	return NULL;
+}
+
+static const struct lm_node_entry *node_by_name(const struct admin *a,
+						const char *name)
+{
+	for (size_t i = 0; i < a->n_nodes; i++)
+		if (strcmp(a->nodes[i].name, name) == 0)
+			return &a->nodes[i];
+	return NULL;
+}
+
+/* Name of node id: its name, "node<id>" when unnamed; NULL for id 0. */
+static const char *node_name(const struct admin *a, uint32_t id, char *buf,
+			     size_t len)
+{
+	const struct lm_node_entry *e;
+
+	if (id == 0)
+		return NULL;
+	e = node_by_id(a, id);
+	if (e && e->name[0])
+		return e->name;
+	snprintf(buf, len, "node%" PRIu32, id);
+	return buf;
+}
+
+/* "n1 n2 n3" of the nodes (members only if members_only). */
+static void node_list(const struct admin *a, bool members_only, char *buf,
+		      size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->n_nodes && off < len; i++) {
+		const struct lm_node_entry *e = &a->nodes[i];
+
+		if (members_only && !e->member)
+			continue;
+		off += snprintf(buf + off, len - off, "%s%s", off ? " " : "",
+				e->name);
+	}
+	if (!buf[0])
+		snprintf(buf, len, "(none)");
+}
+
+static const char *node_state(const struct lm_node_entry *e)
+{
+	if (e->draining && e->state == LM_NODE_UP)
+		return "draining";
+	switch (e->state) {
+	case LM_NODE_UP:
+		return "up";
+	case LM_NODE_FENCING:
+		return "fencing";
+	case LM_NODE_DOWN:
+		return "down";
+	default:
+		return "unknown";
+	}
+}
+
+/* A node argument: must be known; "" or NULL is the local node. */
+static int resolve_node(struct admin *a, const char *name,
+			const struct lm_node_entry **out)
+{
+	char list[1024];
+	int r;
+
+	r = load_nodes(a);
+	if (r)
+		return r;
+	if (!name || !*name)
+		name = lkm_server(a->c)->node_name;
+	*out = node_by_name(a, name);
+	if (*out)
+		return 0;
+	node_list(a, false, list, sizeof(list));
+	return fail("no node named %s; nodes: %s", name, list);
+}
+
+/* Explain an admin error about node name. */
+static int node_fail(struct admin *a, const char *what, const char *name,
+		     int err)
+{
+	char list[1024];
+
+	free(a->nodes);
+	a->nodes = NULL;
+	if (load_nodes(a))
+		return EXIT_FAILURE;
+	switch (-err) {
+	case LM_ERR_NONODE:
+		node_list(a, false, list, sizeof(list));
+		return fail("no node named %s; nodes: %s", name, list);
+	case LM_ERR_NOTMEMBER:
+		node_list(a, true, list, sizeof(list));
+		return fail("node %s is not a member; members: %s", name,
+			    list);
+	case LM_ERR_DRAINING:
+		return fail("node %s is draining; run 'csvfs-admin resume %s' "
+			    "first", name, name);
+	case LM_ERR_FENCING:
+		return fail("node %s awaits fencing and cannot take ownership",
+			    name);
+	default:
+		return lockd_fail(what, err);
+	}
+}
+
+/* ------------------------------------------------------------- paths */
+
+struct target {
+	const char *path; /* NULL: no path given */
+	struct lm_res res;
+};
+
+static int resolve_paths(int argc, char **argv, struct target **out)
+{
+	struct target *t;
+	int r;
+
+	*out = NULL;
+	t = calloc(argc ? argc : 1, sizeof(*t));
+	if (!t)
+		return fail("out of memory");
+	for (int i = 0; i < argc; i++) {
+		t[i].path = argv[i];
+		r = cv_path_res(argv[i], &t[i].res);
+		if (r == -ENOTSUP) {
+			free(t);
+			return fail("%s is not on a csvfs mount", argv[i]);
+		}
+		if (r < 0) {
+			free(t);
+			return fail("%s: %s", argv[i], strerror(-r));
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+/* ------------------------------------------------------------ status */
+
+static const char *transport_name(uint8_t t)
+{
+	return t == 1 ? "corosync" : t == 2 ? "standalone" : "unknown";
+}
+
+static void status_json(struct admin *a, const struct lm_s_r_status *s)
+{
+	struct json *j = &a->j;
+	char buf[32], digest[17];
+
+	snprintf(digest, sizeof(digest), "%016" PRIx64, s->digest);
+	json_obj_begin(j);
+	json_kstr(j, "cluster", s->cluster_name);
+	json_kstr(j, "node", s->node_name);
+	json_kuint(j, "node_id", s->node_id);
+	json_kstr(j, "transport", transport_name(s->transport));
+	json_kbool(j, "quorate", s->quorate);
+	json_kbool(j, "ready", s->ready);
+	json_kbool(j, "syncing", s->syncing);
+	json_key(j, "members");
+	json_arr_begin(j);
+	for (uint32_t i = 0; i < s->n_members && i < LM_MAX_NODES; i++)
+		json_str(j, node_name(a, s->members[i], buf, sizeof(buf)));
+	json_arr_end(j);
+	json_kuint(j, "expected_votes", s->expected_votes);
+	json_kuint(j, "total_votes", s->total_votes);
+	json_key(j, "lease_remaining_ms");
+	if (s->lease_remaining_ms < 0)
+		json_null(j);
+	else
+		json_int(j, s->lease_remaining_ms);
+	json_kuint(j, "lease_timeout_ms", s->lease_timeout_ms);
+	json_kuint(j, "table_version", s->version);
+	json_kuint(j, "epoch", s->epoch);
+	json_kstr(j, "table_digest", digest);
+	json_kuint(j, "resources", s->n_resources);
+	json_kuint(j, "locks", s->n_locks);
+	json_kuint(j, "clients", s->n_clients);
+	json_obj_end(j);
+	json_finish(j);
+}
+
+static void status_human(struct admin *a, const struct lm_s_r_status *s)
+{
+	char buf[32], left[16], total[16];
+
+	printf("cluster:    %s\n", s->cluster_name);
+	printf("node:       %s (id %" PRIu32 ")\n", s->node_name, s->node_id);
+	printf("transport:  %s\n", transport_name(s->transport));
+	printf("quorum:     %s%s, %" PRIu32 " of %" PRIu32
+	       " expected votes\n",
+	       s->quorate ? "quorate" : "NOT QUORATE",
+	       s->syncing ? ", state transfer under way" :
+	       s->ready ? ", ready" : ", not ready",
+	       s->total_votes, s->expected_votes);
+	printf("members:   ");
+	for (uint32_t i = 0; i < s->n_members && i < LM_MAX_NODES; i++)
+		printf(" %s", node_name(a, s->members[i], buf, sizeof(buf)));
+	printf("%s\n", s->n_members ? "" : " (none)");
+	cv_age_format(s->lease_remaining_ms, left, sizeof(left));
+	cv_age_format(s->lease_timeout_ms, total, sizeof(total));
+	if (s->lease_remaining_ms >= 0)
+		printf("lease:      valid, %s left of %s\n", left, total);
+	else
+		printf("lease:      NONE (writes are refused; timeout %s)\n",
+		       total);
+	printf("table:      version %" PRIu64 ", epoch %" PRIu64
+	       ", digest %016" PRIx64 "\n", s->version, s->epoch, s->digest);
+	printf("resources:  %" PRIu64 " tracked, %" PRIu64 " locks\n",
+	       s->n_resources, s->n_locks);
+	printf("clients:    %" PRIu32 "\n", s->n_clients);
+}
+
+static int cmd_status(struct admin *a, int argc, char **argv)
+{
+	struct lm_s_r_status s;
+	int r;
+
+	r = admin_connect(a);
+	if (r)
+		return r;
+	r = lkm_status(a->c, &s);
+	if (r < 0)
+		return lockd_fail("status query", r);
+	r = load_nodes(a);
+	if (r)
+		return r;
+	if (a->json)
+		status_json(a, &s);
+	else
+		status_human(a, &s);
+	return 0;
+}
+
+/* ------------------------------------------------------------- nodes */
+
+static void nodes_json(struct admin *a)
+{
+	struct json *j = &a->j;
+
+	json_arr_begin(j);
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		const struct lm_node_entry *e = &a->nodes[i];
+
+		json_obj_begin(j);
+		json_kstr(j, "name", e->name);
+		json_kuint(j, "id", e->id);
+		json_kstr(j, "state", node_state(e));
+		json_kbool(j, "member", e->member);
+		json_kbool(j, "draining", e->draining);
+		json_kuint(j, "votes", e->votes);
+		json_kuint(j, "owned", e->n_owned);
+		json_kuint(j, "locks", e->n_locks);
+		json_key(j, "heartbeat_age_ms");
+		if (e->heartbeat_age_ms < 0)
+			json_null(j);
+		else
+			json_int(j, e->heartbeat_age_ms);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_finish(j);
+}
+
+static int nodes_human(struct admin *a)
+{
+	static const char *const hdr[] = { "NAME",   ">ID",    "STATE",
+					   "MEMBER", ">VOTES", ">OWNED",
+					   ">LOCKS", "HEARTBEAT" };
+	uint32_t self = lkm_server(a->c)->node_id;
+	struct cv_table t;
+	int r;
+
+	if (cv_table_init(&t, 8, hdr) < 0)
+		return fail("out of memory");
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		const struct lm_node_entry *e = &a->nodes[i];
+		char name[LM_NAME_MAX + 4], id[16], votes[16], owned[16];
+		char locks[16], age[16];
+		const char *row[8] = { name, id, node_state(e),
+				       e->member ? "yes" : "no", votes, owned,
+				       locks, age };
+
+		snprintf(name, sizeof(name), "%s%s", e->name,
+			 e->id == self ? " *" : "");
+		snprintf(id, sizeof(id), "%" PRIu32, e->id);
+		snprintf(votes, sizeof(votes), "%" PRIu32, e->votes);
+		snprintf(owned, sizeof(owned), "%" PRIu32, e->n_owned);
+		snprintf(locks, sizeof(locks), "%" PRIu32, e->n_locks);
+		cv_age_format(e->heartbeat_age_ms, age, sizeof(age));
+		r = cv_table_row(&t, row);
+		if (r < 0) {
+			cv_table_free(&t);
+			return fail("out of memory");
+		}
+	}
+	cv_table_print(&t, stdout);
+	cv_table_free(&t);
+	printf("(* = this node)\n");
+	return 0;
+}
+
+static int cmd_nodes(struct admin *a, int argc, char **argv)
+{
+	int r = admin_connect(a);
+
+	if (r)
+		return r;
+	r = load_nodes(a);
+
+	if (r)
+		return r;
+	if (a->json) {
+		nodes_json(a);
+		return 0;
+	}
+	return nodes_human(a);
+}
+
+/* ------------------------------------------------------------ owners */
+
+struct owner_row {
+	const char *path;
+	struct lm_owner_entry e;
+};
+
+/* Owners of the given paths (a free row when lockd knows nothing), or
+ * of every resource when argc is 0. */
+static int collect_owners(struct admin *a, int argc, const struct target *t,
+			  struct owner_row **rows, size_t *n)
+{
+	struct lm_owner_entry *v;
+	size_t nv;
+	int r;
+
+	*rows = calloc(argc ? argc : 1, sizeof(**rows));
+	*n = 0;
+	if (!*rows)
+		return -ENOMEM;
+	if (argc == 0) {
+		r = lkm_owners(a->c, NULL, &v, &nv);
+		if (r < 0)
+			return r;
+		free(*rows);
+		*rows = calloc(nv ? nv : 1, sizeof(**rows));
+		for (size_t i = 0; *rows && i < nv; i++)
+			(*rows)[i].e = v[i];
+		free(v);
+		*n = nv;
+		return *rows ? 0 : -ENOMEM;
+	}
+	for (int i = 0; i < argc; i++) {
+		r = lkm_owners(a->c, &t[i].res, &v, &nv);
+		if (r < 0)
+			return r;
+		(*rows)[i].path = t[i].path;
+		(*rows)[i].e.res = t[i].res;
+		(*rows)[i].e.age_ms = -1;
+		if (nv > 0)
+			(*rows)[i].e = v[0];
+		free(v);
+	}
+	*n = argc;
+	return 0;
+}
+
+static void owners_json(struct admin *a, const struct owner_row *rows,
+			size_t n)
+{
+	struct json *j = &a->j;
+	char uuid[CV_UUID_STR_LEN], b1[32], b2[32];
+
+	json_arr_begin(j);
+	for (size_t i = 0; i < n; i++) {
+		const struct lm_owner_entry *e = &rows[i].e;
+
+		cv_uuid_format(e->res.volume, uuid);
+		json_obj_begin(j);
+		if (rows[i].path)
+			json_kstr(j, "path", rows[i].path);
+		json_kstr(j, "volume", uuid);
+		json_kuint(j, "fileid", e->res.fileid);
+		json_kstr(j, "owner", node_name(a, e->owner, b1, sizeof(b1)));
+		json_kuint(j, "owner_id", e->owner);
+		json_kuint(j, "epoch", e->epoch);
+		json_kuint(j, "waiters", e->n_waiters);
+		json_kstr(j, "handoff_target",
+			  node_name(a, e->handoff_target, b2, sizeof(b2)));
+		json_kbool(j, "revoking", e->revoking);
+		json_key(j, "age_ms");
+		if (e->age_ms < 0)
+			json_null(j);
+		else
+			json_int(j, e->age_ms);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_finish(j);
+}
+
+static int owners_human(struct admin *a, const struct owner_row *rows,
+			size_t n, bool paths)
+{
+	static const char *const hdr[] = { "PATH",     "VOLUME",   ">FILEID",
+					   "OWNER",    ">EPOCH",   ">WAITERS",
+					   "HANDOFF",  "REVOKING", "AGE" };
+	size_t skip = paths ? 0 : 1; /* no PATH column without paths */
+	struct cv_table t;
+
+	if (!paths && n == 0) {
+		printf("no file is owned, waited for or locked\n");
+		return 0;
+	}
+	if (cv_table_init(&t, 9 - skip, hdr + skip) < 0)
+		return fail("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct lm_owner_entry *e = &rows[i].e;
+		char uuid[CV_UUID_STR_LEN], fid[24], ep[24], w[16], age[16];
+		char b1[32], b2[32];
+		const char *row[9] = {
+			rows[i].path, uuid, fid,
+			node_name(a, e->owner, b1, sizeof(b1)), ep, w,
+			node_name(a, e->handoff_target, b2, sizeof(b2)),
+			e->revoking ? "yes" : "no", age
+		};
+
+		cv_uuid_format(e->res.volume, uuid);
+		snprintf(fid, sizeof(fid), "%" PRIu64, e->res.fileid);
+		snprintf(ep, sizeof(ep), "%" PRIu64, e->epoch);
+		snprintf(w, sizeof(w), "%" PRIu32, e->n_waiters);
+		cv_age_format(e->age_ms, age, sizeof(age));
+		if (cv_table_row(&t, row + skip) < 0) {
+			cv_table_free(&t);
+			return fail("out of memory");
+		}
+	}
+	cv_table_print(&t, stdout);
+	cv_table_free(&t);
+	return 0;
+}
+
+static int cmd_owners(struct admin *a, int argc, char **argv)
+{
+	struct target *t;
+	struct owner_row *rows = NULL;
+	size_t n;
+	int r;
+
+	r = resolve_paths(argc, argv, &t);
+	if (r)
+		return r;
+	r = load_nodes(a);
+	if (r)
+		goto out;
+	r = collect_owners(a, argc, t, &rows, &n);
+	if (r < 0) {
+		r = lockd_fail("owners query", r);
+		goto out;
+	}
+	if (a->json)
+		owners_json(a, rows, n);
+	else
+		r = owners_human(a, rows, n, argc > 0);
+out:
+	free(rows);
+	free(t);
+	return r;
+}
+
+/* ------------------------------------------------------------- locks */
+
+struct lock_row {
+	const char *path;
+	struct lm_lock_entry e;
+};
+
+static int collect_locks(struct admin *a, int argc, const struct target *t,
+			 struct lock_row **rows, size_t *n)
+{
+	struct lm_lock_entry *v;
+	struct lock_row *nr;
+	size_t nv;
+	int r;
+
+	*rows = NULL;
+	*n = 0;
+	for (int i = 0; i < (argc ? argc : 1); i++) {
+		r = lkm_locks(a->c, argc ? &t[i].res : NULL, &v, &nv);
+		if (r < 0)
+			return r;
+		nr = realloc(*rows, (*n + nv + 1) * sizeof(*nr));
+		if (!nr) {
+			free(v);
+			return -ENOMEM;
+		}
+		*rows = nr;
+		for (size_t k = 0; k < nv; k++) {
+			nr[*n].path = argc ? t[i].path : NULL;
+			nr[*n].e = v[k];
+			(*n)++;
+		}
+		free(v);
+	}
+	return 0;
+}
+
+static void locks_json(struct admin *a, const struct lock_row *rows,
+		       size_t n)
+{
+	struct json *j = &a->j;
+	char uuid[CV_UUID_STR_LEN], b[32];
+
+	json_arr_begin(j);
+	for (size_t i = 0; i < n; i++) {
+		const struct lm_lock_entry *e = &rows[i].e;
+
+		cv_uuid_format(e->res.volume, uuid);
+		json_obj_begin(j);
+		if (rows[i].path)
+			json_kstr(j, "path", rows[i].path);
+		json_kstr(j, "volume", uuid);
+		json_kuint(j, "fileid", e->res.fileid);
+		json_kstr(j, "kind",
+			  e->space == LM_SPACE_FLOCK ? "flock" : "posix");
+		json_kstr(j, "type",
+			  e->type == LM_LK_WRITE ? "write" : "read");
+		json_kstr(j, "node", node_name(a, e->node, b, sizeof(b)));
+		json_kuint(j, "node_id", e->node);
+		json_kuint(j, "owner", e->owner);
+		json_kuint(j, "pid", e->pid);
+		json_kuint(j, "start", e->start);
+		if (e->end == LM_OFFSET_MAX)
+			json_knull(j, "end");
+		else
+			json_kuint(j, "end", e->end);
+		json_kbool(j, "waiting", e->waiting);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_finish(j);
+}
+
+static int locks_human(struct admin *a, const struct lock_row *rows,
+		       size_t n, bool paths)
+{
+	static const char *const hdr[] = { "PATH", "VOLUME", ">FILEID",
+					   "KIND", "TYPE",   "NODE",
+					   ">PID", "OWNER",  "RANGE",
+					   "STATE" };
+	size_t skip = paths ? 0 : 1;
+	struct cv_table t;
+
+	if (n == 0) {
+		printf("no locks\n");
+		return 0;
+	}
+	if (cv_table_init(&t, 10 - skip, hdr + skip) < 0)
+		return fail("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct lm_lock_entry *e = &rows[i].e;
+		char uuid[CV_UUID_STR_LEN], fid[24], pid[16], own[24];
+		char range[64], b[32];
+		const char *row[10] = {
+			rows[i].path, uuid, fid,
+			e->space == LM_SPACE_FLOCK ? "flock" : "posix",
+			e->type == LM_LK_WRITE ? "write" : "read",
+			node_name(a, e->node, b, sizeof(b)), pid, own, range,
+			e->waiting ? "waiting" : "held"
+		};
+
+		cv_uuid_format(e->res.volume, uuid);
+		snprintf(fid, sizeof(fid), "%" PRIu64, e->res.fileid);
+		snprintf(pid, sizeof(pid), "%" PRIu32, e->pid);
+		snprintf(own, sizeof(own), "%" PRIx64, e->owner);
+		if (e->end == LM_OFFSET_MAX)
+			snprintf(range, sizeof(range), "%" PRIu64 "-EOF",
+				 e->start);
+		else
+			snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64,
+				 e->start, e->end);
+		if (cv_table_row(&t, row + skip) < 0) {
+			cv_table_free(&t);
+			return fail("out of memory");
+		}
+	}
+	cv_table_print(&t, stdout);
+	cv_table_free(&t);
+	return 0;
+}
+
+static int cmd_locks(struct admin *a, int argc, char **argv)
+{
+	struct target *t;
+	struct lock_row *rows = NULL;
+	size_t n = 0;
+	int r;
+
+	r = resolve_paths(argc, argv, &t);
+	if (r)
+		return r;
+	r = load_nodes(a);
+	if (r)
+		goto out;
+	r = collect_locks(a, argc, t, &rows, &n);
+	if (r < 0) {
+		r = lockd_fail("locks query", r);
+		goto out;
+	}
+	if (a->json)
+		locks_json(a, rows, n);
+	else
+		r = locks_human(a, rows, n, argc > 0);
+out:
+	free(rows);
+	free(t);
+	return r;
+}
+
+/* ----------------------------------------------------------- handoff */
+
+/* Owner of res now; 0 when free. */
+static int current_owner(struct admin *a, const struct lm_res *res,
+			 struct lm_owner_entry *out)
+{
+	struct lm_owner_entry *v;
+	size_t n;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = lkm_owners(a->c, res, &v, &n);
+	if (r < 0)
+		return r;
+	if (n > 0)
+		*out = v[0];
+	free(v);
+	return 0;
+}
+
+static void result_json(struct admin *a, const char *op, const char *path,
+			const char *node, int64_t elapsed, uint64_t epoch)
+{
+	struct json *j = &a->j;
+
+	json_obj_begin(j);
+	json_kstr(j, "op", op);
+	if (path)
+		json_kstr(j, "path", path);
+	json_kstr(j, "node", node);
+	json_kint(j, "elapsed_ms", elapsed);
+	if (epoch)
+		json_kuint(j, "epoch", epoch);
+	json_obj_end(j);
+	json_finish(j);
+}
+
+static int handoff_wait(struct admin *a, const char *path,
+			const struct lm_res *res,
+			const struct lm_node_entry *to, int64_t t0)
+{
+	struct lm_owner_entry e;
+	char b[32], age[16];
+	int r;
+
+	for (;;) {
+		r = current_owner(a, res, &e);
+		if (r < 0)
+			return lockd_fail("owners query", r);
+		if (e.owner == to->id)
+			break;
+		if (now_ms() - t0 >= (int64_t)a->timeout_s * 1000)
+			return fail("handoff of %s to %s requested, but after "
+				    "%ds it is still owned by %s (it must "
+				    "flush and release first)", path,
+				    to->name, a->timeout_s,
+				    node_name(a, e.owner, b, sizeof(b)) ?:
+				    "nobody");
+		usleep(POLL_INTERVAL_MS * 1000 / 4);
+	}
+	cv_age_format(now_ms() - t0, age, sizeof(age));
+	if (a->json)
+		result_json(a, "handoff", path, to->name, now_ms() - t0,
+			    e.epoch);
+	else
+		printf("%s: now owned by %s (epoch %" PRIu64 ") after %s\n",
+		       path, to->name, e.epoch, age);
+	return 0;
+}
+
+static int cmd_handoff(struct admin *a, int argc, char **argv)
+{
+	const struct lm_node_entry *to;
+	struct target *t;
+	int64_t t0 = now_ms();
+	int r;
+
+	r = resolve_paths(1, argv, &t);
+	if (r)
+		return r;
+	r = resolve_node(a, argv[1], &to);
+	if (r)
+		goto out;
+	r = lkm_handoff(a->c, &t->res, to->name);
+	if (r < 0) {
+		r = node_fail(a, "handoff", to->name, r);
+		goto out;
+	}
+	r = handoff_wait(a, t->path, &t->res, to, t0);
+out:
+	free(t);
+	return r;
+}
+
+/* ------------------------------------------------------ drain/resume */
+
+/* Count what node id still owns; lists up to a few file ids in buf. */
+static int owned_by(struct admin *a, uint32_t id, size_t *count, char *buf,
+		    size_t len)
+{
+	struct lm_owner_entry *v;
+	size_t n, off = 0;
+	int r;
+
+	*count = 0;
+	buf[0] = '\0';
+	r = lkm_owners(a->c, NULL, &v, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].owner != id)
+			continue;
+		if (*count < 8 && off < len)
+			off += snprintf(buf + off, len - off, "%s%" PRIu64,
+					off ? " " : "", v[i].res.fileid);
+		(*count)++;
+	}
+	if (*count > 8 && off < len)
+		snprintf(buf + off, len - off, " ...");
+	free(v);
+	return 0;
+}
+
+static int drain_wait(struct admin *a, const struct lm_node_entry *node,
+		      int64_t t0)
+{
+	size_t n, last = SIZE_MAX;
+	char ids[256], age[16];
+	int r;
+
+	for (;;) {
+		r = owned_by(a, node->id, &n, ids, sizeof(ids));
+		if (r < 0)
+			return lockd_fail("owners query", r);
+		if (n == 0)
+			break;
+		if (n != last && !a->json)
+			printf("draining %s: %zu file%s still owned\n",
+			       node->name, n, n == 1 ? "" : "s");
+		fflush(stdout);
+		last = n;
+		if (now_ms() - t0 >= (int64_t)a->timeout_s * 1000)
+			return fail("drain of %s timed out after %ds: still "
+				    "owns %zu file%s (file ids %s); its csvfs "
+				    "must flush and release them; the node "
+				    "stays draining", node->name,
+				    a->timeout_s, n, n == 1 ? "" : "s", ids);
+		usleep(POLL_INTERVAL_MS * 1000);
+	}
+	cv_age_format(now_ms() - t0, age, sizeof(age));
+	if (a->json)
+		result_json(a, "drain", NULL, node->name, now_ms() - t0, 0);
+	else
+		printf("%s drained in %s: owns nothing, takes no new "
+		       "ownership until 'csvfs-admin resume %s'\n",
+		       node->name, age, node->name);
+	return 0;
+}
+
+static int cmd_drain(struct admin *a, int argc, char **argv)
+{
+	const struct lm_node_entry *node;
+	int64_t t0 = now_ms();
+	int r;
+
+	r = resolve_node(a, argc ? argv[0] : NULL, &node);
+	if (r)
+		return r;
+	r = lkm_drain(a->c, node->name);
+	if (r < 0)
+		return node_fail(a, "drain", node->name, r);
+	return drain_wait(a, node, t0);
+}
+
+static int cmd_resume(struct admin *a, int argc, char **argv)
+{
+	const struct lm_node_entry *node;
+	int r;
+
+	r = resolve_node(a, argc ? argv[0] : NULL, &node);
+	if (r)
+		return r;
+	r = lkm_resume(a->c, node->name);
+	if (r < 0)
+		return node_fail(a, "resume", node->name, r);
+	if (a->json)
+		result_json(a, "resume", NULL, node->name, 0, 0);
+	else
+		printf("%s resumed: takes ownership again\n", node->name);
+	return 0;
+}
+
+/* -------------------------------------------------------------- main */
+
+static const struct command commands[] = {
+	{ "status", 0, 0, cmd_status, "" },
+	{ "nodes", 0, 0, cmd_nodes, "" },
+	{ "owners", 0, -1, cmd_owners, "[PATH...]" },
+	{ "locks", 0, -1, cmd_locks, "[PATH...]" },
+	{ "handoff", 2, 2, cmd_handoff, "PATH NODE" },
+	{ "drain", 0, 1, cmd_drain, "[NODE] [--timeout SECONDS]" },
+	{ "resume", 0, 1, cmd_resume, "[NODE]" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [--socket PATH] [--json] [--timeout SECONDS] "
+		"COMMAND [ARGS]\n\nCommands:\n", prog);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].args);
+	fprintf(f,
+		"\nOptions:\n"
+		"  -s, --socket PATH    lockd socket (default $%s, else %s)\n"
+		"  -j, --json           machine-readable output\n"
+		"  -t, --timeout SECS   handoff/drain: give up after SECS "
+		"(default 60)\n"
+		"  -h, --help           this text\n"
+		"\nExit status: 0 success, 1 failure, 2 usage error.  "
+		"See csvfs-admin(8).\n", LKM_SOCKET_ENV, LKM_DEFAULT_SOCKET);
+}
+
+static int parse_options(struct admin *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	long v;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "s:jt:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			a->socket = optarg;
+			break;
+		case 'j':
+			a->json = true;
+			break;
+		case 't':
+			v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v <= 0 || v > 86400)
+				return usage_error("--timeout wants seconds "
+						   "(1-86400), not '%s'",
+						   optarg);
+			a->timeout_s = (int)v;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		default:
+			fputc('\n', stderr);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct admin a = { .timeout_s = 60 };
+	const struct command *cmd = NULL;
+	int r, nargs;
+
+	json_init(&a.j, stdout);
+	r = parse_options(&a, argc, argv);
+	if (r)
+		return r;
+	if (optind >= argc)
+		return usage_error("no command given");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
+	nargs = argc - optind - 1;
+	if (nargs < cmd->min_args ||
+	    (cmd->max_args >= 0 && nargs > cmd->max_args))
+		return usage_error("usage: %s %s %s", prog, cmd->name,
+				   cmd->args);
+	r = cmd->run(&a, nargs, argv + optind + 1);
+	free(a.nodes);
+	lkm_close(a.c);
+	return r;
+}
