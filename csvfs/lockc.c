@@ -17,24 +17,6 @@
 #include "log.h"
 #include "own.h"
 
-/*
- * Transitional: liblockmgr may still be a stub in this tree.  Refer to
- * its API weakly so csvfs links either way; a lockd mount then fails
- * cleanly at run time (lockd=none still works).  To be removed once the
- * client library is complete.
- */
-#pragma weak lkm_connect
-#pragma weak lkm_close
-#pragma weak lkm_server
-#pragma weak lkm_strerror
-#pragma weak lkm_start_events
-#pragma weak lkm_acquire
-#pragma weak lkm_release
-#pragma weak lkm_plock
-#pragma weak lkm_getlk
-#pragma weak lkm_owners
-#pragma weak lkm_nodes
-
 #define LOCKC_CONNECT_MS 5000
 #define LOCKC_ACQUIRE_MS 60000
 #define LOCKC_CALL_MS 10000
@@ -57,11 +39,6 @@ int cv_lockc_connect(const char *path, const uint8_t *volume,
 	struct cv_lockc *lc;
 	int rc;
 
-	if (!lkm_connect) {
-		snprintf(err, errlen, "this csvfs was built without the "
-			 "csvfs-lockd client library; only lockd=none works");
-		return -ENOSYS;
-	}
 	lc = calloc(1, sizeof(*lc));
 	if (!lc)
 		return -ENOMEM;
