@@ -741,8 +741,11 @@ static void cv_flush(fuse_req_t req, fuse_ino_t ino,
 	struct cv_fh *fh = fh_of(fi);
 	int rc;
 
-	/* close(2) drops the closing process's POSIX locks on the file. */
-	if (fs->lc && fh->n_owners)
+	/*
+	 * close(2) of any descriptor of the file drops the closing
+	 * process's POSIX locks on it, whichever descriptor set them.
+	 */
+	if (fs->lc && __atomic_load_n(&fh->ino->plocks_used, __ATOMIC_RELAXED))
 		drop_owner(fs, fh, LM_SPACE_POSIX, fi->lock_owner);
 	rc = fs->be.ops->flush(be_of(fs), fh->file);
 	reply_err(req, rc);
@@ -869,8 +872,10 @@ static void cv_setlk(fuse_req_t req, fuse_ino_t ino,
 		w.pl.op = LM_PL_UNLOCK;
 	else
 		w.pl.op = sleep ? LM_PL_SETW : LM_PL_SET;
-	if (w.pl.type != LM_LK_UNLOCK)
+	if (w.pl.type != LM_LK_UNLOCK) {
 		note_owner(fh, fi->lock_owner);
+		__atomic_store_n(&fh->ino->plocks_used, 1, __ATOMIC_RELAXED);
+	}
 	if (w.pl.op == LM_PL_SETW)
 		fuse_req_interrupt_func(req, setlkw_interrupted, &w);
 	rc = cv_lockc_plock(fs->lc, &w.pl);

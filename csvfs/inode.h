@@ -31,6 +31,7 @@ struct cv_inode {
 	dev_t dev;		 /* backend identity; immutable */
 	ino_t ino;		 /* = backend file id; immutable */
 	struct be_node *node;	 /* backend handle; immutable */
+	int plocks_used;	 /* atomic: POSIX locks were ever set */
 	uint64_t nlookup;	 /* protected by tbl->lock */
 	uint64_t pins;		 /* protected by tbl->lock */
 	struct cv_inode *next_id;  /* nodeid chain; tbl->lock */

@@ -146,7 +146,7 @@ if command -v qemu-img >/dev/null && command -v qemu-io >/dev/null; then
 		grep -q -i lock "$W/q2" && ok "second qemu-io writer refused by image locking" || bad "second writer failed without a lock message: $(head -1 "$W/q2")"
 	fi
 	wait $QPID
-	t "lock free after the first qemu-io exits" qemu-io -f qcow2 -c 'write 0 4k' "$MNT/vm.qcow2"
+	t "lock free after the first qemu-io exits" bash -c "qemu-io -f qcow2 -c 'write 0 4k' '$MNT/vm.qcow2' >/dev/null"
 else
 	echo "# qemu-img/qemu-io not installed: skipped"
 fi
