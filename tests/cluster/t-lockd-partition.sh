@@ -16,9 +16,6 @@ require_corosync
 require_cmd iptables
 require_bin "$CV_LOCKD" "$CV_ADMIN" "$CV_PROBE"
 
-# CLOCK_MONOTONIC in ns, the clock lockd's lease deadlines use.
-mono_ns() { python3 -c 'import time; print(time.monotonic_ns())' 2>/dev/null || echo 0; }
-
 cluster_start 3
 
 probe_start a 1
@@ -48,27 +45,21 @@ log "n1 lost file 1 $(( $(now_ms) - t_cut )) ms after the cut"
 st=$(admin 1 --json status) || _fail "n1: status failed"
 echo "$st" | jq -e '.quorate == false and .ready == false' >/dev/null ||
 	_fail "I2: minority n1 claims quorum/readiness: $st"
-# n1's last promise: the deadline of its last valid lease event.
-last_deadline=$(grep -E '^event lease valid=1' "$(probe_log a)" | tail -n1 |
-	sed -n 's/.*deadline\(_ns\)\?=\([0-9]*\).*/\2/p')
 
 # Majority: fence n1, grant file 1 to n2.
 probe_expect b '^(ok|err) acquire 1' $(( limit + 10 )) ||
 	_fail "majority: n2 not granted file 1 within $(( limit + 10 ))s of the cut"
 r=$PROBE_LINE
 t_grant=$(now_ms)
-grant_mono=$(mono_ns)
 case $r in ok*) ;; *) _fail "n2: acquire refused: $r" ;; esac
 e2=$(field epoch "$r")
 log "majority granted file 1 to n2 (epoch $e1 -> $e2) $(( t_grant - t_cut )) ms after the cut"
 [ "$e2" -gt "$e1" ] || _fail "I1: epoch did not grow ($e1 -> $e2)"
-if [ -n "$last_deadline" ] && [ "$grant_mono" != 0 ]; then
-	# The grant reply is read after it happened, so grant_mono is late;
-	# it must still never precede n1's last lease deadline.
-	[ "$grant_mono" -ge "$last_deadline" ] ||
-		_fail "I3: n2 granted while n1's lease still ran ($(( (last_deadline - grant_mono) / 1000000 )) ms left)"
-	log "grant came $(( (grant_mono - last_deadline) / 1000000 )) ms after n1's last lease deadline"
-fi
+# n1's lease came from a heartbeat sent at most lease/4 before the cut
+# and may run until that send time + lease: a grant seen earlier than
+# 3/4 lease after the cut was certainly too early (I3).
+[ $(( t_grant - t_cut )) -ge $(( CV_LEASE_MS * 3 / 4 )) ] ||
+	_fail "I3: grant $(( t_grant - t_cut )) ms after the cut, n1's lease ($CV_LEASE_MS ms) may still run"
 assert_same_owner 1 2 3
 o=$SAME_OWNER
 [ "$o" = "n2 $e2" ] || _fail "majority owners: '$o', expected 'n2 $e2'"
