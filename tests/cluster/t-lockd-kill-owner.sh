@@ -76,6 +76,7 @@ assert_tables_identical 2 3
 # n1 restarts: empty table, takes the cluster's by state transfer.
 t=$(now_ms)
 node_start_corosync 1
+corosync_wait_quorate 3 1 2 3
 node_start_lockd 1
 cluster_wait_ready 3
 log "n1 back and ready in $(( $(now_ms) - t )) ms"
