@@ -18,7 +18,7 @@ count=1000
 while getopts n:h opt; do
 	case $opt in
 	n) count=$OPTARG ;;
-	*) sed -n '3,17p' "$0"; exit 2 ;;
+	*) sed -n '3,15p' "$0"; exit 2 ;;
 	esac
 done
 case $count in ''|*[!0-9]*) echo "handoff.sh: -n needs a number" >&2; exit 2 ;; esac
