@@ -102,6 +102,24 @@
  *     grants as on release), all its locks are dropped (waiters woken),
  *     T becomes UP if a member, else DOWN; LM_EV_FENCED.
  *
+ * Details fixed by the implementation:
+ *   - a FENCING node's RELEASE is refused with LM_ERR_FENCING (it keeps
+ *     its holdings until the fence), and so is a HANDOFF to it;
+ *   - a second ACQUIRE from a queued node keeps its place and replaces
+ *     the req_id that the grant will answer (lockd coalesces per file);
+ *   - a node granted by hand-off while also queued is answered with its
+ *     queued req_id;
+ *   - a SETW replaced by a newer SETW of the same owner, or dropped by
+ *     CANCEL / RELEASE_OWNER, is answered LM_ERR_CANCELED; RELEASE_OWNER
+ *     acts on the message's lock space only;
+ *   - a revoke asked before a transfer is asked again after the install.
+ *
+ * Limit: the table lives in memory.  If every process holding the latest
+ * quorate table crashes (or stays out) while other nodes form a quorate
+ * partition, that partition takes an older table and epochs can go back.
+ * Surviving that needs persistent state (e.g. an epoch high-water mark on
+ * disk); the simulator keeps to the assumption and counts what it skips.
+ *
  * Error handling: apply functions return 0, or -ENOMEM when memory ran
  * out; the table may then be inconsistent with the other nodes and the
  * daemon must exit (it is fenced like a crashed node).

@@ -140,6 +140,7 @@ void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 
 void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 {
+	struct lm_status_info st;
 	int ret;
 
 	if (ld->exit_now)
@@ -147,8 +148,7 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 	for (size_t i = 0; i < cc->n_left; i++)
 		lockd_node_seen_absent(ld, cc->left[i]);
 	/* chunks of an older transfer round are useless now */
-	if (cc->n_joined)
-		lockd_drop_queued_sync(ld);
+	lockd_drop_queued_sync(ld);
 	ld->in_apply = true;
 	ret = lm_state_apply_confchg(ld->st, cc, &ld->evq);
 	ld->in_apply = false;
@@ -157,7 +157,13 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 		return;
 	}
 	route_events(ld);
-	if (cc->n_joined)
+	/*
+	 * Any membership change during a transfer restarts it (lm_state.h),
+	 * so every member answers every change that leaves the table
+	 * syncing - not only changes with joins.
+	 */
+	lm_state_status(ld->st, &st);
+	if (st.syncing)
 		lockd_tp_send_hello(ld, cc);
 }
 

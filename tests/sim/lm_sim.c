@@ -349,9 +349,15 @@ static void check_grant(int i, const struct lm_ev *e)
 	tr("grant file %d -> %u epoch %" PRIu64, r, e->node, e->epoch);
 }
 
-static void check_end(const struct lm_ev *e)
+static void check_end(int i, const struct lm_ev *e)
 {
 	int r = res_idx(&e->res);
+
+	/* I3: a departed owner's grant ends only by its fence */
+	if (e->type == LM_EV_RELEASED &&
+	    !(parts[nodes[i].part].mask & (1u << (e->node - 1))))
+		die("I3: node %d saw %u release file %d without being a "
+		    "member", i + 1, e->node, r);
 
 	if (e->epoch == g_epoch[r] && e->node == g_owner[r] && !g_ended[r]) {
 		g_ended[r] = true;
@@ -443,7 +449,7 @@ static void shell(int i, bool *resend_retry, bool *resend_queued)
 			break;
 		case LM_EV_RELEASED:
 		case LM_EV_LOST:
-			check_end(e);
+			check_end(i, e);
 			if (e->node == self)
 				n->belief[r] = 0;
 			break;
@@ -1069,14 +1075,20 @@ static void heal(void)
 		best = nodes[best].part;
 		merge(best, best ? 0 : 1, true);
 	}
-	for (uint32_t t = 1; t <= K; t++) {
-		struct lm_cmsg m = { .type = LM_C_RESUME };
-
-		m.u.drain.target = t;
-		request(0, &m);
-	}
 	for (;;) {
 		bool busy = deliver_any();
+
+		/* resume every draining node once the bus is quiet */
+		for (uint32_t t = 1; !busy && t <= K; t++) {
+			struct lm_node_entry ne;
+			struct lm_cmsg m = { .type = LM_C_RESUME };
+
+			if (lm_state_node(nodes[0].st, t, &ne) || !ne.draining)
+				continue;
+			m.u.drain.target = t;
+			send(0, &m);
+			busy = true;
+		}
 
 		for (int i = 0; i < (int)K; i++)
 			for (int r = 0; r < NRES; r++)

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backend.h - the storage interface behind the csvfs FUSE layer.
+ *
+ * A backend turns file system operations into I/O on shared storage: a
+ * POSIX directory (backend_dir.c), later an NFS export through libnfs or a
+ * shared block device.  The FUSE layer (fs.c) only ever talks to an ops
+ * table, so a new backend plugs in without touching it.
+ *
+ * Handles are backend-private and opaque here:
+ *   struct be_node  one file system object (what a FUSE inode refers to);
+ *                   stays valid across renames of that object, freed by
+ *                   node_put;
+ *   struct be_file  one open file (what a FUSE file handle refers to),
+ *                   freed by release;
+ *   struct be_dir   one open directory stream, freed by releasedir.
+ *
+ * Conventions: every op returns 0 (or a byte count / offset where said)
+ * or -errno, with errno values as a local ext4 would give them.  Names
+ * are single path components; a backend never resolves a path outside its
+ * root.  Every struct stat filled by a backend carries the backend's
+ * stable file id in st_ino (the lock manager's resource key) and its
+ * device in st_dev.  Ops may be called from many threads at once; a
+ * backend protects its own handles.
+ *
+ * Buffers: the caller owns every buffer passed in; results are copied into
+ * caller buffers.  Handles returned through out pointers belong to the
+ * caller until the matching put/release.
+ */
+#ifndef CSVFS_BACKEND_H
+#define CSVFS_BACKEND_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+struct be_node;
+struct be_file;
+struct be_dir;
+
+/* Name of the hidden directory holding the volume record. */
+#define CV_META_DIR ".csvfs"
+#define CV_VOLREC_NAME "volume"
+#define CV_FORMAT_VERSION 1
+#define CV_LABEL_MAX 64
+
+/* The volume record: identity of a csvfs volume on its storage. */
+struct cv_volrec {
+	uint8_t uuid[16];
+	char label[CV_LABEL_MAX];
+	unsigned format_version;
+};
+
+/* Who asks, for ownership of created objects. */
+struct cv_cred {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* setattr: which fields of attr to apply. */
+enum {
+	CV_SET_MODE = 1 << 0,
+	CV_SET_UID = 1 << 1,
+	CV_SET_GID = 1 << 2,
+	CV_SET_SIZE = 1 << 3,
+	CV_SET_ATIME = 1 << 4,
+	CV_SET_MTIME = 1 << 5,
+	CV_SET_ATIME_NOW = 1 << 6,
+	CV_SET_MTIME_NOW = 1 << 7,
+};
+
+/*
+ * readdir callback: one entry with its cookie (the offset that continues
+ * after it).  Returns non-zero to stop (buffer full): the entry was not
+ * consumed and the next readdir at this entry's predecessor cookie
+ * returns it again.
+ */
+typedef int (*be_dirent_fn)(void *arg, const char *name, ino_t ino,
+			    unsigned dtype, off_t next);
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+
+	/* Set-up and teardown; source is what follows "dir:" etc. */
+	int (*init)(struct backend *be, const char *source);
+	void (*destroy)(struct backend *be);
+
+	/* Volume record: -ENOENT if none; create gives -EEXIST if one
+	 * exists (the caller then reads it). */
+	int (*vol_read)(struct backend *be, struct cv_volrec *rec);
+	int (*vol_create)(struct backend *be, const struct cv_volrec *rec);
+
+	int (*root)(struct backend *be, struct be_node **out,
+		    struct stat *st);
+	int (*lookup)(struct backend *be, struct be_node *parent,
+		      const char *name, struct be_node **out,
+		      struct stat *st);
+	void (*node_put)(struct backend *be, struct be_node *node);
+
+	int (*getattr)(struct backend *be, struct be_node *node,
+		       struct stat *st);
+	/* file may be NULL; on success st holds the new attributes. */
+	int (*setattr)(struct backend *be, struct be_node *node,
+		       struct be_file *file, const struct stat *attr,
+		       int to_set, struct stat *st);
+
+	int (*open)(struct backend *be, struct be_node *node, int flags,
+		    struct be_file **out);
+	int (*create)(struct backend *be, struct be_node *parent,
+		      const char *name, mode_t mode, int flags,
+		      const struct cv_cred *cred, struct be_node **node,
+		      struct stat *st, struct be_file **out);
+	/* Return bytes read / written. */
+	ssize_t (*read)(struct backend *be, struct be_file *file, void *buf,
+			size_t size, off_t off);
+	ssize_t (*write)(struct backend *be, struct be_file *file,
+			 const void *buf, size_t size, off_t off);
+	/* Optional: a file descriptor the caller may splice from, or -1. */
+	int (*file_fd)(struct backend *be, struct be_file *file);
+	int (*flush)(struct backend *be, struct be_file *file);
+	int (*fsync)(struct backend *be, struct be_file *file, int datasync);
+	int (*fallocate)(struct backend *be, struct be_file *file, int mode,
+			 off_t off, off_t len);
+	/* SEEK_DATA / SEEK_HOLE; returns the offset. */
+	off_t (*lseek)(struct backend *be, struct be_file *file, off_t off,
+		       int whence);
+	void (*release)(struct backend *be, struct be_file *file);
+	/* Flush an object to stable storage without an open handle. */
+	int (*sync_node)(struct backend *be, struct be_node *node);
+
+	int (*mkdir)(struct backend *be, struct be_node *parent,
+		     const char *name, mode_t mode,
+		     const struct cv_cred *cred, struct be_node **out,
+		     struct stat *st);
+	int (*mknod)(struct backend *be, struct be_node *parent,
+		     const char *name, mode_t mode, dev_t rdev,
+		     const struct cv_cred *cred, struct be_node **out,
+		     struct stat *st);
+	int (*symlink)(struct backend *be, const char *target,
+		       struct be_node *parent, const char *name,
+		       const struct cv_cred *cred, struct be_node **out,
+		       struct stat *st);
+	int (*link)(struct backend *be, struct be_node *node,
+		    struct be_node *newparent, const char *newname,
+		    struct stat *st);
+	int (*unlink)(struct backend *be, struct be_node *parent,
+		      const char *name);
+	int (*rmdir)(struct backend *be, struct be_node *parent,
+		     const char *name);
+	int (*rename)(struct backend *be, struct be_node *parent,
+		      const char *name, struct be_node *newparent,
+		      const char *newname, unsigned flags);
+	/* Returns the length (not NUL-terminated). */
+	ssize_t (*readlink)(struct backend *be, struct be_node *node,
+			    char *buf, size_t size);
+
+	int (*opendir)(struct backend *be, struct be_node *node,
+		       struct be_dir **out);
+	int (*readdir)(struct backend *be, struct be_dir *dir, off_t off,
+		       be_dirent_fn fn, void *arg);
+	int (*fsyncdir)(struct backend *be, struct be_dir *dir,
+			int datasync);
+	void (*releasedir)(struct backend *be, struct be_dir *dir);
+
+	int (*statfs)(struct backend *be, struct be_node *node,
+		      struct statvfs *st);
+
+	/* size 0: return the length needed. */
+	ssize_t (*getxattr)(struct backend *be, struct be_node *node,
+			    const char *name, void *buf, size_t size);
+	int (*setxattr)(struct backend *be, struct be_node *node,
+			const char *name, const void *value, size_t size,
+			int flags);
+	ssize_t (*listxattr)(struct backend *be, struct be_node *node,
+			     char *buf, size_t size);
+	int (*removexattr)(struct backend *be, struct be_node *node,
+			   const char *name);
+};
+
+/* A backend instance: its ops and its private state. */
+struct backend {
+	const struct backend_ops *ops;
+	void *priv;
+};
+
+extern const struct backend_ops be_dir_ops;
+
+/*
+ * Parse SOURCE ("/abs/dir", "dir:/abs/dir", "nfs://...") into the ops
+ * table and the backend-specific part.  Returns 0, -EINVAL (malformed),
+ * or -EPROTONOSUPPORT (recognised but not available yet).
+ */
+int backend_parse_source(const char *source, const struct backend_ops **ops,
+			 const char **rest);
+
+#endif /* CSVFS_BACKEND_H */

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fs.h - the FUSE layer of csvfs: low-level FUSE operations over a
+ * backend (backend.h), the inode table (inode.h), write ownership
+ * (own.h) and cluster locks (lockc.h).
+ */
+#ifndef CSVFS_FS_H
+#define CSVFS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "backend.h"
+#include "inode.h"
+#include "opts.h"
+
+struct cv_own;
+struct cv_lockc;
+
+/* Owner changes waiting for the invalidation thread. */
+#define CV_INVAL_QUEUE 1024
+
+/* One mount.  Fields are set before the session starts and then
+ * immutable, except where a lock is named. */
+struct cv_fs {
+	struct backend be;
+	struct cv_itable itab;
+	const struct cv_opts *opts;
+	struct cv_volrec vol;
+	dev_t root_dev;
+	struct cv_own *own;
+	struct cv_lockc *lc;		/* NULL: lockd=none */
+	struct fuse_session *se;
+
+	pthread_mutex_t inval_lock;
+	pthread_cond_t inval_cond;	/* inval_lock */
+	uint64_t inval_q[CV_INVAL_QUEUE]; /* inval_lock */
+	unsigned inval_head, inval_len;	/* inval_lock */
+	bool inval_stop;		/* inval_lock */
+	bool inval_running;
+	pthread_t inval_thread;
+};
+
+extern const struct fuse_lowlevel_ops cv_fs_ops;
+
+/* Queue an owner change of fileid for cache invalidation (any thread,
+ * never blocks). */
+void cv_fs_owner_changed(void *arg, uint64_t fileid);
+int cv_fs_inval_start(struct cv_fs *fs);
+void cv_fs_inval_stop(struct cv_fs *fs);
+
+/* cv_own_ops callbacks: obj is a pinned struct cv_inode. */
+int cv_fs_own_flush(void *arg, void *obj);
+void cv_fs_own_hold(void *arg, void *obj);
+void cv_fs_own_drop(void *arg, void *obj);
+
+#endif /* CSVFS_FS_H */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lockc.h - csvfs's connection to csvfs-lockd (through liblockmgr): the
+ * callbacks of the ownership state machine (own.h), the dispatch of
+ * lockd's events, and cluster-wide POSIX and flock locks.
+ *
+ * Event flow: liblockmgr's reader thread calls lockc_event(), which only
+ * records: lease and ownership events go to own.c (which never blocks in
+ * them), owner changes are queued for the invalidation thread of fs.c
+ * (cb on_owner), never run inside a FUSE handler.
+ */
+#ifndef CSVFS_LOCKC_H
+#define CSVFS_LOCKC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cv_own;
+struct lkm_plock;
+struct lm_lock_entry;
+
+struct cv_lockc;
+
+/* Called on the library's event thread; must not block. */
+typedef void (*cv_owner_fn)(void *arg, uint64_t fileid);
+
+/*
+ * Connect to lockd at path for volume (16 bytes).  Returns 0, or -errno
+ * with a reason in err.  If node is not empty it must match lockd's name.
+ */
+int cv_lockc_connect(const char *path, const uint8_t *volume,
+		     const char *label, const char *node, char *err,
+		     size_t errlen, struct cv_lockc **out);
+/* Start receiving events (after own exists). */
+int cv_lockc_start(struct cv_lockc *lc, struct cv_own *own,
+		   cv_owner_fn on_owner, void *arg);
+void cv_lockc_close(struct cv_lockc *lc);
+const char *cv_lockc_node_name(struct cv_lockc *lc);
+
+/* cv_own_ops callbacks (arg = lc). */
+int cv_lockc_acquire(void *arg, uint64_t fileid, uint64_t *epoch);
+int cv_lockc_release(void *arg, uint64_t fileid, uint64_t epoch);
+
+/* Byte-range / flock: lkm_plock / lkm_getlk; -EAGAIN on conflict,
+ * -EINTR when canceled, -EDEADLK, other -errno; lm errors mapped. */
+int cv_lockc_plock(struct cv_lockc *lc, const struct lkm_plock *req);
+int cv_lockc_getlk(struct cv_lockc *lc, const struct lkm_plock *req,
+		   struct lm_lock_entry *conflict);
+
+/* Current owner of fileid: node name ("" if free) and epoch. */
+int cv_lockc_owner(struct cv_lockc *lc, uint64_t fileid, char *name,
+		   size_t cap, uint64_t *epoch);
+
+#endif /* CSVFS_LOCKC_H */

@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * main.c - the csvfs daemon: parse the command line, open the backend and
+ * its volume record, connect to csvfs-lockd, mount, and run the
+ * multi-threaded FUSE session loop until unmounted.
+ *
+ * Everything that can fail because of the operator's input (options,
+ * backend, lockd) is checked before the mount, so a failure leaves no
+ * mount behind: exit 2 for usage errors, 1 for everything else, with a
+ * one-line reason on stderr.  Threads (lockd events, ownership worker,
+ * invalidation) start only after fuse_daemonize() has forked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "lockc.h"
+#include "log.h"
+#include "opts.h"
+#include "own.h"
+#include "volume.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: csvfs SOURCE MOUNTPOINT [-f] [-d] [-o opt[,opt...]]\n"
+		"  SOURCE      /abs/dir | dir:/abs/dir | nfs://server/export\n"
+		"  -f          stay in the foreground\n"
+		"  -d          debug: foreground, log FUSE requests\n"
+		"  -o lockd=PATH          csvfs-lockd socket (default %s;\n"
+		"                         'none': single host, no cluster)\n"
+		"  -o node=NAME           require lockd to be this node\n"
+		"  -o cache=direct|auto   page cache use (default direct)\n"
+		"  -o attr_timeout=S, entry_timeout=S  (default 1)\n"
+		"  -o idle_release_ms=N   release ownership after N ms\n"
+		"                         without writes (default 10000)\n"
+		"  -o label=TEXT          label of a newly created volume\n"
+		"  -o max_threads=N       FUSE worker threads (default 64)\n"
+		"  -o allow_other,default_permissions,ro,... FUSE options\n"
+		"See csvfs(8).\n",
+		CV_DEFAULT_LOCKD);
+}
+
+/*
+ * Read the volume record.  On a first mount none exists yet: a new one is
+ * prepared in fs->vol and *create set; it is written by commit_volume()
+ * only once everything else has been checked, so that a failed mount
+ * leaves nothing behind.
+ */
+static int open_volume(struct cv_fs *fs, bool *create, char *err,
+		       size_t errlen)
+{
+	struct backend *be = &fs->be;
+	int rc;
+
+	*create = false;
+	rc = be->ops->vol_read(be, &fs->vol);
+	if (rc == -ENOENT && fs->opts->read_only) {
+		snprintf(err, errlen, "%s is not a csvfs volume yet and the "
+			 "mount is read-only (mount it read-write once, or "
+			 "run csvfs-admin format)", fs->opts->source);
+		return rc;
+	}
+	if (rc == -ENOENT) {
+		memset(&fs->vol, 0, sizeof(fs->vol));
+		fs->vol.format_version = CV_FORMAT_VERSION;
+		if (getrandom(fs->vol.uuid, 16, 0) != 16)
+			return -errno;
+		fs->vol.uuid[6] = (uint8_t)((fs->vol.uuid[6] & 0x0f) | 0x40);
+		fs->vol.uuid[8] = (uint8_t)((fs->vol.uuid[8] & 0x3f) | 0x80);
+		snprintf(fs->vol.label, sizeof(fs->vol.label), "%s",
+			 fs->opts->label);
+		*create = true;
+		return 0;
+	}
+	if (rc == -EUCLEAN)
+		snprintf(err, errlen, "%s/%s exists but is not a csvfs "
+			 "volume record", fs->opts->source, CV_META_DIR);
+	else if (rc)
+		snprintf(err, errlen, "cannot read the volume record in "
+			 "%s: %s", fs->opts->source, strerror(-rc));
+	else if (fs->vol.format_version != CV_FORMAT_VERSION) {
+		snprintf(err, errlen, "%s: volume format %u is not supported "
+			 "(this csvfs knows %u)", fs->opts->source,
+			 fs->vol.format_version, CV_FORMAT_VERSION);
+		rc = -EPROTONOSUPPORT;
+	}
+	return rc;
+}
+
+/* Write the prepared record; another node may have won the race. */
+static int commit_volume(struct cv_fs *fs, bool *changed, char *err,
+			 size_t errlen)
+{
+	struct cv_volrec mine = fs->vol;
+	int rc;
+
+	*changed = false;
+	rc = fs->be.ops->vol_create(&fs->be, &mine);
+	if (rc == -EEXIST) {
+		rc = fs->be.ops->vol_read(&fs->be, &fs->vol);
+		*changed = !rc && memcmp(mine.uuid, fs->vol.uuid, 16);
+	}
+	if (rc)
+		snprintf(err, errlen, "cannot create the volume record in "
+			 "%s/%s: %s", fs->opts->source, CV_META_DIR,
+			 strerror(-rc));
+	return rc;
+}
+
+static int open_backend(struct cv_fs *fs, bool *create, char *err,
+			size_t errlen)
+{
+	const struct backend_ops *ops;
+	const char *rest;
+	struct be_node *root;
+	struct stat st;
+	int rc;
+
+	rc = backend_parse_source(fs->opts->source, &ops, &rest);
+	if (rc == -EPROTONOSUPPORT) {
+		snprintf(err, errlen, "%s: this backend is not supported yet",
+			 fs->opts->source);
+		return rc;
+	}
+	if (rc) {
+		snprintf(err, errlen, "%s: SOURCE must be an absolute "
+			 "directory, dir:/dir or nfs://...", fs->opts->source);
+		return rc;
+	}
+	fs->be.ops = ops;
+	rc = ops->init(&fs->be, rest);
+	if (rc) {
+		snprintf(err, errlen, "cannot use backend directory %s: %s",
+			 rest, strerror(-rc));
+		fs->be.ops = NULL;
+		return rc;
+	}
+	rc = open_volume(fs, create, err, errlen);
+	if (!rc)
+		rc = ops->root(&fs->be, &root, &st);
+	if (!rc) {
+		fs->root_dev = st.st_dev;
+		rc = cv_itable_init(&fs->itab, &fs->be);
+		if (!rc)
+			rc = cv_inode_set_root(&fs->itab, root, st.st_dev,
+					       st.st_ino);
+		else
+			ops->node_put(&fs->be, root);
+	}
+	if (rc && !err[0])
+		snprintf(err, errlen, "cannot open backend root %s: %s", rest,
+			 strerror(-rc));
+	return rc;
+}
+
+static int check_mountpoint(const char *mnt, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(mnt, &st)) {
+		snprintf(err, errlen, "mount point %s: %s", mnt,
+			 strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "mount point %s is not a directory",
+			 mnt);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static struct cv_own_ops own_ops;
+
+/*
+ * own's callbacks take fs as their argument but acquire/release want the
+ * lockd client: route them through fs.
+ */
+static int own_acquire(void *arg, uint64_t fileid, uint64_t *epoch)
+{
+	return cv_lockc_acquire(((struct cv_fs *)arg)->lc, fileid, epoch);
+}
+
+static int own_release(void *arg, uint64_t fileid, uint64_t epoch)
+{
+	return cv_lockc_release(((struct cv_fs *)arg)->lc, fileid, epoch);
+}
+
+static int setup_own(struct cv_fs *fs, char *err, size_t errlen)
+{
+	const struct cv_opts *o = fs->opts;
+	int rc;
+
+	if (!cv_opts_no_lockd(o)) {
+		rc = cv_lockc_connect(o->lockd, fs->vol.uuid, o->mountpoint,
+				      o->node, err, errlen, &fs->lc);
+		if (rc)
+			return rc;
+	}
+	own_ops.acquire = fs->lc ? own_acquire : NULL;
+	own_ops.release = fs->lc ? own_release : NULL;
+	own_ops.flush = cv_fs_own_flush;
+	own_ops.hold = cv_fs_own_hold;
+	own_ops.drop = cv_fs_own_drop;
+	rc = cv_own_new(&own_ops, fs, o->idle_release_ms, &fs->own);
+	if (rc)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+static struct fuse_session *new_session(struct cv_fs *fs, char *err,
+					size_t errlen)
+{
+	const struct cv_opts *o = fs->opts;
+	char optbuf[CV_OPTS_FUSE_MAX + 512];
+	char *argv[5];
+	int argc = 0;
+	struct fuse_args args;
+	struct fuse_lowlevel_ops ops;
+	struct fuse_session *se;
+
+	snprintf(optbuf, sizeof(optbuf),
+		 "default_permissions,fsname=%s,subtype=csvfs%s%s", o->source,
+		 o->fuse_opts[0] ? "," : "", o->fuse_opts);
+	argv[argc++] = (char *)"csvfs";
+	argv[argc++] = (char *)"-o";
+	argv[argc++] = optbuf;
+	if (o->debug)
+		argv[argc++] = (char *)"-d";
+	argv[argc] = NULL;
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	ops = cv_fs_ops;
+	if (!fs->lc) {
+		/* lockd=none: the kernel keeps locks local to this host */
+		ops.getlk = NULL;
+		ops.setlk = NULL;
+		ops.flock = NULL;
+	}
+	se = fuse_session_new(&args, &ops, sizeof(ops), fs);
+	if (!se)
+		snprintf(err, errlen, "cannot create the FUSE session "
+			 "(bad FUSE option in -o?)");
+	return se;
+}
+
+static int run(struct cv_fs *fs)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int rc;
+
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_max_threads(cfg, fs->opts->max_threads);
+	fuse_loop_cfg_set_idle_threads(cfg, 8);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	rc = fuse_session_loop_mt(fs->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+/* After daemonizing: threads for lockd events, ownership, invalidation. */
+static int start_threads(struct cv_fs *fs)
+{
+	int rc = cv_fs_inval_start(fs);
+
+	if (!rc)
+		rc = cv_own_start(fs->own);
+	if (!rc && fs->lc)
+		rc = cv_lockc_start(fs->lc, fs->own, cv_fs_owner_changed, fs);
+	if (rc)
+		log_err("cannot start threads: %s", strerror(-rc));
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	static struct cv_fs fs;
+	struct cv_opts opts;
+	bool create_vol = false, changed;
+	char err[512] = "";
+	int rc, status = 1;
+
+	rc = cv_opts_parse(argc, argv, &opts, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "csvfs: %s\n", err);
+		usage(stderr);
+		return 2;
+	}
+	if (opts.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (opts.version) {
+		printf("csvfs %s (libfuse %s)\n", PACKAGE_VERSION,
+		       fuse_pkgversion());
+		return 0;
+	}
+	cv_log_init("csvfs", opts.foreground, opts.debug ? LOG_DEBUG
+							  : LOG_INFO);
+	umask(0);
+	fs.opts = &opts;
+	rc = check_mountpoint(opts.mountpoint, err, sizeof(err));
+	if (!rc)
+		rc = open_backend(&fs, &create_vol, err, sizeof(err));
+	if (rc) {
+		if (rc == -EINVAL && !fs.be.ops)
+			status = 2; /* malformed SOURCE */
+		goto out_msg;
+	}
+	rc = setup_own(&fs, err, sizeof(err));
+	if (rc)
+		goto out_backend;
+	if (create_vol) {
+		rc = commit_volume(&fs, &changed, err, sizeof(err));
+		if (!rc && changed && fs.lc) {
+			/* hello again, with the volume that won */
+			cv_lockc_close(fs.lc);
+			fs.lc = NULL;
+			rc = cv_lockc_connect(opts.lockd, fs.vol.uuid,
+					      opts.mountpoint, opts.node, err,
+					      sizeof(err), &fs.lc);
+		}
+		if (rc)
+			goto out_own;
+	}
+	fs.se = new_session(&fs, err, sizeof(err));
+	if (!fs.se)
+		goto out_own;
+	if (fuse_set_signal_handlers(fs.se)) {
+		snprintf(err, sizeof(err), "cannot set signal handlers");
+		goto out_session;
+	}
+	if (fuse_session_mount(fs.se, opts.mountpoint)) {
+		snprintf(err, sizeof(err), "cannot mount on %s",
+			 opts.mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(opts.foreground)) {
+		snprintf(err, sizeof(err), "cannot daemonize");
+		goto out_unmount;
+	}
+	log_notice("mounted %s on %s (volume label '%s', lockd %s)",
+		   opts.source, opts.mountpoint, fs.vol.label, opts.lockd);
+	if (start_threads(&fs) == 0 && run(&fs) == 0)
+		status = 0;
+	err[0] = '\0';
+	cv_fs_inval_stop(&fs);
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_own:
+	cv_own_free(fs.own); /* releases what is still owned */
+	cv_lockc_close(fs.lc);
+out_backend:
+	cv_itable_destroy(&fs.itab);
+	if (fs.be.ops)
+		fs.be.ops->destroy(&fs.be);
+out_msg:
+	if (err[0])
+		fprintf(stderr, "csvfs: %s\n", err);
+	return status;
+}

@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * own.c - per-file write ownership state machine (see own.h).
+ *
+ * Race notes, above the code that handles them:
+ *
+ * 1. Revoke overtakes the grant.  lockd may grant us a file and revoke it
+ *    at once (another node queued meanwhile).  The acquire reply wakes the
+ *    writer through the library, and the revoke event can reach
+ *    cv_own_ev_revoke before that writer re-takes o->lock.  So a revoke
+ *    is only recorded (revoke_pending) and carried out by the worker once
+ *    the entry is OWNED; writers do not enter while it is pending, and the
+ *    writer that acquired still sees revoke_pending and waits.
+ *
+ * 2. Lost during a release.  A lost event may arrive while the worker is
+ *    fsyncing for a release: the entry drops to NONE and is poisoned at
+ *    once; the worker's late release is refused by lockd (not owner),
+ *    which is harmless, and it leaves the state alone since it is no
+ *    longer RELEASING.
+ *
+ * 3. Writers during a release wait on o->cond; when the release ends they
+ *    acquire again, queueing in lockd behind the node that revoked us.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "log.h"
+#include "own.h"
+
+#define OWN_BUCKETS 256
+#define OWN_LEASE_WAIT_NS 2000000000ull /* first lease after connect */
+#define OWN_MARGIN_MIN_NS 2000000ull	  /* 2 ms */
+#define OWN_MARGIN_MAX_NS 1000000000ull  /* 1 s */
+
+struct cv_own_file {
+	uint64_t fileid;	  /* immutable */
+	void *obj;		  /* o->lock: set once, held while entry lives */
+	enum cv_own_state state;  /* o->lock */
+	uint64_t epoch;		  /* o->lock: of the grant held */
+	uint64_t gen;		  /* o->lock: poison generation */
+	unsigned refs;		  /* o->lock */
+	unsigned writers;	  /* o->lock: write handles among refs */
+	unsigned inflight;	  /* o->lock: admitted, unfinished writes */
+	uint64_t last_write_ns;	  /* o->lock */
+	bool revoke_pending;	  /* o->lock */
+	struct cv_own_file *next; /* o->lock */
+};
+
+struct cv_own {
+	const struct cv_own_ops *ops; /* immutable */
+	void *arg;		      /* immutable */
+	uint64_t idle_ns;	      /* immutable; 0 = never */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	      /* any entry or lease change */
+	pthread_cond_t wcond;	      /* work for the worker */
+	struct cv_own_file *tab[OWN_BUCKETS]; /* lock */
+	bool lease_valid;	      /* lock */
+	bool lease_seen;	      /* lock: any lease event yet */
+	bool disconnected;	      /* lock: lockd gone for good */
+	uint64_t lease_deadline_ns;   /* lock */
+	uint64_t lease_margin_ns;     /* lock */
+	bool stop;		      /* lock */
+	bool worker_running;	      /* lock */
+	pthread_t worker;
+};
+
+static uint64_t now_ns(struct cv_own *o)
+{
+	struct timespec ts;
+
+	if (o->ops->now_ns)
+		return o->ops->now_ns(o->arg);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool local_mode(struct cv_own *o)
+{
+	return o->ops->acquire == NULL;
+}
+
+int cv_own_new(const struct cv_own_ops *ops, void *arg,
+	       unsigned idle_release_ms, struct cv_own **out)
+{
+	struct cv_own *o = calloc(1, sizeof(*o));
+	pthread_condattr_t ca;
+
+	if (!o)
+		return -ENOMEM;
+	o->ops = ops;
+	o->arg = arg;
+	o->idle_ns = (uint64_t)idle_release_ms * 1000000ull;
+	o->lease_margin_ns = OWN_MARGIN_MIN_NS;
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&o->cond, &ca);
+	pthread_cond_init(&o->wcond, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = o;
+	return 0;
+}
+
+static struct cv_own_file **bucket(struct cv_own *o, uint64_t fileid)
+{
+	return &o->tab[(fileid * 0x9e3779b97f4a7c15ull) >> 56];
+}
+
+static struct cv_own_file *find(struct cv_own *o, uint64_t fileid)
+{
+	struct cv_own_file *f = *bucket(o, fileid);
+
+	while (f && f->fileid != fileid)
+		f = f->next;
+	return f;
+}
+
+/* With o->lock held. */
+static struct cv_own_file *get_entry(struct cv_own *o, uint64_t fileid,
+				     void *obj)
+{
+	struct cv_own_file *f = find(o, fileid), **b;
+
+	if (f) {
+		if (!f->obj && obj) { /* created by an event */
+			f->obj = obj;
+			if (o->ops->hold)
+				o->ops->hold(o->arg, obj);
+		}
+		return f;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->fileid = fileid;
+	f->obj = obj;
+	if (obj && o->ops->hold)
+		o->ops->hold(o->arg, obj);
+	b = bucket(o, fileid);
+	f->next = *b;
+	*b = f;
+	return f;
+}
+
+/* With o->lock held: free f if nothing refers to it any more. */
+static void maybe_free(struct cv_own *o, struct cv_own_file *f)
+{
+	struct cv_own_file **pp;
+
+	if (f->refs || f->state != CV_OWN_NONE || f->revoke_pending)
+		return;
+	for (pp = bucket(o, f->fileid); *pp != f; pp = &(*pp)->next)
+		;
+	*pp = f->next;
+	if (f->obj && o->ops->drop)
+		o->ops->drop(o->arg, f->obj);
+	free(f);
+}
+
+struct cv_own_file *cv_own_ref(struct cv_own *o, uint64_t fileid, void *obj,
+			       bool writer, uint64_t *gen)
+{
+	struct cv_own_file *f;
+
+	pthread_mutex_lock(&o->lock);
+	f = get_entry(o, fileid, obj);
+	if (f) {
+		f->refs++;
+		f->writers += writer;
+		*gen = f->gen;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return f;
+}
+
+/*
+ * Release f: wait for in-flight writes, fsync, release in lockd.  Called
+ * with o->lock held and a reference on f; returns with it held.
+ */
+static int do_release(struct cv_own *o, struct cv_own_file *f)
+{
+	uint64_t epoch;
+	int rc = 0;
+
+	f->state = CV_OWN_RELEASING;
+	while (f->inflight)
+		pthread_cond_wait(&o->cond, &o->lock);
+	epoch = f->epoch;
+	pthread_mutex_unlock(&o->lock);
+	if (f->obj && o->ops->flush)
+		rc = o->ops->flush(o->arg, f->obj);
+	if (rc)
+		log_res(LOG_ERR, f->fileid,
+			"fsync before release failed: %d; releasing anyway",
+			rc);
+	if (!local_mode(o) && o->ops->release)
+		rc = o->ops->release(o->arg, f->fileid, epoch);
+	pthread_mutex_lock(&o->lock);
+	if (f->state == CV_OWN_RELEASING) /* else lost meanwhile (note 2) */
+		f->state = CV_OWN_NONE;
+	f->revoke_pending = false;
+	pthread_cond_broadcast(&o->cond);
+	log_res(LOG_DEBUG, f->fileid, "released epoch %llu (%d)",
+		(unsigned long long)epoch, rc);
+	return rc;
+}
+
+void cv_own_unref(struct cv_own *o, struct cv_own_file *f, bool writer)
+{
+	pthread_mutex_lock(&o->lock);
+	if (writer && --f->writers == 0 && f->state == CV_OWN_OWNED &&
+	    !local_mode(o))
+		do_release(o, f);
+	f->refs--;
+	maybe_free(o, f);
+	pthread_mutex_unlock(&o->lock);
+}
+
+/* With o->lock held: is the lease good for one more write? */
+static bool lease_ok(struct cv_own *o)
+{
+	uint64_t deadline = now_ns(o) + OWN_LEASE_WAIT_NS;
+
+	if (local_mode(o))
+		return true;
+	while (!o->lease_seen && !o->disconnected) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(deadline / 1000000000ull),
+			.tv_nsec = (long)(deadline % 1000000000ull),
+		};
+
+		if (pthread_cond_timedwait(&o->cond, &o->lock, &ts) ==
+		    ETIMEDOUT)
+			break;
+	}
+	if (!o->lease_valid)
+		return false;
+	return now_ns(o) + o->lease_margin_ns < o->lease_deadline_ns;
+}
+
+/* With o->lock held, f in NONE: acquire EX. */
+static int acquire(struct cv_own *o, struct cv_own_file *f)
+{
+	uint64_t epoch = 0;
+	int rc;
+
+	if (local_mode(o)) {
+		f->state = CV_OWN_OWNED;
+		return 0;
+	}
+	if (o->disconnected)
+		return -EIO;
+	f->state = CV_OWN_ACQUIRING;
+	pthread_mutex_unlock(&o->lock);
+	rc = o->ops->acquire(o->arg, f->fileid, &epoch);
+	pthread_mutex_lock(&o->lock);
+	if (f->state == CV_OWN_ACQUIRING) {
+		f->state = rc ? CV_OWN_NONE : CV_OWN_OWNED;
+		f->epoch = epoch;
+	}
+	pthread_cond_broadcast(&o->cond);
+	if (rc) {
+		log_res(LOG_WARNING, f->fileid, "acquire failed: %d", rc);
+		return -EIO;
+	}
+	log_res(LOG_DEBUG, f->fileid, "acquired epoch %llu",
+		(unsigned long long)epoch);
+	return 0;
+}
+
+int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f, uint64_t gen)
+{
+	int rc;
+
+	pthread_mutex_lock(&o->lock);
+	for (;;) {
+		if (gen != f->gen) {
+			rc = -EIO; /* poisoned: ownership was lost */
+			break;
+		}
+		if (f->state == CV_OWN_OWNED && !f->revoke_pending) {
+			if (!lease_ok(o)) {
+				log_res(LOG_ERR, f->fileid,
+					"write refused: no valid lease");
+				rc = -EIO;
+				break;
+			}
+			if (gen != f->gen || f->state != CV_OWN_OWNED)
+				continue;
+			f->inflight++;
+			f->last_write_ns = now_ns(o);
+			rc = 0;
+			break;
+		}
+		if (f->state == CV_OWN_NONE) {
+			rc = acquire(o, f);
+			if (rc)
+				break;
+			continue;
+		}
+		/* ACQUIRING by another writer, RELEASING, revoke pending */
+		pthread_cond_wait(&o->cond, &o->lock);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return rc;
+}
+
+void cv_own_write_end(struct cv_own *o, struct cv_own_file *f)
+{
+	pthread_mutex_lock(&o->lock);
+	if (--f->inflight == 0)
+		pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void cv_own_ev_lease(struct cv_own *o, bool valid, uint64_t deadline_ns)
+{
+	uint64_t now = now_ns(o), margin;
+
+	pthread_mutex_lock(&o->lock);
+	o->lease_seen = true;
+	o->lease_valid = valid;
+	o->lease_deadline_ns = deadline_ns;
+	if (valid && deadline_ns > now) {
+		margin = (deadline_ns - now) / 10;
+		if (margin < OWN_MARGIN_MIN_NS)
+			margin = OWN_MARGIN_MIN_NS;
+		if (margin > OWN_MARGIN_MAX_NS)
+			margin = OWN_MARGIN_MAX_NS;
+		o->lease_margin_ns = margin;
+	}
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void cv_own_ev_revoke(struct cv_own *o, uint64_t fileid, uint64_t epoch)
+{
+	struct cv_own_file *f;
+
+	pthread_mutex_lock(&o->lock);
+	f = get_entry(o, fileid, NULL);
+	if (f) {
+		if (f->state == CV_OWN_NONE) {
+			/* lockd thinks we own it: answer anyway */
+			f->state = CV_OWN_OWNED;
+			f->epoch = epoch;
+		}
+		f->revoke_pending = true;
+		pthread_cond_signal(&o->wcond);
+	} else {
+		log_res(LOG_ERR, fileid, "revoke dropped: out of memory");
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
+void cv_own_ev_granted(struct cv_own *o, uint64_t fileid, uint64_t epoch)
+{
+	struct cv_own_file *f;
+
+	pthread_mutex_lock(&o->lock);
+	f = get_entry(o, fileid, NULL);
+	if (f && (f->state == CV_OWN_NONE || f->state == CV_OWN_ACQUIRING)) {
+		f->state = CV_OWN_OWNED;
+		f->epoch = epoch;
+		f->last_write_ns = now_ns(o);
+		pthread_cond_broadcast(&o->cond);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
+/* With o->lock held. */
+static void lose(struct cv_own *o, struct cv_own_file *f)
+{
+	if (f->state == CV_OWN_NONE)
+		return;
+	log_res(LOG_ERR, f->fileid,
+		"ownership lost (epoch %llu): open write handles poisoned",
+		(unsigned long long)f->epoch);
+	f->gen++;
+	f->state = CV_OWN_NONE;
+	f->revoke_pending = false;
+}
+
+void cv_own_ev_lost(struct cv_own *o, uint64_t fileid)
+{
+	struct cv_own_file *f;
+
+	pthread_mutex_lock(&o->lock);
+	f = find(o, fileid);
+	if (f) {
+		lose(o, f);
+		pthread_cond_broadcast(&o->cond);
+		maybe_free(o, f);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
+void cv_own_ev_disconnect(struct cv_own *o)
+{
+	pthread_mutex_lock(&o->lock);
+	o->disconnected = true;
+	o->lease_valid = false;
+	o->lease_seen = true;
+	for (int b = 0; b < OWN_BUCKETS; b++) {
+		struct cv_own_file *f = o->tab[b], *next;
+
+		for (; f; f = next) {
+			next = f->next;
+			lose(o, f);
+			maybe_free(o, f);
+		}
+	}
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+/* With o->lock held: an entry with work due, or NULL. */
+static struct cv_own_file *due(struct cv_own *o, uint64_t now)
+{
+	for (int b = 0; b < OWN_BUCKETS; b++) {
+		for (struct cv_own_file *f = o->tab[b]; f; f = f->next) {
+			if (f->state != CV_OWN_OWNED)
+				continue;
+			if (f->revoke_pending)
+				return f;
+			if (o->idle_ns && !local_mode(o) && !f->inflight &&
+			    now - f->last_write_ns >= o->idle_ns)
+				return f;
+		}
+	}
+	return NULL;
+}
+
+/* With o->lock held. */
+static int run_due(struct cv_own *o)
+{
+	struct cv_own_file *f;
+	int n = 0;
+
+	while (!o->stop && (f = due(o, now_ns(o)))) {
+		f->refs++;
+		do_release(o, f);
+		f->refs--;
+		maybe_free(o, f);
+		n++;
+	}
+	return n;
+}
+
+int cv_own_run_pending(struct cv_own *o)
+{
+	int n;
+
+	pthread_mutex_lock(&o->lock);
+	n = run_due(o);
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+static void *worker(void *arg)
+{
+	struct cv_own *o = arg;
+	uint64_t tick = o->idle_ns ? o->idle_ns / 4 : 1000000000ull;
+
+	if (tick > 1000000000ull)
+		tick = 1000000000ull;
+	if (tick < 10000000ull)
+		tick = 10000000ull;
+	pthread_mutex_lock(&o->lock);
+	while (!o->stop) {
+		struct timespec ts;
+		uint64_t t;
+
+		run_due(o);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = (uint64_t)ts.tv_sec * 1000000000ull +
+		    (uint64_t)ts.tv_nsec + tick;
+		ts.tv_sec = (time_t)(t / 1000000000ull);
+		ts.tv_nsec = (long)(t % 1000000000ull);
+		if (!o->stop)
+			pthread_cond_timedwait(&o->wcond, &o->lock, &ts);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return NULL;
+}
+
+int cv_own_start(struct cv_own *o)
+{
+	int rc = pthread_create(&o->worker, NULL, worker, o);
+
+	if (rc)
+		return -rc;
+	o->worker_running = true;
+	return 0;
+}
+
+void cv_own_free(struct cv_own *o)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->stop = true;
+	pthread_cond_broadcast(&o->wcond);
+	pthread_mutex_unlock(&o->lock);
+	if (o->worker_running)
+		pthread_join(o->worker, NULL);
+	pthread_mutex_lock(&o->lock);
+	for (int b = 0; b < OWN_BUCKETS; b++) {
+		struct cv_own_file *f, *next;
+
+		for (f = o->tab[b]; f; f = next) {
+			next = f->next;
+			if (f->state == CV_OWN_OWNED && !local_mode(o)) {
+				f->refs++;
+				do_release(o, f);
+			}
+			if (f->obj && o->ops->drop)
+				o->ops->drop(o->arg, f->obj);
+			free(f);
+		}
+		o->tab[b] = NULL;
+	}
+	pthread_mutex_unlock(&o->lock);
+	pthread_cond_destroy(&o->cond);
+	pthread_cond_destroy(&o->wcond);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+}
+
+enum cv_own_state cv_own_state_of(struct cv_own *o, uint64_t fileid,
+				  uint64_t *epoch)
+{
+	struct cv_own_file *f;
+	enum cv_own_state s = CV_OWN_NONE;
+
+	pthread_mutex_lock(&o->lock);
+	f = find(o, fileid);
+	if (f) {
+		s = f->state;
+		if (epoch)
+			*epoch = f->epoch;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return s;
+}
+
+uint64_t cv_own_lease_margin(struct cv_own *o)
+{
+	uint64_t m;
+
+	pthread_mutex_lock(&o->lock);
+	m = o->lease_margin_ns;
+	pthread_mutex_unlock(&o->lock);
+	return m;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * own.h - write ownership of files, as seen by one csvfs mount.
+ *
+ * A per-file state machine, driven by the FUSE layer (writes, opens,
+ * closes) and by lockd events (revoke, lease, lost), talking to the lock
+ * manager only through the callbacks of struct cv_own_ops, so that it is
+ * unit-tested without a socket (tests/unit/test_own.c) and glued to
+ * liblockmgr in lockc.c.
+ *
+ *            write_begin              revoke / idle / last close
+ *   NONE ---------------> ACQUIRING --grant--> OWNED ---------> RELEASING
+ *    ^                        |                  |                  |
+ *    +------ refused ---------+      lost -------+---> NONE (poison)|
+ *    +-------------------- released (after fsync) ------------------+
+ *
+ * Rules (DESIGN.md 2.3, 2.4):
+ *   - EX is acquired lazily, by the first modifying operation;
+ *   - a write is admitted only in OWNED, with a lease valid for the
+ *     write's margin, through a handle not poisoned; admitted writes are
+ *     counted (inflight);
+ *   - RELEASING admits nothing: it waits for inflight to drain, fsyncs the
+ *     file (cb flush) and releases (cb release); writes that arrive
+ *     meanwhile wait and then acquire again (they queue behind the next
+ *     owner in lockd);
+ *   - lost (or the lockd connection gone) poisons the file: every handle
+ *     opened before fails writes with EIO for good; handles opened later
+ *     work normally and acquire again.
+ *
+ * Threads: the revoke and idle releases run on a worker thread owned by
+ * this module (never on lockd's event thread, never in a FUSE handler).
+ *
+ * Locking: o->lock protects the file table, every entry's fields and the
+ * lease; o->cond signals any state change.  Lock order: o->lock before the
+ * inode table lock (cb hold/drop may take it); no callback that talks to
+ * lockd or the backend (acquire, release, flush) runs with o->lock held.
+ */
+#ifndef CSVFS_OWN_H
+#define CSVFS_OWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cv_own_ops {
+	/* Blocking EX acquire: 0 and *epoch, or -errno.  NULL: local mode
+	 * (no lock manager: everything is owned, no lease). */
+	int (*acquire)(void *arg, uint64_t fileid, uint64_t *epoch);
+	/* Release (also answers a revoke). */
+	int (*release)(void *arg, uint64_t fileid, uint64_t epoch);
+	/* fsync the file to stable storage; obj as given to cv_own_ref. */
+	int (*flush)(void *arg, void *obj);
+	/* Keep / let go of obj while the entry lives (may be NULL). */
+	void (*hold)(void *arg, void *obj);
+	void (*drop)(void *arg, void *obj);
+	/* CLOCK_MONOTONIC in ns (tests substitute a fake clock). */
+	uint64_t (*now_ns)(void *arg);
+};
+
+enum cv_own_state {
+	CV_OWN_NONE = 0,
+	CV_OWN_ACQUIRING,
+	CV_OWN_OWNED,
+	CV_OWN_RELEASING,
+};
+
+struct cv_own;
+struct cv_own_file;
+
+int cv_own_new(const struct cv_own_ops *ops, void *arg,
+	       unsigned idle_release_ms, struct cv_own **out);
+/* Starts the worker thread (revokes, idle releases). */
+int cv_own_start(struct cv_own *o);
+/* Stops the worker, releases everything still owned, frees. */
+void cv_own_free(struct cv_own *o);
+
+/*
+ * A reference on the entry of fileid (created if needed, obj held), for
+ * an open handle (writer: open for writing) or one operation.  *gen
+ * receives the poison generation: pass it back to write_begin.
+ */
+struct cv_own_file *cv_own_ref(struct cv_own *o, uint64_t fileid, void *obj,
+			       bool writer, uint64_t *gen);
+/* Drop a reference.  When the last write handle of the file on this node
+ * goes, ownership is released at once (after an fsync). */
+void cv_own_unref(struct cv_own *o, struct cv_own_file *f, bool writer);
+
+/*
+ * Admit one modifying operation: 0 (then call write_end), or -EIO
+ * (poisoned handle, lease expired, lock manager refused or gone).
+ */
+int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f,
+		       uint64_t gen);
+void cv_own_write_end(struct cv_own *o, struct cv_own_file *f);
+
+/* Events from the lock manager; none of them blocks. */
+void cv_own_ev_lease(struct cv_own *o, bool valid, uint64_t deadline_ns);
+void cv_own_ev_revoke(struct cv_own *o, uint64_t fileid, uint64_t epoch);
+void cv_own_ev_granted(struct cv_own *o, uint64_t fileid, uint64_t epoch);
+void cv_own_ev_lost(struct cv_own *o, uint64_t fileid);
+/* Connection to lockd gone: lease ends, every owned file is lost. */
+void cv_own_ev_disconnect(struct cv_own *o);
+
+/* Run due work (revokes, idle releases) on the calling thread; for tests
+ * and for the worker.  Returns the number of releases done. */
+int cv_own_run_pending(struct cv_own *o);
+
+/* Introspection (tests, virtual xattrs). */
+enum cv_own_state cv_own_state_of(struct cv_own *o, uint64_t fileid,
+				  uint64_t *epoch);
+/* Margin kept before the lease deadline, in ns. */
+uint64_t cv_own_lease_margin(struct cv_own *o);
+
+#endif /* CSVFS_OWN_H */

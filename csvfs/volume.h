@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * volume.h - the volume record's text form and UUID helpers, shared by
+ * all backends and by the FUSE layer (virtual xattr user.csvfs.volume).
+ */
+#ifndef CSVFS_VOLUME_H
+#define CSVFS_VOLUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+#define CV_UUID_STR_LEN 37 /* 36 characters and the NUL */
+
+void cv_uuid_unparse(const uint8_t uuid[16], char out[CV_UUID_STR_LEN]);
+int cv_uuid_parse(const char *s, uint8_t uuid[16]);
+/* Returns the length written, or -EINVAL / -ENOSPC. */
+int cv_volrec_format(const struct cv_volrec *rec, char *buf, size_t cap);
+/* -EUCLEAN if buf is not a volume record. */
+int cv_volrec_parse(const char *buf, struct cv_volrec *rec);
+
+#endif /* CSVFS_VOLUME_H */

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * test_own.c - unit tests of the write ownership state machine
+ * (csvfs/own.c) with fake lock manager callbacks and a fake clock: lazy
+ * acquire, lease margin, revoke after in-flight writes, release on last
+ * close and on idle, poisoning on loss, the revoke-before-grant race.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "own.h"
+
+#define MS 1000000ull
+
+struct fake {
+	uint64_t now;
+	int acquires, releases, flushes;
+	uint64_t next_epoch;
+	uint64_t released_epoch;
+	int acquire_rc;
+	int order;	       /* flush must come before release */
+	int flush_order, release_order;
+	struct cv_own *o;
+	bool revoke_in_acquire; /* simulate revoke overtaking the grant */
+	int held;		/* hold - drop balance */
+};
+
+static struct fake F;
+
+static int f_acquire(void *arg, uint64_t fileid, uint64_t *epoch)
+{
+	F.acquires++;
+	if (F.acquire_rc)
+		return F.acquire_rc;
+	*epoch = ++F.next_epoch;
+	if (F.revoke_in_acquire) {
+		F.revoke_in_acquire = false;
+		cv_own_ev_revoke(F.o, fileid, *epoch);
+	}
+	return 0;
+}
+
+static int f_release(void *arg, uint64_t fileid, uint64_t epoch)
+{
+	__atomic_add_fetch(&F.releases, 1, __ATOMIC_SEQ_CST);
+	F.released_epoch = epoch;
+	F.release_order = ++F.order;
+	return 0;
+}
+
+static int f_flush(void *arg, void *obj)
+{
+	F.flushes++;
+	F.flush_order = ++F.order;
+	return 0;
+}
+
+static void f_hold(void *arg, void *obj) { F.held++; }
+static void f_drop(void *arg, void *obj) { F.held--; }
+static uint64_t f_now(void *arg) { return F.now; }
+
+static const struct cv_own_ops ops = {
+	.acquire = f_acquire, .release = f_release, .flush = f_flush,
+	.hold = f_hold, .drop = f_drop, .now_ns = f_now,
+};
+static const struct cv_own_ops local_ops = {
+	.flush = f_flush, .now_ns = f_now,
+};
+
+static int obj; /* stands for an inode */
+
+static int setup(void **state)
+{
+	memset(&F, 0, sizeof(F));
+	F.now = 1000 * MS;
+	assert_int_equal(cv_own_new(&ops, NULL, 500, &F.o), 0);
+	/* a lease of 1 s from now */
+	cv_own_ev_lease(F.o, true, F.now + 1000 * MS);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	cv_own_free(F.o);
+	assert_int_equal(F.held, 0);
+	return 0;
+}
+
+static void test_local_mode(void **state)
+{
+	struct cv_own *o;
+	struct cv_own_file *f;
+	uint64_t gen;
+
+	assert_int_equal(cv_own_new(&local_ops, NULL, 500, &o), 0);
+	f = cv_own_ref(o, 7, &obj, true, &gen);
+	assert_int_equal(cv_own_write_begin(o, f, gen), 0);
+	cv_own_write_end(o, f);
+	assert_int_equal(cv_own_state_of(o, 7, NULL), CV_OWN_OWNED);
+	cv_own_unref(o, f, true);
+	cv_own_free(o);
+}
+
+static void test_lazy_acquire(void **state)
+{
+	uint64_t gen, epoch;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(F.acquires, 0); /* open alone takes nothing */
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	assert_int_equal(F.acquires, 1);
+	assert_int_equal(cv_own_state_of(F.o, 7, &epoch), CV_OWN_OWNED);
+	assert_int_equal(epoch, 1);
+	cv_own_unref(F.o, f, true);
+}
+
+static void test_acquire_refused(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	F.acquire_rc = -ETIMEDOUT;
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), -EIO);
+	assert_int_equal(cv_own_state_of(F.o, 7, NULL), CV_OWN_NONE);
+	F.acquire_rc = 0;
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	cv_own_unref(F.o, f, true);
+}
+
+static void test_lease_margin(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	/* margin is 10% of the lease: 100 ms */
+	assert_int_equal(cv_own_lease_margin(F.o), 100 * MS);
+	F.now += 850 * MS;
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	F.now += 60 * MS; /* 90 ms left < margin */
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), -EIO);
+	cv_own_ev_lease(F.o, true, F.now + 1000 * MS); /* extended */
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	cv_own_ev_lease(F.o, false, 0); /* quorum lost */
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), -EIO);
+	cv_own_unref(F.o, f, true);
+}
+
+static void test_revoke(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	cv_own_ev_revoke(F.o, 7, 1);
+	assert_int_equal(F.releases, 0); /* never in the event handler */
+	assert_int_equal(cv_own_run_pending(F.o), 1);
+	assert_int_equal(F.flushes, 1);
+	assert_int_equal(F.releases, 1);
+	assert_true(F.flush_order < F.release_order);
+	assert_int_equal(F.released_epoch, 1);
+	assert_int_equal(cv_own_state_of(F.o, 7, NULL), CV_OWN_NONE);
+	/* the handle is not poisoned: the next write acquires again */
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	assert_int_equal(F.acquires, 2);
+	cv_own_unref(F.o, f, true);
+}
+
+static void *run_pending_thread(void *arg)
+{
+	cv_own_run_pending(F.o);
+	return NULL;
+}
+
+static void test_revoke_waits_for_inflight(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+	pthread_t th;
+
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_ev_revoke(F.o, 7, 1);
+	pthread_create(&th, NULL, run_pending_thread, NULL);
+	usleep(50000);
+	assert_int_equal(__atomic_load_n(&F.releases, __ATOMIC_SEQ_CST), 0);
+	assert_int_equal(cv_own_state_of(F.o, 7, NULL), CV_OWN_RELEASING);
+	cv_own_write_end(F.o, f);
+	pthread_join(th, NULL);
+	assert_int_equal(F.releases, 1);
+	cv_own_unref(F.o, f, true);
+}
+
+static void test_last_writer_releases(void **state)
+{
+	uint64_t g1, g2, g3;
+	struct cv_own_file *w1 = cv_own_ref(F.o, 7, &obj, true, &g1);
+	struct cv_own_file *w2 = cv_own_ref(F.o, 7, &obj, true, &g2);
+	struct cv_own_file *r = cv_own_ref(F.o, 7, &obj, false, &g3);
+
+	assert_ptr_equal(w1, w2);
+	assert_int_equal(cv_own_write_begin(F.o, w1, g1), 0);
+	cv_own_write_end(F.o, w1);
+	cv_own_unref(F.o, w1, true);
+	assert_int_equal(F.releases, 0);
+	cv_own_unref(F.o, w2, true);
+	assert_int_equal(F.releases, 1);
+	assert_int_equal(F.flushes, 1);
+	assert_true(F.flush_order < F.release_order);
+	cv_own_unref(F.o, r, false);
+	assert_int_equal(F.held, 0); /* entry gone, inode let go */
+}
+
+static void test_idle_release(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	F.now += 400 * MS;
+	assert_int_equal(cv_own_run_pending(F.o), 0);
+	F.now += 100 * MS; /* idle_release_ms = 500 */
+	assert_int_equal(cv_own_run_pending(F.o), 1);
+	assert_int_equal(F.releases, 1);
+	cv_own_unref(F.o, f, true);
+	assert_int_equal(F.releases, 1); /* nothing left to release */
+}
+
+static void test_lost_poisons(void **state)
+{
+	uint64_t g_old, g_new;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &g_old);
+	struct cv_own_file *f2;
+
+	assert_int_equal(cv_own_write_begin(F.o, f, g_old), 0);
+	cv_own_write_end(F.o, f);
+	cv_own_ev_lost(F.o, 7);
+	assert_int_equal(cv_own_state_of(F.o, 7, NULL), CV_OWN_NONE);
+	assert_int_equal(cv_own_write_begin(F.o, f, g_old), -EIO);
+	assert_int_equal(cv_own_write_begin(F.o, f, g_old), -EIO); /* forever */
+	assert_int_equal(F.acquires, 1); /* never silently re-acquired */
+	/* a new open works normally */
+	f2 = cv_own_ref(F.o, 7, &obj, true, &g_new);
+	assert_int_not_equal(g_new, g_old);
+	assert_int_equal(cv_own_write_begin(F.o, f2, g_new), 0);
+	cv_own_write_end(F.o, f2);
+	assert_int_equal(F.acquires, 2);
+	assert_int_equal(cv_own_write_begin(F.o, f, g_old), -EIO);
+	cv_own_unref(F.o, f, true);
+	cv_own_unref(F.o, f2, true);
+}
+
+static void test_disconnect(void **state)
+{
+	uint64_t g1, g2;
+	struct cv_own_file *a = cv_own_ref(F.o, 7, &obj, true, &g1);
+	struct cv_own_file *b = cv_own_ref(F.o, 8, &obj, true, &g2);
+
+	assert_int_equal(cv_own_write_begin(F.o, a, g1), 0);
+	cv_own_write_end(F.o, a);
+	cv_own_ev_disconnect(F.o);
+	assert_int_equal(cv_own_write_begin(F.o, a, g1), -EIO);
+	/* not owned before: not poisoned, but nothing can be acquired */
+	assert_int_equal(cv_own_write_begin(F.o, b, g2), -EIO);
+	assert_int_equal(F.acquires, 1);
+	cv_own_unref(F.o, a, true);
+	cv_own_unref(F.o, b, true);
+}
+
+static void test_revoke_overtakes_grant(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_start(F.o), 0);
+	F.revoke_in_acquire = true;
+	/* granted epoch 1 and revoked at once: the worker releases it,
+	 * then the write acquires again (epoch 2) */
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	assert_int_equal(F.acquires, 2);
+	assert_int_equal(F.releases, 1);
+	assert_int_equal(F.released_epoch, 1);
+	cv_own_unref(F.o, f, true);
+}
+
+static void test_granted_event(void **state)
+{
+	uint64_t gen, epoch;
+	struct cv_own_file *f;
+
+	cv_own_ev_granted(F.o, 9, 42); /* hand-off target */
+	assert_int_equal(cv_own_state_of(F.o, 9, &epoch), CV_OWN_OWNED);
+	assert_int_equal(epoch, 42);
+	f = cv_own_ref(F.o, 9, &obj, true, &gen);
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	assert_int_equal(F.acquires, 0); /* no acquire needed */
+	cv_own_unref(F.o, f, true);
+	assert_int_equal(F.released_epoch, 42);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_local_mode),
+		T(test_lazy_acquire),
+		T(test_acquire_refused),
+		T(test_lease_margin),
+		T(test_revoke),
+		T(test_revoke_waits_for_inflight),
+		T(test_last_writer_releases),
+		T(test_idle_release),
+		T(test_lost_poisons),
+		T(test_disconnect),
+		T(test_revoke_overtakes_grant),
+		T(test_granted_event),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
