@@ -19,10 +19,14 @@
 # jobs run, csvfs's CPU time and thread count are
 # sampled, and with -p a system-wide profile (perf record -a) is printed.
 #
-#   sudo top_builddir=$PWD/build-rel bench/fio.sh [-s SIZE] [-t SECONDS] [-p]
+#   sudo top_builddir=$PWD/build-rel bench/fio.sh [-s SIZE] [-t SECONDS]
+#                                                 [-j JOBS] [-o OPTS] [-p]
 #
 #   -s SIZE     file size (default 1G; fio syntax, at most 16G)
 #   -t SECONDS  runtime of each job (default 10, 1..120)
+#   -j JOBS     jobs to run, comma separated (default all:
+#               seq-read,seq-write,rand-read,rand-write)
+#   -o OPTS     more csvfs mount options, e.g. max_threads=16
 #   -p          perf profile (system-wide) during the csvfs jobs
 #
 # Build without sanitizers (../configure CFLAGS='-O2 -g'): ASan distorts
@@ -34,14 +38,27 @@ set -u
 size=1G
 runtime=10
 profile=0
-while getopts s:t:ph opt; do
+jobs="seq-read seq-write rand-read rand-write"
+mntopts=""
+while getopts s:t:j:o:ph opt; do
 	case $opt in
 	s) size=$OPTARG ;;
 	t) runtime=$OPTARG ;;
+	j) jobs=${OPTARG//,/ } ;;
+	o) mntopts=,$OPTARG ;;
 	p) profile=1 ;;
-	*) sed -n '3,30p' "$0"; exit 2 ;;
+	*) sed -n '3,33p' "$0"; exit 2 ;;
 	esac
 done
+for j in $jobs; do
+	case $j in
+	seq-read|seq-write|rand-read|rand-write) ;;
+	*) echo "fio.sh: -j: unknown job $j" >&2; exit 2 ;;
+	esac
+done
+case $mntopts in *[!A-Za-z0-9_=,.]*)
+	echo "fio.sh: -o: letters, digits, _ = , . only" >&2; exit 2 ;;
+esac
 case $runtime in ''|*[!0-9]*) echo "fio.sh: -t needs a number" >&2; exit 2 ;; esac
 [ "$runtime" -ge 1 ] && [ "$runtime" -le 120 ] ||
 	{ echo "fio.sh: -t must be within 1..120" >&2; exit 2; }
@@ -112,7 +129,7 @@ die() { echo "fio.sh: $*" >&2; exit 1; }
 LOCKD_PID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || die "csvfs-lockd did not start: $(tail -n 2 "$W/lockd.log")"
-"$CSVFS" "dir:$BE" "$MNT" -f -o "lockd=$SOCK,label=fio" \
+"$CSVFS" "dir:$BE" "$MNT" -f -o "lockd=$SOCK,label=fio$mntopts" \
 	>"$W/csvfs.log" 2>&1 </dev/null &
 CSVFS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
@@ -129,7 +146,7 @@ for f in base.dat csvfs.dat; do
 done
 
 # ---- jobs ----------------------------------------------------------------
-JOBS="seq-read seq-write rand-read rand-write"
+JOBS=$jobs
 job_args() {
 	case $1 in
 	seq-read) echo "--rw=read --bs=1M" ;;
@@ -204,6 +221,7 @@ run() {
 }
 
 echo "fio: $size file, ${runtime}s per job (+1 s ramp), libaio, iodepth 16;"
+[ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
 echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
 declare -A MBS IOPS P99
 for job in $JOBS; do
