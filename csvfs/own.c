@@ -30,7 +30,7 @@
 #include "own.h"
 
 #define OWN_BUCKETS 256
-#define OWN_LEASE_WAIT_NS 2000000000ull /* first lease after connect */
+#define OWN_LEASE_WAIT_NS 2000000000ull /* first valid lease after connect */
 #define OWN_MARGIN_MIN_NS 2000000ull	  /* 2 ms */
 #define OWN_MARGIN_MAX_NS 1000000000ull  /* 1 s */
 
@@ -57,7 +57,7 @@ struct cv_own {
 	pthread_cond_t wcond;	      /* work for the worker */
 	struct cv_own_file *tab[OWN_BUCKETS]; /* lock */
 	bool lease_valid;	      /* lock */
-	bool lease_seen;	      /* lock: any lease event yet */
+	bool lease_seen;	      /* lock: a valid lease yet */
 	bool disconnected;	      /* lock: lockd gone for good */
 	uint64_t lease_deadline_ns;   /* lock */
 	uint64_t lease_margin_ns;     /* lock */
@@ -320,7 +320,10 @@ void cv_own_ev_lease(struct cv_own *o, bool valid, uint64_t deadline_ns)
 	uint64_t now = now_ns(o), margin;
 
 	pthread_mutex_lock(&o->lock);
-	o->lease_seen = true;
+	/* lockd tells a new client "no lease" at once; the first write
+	 * waits for the first valid one (lease_ok), not for that. */
+	if (valid)
+		o->lease_seen = true;
 	o->lease_valid = valid;
 	o->lease_deadline_ns = deadline_ns;
 	if (valid && deadline_ns > now) {
