@@ -161,19 +161,37 @@ node_shell_start() {
 	CV_SHFD[$name]=$fd
 	CV_SHNODE[$name]=$i
 	CV_SHSEQ[$name]=0
+	# wblk TAG BLOCK [fsync]: pwrite the tagged 4 KiB block BLOCK through
+	# descriptor 3 (the open handle; dd's seek= would be relative to its
+	# offset), e.g. wblk n1 2 fsync.  Errors end with strerror's text.
+	cat >&"$fd" <<'EOS'
+wblk() { perl -e '($t, $b, $s) = @ARGV; $d = sprintf("%-31s\n", "$t blk=$b") x 128;
+	sysseek(STDOUT, $b * 4096, 0) or die "seek: $!\n";
+	$n = syswrite(STDOUT, $d); defined $n or die "write: $!\n";
+	$n == 4096 or die "short write: $n\n";
+	if ($s) { require IO::Handle; STDOUT->sync or die "fsync: $!\n" }' \
+	"$1" "$2" "${3:-}" >&3; }
+EOS
 }
 
-# node_shell NAME 'CMD' [TIMEOUT_S]: run CMD in shell NAME, wait for it;
-# returns CMD's status (124 on timeout); its output is in SH_OUT.
-node_shell() {
-	local name=$1 cmd=$2 t=${3:-$CV_SH_TIMEOUT} logf seq deadline ln
-	logf="$(ndir "${CV_SHNODE[$name]}")/sh-$name.log"
+# node_shell_send NAME 'CMD': start CMD in shell NAME without waiting;
+# its sequence number goes to SH_SEQ (for node_shell_wait).
+node_shell_send() {
+	local name=$1 cmd=$2 seq
 	seq=$(( CV_SHSEQ[$name] + 1 ))
 	CV_SHSEQ[$name]=$seq
+	SH_SEQ=$seq
 	vlog "shell $name <- $cmd"
 	printf 'echo "@@begin %s"\n{ %s\n} 2>&1; echo "@@end %s $?"\n' \
 		"$seq" "$cmd" "$seq" >&"${CV_SHFD[$name]}" ||
 		_fail "shell $name is gone"
+}
+
+# node_shell_wait NAME SEQ [TIMEOUT_S]: wait for command SEQ of shell
+# NAME; returns its status (124 on timeout); its output goes to SH_OUT.
+node_shell_wait() {
+	local name=$1 seq=$2 t=${3:-$CV_SH_TIMEOUT} logf deadline ln
+	logf="$(ndir "${CV_SHNODE[$name]}")/sh-$name.log"
 	deadline=$(( $(now_ms) + t * 1000 ))
 	while ! ln=$(grep -m1 "^@@end $seq " "$logf"); do
 		if [ "$(now_ms)" -ge "$deadline" ]; then
@@ -185,6 +203,13 @@ node_shell() {
 	SH_OUT=$(sed -n "/^@@begin $seq\$/,/^@@end $seq /p" "$logf" |
 		sed '1d;$d')
 	return "${ln##* }"
+}
+
+# node_shell NAME 'CMD' [TIMEOUT_S]: run CMD in shell NAME and wait for
+# it; returns CMD's status (124 on timeout), its output in SH_OUT.
+node_shell() {
+	node_shell_send "$1" "$2"
+	node_shell_wait "$1" "$SH_SEQ" "${3:-$CV_SH_TIMEOUT}"
 }
 
 node_shell_stop() {

@@ -3,7 +3,7 @@
 #
 # Write ownership through real csvfs mounts on three nodes sharing one
 # backing directory:
-#   n1 writes blocks 0-3 of a file (dd conv=fsync, closes): n1 owned it;
+#   n1 writes blocks 0-3 of a file and fsyncs: n1 owns it; it closes;
 #   n2 reads n1's flushed blocks, then writes blocks 2-5: ownership moves
 #     to n2 with a higher epoch, as user.csvfs.owner/epoch on all three
 #     nodes and csvfs-admin --json owners on all three agree (I1);
@@ -25,14 +25,12 @@ cluster_start 3
 csvfs_mount_all 3
 
 F=disk1.img
-mkpattern n1 0 4 "$CV_WORK/p1"
-mkpattern n2 2 4 "$CV_WORK/p2"
 
 # n1 writes and fsyncs through a handle it keeps open (so that it stays
 # the owner while the owners are compared), then closes it.
 node_shell_start w1 1
 t=$(now_ms)
-node_shell w1 "exec 3<>\$CSV/$F && dd if=$CV_WORK/p1 bs=4096 conv=notrunc,fsync status=none >&3" ||
+node_shell w1 "exec 3<>\$CSV/$F && wblk n1 0 && wblk n1 1 && wblk n1 2 && wblk n1 3 fsync" ||
 	_fail "n1: writing $F failed: $SH_OUT"
 log "n1 wrote blocks 0-3 of $F in $(( $(now_ms) - t )) ms (acquire, write, fsync)"
 fid=$(csv_fileid 1 "$F") || _fail "n1: no user.csvfs.fileid"
@@ -51,7 +49,7 @@ log "n1 released $F on its last close"
 expect_tags 2 "$F" 0 4 n1 n1 n1 n1
 node_shell_start w2 2
 t=$(now_ms)
-node_shell w2 "exec 3<>\$CSV/$F && dd if=$CV_WORK/p2 bs=4096 seek=2 conv=notrunc,fsync status=none >&3" ||
+node_shell w2 "exec 3<>\$CSV/$F && wblk n2 2 && wblk n2 3 && wblk n2 4 && wblk n2 5 fsync" ||
 	_fail "n2: writing $F failed: $SH_OUT"
 log "n2 wrote blocks 2-5 of $F in $(( $(now_ms) - t )) ms (acquire, write, fsync)"
 wait_for 5 csv_owner_is 3 "$F" n2 || _fail "n3 does not see n2 own $F: '$(csv_owner 3 "$F")'"
@@ -80,13 +78,15 @@ grep -q "ownership lost" "$(ndir 2)/csvfs.log" &&
 	_fail "n2 reports a loss on a cooperative revoke"
 # n2's handle still works: it acquires again (revoking n3 or its
 # release), and the epoch grows once more.
-node_shell w2 "dd if=$CV_WORK/p2 bs=4096 count=1 seek=3 conv=notrunc,fsync status=none >&3" ||
+node_shell w2 "wblk n2again 3 fsync" ||
 	_fail "n2: write through its handle after a cooperative revoke failed: $SH_OUT"
 wait_for 5 csv_owner_is 1 "$F" n2 || _fail "n1 does not see n2 own $F again"
 assert_csv_owner "$F" n2 1 2 3
 [ "$CSV_EPOCH" -gt "$e2" ] || _fail "I1: epoch did not grow ($e2 -> $CSV_EPOCH)"
 log "n2 re-acquired through its open handle: epoch $e2 -> $CSV_EPOCH"
-expect_tags 1 "$F" 0 7 n1 n1 n2 n2 n2 n2 n3
+expect_tags 1 "$F" 0 7 n1 n1 n2 n2again n2 n2 n3
+[ "$(stat -c %s "$CV_BACKING/$F")" = $(( 7 * 4096 )) ] ||
+	_fail "backing file is $(stat -c %s "$CV_BACKING/$F") bytes, not 7 blocks"
 node_shell w2 "exec 3>&-" || _fail "n2: close failed"
 wait_for 5 csv_owner_is 1 "$F" "" || _fail "n2 did not release $F on close: '$(csv_owner 1 "$F")'"
 log "n2 released $F on its last close"
