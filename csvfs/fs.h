@@ -44,7 +44,6 @@ struct cv_fs {
 };
 
 extern const struct fuse_lowlevel_ops cv_fs_ops;
-extern const struct fuse_lowlevel_ops cv_fs_ops_local; /* no cluster locks */
 
 /* Queue an owner change of fileid for cache invalidation (any thread,
  * never blocks). */

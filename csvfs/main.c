@@ -223,6 +223,7 @@ static struct fuse_session *new_session(struct cv_fs *fs, char *err,
 	char *argv[5];
 	int argc = 0;
 	struct fuse_args args;
+	struct fuse_lowlevel_ops ops;
 	struct fuse_session *se;
 
 	snprintf(optbuf, sizeof(optbuf),
@@ -235,8 +236,14 @@ static struct fuse_session *new_session(struct cv_fs *fs, char *err,
 		argv[argc++] = (char *)"-d";
 	argv[argc] = NULL;
 	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
-	se = fuse_session_new(&args, fs->lc ? &cv_fs_ops : &cv_fs_ops_local,
-			      sizeof(cv_fs_ops), fs);
+	ops = cv_fs_ops;
+	if (!fs->lc) {
+		/* lockd=none: the kernel keeps locks local to this host */
+		ops.getlk = NULL;
+		ops.setlk = NULL;
+		ops.flock = NULL;
+	}
+	se = fuse_session_new(&args, &ops, sizeof(ops), fs);
 	if (!se)
 		snprintf(err, errlen, "cannot create the FUSE session "
 			 "(bad FUSE option in -o?)");
