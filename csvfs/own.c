@@ -358,19 +358,22 @@ void cv_own_ev_revoke(struct cv_own *o, uint64_t fileid, uint64_t epoch)
 	pthread_mutex_unlock(&o->lock);
 }
 
+/*
+ * An unsolicited grant: a hand-off made this node the owner ahead of its
+ * first write.  lockd keeps that grant for the local client that claims
+ * it with an acquire (answered at once, with this epoch, no cluster
+ * round trip); only a claimant is a holder that lockd asks to flush and
+ * release on a revoke, and an unclaimed grant is released after
+ * handoff_idle_ms.  So the entry is not marked OWNED here: the first
+ * write acquires as usual.  Marking it OWNED made this node write
+ * without being a holder, and lockd then released the file on the next
+ * revoke (or after handoff_idle_ms) while csvfs went on writing.
+ */
 void cv_own_ev_granted(struct cv_own *o, uint64_t fileid, uint64_t epoch)
 {
-	struct cv_own_file *f;
-
-	pthread_mutex_lock(&o->lock);
-	f = get_entry(o, fileid, NULL);
-	if (f && (f->state == CV_OWN_NONE || f->state == CV_OWN_ACQUIRING)) {
-		f->state = CV_OWN_OWNED;
-		f->epoch = epoch;
-		f->last_write_ns = now_ns(o);
-		pthread_cond_broadcast(&o->cond);
-	}
-	pthread_mutex_unlock(&o->lock);
+	(void)o;
+	log_res(LOG_DEBUG, fileid, "handed off to this node (epoch %llu): "
+		"the first write claims it", (unsigned long long)epoch);
 }
 
 /* With o->lock held. */
