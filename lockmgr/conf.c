@@ -78,7 +78,7 @@ void lockd_conf_defaults(struct lockd_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->transport = LOCKD_TRANSPORT_COROSYNC;
 	snprintf(c->socket, sizeof(c->socket), "%s", LOCKD_DEFAULT_SOCKET);
-	c->lease_timeout_ms = 4000;
+	c->lease_timeout_ms = 0; /* derived from corosync: lockd_lease_resolve */
 	c->clock_drift_ppm = 10000; /* 1 % */
 	c->fence_margin_ms = 500;
 	c->fence_command_timeout_ms = 60000;

@@ -145,6 +145,7 @@ struct lockd_node_rec {
 	uint64_t last_hb_ns;	 /* delivery of its latest heartbeat */
 	bool hb_seen;
 	uint64_t fence_sent_ns;	 /* LM_C_FENCE multicast at */
+	uint64_t fence_sent_gen; /* ld->ready_gen when it was sent */
 	pid_t fence_pid;	 /* fence_command running, or 0 */
 	uint64_t fence_started_ns;
 	int fence_result;	 /* -1 none yet, 0 confirmed, >0 failed */
@@ -199,6 +200,9 @@ struct lockd {
 	struct lockd_link owns;
 	struct lockd_link grants; /* lockd_grant_seen, for OWNERS age */
 	bool ready;
+	/* bumped at every LM_EV_READY: a FENCE or heartbeat sent in an
+	 * earlier ready period may have been dropped by a ring change */
+	uint64_t ready_gen;
 
 	/* clients (lockd_client.c) */
 	struct lockd_link clients;
@@ -264,6 +268,11 @@ void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc);
 int lockd_lease_init(struct lockd *ld, char *err, size_t errlen);
 void lockd_lease_fini(struct lockd *ld, bool clean);
 void lockd_lease_tick(struct lockd *ld, uint64_t now);
+/* Fix lease_timeout_ms (0 = derive) from corosync's failure detection
+ * time in ms (0 = unknown, standalone). */
+void lockd_lease_resolve(struct lockd *ld, uint32_t detection_ms);
+/* Send the next heartbeat at the next tick rather than on schedule. */
+void lockd_lease_heartbeat_now(struct lockd *ld);
 void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 			       uint64_t seq);
 void lockd_lease_end(struct lockd *ld, const char *why);

@@ -458,6 +458,28 @@ static void names_from_cmap(struct lockd *ld)
 	cmap_finalize(cm);
 }
 
+/*
+ * How long corosync may take to deliver nothing while it notices a lost
+ * node and forms a new ring: the runtime token timeout (token_coefficient
+ * included) plus the consensus timeout.  0 when cmap cannot tell.
+ */
+static uint32_t detection_ms_from_cmap(void)
+{
+	cmap_handle_t cm;
+	uint32_t token = 0, consensus = 0;
+
+	if (cmap_initialize(&cm) != CS_OK)
+		return 0;
+	if (cmap_get_uint32(cm, "runtime.config.totem.token", &token) !=
+	    CS_OK)
+		token = 0;
+	if (cmap_get_uint32(cm, "runtime.config.totem.consensus",
+			    &consensus) != CS_OK)
+		consensus = token + token / 5; /* corosync's default */
+	cmap_finalize(cm);
+	return token ? token + consensus : 0;
+}
+
 static int cpg_setup(struct lockd *ld, char *err, size_t errlen)
 {
 	cpg_model_v1_data_t model = {
@@ -541,6 +563,7 @@ static int corosync_init(struct lockd *ld, char *err, size_t errlen)
 		return ret;
 	if (!ld->node_name[0] || !ld->cluster_name[0])
 		names_from_cmap(ld);
+	lockd_lease_resolve(ld, detection_ms_from_cmap());
 	snprintf(group.value, sizeof(group.value), "%s", LOCKD_CPG_GROUP);
 	group.length = (uint32_t)strlen(group.value);
 	do {
@@ -591,8 +614,10 @@ int lockd_tp_init(struct lockd *ld, char *err, size_t errlen)
 	default_names(ld);
 	if (ret)
 		return ret;
-	if (ld->conf.transport == LOCKD_TRANSPORT_STANDALONE)
+	if (ld->conf.transport == LOCKD_TRANSPORT_STANDALONE) {
+		lockd_lease_resolve(ld, 0);
 		return standalone_init(ld);
+	}
 	return 0;
 }
 

@@ -358,7 +358,13 @@ static void fence_one(struct lockd *ld, uint32_t id, uint64_t now)
 		return;
 	if (!fence_cmd_ok(ld, r, now))
 		return;
-	if (r->fence_sent_ns && now - r->fence_sent_ns < resend)
+	/*
+	 * A FENCE delivered while the table is not ready is ignored
+	 * (lm_state.h); under ring churn that can happen to every copy.
+	 * Send again at once when a new ready period began since.
+	 */
+	if (r->fence_sent_ns && r->fence_sent_gen == ld->ready_gen &&
+	    now - r->fence_sent_ns < resend)
 		return;
 	node_name(ld, id, name, sizeof(name));
 	log_notice("fencing node %s (id %u): %s %llu ms ago >= %llu ms "
@@ -374,6 +380,7 @@ static void fence_one(struct lockd *ld, uint32_t id, uint64_t now)
 	m.u.fence.target = id;
 	lockd_send(ld, &m);
 	r->fence_sent_ns = now;
+	r->fence_sent_gen = ld->ready_gen;
 }
 
 static void fence_check(struct lockd *ld, uint64_t now)
@@ -389,6 +396,50 @@ static void fence_check(struct lockd *ld, uint64_t now)
 	for (size_t i = 0; i < n; i++)
 		if (ids[i] != ld->our_id)
 			fence_one(ld, ids[i], now);
+}
+
+/*
+ * A node extends its lease only through heartbeats delivered in a quorate
+ * ring, and while corosync detects a failure and forms a new ring nothing
+ * is delivered.  A lease shorter than that pause plus one heartbeat period
+ * would end on every survivor at every node failure, poisoning every VM
+ * disk of the cluster.  So: lease * 3/4 >= detection + slack.  An unset
+ * lease_timeout_ms is derived from corosync's timeouts; a configured one
+ * that is too short is kept but warned about.
+ */
+#define LEASE_SLACK_MS 500
+#define LEASE_STANDALONE_MS 4000
+#define LEASE_MIN_AUTO_MS 2000
+
+void lockd_lease_resolve(struct lockd *ld, uint32_t detection_ms)
+{
+	uint32_t *lease = &ld->conf.lease_timeout_ms;
+	uint32_t need = 0;
+
+	if (detection_ms)
+		need = ((detection_ms + LEASE_SLACK_MS) * 4 + 2) / 3;
+	if (*lease == 0) {
+		*lease = need > LEASE_MIN_AUTO_MS ? need : LEASE_MIN_AUTO_MS;
+		if (!detection_ms)
+			*lease = LEASE_STANDALONE_MS;
+		*lease = (*lease + 99) / 100 * 100;
+		log_notice("lease_timeout_ms = %u (derived from corosync's "
+			   "failure detection time of %u ms)", *lease,
+			   detection_ms);
+	} else if (*lease < need) {
+		log_warn("lease_timeout_ms = %u is shorter than corosync's "
+			 "failure detection time (%u ms: token + consensus) "
+			 "plus a heartbeat period: every node failure will end "
+			 "the leases of the survivors too and fail their VM "
+			 "disks' writes; set it to at least %u or lower "
+			 "corosync's token timeout", *lease, detection_ms,
+			 need);
+	}
+}
+
+void lockd_lease_heartbeat_now(struct lockd *ld)
+{
+	ld->hb_next_ns = lockd_now_ns();
 }
 
 void lockd_lease_tick(struct lockd *ld, uint64_t now)

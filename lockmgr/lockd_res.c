@@ -910,7 +910,11 @@ void lockd_route_event(struct lockd *ld, const struct lm_ev *ev)
 		break;
 	case LM_EV_READY:
 		ld->ready = true;
+		ld->ready_gen++;
 		log_notice("lock table ready");
+		/* prove our membership in the new ring at once: the lease
+		 * must not wait a heartbeat period after a ring change */
+		lockd_lease_heartbeat_now(ld);
 		resend_in_state(ld, RS_WAIT_READY);
 		resolve_lost(ld);
 		break;

@@ -26,7 +26,7 @@
 #   TMPDIR         where the per-run work dir goes (default /tmp)
 #   CV_KEEP=1      keep the work dir (logs) after the run
 #   CV_VERBOSE=1   echo every step
-#   CV_LEASE_MS    lease_timeout_ms of every lockd (default 2000)
+#   CV_LEASE_MS    lease_timeout_ms of every lockd (default 5000)
 #   CV_LOG_LEVEL   lockd [log] level (default debug: the logs are what a
 #                  failed scenario prints)
 
@@ -43,7 +43,12 @@ CV_PROBE=${CV_PROBE:-$top_builddir/tests/cluster/lkm-probe}
 CV_PREFIX="cv$$"
 CV_NET=${CV_NET:-10.213.77}
 CV_SOCK=/run/csvfs/lockd.sock   # inside each node's mount namespace
-CV_LEASE_MS=${CV_LEASE_MS:-2000}
+# The lease must outlast corosync's failure detection and ring re-forming
+# (token 1000 + knet's token_coefficient 650 per node beyond two, plus
+# consensus 1200: about 2.9 s with 3 nodes) by a heartbeat period
+# (lease/4) and some slack; otherwise every survivor's lease runs out on
+# each membership change and it loses all its files.  5000 gives 3.75 s.
+CV_LEASE_MS=${CV_LEASE_MS:-5000}
 CV_LOG_LEVEL=${CV_LOG_LEVEL:-debug}
 CV_VOLUME=${CV_VOLUME:-5c3f0a9e-7d41-4b2a-9c11-2f6e8d0b4a17}
 CV_NAME=$(basename "$0" .sh)

@@ -7,9 +7,8 @@
 # file 1 to n2 with a higher epoch (I1, I3).  Then n1 comes back with an
 # empty table and takes the cluster's table (I5).
 #
-# A longer lease than corosync's failure detection (~3 s here) keeps the
-# fencing state visible for a while.
-CV_LEASE_MS=${CV_LEASE_MS:-5000}
+# The lease (5000 ms by default) is longer than corosync's failure
+# detection (~3 s here), so the fencing state is visible for a while.
 . "$(dirname "$0")/common.sh"
 
 require_netns
@@ -76,6 +75,7 @@ assert_tables_identical 2 3
 # n1 restarts: empty table, takes the cluster's by state transfer.
 t=$(now_ms)
 node_start_corosync 1
+corosync_wait_quorate 3 1 2 3
 node_start_lockd 1
 cluster_wait_ready 3
 log "n1 back and ready in $(( $(now_ms) - t )) ms"

@@ -16,20 +16,23 @@ require_corosync
 require_cmd iptables
 require_bin "$CV_LOCKD" "$CV_ADMIN" "$CV_PROBE"
 
-# CLOCK_MONOTONIC in ns, the clock lockd's lease deadlines use.
-mono_ns() { python3 -c 'import time; print(time.monotonic_ns())' 2>/dev/null || echo 0; }
-
 cluster_start 3
 
 probe_start a 1
 probe_start b 2
+probe_start c 3
+# A survivor's own file: the majority keeps quorum, so n3 keeps it.
+probe_cmd c "acquire 3 5000"
+probe_expect c '^(ok|err) acquire 3' 10 || _fail "n3: no reply to acquire 3"
+case $PROBE_LINE in ok*) ;; *) _fail "n3: acquire 3 refused: $PROBE_LINE" ;; esac
+e3=$(field epoch "$PROBE_LINE")
 probe_cmd a "acquire 1 5000"
 probe_expect a '^(ok|err) acquire 1' 10 || _fail "n1: no reply to acquire"
 r=$PROBE_LINE
 case $r in ok*) ;; *) _fail "n1: acquire refused: $r" ;; esac
 e1=$(field epoch "$r")
 log "n1 owns file 1, epoch $e1"
-probe_expect a '^event lease valid=1' 5 || _fail "n1's client never got a valid lease"
+wait_for 5 probe_seen a '^event lease valid=1' || _fail "n1's client never got a valid lease"
 probe_cmd b "acquire 1 60000"
 sleep 0.5
 probe_seen b '^(ok|err) acquire 1' && _fail "n2 answered while n1 holds file 1"
@@ -45,34 +48,38 @@ log "n1 lease invalid $(( $(now_ms) - t_cut )) ms after the cut"
 probe_expect a '^event lost 1( |$)' "$limit" ||
 	_fail "n1: file 1 not reported lost within ${limit}s of the cut"
 log "n1 lost file 1 $(( $(now_ms) - t_cut )) ms after the cut"
-st=$(admin 1 --json status) || _fail "n1: status failed"
-echo "$st" | jq -e '.quorate == false and .ready == false' >/dev/null ||
-	_fail "I2: minority n1 claims quorum/readiness: $st"
-# n1's last promise: the deadline of its last valid lease event.
-last_deadline=$(grep -E '^event lease valid=1' "$(probe_log a)" | tail -n1 |
-	sed -n 's/.*deadline\(_ns\)\?=\([0-9]*\).*/\2/p')
+# The lease may end (no heartbeat delivered) before corosync even
+# reports the new membership; quorum loss follows.
+n1_minority() {
+	admin 1 --json status 2>/dev/null |
+		jq -e '.quorate == false and .ready == false' >/dev/null
+}
+wait_for 10 n1_minority ||
+	_fail "I2: minority n1 still claims quorum/readiness: $(admin 1 --json status)"
+log "n1 not quorate $(( $(now_ms) - t_cut )) ms after the cut"
 
 # Majority: fence n1, grant file 1 to n2.
 probe_expect b '^(ok|err) acquire 1' $(( limit + 10 )) ||
 	_fail "majority: n2 not granted file 1 within $(( limit + 10 ))s of the cut"
 r=$PROBE_LINE
 t_grant=$(now_ms)
-grant_mono=$(mono_ns)
 case $r in ok*) ;; *) _fail "n2: acquire refused: $r" ;; esac
 e2=$(field epoch "$r")
 log "majority granted file 1 to n2 (epoch $e1 -> $e2) $(( t_grant - t_cut )) ms after the cut"
 [ "$e2" -gt "$e1" ] || _fail "I1: epoch did not grow ($e1 -> $e2)"
-if [ -n "$last_deadline" ] && [ "$grant_mono" != 0 ]; then
-	# The grant reply is read after it happened, so grant_mono is late;
-	# it must still never precede n1's last lease deadline.
-	[ "$grant_mono" -ge "$last_deadline" ] ||
-		_fail "I3: n2 granted while n1's lease still ran ($(( (last_deadline - grant_mono) / 1000000 )) ms left)"
-	log "grant came $(( (grant_mono - last_deadline) / 1000000 )) ms after n1's last lease deadline"
-fi
+# n1's lease came from a heartbeat sent at most lease/4 before the cut
+# and may run until that send time + lease: a grant seen earlier than
+# 3/4 lease after the cut was certainly too early (I3).
+[ $(( t_grant - t_cut )) -ge $(( CV_LEASE_MS * 3 / 4 )) ] ||
+	_fail "I3: grant $(( t_grant - t_cut )) ms after the cut, n1's lease ($CV_LEASE_MS ms) may still run"
 assert_same_owner 1 2 3
 o=$SAME_OWNER
 [ "$o" = "n2 $e2" ] || _fail "majority owners: '$o', expected 'n2 $e2'"
 assert_tables_identical 2 3
+probe_seen c '^event lost 3( |$)' &&
+	_fail "survivor n3 lost file 3 across the membership change (lease_timeout_ms $CV_LEASE_MS)"
+assert_same_owner 3 2 3
+[ "$SAME_OWNER" = "n3 $e3" ] || _fail "file 3 moved on the majority: '$SAME_OWNER'"
 
 # The minority grants nothing meanwhile.
 probe_cmd a "acquire 2 1000"

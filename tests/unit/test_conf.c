@@ -39,7 +39,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.cluster_name, "");
 	assert_string_equal(c.socket, "/run/csvfs/lockd.sock");
 	assert_string_equal(c.socket_group, "");
-	assert_int_equal(c.lease_timeout_ms, 4000);
+	assert_int_equal(c.lease_timeout_ms, 0); /* derived at start */
 	assert_int_equal(c.clock_drift_ppm, 10000);
 	assert_int_equal(c.fence_margin_ms, 500);
 	assert_string_equal(c.fence_command, "");
@@ -51,6 +51,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.shutdown_timeout_ms, 5000);
 	assert_int_equal(c.log_level, LOG_NOTICE);
 	/* 4000 + 1 % + 500 */
+	c.lease_timeout_ms = 4000;
 	assert_int_equal(lockd_conf_fence_wait_ms(&c), 4540);
 }
 
@@ -233,7 +234,7 @@ static void test_load(void **state)
 	lockd_conf_defaults(&c);
 	assert_int_equal(lockd_conf_load(&c, path, false, err, sizeof(err)),
 			 -ENOENT);
-	assert_int_equal(c.lease_timeout_ms, 4000);
+	assert_int_equal(c.lease_timeout_ms, 0);
 	assert_int_equal(lockd_conf_load(&c, path, true, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "cannot read"));
@@ -247,7 +248,7 @@ static void test_load(void **state)
 	lockd_conf_defaults(&c);
 	assert_int_equal(lockd_conf_load(&c, "/dev/null", true, err,
 					 sizeof(err)), 0);
-	assert_int_equal(c.lease_timeout_ms, 4000);
+	assert_int_equal(c.lease_timeout_ms, 0);
 }
 
 static void test_names(void **state)
