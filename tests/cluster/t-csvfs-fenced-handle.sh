@@ -13,11 +13,10 @@
 #     tables identical), the old handle stays poisoned, and a NEW open on
 #     n1 writes normally.
 #
-# The lease (CV_LEASE_MS, 4000 here unless given) must outlast corosync's
-# membership change (token 1000 + consensus 1200 ms in common.sh): no
-# heartbeat is delivered anywhere while the ring re-forms, so a shorter
-# lease also ends on the majority and n2 could not write at once.
-: "${CV_LEASE_MS:=4000}"
+# The lease (CV_LEASE_MS) must outlast corosync's membership change
+# (token 1000 + consensus 1200 ms in common.sh): no heartbeat is
+# delivered anywhere while the ring re-forms, so a shorter lease also
+# ends on the majority, which would lose its own files.
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/csvfs.sh"
 
