@@ -244,6 +244,7 @@ static struct fuse_session *new_session(struct cv_fs *fs, char *err,
 		ops.flock = NULL;
 	}
 	se = fuse_session_new(&args, &ops, sizeof(ops), fs);
+	fuse_opt_free_args(&args); /* the session keeps copies */
 	if (!se)
 		snprintf(err, errlen, "cannot create the FUSE session "
 			 "(bad FUSE option in -o?)");

@@ -30,7 +30,7 @@
 #include "own.h"
 
 #define OWN_BUCKETS 256
-#define OWN_LEASE_WAIT_NS 2000000000ull /* first lease after connect */
+#define OWN_LEASE_WAIT_NS 2000000000ull /* first valid lease after connect */
 #define OWN_MARGIN_MIN_NS 2000000ull	  /* 2 ms */
 #define OWN_MARGIN_MAX_NS 1000000000ull  /* 1 s */
 
@@ -57,7 +57,7 @@ struct cv_own {
 	pthread_cond_t wcond;	      /* work for the worker */
 	struct cv_own_file *tab[OWN_BUCKETS]; /* lock */
 	bool lease_valid;	      /* lock */
-	bool lease_seen;	      /* lock: any lease event yet */
+	bool lease_seen;	      /* lock: a valid lease yet */
 	bool disconnected;	      /* lock: lockd gone for good */
 	uint64_t lease_deadline_ns;   /* lock */
 	uint64_t lease_margin_ns;     /* lock */
@@ -320,7 +320,10 @@ void cv_own_ev_lease(struct cv_own *o, bool valid, uint64_t deadline_ns)
 	uint64_t now = now_ns(o), margin;
 
 	pthread_mutex_lock(&o->lock);
-	o->lease_seen = true;
+	/* lockd tells a new client "no lease" at once; the first write
+	 * waits for the first valid one (lease_ok), not for that. */
+	if (valid)
+		o->lease_seen = true;
 	o->lease_valid = valid;
 	o->lease_deadline_ns = deadline_ns;
 	if (valid && deadline_ns > now) {
@@ -355,19 +358,22 @@ void cv_own_ev_revoke(struct cv_own *o, uint64_t fileid, uint64_t epoch)
 	pthread_mutex_unlock(&o->lock);
 }
 
+/*
+ * An unsolicited grant: a hand-off made this node the owner ahead of its
+ * first write.  lockd keeps that grant for the local client that claims
+ * it with an acquire (answered at once, with this epoch, no cluster
+ * round trip); only a claimant is a holder that lockd asks to flush and
+ * release on a revoke, and an unclaimed grant is released after
+ * handoff_idle_ms.  So the entry is not marked OWNED here: the first
+ * write acquires as usual.  Marking it OWNED made this node write
+ * without being a holder, and lockd then released the file on the next
+ * revoke (or after handoff_idle_ms) while csvfs went on writing.
+ */
 void cv_own_ev_granted(struct cv_own *o, uint64_t fileid, uint64_t epoch)
 {
-	struct cv_own_file *f;
-
-	pthread_mutex_lock(&o->lock);
-	f = get_entry(o, fileid, NULL);
-	if (f && (f->state == CV_OWN_NONE || f->state == CV_OWN_ACQUIRING)) {
-		f->state = CV_OWN_OWNED;
-		f->epoch = epoch;
-		f->last_write_ns = now_ns(o);
-		pthread_cond_broadcast(&o->cond);
-	}
-	pthread_mutex_unlock(&o->lock);
+	(void)o;
+	log_res(LOG_DEBUG, fileid, "handed off to this node (epoch %llu): "
+		"the first write claims it", (unsigned long long)epoch);
 }
 
 /* With o->lock held. */

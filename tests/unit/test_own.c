@@ -303,13 +303,16 @@ static void test_granted_event(void **state)
 	uint64_t gen, epoch;
 	struct cv_own_file *f;
 
-	cv_own_ev_granted(F.o, 9, 42); /* hand-off target */
-	assert_int_equal(cv_own_state_of(F.o, 9, &epoch), CV_OWN_OWNED);
-	assert_int_equal(epoch, 42);
+	/* hand-off target: lockd holds the grant until a client claims it */
+	cv_own_ev_granted(F.o, 9, 42);
+	assert_int_equal(cv_own_state_of(F.o, 9, NULL), CV_OWN_NONE);
 	f = cv_own_ref(F.o, 9, &obj, true, &gen);
+	F.next_epoch = 41; /* lockd answers the claim with the grant's epoch */
 	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
 	cv_own_write_end(F.o, f);
-	assert_int_equal(F.acquires, 0); /* no acquire needed */
+	assert_int_equal(F.acquires, 1); /* the claim */
+	assert_int_equal(cv_own_state_of(F.o, 9, &epoch), CV_OWN_OWNED);
+	assert_int_equal(epoch, 42);
 	cv_own_unref(F.o, f, true);
 	assert_int_equal(F.released_epoch, 42);
 }
