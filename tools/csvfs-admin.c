@@ -280,11 +280,13 @@ static int resolve_node(struct admin *a, const char *name,
 }
 
 /* Explain an admin error about node name. */
-static int node_fail(struct admin *a, const char *what, const char *name,
+static int node_fail(struct admin *a, const char *what, const char *node,
 		     int err)
 {
-	char list[1024];
+	char list[1024], name[LM_NAME_MAX];
 
+	/* node may point into a->nodes, which is reloaded here */
+	snprintf(name, sizeof(name), "%s", node);
 	free(a->nodes);
 	a->nodes = NULL;
 	if (load_nodes(a))
