@@ -3,7 +3,9 @@
  * lockd_serve.c - what csvfs-lockd does with each client request: hello
  * and authentication, acquire / release / cancel, byte-range locks,
  * F_GETLK, queries (answered from the local replica, in batches of
- * LM_BATCH_MAX) and admin operations (hand-off, drain, resume).
+ * LM_BATCH_MAX; volumes from the mounts list of lockd_mounts.c, metrics
+ * from this lockd's counters) and admin operations (hand-off, drain,
+ * resume).
  *
  * Requests that change the table become cluster messages with a req_id
  * (lockd_res.c); their replies come back through the table's events.
