@@ -29,6 +29,8 @@
 #   CV_LEASE_MS    lease_timeout_ms of every lockd (default 5000)
 #   CV_LOG_LEVEL   lockd [log] level (default debug: the logs are what a
 #                  failed scenario prints)
+#   CV_LOCKD_CONF  extra lines for the [cluster] section of every lockd's
+#                  csvfs.conf (e.g. a fence_command); see also fence_agent
 
 set -u
 
@@ -329,6 +331,7 @@ node_start_corosync() {
 	_corosync_conf "$i" >"$d/corosync.conf"
 	node_spawn "$i" "$d/corosync.out" corosync -f -c "$d/corosync.conf"
 	CV_COROSYNC[$i]=$CV_SPAWNED
+	echo "$CV_SPAWNED" >"$d/corosync.pid"
 	vlog "node $i: corosync pid ${CV_COROSYNC[$i]}"
 }
 
@@ -362,6 +365,7 @@ transport = corosync
 node = n$i
 socket = $CV_SOCK
 lease_timeout_ms = $CV_LEASE_MS
+${CV_LOCKD_CONF:-}
 
 [log]
 level = $CV_LOG_LEVEL
@@ -377,7 +381,24 @@ node_start_lockd() {
 	node_spawn "$i" "$d/lockd.log" "$CV_LOCKD" -f -c "$d/csvfs.conf" \
 		--socket "$CV_SOCK" "$@"
 	CV_LOCKDPID[$i]=$CV_SPAWNED
+	echo "$CV_SPAWNED" >"$d/lockd.pid"
 	vlog "node $i: lockd pid ${CV_LOCKDPID[$i]}"
+}
+
+# fence_agent [kill] [FAILS]: configure tests/cluster/fence-agent.sh as
+# every lockd's fence_command (call before the lockds start).  "kill":
+# the agent kills the fenced node's corosync and lockd, as a power switch
+# would; FAILS: it fails that many times first.  Its log: fence.log.
+fence_agent() {
+	local mode=${1:-} fails=${2:-0}
+	[ -n "$CV_WORK" ] || cv_setup
+	: >"$CV_WORK/fence.log"
+	rm -f "$CV_WORK/fence.kill"
+	[ "$mode" = kill ] && : >"$CV_WORK/fence.kill"
+	echo "$fails" >"$CV_WORK/fence.fail"
+	CV_LOCKD_CONF="${CV_LOCKD_CONF:-}
+fence_command = $CV_SRCDIR/fence-agent.sh $CV_WORK
+fence_command_timeout_ms = 10000"
 }
 
 # admin I ARGS...: csvfs-admin on node I (bounded).
