@@ -172,20 +172,41 @@ void lockd_lease_end(struct lockd *ld, const char *why)
 	lockd_lease_lost_all(ld);
 }
 
+/*
+ * A FENCING node's heartbeats neither extend its lease nor delay its
+ * fence.  Race without this: X's lockd is restarted (or X flaps out and
+ * back within the lease); X left holding files, so it is FENCING, and
+ * rejoins at once.  If its new heartbeats pushed its fence back, the
+ * fencer would wait for as long as X lives and X's files would stay
+ * blocked forever; if they extended its lease, an old process of X could
+ * keep writing past the fence.  Both sides read X's state from the
+ * replicated table at the same point of the order, so X stops extending
+ * exactly when the fencer stops counting: X's lease then cannot outlive
+ * the last heartbeat the fencer counted by more than lease_timeout.
+ */
+static bool node_fencing(struct lockd *ld, uint32_t id)
+{
+	struct lm_node_entry e;
+
+	return lm_state_node(ld->st, id, &e) == 0 &&
+	       e.state == LM_NODE_FENCING;
+}
+
 void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 			       uint64_t seq)
 {
 	uint64_t now = lockd_now_ns(), deadline;
 	struct lockd_node_rec *r = rec_get(ld, from);
+	bool fencing = node_fencing(ld, from);
 
-	if (r) {
+	if (r && !fencing) {
 		r->last_hb_ns = now;
 		r->hb_seen = true;
 	}
 	if (from != ld->our_id || seq == 0 || seq > ld->hb_seq ||
 	    ld->hb_seq - seq >= LOCKD_HB_SLOTS)
 		return;
-	if (!ld->ready || !lockd_tp_quorate(ld))
+	if (!ld->ready || !lockd_tp_quorate(ld) || fencing)
 		return;
 	deadline = ld->hb_send_ns[seq % LOCKD_HB_SLOTS] +
 		   ld->conf.lease_timeout_ms * NS_PER_MS;
