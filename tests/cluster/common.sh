@@ -30,7 +30,8 @@
 #   CV_LOG_LEVEL   lockd [log] level (default debug: the logs are what a
 #                  failed scenario prints)
 #   CV_LOCKD_CONF  extra lines for the [cluster] section of every lockd's
-#                  csvfs.conf (e.g. a fence_command); see also fence_agent
+#                  csvfs.conf (e.g. a fence_command; @NODE@ becomes the
+#                  node's name); see also fence_agent
 
 set -u
 
@@ -365,7 +366,7 @@ transport = corosync
 node = n$i
 socket = $CV_SOCK
 lease_timeout_ms = $CV_LEASE_MS
-${CV_LOCKD_CONF:-}
+${CV_LOCKD_CONF//@NODE@/n$i}
 
 [log]
 level = $CV_LOG_LEVEL
