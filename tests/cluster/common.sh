@@ -26,7 +26,8 @@
 #   TMPDIR         where the per-run work dir goes (default /tmp)
 #   CV_KEEP=1      keep the work dir (logs) after the run
 #   CV_VERBOSE=1   echo every step
-#   CV_LEASE_MS    lease_timeout_ms of every lockd (default 5000)
+#   CV_LEASE_MS    lease_timeout_ms of every lockd (default 5000; 0: none
+#                  given, lockd derives it from corosync's timeouts)
 #   CV_LOG_LEVEL   lockd [log] level (default debug: the logs are what a
 #                  failed scenario prints)
 #   CV_LOCKD_CONF  extra lines for the [cluster] section of every lockd's
@@ -284,6 +285,18 @@ cluster_create() {
 # ------------------------------------------------------------------------
 # corosync.
 
+# The totem timeouts: CV_TOTEM=defaults leaves corosync's own defaults;
+# else token CV_TOKEN (1000), consensus CV_CONSENSUS (1200), join 50, and
+# token_coefficient CV_TOKEN_COEFF when set.
+_corosync_totem() {
+	[ "${CV_TOTEM:-}" = defaults ] && return 0
+	printf '\ttoken: %s\n\tconsensus: %s\n\tjoin: 50\n' \
+		"${CV_TOKEN:-1000}" "${CV_CONSENSUS:-1200}"
+	[ -n "${CV_TOKEN_COEFF:-}" ] &&
+		printf '\ttoken_coefficient: %s\n' "$CV_TOKEN_COEFF"
+	return 0
+}
+
 _corosync_conf() {
 	local i=$1 j
 	cat <<EOF
@@ -294,9 +307,7 @@ totem {
 	transport: knet
 	crypto_cipher: none
 	crypto_hash: none
-	token: 1000
-	consensus: 1200
-	join: 50
+$(_corosync_totem)
 }
 nodelist {
 EOF
@@ -365,7 +376,7 @@ _lockd_conf() {
 transport = corosync
 node = n$i
 socket = $CV_SOCK
-lease_timeout_ms = $CV_LEASE_MS
+$( [ "$CV_LEASE_MS" != 0 ] && echo "lease_timeout_ms = $CV_LEASE_MS")
 ${CV_LOCKD_CONF//@NODE@/n$i}
 
 [log]
