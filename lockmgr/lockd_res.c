@@ -520,6 +520,15 @@ void lockd_res_client_gone(struct lockd *ld, struct lockd_client *c)
 
 /* ---- lease end, revoke, hand-off ---- */
 
+static void resolve_lost(struct lockd *ld);
+
+/*
+ * The lease can end while the table stays ready: this lockd was stopped
+ * (SIGSTOP, a hang) for longer than the lease while corosync kept the
+ * node in the membership.  No LM_EV_READY follows then, so the lost
+ * entries are resolved here at once; otherwise a waiter on another node
+ * would wait for as long as this node lives (found by t-fault-stop).
+ */
 void lockd_lease_lost_all(struct lockd *ld)
 {
 	struct lockd_link *p, *t;
@@ -532,6 +541,7 @@ void lockd_lease_lost_all(struct lockd *ld)
 		own_lost(ld, o, "the lease of this node ended");
 		o->state = OWN_LOST;
 	}
+	resolve_lost(ld);
 }
 
 /*
