@@ -468,9 +468,12 @@ void lockd_lease_resolve(struct lockd *ld, uint32_t detection_ms)
 		if (!detection_ms)
 			*lease = LEASE_STANDALONE_MS;
 		*lease = (*lease + 99) / 100 * 100;
-		log_notice("lease_timeout_ms = %u (derived from corosync's "
-			   "failure detection time of %u ms)", *lease,
-			   detection_ms);
+		if (detection_ms)
+			log_notice("lease_timeout_ms = %u (derived from "
+				   "corosync's failure detection time of %u "
+				   "ms)", *lease, detection_ms);
+		else
+			log_notice("lease_timeout_ms = %u (default)", *lease);
 	} else if (*lease < need) {
 		log_warn("lease_timeout_ms = %u is shorter than corosync's "
 			 "failure detection time (%u ms: token + consensus) "

@@ -53,6 +53,7 @@ CV_SOCK=/run/csvfs/lockd.sock   # inside each node's mount namespace
 # (lease/4) and some slack; otherwise every survivor's lease runs out on
 # each membership change and it loses all its files.  5000 gives 3.75 s.
 CV_LEASE_MS=${CV_LEASE_MS:-5000}
+CV_LOCKD_CONF=${CV_LOCKD_CONF:-}
 CV_LOG_LEVEL=${CV_LOG_LEVEL:-debug}
 CV_VOLUME=${CV_VOLUME:-5c3f0a9e-7d41-4b2a-9c11-2f6e8d0b4a17}
 CV_NAME=$(basename "$0" .sh)

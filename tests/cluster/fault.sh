@@ -72,12 +72,16 @@ $out" ;;
 # csvfs-lockd and corosync - as a power loss would.
 node_crash() {
 	local i=$1 k
+	# The cluster side dies first: killed in the other order, a writer's
+	# death lets csvfs release its files in an orderly way (the kernel
+	# closes the writer's handles) before lockd goes, and the survivors
+	# see a node that held nothing - not a crash.
+	node_kill "$i"
 	for k in "${!CV_DVWPID[@]}"; do
 		[ "$(_pid_node "${CV_DVWPID[$k]}")" = "$i" ] &&
 			kill -KILL "${CV_DVWPID[$k]}" 2>/dev/null
 	done
 	[ -n "${CV_CSVFSPID[$i]:-}" ] && kill -KILL "${CV_CSVFSPID[$i]}" 2>/dev/null
-	node_kill "$i"
 	log "node $i: crashed (writers and csvfs SIGKILL too)"
 }
 
