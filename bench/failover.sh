@@ -13,14 +13,16 @@
 #
 # -n RUNS (default 10, at most 100); -d: corosync's default totem timeouts
 # instead of the recommended ones of conf/corosync.conf.sample (token 1000,
-# token_coefficient 0, consensus 1200).  lease_timeout_ms is derived by
-# csvfs-lockd from token + consensus in both cases.
+# token_coefficient 0, consensus 1200); -t TOKEN,CONSENSUS: other timeouts
+# in ms (token_coefficient 0).  lease_timeout_ms is derived by
+# csvfs-lockd from token + consensus in every case.
 set -u
-runs=10 defaults=0
-while getopts n:dh opt; do
+runs=10 defaults=0 totem=1000,1200
+while getopts n:dt:h opt; do
 	case $opt in
 	n) runs=$OPTARG ;;
 	d) defaults=1 ;;
+	t) totem=$OPTARG ;;
 	*) sed -n '3,18p' "$0"; exit 2 ;;
 	esac
 done
@@ -31,7 +33,11 @@ case $runs in ''|*[!0-9]*) echo "failover.sh: -n needs a number" >&2; exit 2 ;; 
 if [ "$defaults" = 1 ]; then
 	export CV_TOTEM=defaults
 else
-	export CV_TOKEN=1000 CV_TOKEN_COEFF=0 CV_CONSENSUS=1200
+	case $totem in
+	[0-9]*,[0-9]*) ;;
+	*) echo "failover.sh: -t needs TOKEN,CONSENSUS in ms" >&2; exit 2 ;;
+	esac
+	export CV_TOKEN=${totem%,*} CV_TOKEN_COEFF=0 CV_CONSENSUS=${totem#*,}
 fi
 export CV_LEASE_MS=0 CV_LOG_LEVEL=${CV_LOG_LEVEL:-info}
 . "$(dirname "$0")/../tests/cluster/common.sh"
@@ -72,5 +78,5 @@ n=${#res[@]}
 med=$(echo "$sorted" | awk -v n="$n" 'NR == int((n + 1) / 2) { a = $1 } NR == int(n / 2) + 1 { b = $1 } END { print int((a + b) / 2) }')
 max=$(echo "$sorted" | tail -n1)
 min=$(echo "$sorted" | head -n1)
-echo "failover (kill -9 of the owner node -> survivor's first write), $n runs: median $med ms, min $min ms, max $max ms; ${CV_TOTEM:+corosync defaults}${CV_TOTEM:-token 1000, token_coefficient 0, consensus 1200}; $lease"
+echo "failover (kill -9 of the owner node -> survivor's first write), $n runs: median $med ms, min $min ms, max $max ms; ${CV_TOTEM:+corosync defaults}${CV_TOTEM:-token $CV_TOKEN, token_coefficient 0, consensus $CV_CONSENSUS}; $lease"
 exit 0
