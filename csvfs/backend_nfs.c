@@ -147,11 +147,39 @@ static int path_stat(struct be_nfs *p, const char *path, struct stat *st)
 	return rc;
 }
 
+static struct be_node **hash_slot(struct be_nfs *p, uint64_t fileid)
+{
+	return &p->by_fileid[fileid % NFS_NODE_HASH];
+}
+
+/*
+ * A successful lookup re-finds the object: nodes of the same fileid that
+ * lost their path (a removed hard link name, a rename by another node)
+ * take the new one, so the inode csvfs already holds works again.
+ * Called with nodes_lock held.
+ */
+static void refresh_paths(struct be_nfs *p, uint64_t fileid, const char *path)
+{
+	struct be_node *n;
+	char *copy;
+
+	for (n = *hash_slot(p, fileid); n; n = n->hnext) {
+		if (n->fileid != fileid || n->orphan ||
+		    (n->path && !strcmp(n->path, path)))
+			continue;
+		copy = strdup(path);
+		if (!copy)
+			continue;
+		free(n->path);
+		n->path = copy;
+	}
+}
+
 /* A new node for path (taken over) with attributes st. */
 static int node_new(struct be_nfs *p, char *path, const struct stat *st,
 		    struct be_node **out)
 {
-	struct be_node *n = calloc(1, sizeof(*n));
+	struct be_node *n = calloc(1, sizeof(*n)), **slot;
 
 	if (!n) {
 		free(path);
@@ -162,10 +190,14 @@ static int node_new(struct be_nfs *p, char *path, const struct stat *st,
 	n->type = st->st_mode & S_IFMT;
 	n->refs = 1;
 	pthread_mutex_lock(&p->nodes_lock);
+	refresh_paths(p, n->fileid, path);
 	n->next = p->nodes;
 	if (p->nodes)
 		p->nodes->prev = n;
 	p->nodes = n;
+	slot = hash_slot(p, n->fileid);
+	n->hnext = *slot;
+	*slot = n;
 	pthread_mutex_unlock(&p->nodes_lock);
 	*out = n;
 	return 0;
@@ -173,6 +205,8 @@ static int node_new(struct be_nfs *p, char *path, const struct stat *st,
 
 static void node_unref(struct be_nfs *p, struct be_node *n)
 {
+	struct be_node **pp;
+
 	pthread_mutex_lock(&p->nodes_lock);
 	if (--n->refs) {
 		pthread_mutex_unlock(&p->nodes_lock);
@@ -184,6 +218,9 @@ static void node_unref(struct be_nfs *p, struct be_node *n)
 		p->nodes = n->next;
 	if (n->next)
 		n->next->prev = n->prev;
+	for (pp = hash_slot(p, n->fileid); *pp != n; pp = &(*pp)->hnext)
+		;
+	*pp = n->hnext;
 	pthread_mutex_unlock(&p->nodes_lock);
 	free(n->path);
 	free(n);
@@ -833,7 +870,8 @@ static struct be_node *open_node_at(struct be_nfs *p, const char *path)
 /*
  * Before path is removed or replaced: if a file open here is named path,
  * move it to a hidden name so its data stays reachable until the last
- * close (the server knows nothing of our open files).
+ * close (the server knows nothing of our open files).  Returns 1 if it
+ * did (path is then gone), 0 if nothing is open there, or -errno.
  */
 static int orphan_if_open(struct be_nfs *p, const char *path)
 {
@@ -863,7 +901,7 @@ static int orphan_if_open(struct be_nfs *p, const char *path)
 		pthread_mutex_unlock(&p->nodes_lock);
 	}
 	free(hidden);
-	return rc;
+	return rc ? rc : 1;
 }
 
 /* Forget the paths of nodes named path (after it was removed). */
@@ -899,6 +937,8 @@ static int nfs_unlink_op(struct backend *be, struct be_node *parent,
 		NFS_CALL(p, rc, false, "remove", nfs_unlink(c->nfs, path));
 	if (!rc)
 		path_removed(p, path);
+	if (rc == 1)
+		rc = 0;
 	free(path);
 	return rc;
 }
@@ -936,7 +976,7 @@ static int do_rename(struct be_nfs *p, const char *from, const char *to,
 	} else if (!path_stat(p, to, &st) && !S_ISDIR(st.st_mode) &&
 		   st.st_nlink <= 1 && strcmp(from, to)) {
 		rc = orphan_if_open(p, to);
-		if (rc)
+		if (rc < 0)
 			return rc;
 	}
 	NFS_CALL(p, rc, false, "rename", nfs_rename(c->nfs, from, to));

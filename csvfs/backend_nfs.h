@@ -16,6 +16,8 @@
 
 #include "backend.h"
 
+#define NFS_NODE_HASH 4096
+
 /* One libnfs context, used by one thread at a time. */
 struct nfs_conn {
 	pthread_mutex_t lock;	  /* held by the thread using the context */
@@ -39,6 +41,7 @@ struct be_nfs {
 	pthread_mutex_t nodes_lock; /* protects the node list, every
 				     * node's path and nopen */
 	struct be_node *nodes;	    /* list of live nodes */
+	struct be_node *by_fileid[NFS_NODE_HASH]; /* the same, by fileid */
 	uint64_t orphan_seq;	    /* protected by nodes_lock */
 };
 
@@ -50,6 +53,7 @@ struct be_nfs {
  */
 struct be_node {
 	struct be_node *next, *prev; /* protected by nodes_lock */
+	struct be_node *hnext;	     /* protected by nodes_lock */
 	char *path;		     /* protected by nodes_lock; NULL: gone */
 	uint64_t fileid;	     /* immutable */
 	mode_t type;		     /* immutable: S_IFMT bits */
