@@ -55,7 +55,8 @@ EOF
 
 _g_rpcbind() {
 	_g_exec rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && return 0
-	_g_exec rpcbind -f -w >>"$GANESHA_WORK/rpcbind.out" 2>&1 &
+	# a plain command, not a function: $! must be the daemon itself
+	${GANESHA_NS:+ip netns exec "$GANESHA_NS"} rpcbind -f -w >>"$GANESHA_WORK/rpcbind.out" 2>&1 &
 	GANESHA_RPCBIND_PID=$!
 	for _ in $(seq 30); do
 		_g_exec rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && return 0
@@ -65,7 +66,7 @@ _g_rpcbind() {
 }
 
 _g_launch() {
-	_g_exec ganesha.nfsd -F -L "$GANESHA_WORK/ganesha.log" \
+	${GANESHA_NS:+ip netns exec "$GANESHA_NS"} ganesha.nfsd -F -L "$GANESHA_WORK/ganesha.log" \
 		-f "$GANESHA_WORK/ganesha.conf" -p "$GANESHA_WORK/ganesha.pid" \
 		>>"$GANESHA_WORK/ganesha.out" 2>&1 &
 	GANESHA_PID=$!
