@@ -30,11 +30,17 @@ struct cv_lockc {
 	char node[LM_NAME_MAX]; /* immutable: lockd's node name */
 };
 
-int cv_lockc_connect(const char *path, const uint8_t *volume,
-		     const char *label, const char *node, char *err,
-		     size_t errlen, struct cv_lockc **out)
+int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
+		     const char *node, char *err, size_t errlen,
+		     struct cv_lockc **out)
 {
-	struct lkm_hello hello = { .kind = LM_CLIENT_CSVFS, .label = label };
+	struct lkm_hello hello = {
+		.kind = LM_CLIENT_CSVFS,
+		.label = mnt->mountpoint,
+		.vol_label = mnt->vol_label,
+		.source = mnt->source,
+	};
+	const uint8_t *volume = mnt->volume;
 	const struct lkm_server_info *si;
 	struct cv_lockc *lc;
 	int rc;

@@ -24,13 +24,21 @@ struct cv_lockc;
 /* Called on the library's event thread; must not block. */
 typedef void (*cv_owner_fn)(void *arg, uint64_t fileid);
 
+/* What a mount tells lockd in its hello (shown by csvfs-admin volumes). */
+struct cv_lockc_mount {
+	const uint8_t *volume; /* 16 bytes */
+	const char *vol_label;
+	const char *source;
+	const char *mountpoint;
+};
+
 /*
- * Connect to lockd at path for volume (16 bytes).  Returns 0, or -errno
- * with a reason in err.  If node is not empty it must match lockd's name.
+ * Connect to lockd at path for a mount.  Returns 0, or -errno with a
+ * reason in err.  If node is not empty it must match lockd's name.
  */
-int cv_lockc_connect(const char *path, const uint8_t *volume,
-		     const char *label, const char *node, char *err,
-		     size_t errlen, struct cv_lockc **out);
+int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
+		     const char *node, char *err, size_t errlen,
+		     struct cv_lockc **out);
 /* Start receiving events (after own exists). */
 int cv_lockc_start(struct cv_lockc *lc, struct cv_own *own,
 		   cv_owner_fn on_owner, void *arg);

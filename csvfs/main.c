@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,16 +67,13 @@ static int open_volume(struct cv_fs *fs, bool *create, char *err,
 		return rc;
 	}
 	if (rc == -ENOENT) {
-		memset(&fs->vol, 0, sizeof(fs->vol));
-		fs->vol.format_version = CV_FORMAT_VERSION;
-		if (getrandom(fs->vol.uuid, 16, 0) != 16)
-			return -errno;
-		fs->vol.uuid[6] = (uint8_t)((fs->vol.uuid[6] & 0x0f) | 0x40);
-		fs->vol.uuid[8] = (uint8_t)((fs->vol.uuid[8] & 0x3f) | 0x80);
-		snprintf(fs->vol.label, sizeof(fs->vol.label), "%s",
-			 fs->opts->label);
-		*create = true;
-		return 0;
+		rc = cv_volrec_new(&fs->vol, fs->opts->label);
+		if (rc)
+			snprintf(err, errlen, "-o label=%s: at most %d "
+				 "characters, one line", fs->opts->label,
+				 CV_LABEL_MAX - 1);
+		*create = !rc;
+		return rc;
 	}
 	if (rc == -EUCLEAN)
 		snprintf(err, errlen, "%s/%s exists but is not a csvfs "
@@ -193,14 +189,28 @@ static int own_release(void *arg, uint64_t fileid, uint64_t epoch)
 	return cv_lockc_release(((struct cv_fs *)arg)->lc, fileid, epoch);
 }
 
+/* Hello with the volume's identity: csvfs-admin volumes shows it. */
+static int lockd_connect(struct cv_fs *fs, char *err, size_t errlen)
+{
+	const struct cv_opts *o = fs->opts;
+	struct cv_lockc_mount mnt = {
+		.volume = fs->vol.uuid,
+		.vol_label = fs->vol.label,
+		.source = o->source,
+		.mountpoint = o->mountpoint,
+	};
+
+	return cv_lockc_connect(o->lockd, &mnt, o->node, err, errlen,
+				&fs->lc);
+}
+
 static int setup_own(struct cv_fs *fs, char *err, size_t errlen)
 {
 	const struct cv_opts *o = fs->opts;
 	int rc;
 
 	if (!cv_opts_no_lockd(o)) {
-		rc = cv_lockc_connect(o->lockd, fs->vol.uuid, o->mountpoint,
-				      o->node, err, errlen, &fs->lc);
+		rc = lockd_connect(fs, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -324,9 +334,7 @@ int main(int argc, char *argv[])
 			/* hello again, with the volume that won */
 			cv_lockc_close(fs.lc);
 			fs.lc = NULL;
-			rc = cv_lockc_connect(opts.lockd, fs.vol.uuid,
-					      opts.mountpoint, opts.node, err,
-					      sizeof(err), &fs.lc);
+			rc = lockd_connect(&fs, err, sizeof(err));
 		}
 		if (rc)
 			goto out_own;

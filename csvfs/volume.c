@@ -3,6 +3,9 @@
  * volume.c - what every backend shares: the text form of the volume record
  * (.csvfs/volume) and the parsing of a mount SOURCE into a backend.
  *
+ * cv_volume_format() is what both csvfs (first mount) and `csvfs-admin
+ * format` use to give a backend its record, so the two cannot differ.
+ *
  * The record is a small text file so that an administrator can read it:
  *
  *	csvfs-volume
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "backend.h"
 #include "volume.h"
@@ -113,6 +117,65 @@ int cv_volrec_parse(const char *buf, struct cv_volrec *rec)
 		p += len + (eol ? 1 : 0);
 	}
 	return have_uuid && have_fmt ? 0 : -EUCLEAN;
+}
+
+int cv_volrec_new(struct cv_volrec *rec, const char *label)
+{
+	memset(rec, 0, sizeof(*rec));
+	if (strlen(label) >= sizeof(rec->label) || strpbrk(label, "\n\r"))
+		return -EINVAL;
+	rec->format_version = CV_FORMAT_VERSION;
+	if (getrandom(rec->uuid, sizeof(rec->uuid), 0) != sizeof(rec->uuid))
+		return -EIO;
+	/* RFC 4122 version 4 (random), variant 1 */
+	rec->uuid[6] = (uint8_t)((rec->uuid[6] & 0x0f) | 0x40);
+	rec->uuid[8] = (uint8_t)((rec->uuid[8] & 0x3f) | 0x80);
+	snprintf(rec->label, sizeof(rec->label), "%s", label);
+	return 0;
+}
+
+int cv_volume_format(const char *source, const char *label,
+		     struct cv_volrec *rec, char *err, size_t errlen)
+{
+	const struct backend_ops *ops;
+	struct backend be = { 0 };
+	const char *rest;
+	int rc;
+
+	rc = backend_parse_source(source, &ops, &rest);
+	if (rc == -EPROTONOSUPPORT) {
+		snprintf(err, errlen, "%s: this backend is not supported yet",
+			 source);
+		return rc;
+	}
+	if (rc) {
+		snprintf(err, errlen, "%s: SOURCE must be an absolute "
+			 "directory, dir:/dir or nfs://...", source);
+		return rc;
+	}
+	rc = cv_volrec_new(rec, label);
+	if (rc) {
+		snprintf(err, errlen, "label '%s': at most %d characters, "
+			 "one line", label, CV_LABEL_MAX - 1);
+		return rc;
+	}
+	be.ops = ops;
+	rc = ops->init(&be, rest);
+	if (rc) {
+		snprintf(err, errlen, "cannot use %s: %s", source,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = ops->vol_create(&be, rec);
+	if (rc == -EEXIST || rc == -EUCLEAN)
+		snprintf(err, errlen, "%s already holds a csvfs volume record "
+			 "(%s/%s); nothing changed", source, CV_META_DIR,
+			 CV_VOLREC_NAME);
+	else if (rc)
+		snprintf(err, errlen, "cannot create the volume record in "
+			 "%s/%s: %s", source, CV_META_DIR, strerror(-rc));
+	ops->destroy(&be);
+	return rc;
 }
 
 int backend_parse_source(const char *source, const struct backend_ops **ops,

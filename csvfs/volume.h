@@ -20,5 +20,15 @@ int cv_uuid_parse(const char *s, uint8_t uuid[16]);
 int cv_volrec_format(const struct cv_volrec *rec, char *buf, size_t cap);
 /* -EUCLEAN if buf is not a volume record. */
 int cv_volrec_parse(const char *buf, struct cv_volrec *rec);
+/* A new record: random (version 4) UUID, current format, label.
+ * -EINVAL if the label is too long or has a line break. */
+int cv_volrec_new(struct cv_volrec *rec, const char *label);
+/*
+ * Give the backend at SOURCE its volume record, atomically: -EEXIST if it
+ * has one already (nothing is changed).  On success *rec is what was
+ * written.  On failure err says what failed and on what.
+ */
+int cv_volume_format(const char *source, const char *label,
+		     struct cv_volrec *rec, char *err, size_t errlen);
 
 #endif /* CSVFS_VOLUME_H */

@@ -217,6 +217,12 @@ static bool batch_view(const struct lm_smsg *m, const void **e, uint32_t *n,
 		*more = m->u.r_locks.more;
 		*status = m->u.r_locks.status;
 		return true;
+	case LM_S_R_VOLUMES:
+		*e = m->u.r_volumes.e;
+		*n = m->u.r_volumes.n;
+		*more = m->u.r_volumes.more;
+		*status = m->u.r_volumes.status;
+		return true;
 	default:
 		return false;
 	}
@@ -267,6 +273,8 @@ static int32_t reply_status(const struct lm_smsg *m)
 		return m->u.r_getlk.status;
 	case LM_S_R_STATUS:
 		return m->u.r_status.status;
+	case LM_S_R_METRICS:
+		return m->u.r_metrics.status;
 	default:
 		return -EPROTO;
 	}
@@ -605,7 +613,12 @@ static int say_hello(struct lkm_client *c, const struct lkm_hello *hello,
 	if (hello) {
 		memcpy(h->volume, hello->volume, LM_VOLUME_LEN);
 		if (hello->label)
-			strncpy(h->label, hello->label, LM_NAME_MAX - 1);
+			strncpy(h->label, hello->label, LM_PATH_MAX - 1);
+		if (hello->vol_label)
+			strncpy(h->vol_label, hello->vol_label,
+				LM_NAME_MAX - 1);
+		if (hello->source)
+			strncpy(h->source, hello->source, LM_PATH_MAX - 1);
 	}
 	r = do_call(c, &call, timeout_ms);
 	if (r == 0 && call->status != 0)
@@ -890,6 +903,32 @@ int lkm_locks(struct lkm_client *c, const struct lm_res *filter,
 {
 	return batch_query(c, LM_QUERY_LOCKS, LM_S_R_LOCKS, sizeof(**v),
 			   filter, (void **)v, n);
+}
+
+int lkm_volumes(struct lkm_client *c, struct lm_volume_entry **v, size_t *n)
+{
+	return batch_query(c, LM_QUERY_VOLUMES, LM_S_R_VOLUMES, sizeof(**v),
+			   NULL, (void **)v, n);
+}
+
+int lkm_metrics(struct lkm_client *c, struct lm_s_r_metrics *out)
+{
+	struct lkm_call *call;
+	int r;
+
+	call = call_new(LM_S_QUERY, LM_S_R_METRICS, 0, true);
+	if (!call)
+		return -ENOMEM;
+	call->req->u.query.what = LM_QUERY_METRICS;
+	r = do_call(c, &call, LKM_CALL_TIMEOUT_MS);
+	if (r == 0 && call->status != 0)
+		r = call->status > 0 ? -call->status : call->status;
+	if (r == 0 && call->rep->type != LM_S_R_METRICS)
+		r = -EPROTO;
+	if (r == 0)
+		*out = call->rep->u.r_metrics;
+	call_free(call);
+	return r;
 }
 
 /* --------------------------------------------------------------- admin */

@@ -39,6 +39,8 @@ struct lkm_hello {
 	enum lm_client_kind kind;
 	uint8_t volume[LM_VOLUME_LEN]; /* csvfs: the mounted volume */
 	const char *label;	       /* mount point or tool name */
+	const char *vol_label;	       /* csvfs: the volume's label */
+	const char *source;	       /* csvfs: SOURCE of the mount */
 };
 
 /* Who we are talking to, from the hello reply. */
@@ -98,6 +100,11 @@ int lkm_owners(struct lkm_client *c, const struct lm_res *filter,
 	       struct lm_owner_entry **v, size_t *n);
 int lkm_locks(struct lkm_client *c, const struct lm_res *filter,
 	      struct lm_lock_entry **v, size_t *n);
+
+/* csvfs mounts of every member node (csvfs-admin volumes). */
+int lkm_volumes(struct lkm_client *c, struct lm_volume_entry **v, size_t *n);
+/* This lockd's counters and acquire latency histogram. */
+int lkm_metrics(struct lkm_client *c, struct lm_s_r_metrics *out);
 
 /* Admin: node "" or NULL means the node lockd runs on. */
 int lkm_handoff(struct lkm_client *c, const struct lm_res *res,

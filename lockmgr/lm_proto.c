@@ -45,6 +45,8 @@ uint64_t lm_checksum64(uint64_t seed, const void *data, size_t len)
 #define LM_OWNER_ENTRY_WIRE (LM_RES_WIRE + 4 + 8 + 4 + 4 + 1 + 8)
 #define LM_LOCK_ENTRY_WIRE  (LM_RES_WIRE + 1 + 1 + 1 + 4 + 8 + 4 + 8 + 8)
 #define LM_BATCH_HDR_WIRE   (LM_HDR_LEN + 4 + 1 + 4)
+#define LM_MOUNT_WIRE	    (LM_VOLUME_LEN + LM_NAME_MAX + 2 * LM_PATH_MAX)
+#define LM_VOLUME_ENTRY_WIRE (4 + LM_MOUNT_WIRE)
 
 _Static_assert(LM_BATCH_HDR_WIRE + LM_BATCH_MAX * LM_NODE_ENTRY_WIRE <=
 		   LM_MSG_MAX,
@@ -55,6 +57,9 @@ _Static_assert(LM_BATCH_HDR_WIRE + LM_BATCH_MAX * LM_OWNER_ENTRY_WIRE <=
 _Static_assert(LM_BATCH_HDR_WIRE + LM_BATCH_MAX * LM_LOCK_ENTRY_WIRE <=
 		   LM_MSG_MAX,
 	       "a full locks batch exceeds LM_MSG_MAX");
+_Static_assert(LM_BATCH_HDR_WIRE + LM_VOL_BATCH_MAX * LM_VOLUME_ENTRY_WIRE <=
+		   LM_MSG_MAX,
+	       "a full volumes batch exceeds LM_MSG_MAX");
 _Static_assert(LM_HDR_LEN + 4 + 4 + LM_SYNC_CHUNK <= LM_MSG_MAX,
 	       "a full sync_data chunk exceeds LM_MSG_MAX");
 
@@ -228,6 +233,46 @@ static void x_res(struct lm_cur *c, struct lm_res *r)
 	x_u64(c, &r->fileid);
 }
 
+static void x_mount(struct lm_cur *c, struct lm_mount *m)
+{
+	x_raw(c, m->volume, LM_VOLUME_LEN);
+	x_str(c, m->label, sizeof(m->label));
+	x_str(c, m->source, sizeof(m->source));
+	x_str(c, m->mountpoint, sizeof(m->mountpoint));
+}
+
+static bool mount_ok(const struct lm_mount *m)
+{
+	return memchr(m->label, '\0', sizeof(m->label)) &&
+	       memchr(m->source, '\0', sizeof(m->source)) &&
+	       memchr(m->mountpoint, '\0', sizeof(m->mountpoint));
+}
+
+/* ------------------------------------------------------------------------
+ * Acquire latency histogram: 100us .. 10s, then +Inf.
+ */
+static const uint64_t hist_bounds_us[LM_HIST_BUCKETS] = {
+	100,	 250,	  500,	    1000,    2500,    5000,
+	10000,	 25000,	  50000,    100000,  250000,  500000,
+	1000000, 2500000, 10000000, UINT64_MAX,
+};
+
+uint64_t lm_hist_bound_us(unsigned i)
+{
+	return i < LM_HIST_BUCKETS ? hist_bounds_us[i] : UINT64_MAX;
+}
+
+void lm_hist_observe(struct lm_hist *h, uint64_t us)
+{
+	unsigned i = 0;
+
+	while (i < LM_HIST_BUCKETS - 1 && us > hist_bounds_us[i])
+		i++;
+	h->bucket[i]++;
+	h->count++;
+	h->sum_us += us;
+}
+
 /* ------------------------------------------------------------------------
  * Header.
  */
@@ -281,6 +326,7 @@ static const char *const cmsg_names[] = {
     [LM_C_RELEASE] = "release",	      [LM_C_HANDOFF] = "handoff",
     [LM_C_DRAIN] = "drain",	      [LM_C_RESUME] = "resume",
     [LM_C_PLOCK] = "plock",	      [LM_C_FENCE] = "fence",
+    [LM_C_MOUNT] = "mount",
 };
 
 static const char *const smsg_names[] = {
@@ -291,7 +337,8 @@ static const char *const smsg_names[] = {
     [LM_S_R_HELLO] = "r_hello",	      [LM_S_R_RESULT] = "r_result",
     [LM_S_R_GETLK] = "r_getlk",	      [LM_S_R_STATUS] = "r_status",
     [LM_S_R_NODES] = "r_nodes",	      [LM_S_R_OWNERS] = "r_owners",
-    [LM_S_R_LOCKS] = "r_locks",	      [LM_S_EV_LEASE] = "ev_lease",
+    [LM_S_R_LOCKS] = "r_locks",	      [LM_S_R_VOLUMES] = "r_volumes",
+    [LM_S_R_METRICS] = "r_metrics",   [LM_S_EV_LEASE] = "ev_lease",
     [LM_S_EV_GRANTED] = "ev_granted", [LM_S_EV_REVOKE] = "ev_revoke",
     [LM_S_EV_OWNER] = "ev_owner",     [LM_S_EV_LOST] = "ev_lost",
 };
@@ -445,6 +492,10 @@ static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 	case LM_C_FENCE:
 		x_u32(c, &m->u.fence.target);
 		break;
+	case LM_C_MOUNT:
+		x_u8(c, &m->u.mount.op);
+		x_mount(c, &m->u.mount.m);
+		break;
 	default:
 		return false;
 	}
@@ -466,6 +517,10 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 	case LM_C_PLOCK:
 		return space_ok(p->space) && plop_ok(p->op) &&
 		       lktype_ok(p->type) && p->start <= p->end;
+	case LM_C_MOUNT:
+		return m->u.mount.op >= LM_MOUNT_RESET &&
+		       m->u.mount.op <= LM_MOUNT_DEL &&
+		       mount_ok(&m->u.mount.m);
 	default:
 		return true;
 	}
@@ -518,6 +573,8 @@ static void x_s_hello(struct lm_cur *c, struct lm_s_hello *h)
 	x_raw(c, h->volume, LM_VOLUME_LEN);
 	x_u32(c, &h->pid);
 	x_str(c, h->label, sizeof(h->label));
+	x_str(c, h->vol_label, sizeof(h->vol_label));
+	x_str(c, h->source, sizeof(h->source));
 }
 
 static void x_s_plock(struct lm_cur *c, struct lm_s_plock *p)
@@ -623,22 +680,50 @@ static void x_owner_entry(struct lm_cur *c, struct lm_owner_entry *e)
 	x_s64(c, &e->age_ms);
 }
 
+static void x_volume_entry(struct lm_cur *c, struct lm_volume_entry *e)
+{
+	x_u32(c, &e->node);
+	x_mount(c, &e->m);
+}
+
+static void x_s_r_metrics(struct lm_cur *c, struct lm_s_r_metrics *r)
+{
+	x_s32(c, &r->status);
+	x_u64(c, &r->uptime_ms);
+	x_u64(c, &r->grants);
+	x_u64(c, &r->handoffs);
+	x_u64(c, &r->revokes);
+	x_u64(c, &r->releases);
+	x_u64(c, &r->lost);
+	x_u64(c, &r->fences);
+	x_u64(c, &r->acquires);
+	x_u64(c, &r->acquire_errors);
+	x_s64(c, &r->lease_remaining_ms);
+	x_u32(c, &r->lease_timeout_ms);
+	for (unsigned i = 0; i < LM_HIST_BUCKETS; i++)
+		x_u64(c, &r->acquire_latency.bucket[i]);
+	x_u64(c, &r->acquire_latency.count);
+	x_u64(c, &r->acquire_latency.sum_us);
+}
+
 /*
- * The three batch replies share their head (status, more, n); only the
+ * The batch replies share their head (status, more, n); only the
  * first n entries travel.
  */
-#define LM_X_BATCH(name, type, entry)                                          \
+#define LM_X_BATCH(name, type, entry, max)                                     \
 	static void name(struct lm_cur *c, type *r)                            \
 	{                                                                      \
 		x_s32(c, &r->status);                                          \
 		x_u8(c, &r->more);                                             \
-		x_count(c, &r->n, LM_BATCH_MAX);                               \
+		x_count(c, &r->n, max);                                        \
 		for (uint32_t i = 0; i < r->n && !c->err; i++)                 \
 			entry(c, &r->e[i]);                                    \
 	}
-LM_X_BATCH(x_s_r_nodes, struct lm_s_r_nodes, x_node_entry)
-LM_X_BATCH(x_s_r_owners, struct lm_s_r_owners, x_owner_entry)
-LM_X_BATCH(x_s_r_locks, struct lm_s_r_locks, x_lock_entry)
+LM_X_BATCH(x_s_r_nodes, struct lm_s_r_nodes, x_node_entry, LM_BATCH_MAX)
+LM_X_BATCH(x_s_r_owners, struct lm_s_r_owners, x_owner_entry, LM_BATCH_MAX)
+LM_X_BATCH(x_s_r_locks, struct lm_s_r_locks, x_lock_entry, LM_BATCH_MAX)
+LM_X_BATCH(x_s_r_volumes, struct lm_s_r_volumes, x_volume_entry,
+	   LM_VOL_BATCH_MAX)
 #undef LM_X_BATCH
 
 static bool x_smsg_request(struct lm_cur *c, struct lm_smsg *m)
@@ -698,6 +783,12 @@ static bool x_smsg_reply(struct lm_cur *c, struct lm_smsg *m)
 		break;
 	case LM_S_R_LOCKS:
 		x_s_r_locks(c, &m->u.r_locks);
+		break;
+	case LM_S_R_VOLUMES:
+		x_s_r_volumes(c, &m->u.r_volumes);
+		break;
+	case LM_S_R_METRICS:
+		x_s_r_metrics(c, &m->u.r_metrics);
 		break;
 	default:
 		return false;
@@ -781,6 +872,14 @@ static bool s_batch_ok(const struct lm_smsg *m)
 			if (!bool_ok(m->u.r_owners.e[i].revoking))
 				return false;
 		return true;
+	case LM_S_R_VOLUMES:
+		n = m->u.r_volumes.n;
+		if (!bool_ok(m->u.r_volumes.more) || n > LM_VOL_BATCH_MAX)
+			return false;
+		for (uint32_t i = 0; i < n; i++)
+			if (!mount_ok(&m->u.r_volumes.e[i].m))
+				return false;
+		return true;
 	default: /* LM_S_R_LOCKS */
 		n = m->u.r_locks.n;
 		if (!bool_ok(m->u.r_locks.more) || n > LM_BATCH_MAX)
@@ -801,13 +900,16 @@ static bool smsg_ok(const struct lm_smsg *m)
 	case LM_S_HELLO:
 		return (m->u.hello.kind == LM_CLIENT_CSVFS ||
 			m->u.hello.kind == LM_CLIENT_ADMIN) &&
-		       str_ok(m->u.hello.label, sizeof(m->u.hello.label));
+		       str_ok(m->u.hello.label, sizeof(m->u.hello.label)) &&
+		       str_ok(m->u.hello.vol_label,
+			      sizeof(m->u.hello.vol_label)) &&
+		       str_ok(m->u.hello.source, sizeof(m->u.hello.source));
 	case LM_S_PLOCK:
 	case LM_S_GETLK:
 		return s_plock_ok(&m->u.plock, m->type == LM_S_GETLK);
 	case LM_S_QUERY:
 		return m->u.query.what >= LM_QUERY_STATUS &&
-		       m->u.query.what <= LM_QUERY_LOCKS &&
+		       m->u.query.what <= LM_QUERY_METRICS &&
 		       bool_ok(m->u.query.has_res);
 	case LM_S_ADMIN:
 		return a->op >= LM_ADMIN_HANDOFF && a->op <= LM_ADMIN_RESUME &&
@@ -823,6 +925,7 @@ static bool smsg_ok(const struct lm_smsg *m)
 	case LM_S_R_NODES:
 	case LM_S_R_OWNERS:
 	case LM_S_R_LOCKS:
+	case LM_S_R_VOLUMES:
 		return s_batch_ok(m);
 	case LM_S_EV_LEASE:
 		return bool_ok(m->u.ev_lease.valid);

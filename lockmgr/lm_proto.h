@@ -43,10 +43,13 @@
 #define LM_HDR_LEN 16
 
 #define LM_NAME_MAX 64		/* node and cluster names, NUL included */
+#define LM_PATH_MAX 256		/* mount points and sources, NUL included */
 #define LM_MAX_NODES 64		/* cluster size limit */
 #define LM_VOLUME_LEN 16	/* volume UUID, raw bytes */
 #define LM_SYNC_CHUNK 32768	/* state transfer payload per message */
 #define LM_BATCH_MAX 128	/* entries per query reply message */
+#define LM_VOL_BATCH_MAX 32	/* entries per volumes reply message */
+#define LM_HIST_BUCKETS 16	/* acquire latency histogram, +Inf included */
 #define LM_MSG_MAX 65536	/* no message is longer than this */
 
 /*
@@ -119,6 +122,27 @@ enum lm_cmsg_type {
 	LM_C_RESUME = 14,
 	LM_C_PLOCK = 15,
 	LM_C_FENCE = 16,
+	LM_C_MOUNT = 17, /* a csvfs mount of the sender (not applied) */
+};
+
+/* A csvfs mount as lockd knows it from the mount's hello. */
+struct lm_mount {
+	uint8_t volume[LM_VOLUME_LEN];
+	char label[LM_NAME_MAX];	/* the volume's label */
+	char source[LM_PATH_MAX];	/* SOURCE as given to csvfs */
+	char mountpoint[LM_PATH_MAX];
+};
+
+/*
+ * LM_C_MOUNT ops.  A node describes its own mounts only; a receiver keeps
+ * one list per sender, beside the lock table.  RESET starts a full resend
+ * (sent after every membership change), ADD and DEL follow mounts coming
+ * and going.
+ */
+enum lm_mount_op {
+	LM_MOUNT_RESET = 1, /* forget every mount of the sender */
+	LM_MOUNT_ADD = 2,   /* add (or replace, same mount point) */
+	LM_MOUNT_DEL = 3,   /* remove the mount at this mount point */
 };
 
 struct lm_cmsg {
@@ -185,6 +209,10 @@ struct lm_cmsg {
 		struct lm_c_fence {
 			uint32_t target; /* node id */
 		} fence;
+		struct lm_c_mount {
+			uint8_t op; /* enum lm_mount_op */
+			struct lm_mount m; /* zero for RESET */
+		} mount;
 	} u;
 };
 
@@ -224,6 +252,8 @@ enum lm_smsg_type {
 	LM_S_R_NODES = 68,  /* batches; last has more = 0 */
 	LM_S_R_OWNERS = 69,
 	LM_S_R_LOCKS = 70,
+	LM_S_R_VOLUMES = 71, /* batches of LM_VOL_BATCH_MAX */
+	LM_S_R_METRICS = 72,
 	/* events, seq 0 */
 	LM_S_EV_LEASE = 128,   /* new lease deadline for this node */
 	LM_S_EV_GRANTED = 129, /* unsolicited grant (hand-off target) */
@@ -237,6 +267,8 @@ enum lm_query_what {
 	LM_QUERY_NODES = 2,
 	LM_QUERY_OWNERS = 3,
 	LM_QUERY_LOCKS = 4,
+	LM_QUERY_VOLUMES = 5, /* csvfs mounts of every member */
+	LM_QUERY_METRICS = 6, /* this lockd's counters */
 };
 
 enum lm_admin_op {
@@ -275,6 +307,28 @@ struct lm_owner_entry {
 	int64_t age_ms; /* since this lockd saw the grant; -1 unknown */
 };
 
+/* One row of a volumes reply: a mount of a node. */
+struct lm_volume_entry {
+	uint32_t node; /* node id */
+	struct lm_mount m;
+};
+
+/*
+ * Acquire latency histogram: observations (microseconds, from a client's
+ * acquire arriving at lockd to its grant) counted in the first bucket
+ * whose upper bound is >= the value; the last bucket is +Inf.  Counts are
+ * per bucket, not cumulative.
+ */
+struct lm_hist {
+	uint64_t bucket[LM_HIST_BUCKETS];
+	uint64_t count;
+	uint64_t sum_us;
+};
+
+/* Upper bound of bucket i in microseconds; UINT64_MAX for the last. */
+uint64_t lm_hist_bound_us(unsigned i);
+void lm_hist_observe(struct lm_hist *h, uint64_t us);
+
 /* One row of a locks reply. */
 struct lm_lock_entry {
 	struct lm_res res;
@@ -297,7 +351,9 @@ struct lm_smsg {
 			uint32_t kind; /* enum lm_client_kind */
 			uint8_t volume[LM_VOLUME_LEN]; /* csvfs only */
 			uint32_t pid;
-			char label[LM_NAME_MAX]; /* free text: mount point */
+			char label[LM_PATH_MAX]; /* free text: mount point */
+			char vol_label[LM_NAME_MAX]; /* csvfs: volume label */
+			char source[LM_PATH_MAX];    /* csvfs: its SOURCE */
 		} hello;
 		struct lm_s_acquire {
 			uint64_t fileid;
@@ -386,6 +442,30 @@ struct lm_smsg {
 			uint32_t n;
 			struct lm_lock_entry e[LM_BATCH_MAX];
 		} r_locks;
+		struct lm_s_r_volumes {
+			int32_t status;
+			uint8_t more;
+			uint32_t n;
+			struct lm_volume_entry e[LM_VOL_BATCH_MAX];
+		} r_volumes;
+		/* Counters since this lockd started.  Cluster-wide events
+		 * (grants, revokes, ...) are counted as this node's replica
+		 * applies them, so every node counts the same ones. */
+		struct lm_s_r_metrics {
+			int32_t status;
+			uint64_t uptime_ms;
+			uint64_t grants;   /* EX grants, any node */
+			uint64_t handoffs; /* grants made by a hand-off */
+			uint64_t revokes;  /* owners asked to give up */
+			uint64_t releases; /* ownerships given up */
+			uint64_t lost;	   /* ownerships ended by a fence */
+			uint64_t fences;   /* nodes fenced */
+			uint64_t acquires; /* acquire requests of local clients */
+			uint64_t acquire_errors; /* of those, refused */
+			int64_t lease_remaining_ms; /* -1: no valid lease */
+			uint32_t lease_timeout_ms;
+			struct lm_hist acquire_latency; /* local clients */
+		} r_metrics;
 
 		struct lm_s_ev_lease {
 			uint8_t valid;

@@ -126,6 +126,10 @@ void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 		lockd_heartbeat_delivered(ld, from, m.u.heartbeat.seq);
 		return;
 	}
+	if (m.type == LM_C_MOUNT) {
+		lockd_mounts_delivered(ld, from, &m.u.mount);
+		return;
+	}
 	ld->in_apply = true;
 	ret = lm_state_apply_msg(ld->st, from, &m, &ld->evq);
 	ld->in_apply = false;
@@ -147,6 +151,7 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 		return;
 	for (size_t i = 0; i < cc->n_left; i++)
 		lockd_node_seen_absent(ld, cc->left[i]);
+	lockd_mounts_confchg(ld, cc);
 	/* chunks of an older transfer round are useless now */
 	lockd_drop_queued_sync(ld);
 	ld->in_apply = true;
@@ -557,6 +562,7 @@ static void teardown(struct lockd *ld)
 	lockd_client_fini(ld);
 	lockd_lease_fini(ld, ld->exit_code == 0);
 	lockd_res_fini(ld);
+	lockd_mounts_fini(ld);
 	if (ld->st)
 		lm_state_free(ld->st);
 	lm_evq_free(&ld->evq);

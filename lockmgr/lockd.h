@@ -51,6 +51,7 @@ struct lockd_wait {
 	struct lockd_wait *next;
 	struct lockd_client *client;
 	uint32_t seq;
+	uint64_t start_ns; /* the client's acquire arrived (latency) */
 	uint32_t flags; /* LM_ACQ_* */
 };
 
@@ -133,7 +134,9 @@ struct lockd_client {
 	bool dead;		/* close at the next sweep */
 	enum lm_client_kind kind;
 	uint8_t volume[LM_VOLUME_LEN];
-	char label[LM_NAME_MAX];
+	char label[LM_PATH_MAX];     /* csvfs: the mount point */
+	char vol_label[LM_NAME_MAX]; /* csvfs: the volume's label */
+	char source[LM_PATH_MAX];    /* csvfs: its SOURCE */
 	struct lockd_plowner *plowners;
 	struct lockd_out *outq, *outq_tail; /* replies not yet sent */
 	unsigned outq_len;
@@ -157,6 +160,13 @@ struct lockd_grant_seen {
 	struct lockd_link link;
 	struct lm_res res;
 	uint64_t seen_ns;
+};
+
+/* Counters for `csvfs-admin metrics`, since this lockd started. */
+struct lockd_metrics {
+	uint64_t grants, handoffs, revokes, releases, lost, fences;
+	uint64_t acquires, acquire_errors;
+	struct lm_hist acquire_latency;
 };
 
 struct lockd {
@@ -203,6 +213,11 @@ struct lockd {
 	/* bumped at every LM_EV_READY: a FENCE or heartbeat sent in an
 	 * earlier ready period may have been dropped by a ring change */
 	uint64_t ready_gen;
+
+	/* csvfs mounts of every node (lockd_mounts.c), not replicated */
+	struct lm_volume_entry *mounts;
+	size_t n_mounts, cap_mounts;
+	struct lockd_metrics metrics;
 
 	/* clients (lockd_client.c) */
 	struct lockd_link clients;
@@ -319,6 +334,14 @@ void lockd_push_volume(struct lockd *ld, uint16_t type,
 		       uint32_t owner);
 void lockd_push_lease(struct lockd *ld, struct lockd_client *only);
 struct lockd_client *lockd_client_by_id(struct lockd *ld, unsigned id);
+
+/* ---- lockd_mounts.c ---- */
+void lockd_mounts_client_up(struct lockd *ld, struct lockd_client *c);
+void lockd_mounts_client_gone(struct lockd *ld, struct lockd_client *c);
+void lockd_mounts_delivered(struct lockd *ld, uint32_t from,
+			    const struct lm_c_mount *mm);
+void lockd_mounts_confchg(struct lockd *ld, const struct lm_confchg *cc);
+void lockd_mounts_fini(struct lockd *ld);
 
 /* ---- lockd_serve.c: client requests ---- */
 void lockd_serve(struct lockd *ld, struct lockd_client *c,

@@ -145,6 +145,7 @@ static void client_close(struct lockd *ld, struct lockd_client *c)
 	epoll_ctl(ld->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	lockd_res_client_gone(ld, c);
+	lockd_mounts_client_gone(ld, c);
 	while (c->outq) {
 		struct lockd_out *o = c->outq;
 

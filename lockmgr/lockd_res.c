@@ -246,6 +246,8 @@ static void reply_waiters(struct lockd *ld, struct lockd_own *o,
 			continue;
 		}
 		*pp = w->next;
+		if (status)
+			ld->metrics.acquire_errors++;
 		lockd_client_reply(ld, w->client, w->seq, status, 0);
 		free(w);
 	}
@@ -290,6 +292,8 @@ static void own_granted(struct lockd *ld, struct lockd_own *o,
 		struct lockd_wait *w = o->waiters;
 
 		o->waiters = w->next;
+		lm_hist_observe(&ld->metrics.acquire_latency,
+				(o->granted_ns - w->start_ns) / 1000);
 		add_holder(ld, o, w->client, w->seq);
 		lockd_client_reply(ld, w->client, w->seq, 0, epoch);
 		free(w);
@@ -337,6 +341,7 @@ static struct lockd_wait *add_waiter(struct lockd *ld, struct lockd_own *o,
 	w->client = c;
 	w->seq = seq;
 	w->flags = flags;
+	w->start_ns = lockd_now_ns();
 	for (pp = &o->waiters; *pp; pp = &(*pp)->next)
 		;
 	*pp = w;
@@ -359,18 +364,23 @@ void lockd_acquire(struct lockd *ld, struct lockd_client *c, uint32_t seq,
 	struct lockd_own *o;
 
 	memcpy(res.volume, c->volume, LM_VOLUME_LEN);
+	ld->metrics.acquires++;
 	if (ld->stopping) {
+		ld->metrics.acquire_errors++;
 		lockd_client_reply(ld, c, seq, LM_ERR_SHUTDOWN, 0);
 		return;
 	}
 	o = own_find(ld, &res);
 	if (o && o->state == OWN_HELD) {
+		/* already this node's: granted at once */
+		lm_hist_observe(&ld->metrics.acquire_latency, 0);
 		add_holder(ld, o, c, seq);
 		lockd_client_reply(ld, c, seq, 0, o->epoch);
 		return;
 	}
 	if (nowait && (owned_by_other(ld, &res) ||
 		       (o && o->state != OWN_ACQUIRING))) {
+		ld->metrics.acquire_errors++;
 		lockd_client_reply(ld, c, seq, EAGAIN, 0);
 		return;
 	}
@@ -510,6 +520,15 @@ void lockd_res_client_gone(struct lockd *ld, struct lockd_client *c)
 
 /* ---- lease end, revoke, hand-off ---- */
 
+static void resolve_lost(struct lockd *ld);
+
+/*
+ * The lease can end while the table stays ready: this lockd was stopped
+ * (SIGSTOP, a hang) for longer than the lease while corosync kept the
+ * node in the membership.  No LM_EV_READY follows then, so the lost
+ * entries are resolved here at once; otherwise a waiter on another node
+ * would wait for as long as this node lives (found by t-fault-stop).
+ */
 void lockd_lease_lost_all(struct lockd *ld)
 {
 	struct lockd_link *p, *t;
@@ -522,6 +541,7 @@ void lockd_lease_lost_all(struct lockd *ld)
 		own_lost(ld, o, "the lease of this node ended");
 		o->state = OWN_LOST;
 	}
+	resolve_lost(ld);
 }
 
 /*
@@ -866,10 +886,39 @@ static void on_not_ready(struct lockd *ld)
 	}
 }
 
+/* Cluster-wide events, counted as this replica applies them. */
+static void count_event(struct lockd *ld, const struct lm_ev *ev)
+{
+	struct lockd_metrics *m = &ld->metrics;
+
+	switch (ev->type) {
+	case LM_EV_GRANTED:
+		m->grants++;
+		if (!ev->req_id)
+			m->handoffs++;
+		break;
+	case LM_EV_REVOKE:
+		m->revokes++;
+		break;
+	case LM_EV_RELEASED:
+		m->releases++;
+		break;
+	case LM_EV_LOST:
+		m->lost++;
+		break;
+	case LM_EV_FENCED:
+		m->fences++;
+		break;
+	default:
+		break;
+	}
+}
+
 void lockd_route_event(struct lockd *ld, const struct lm_ev *ev)
 {
 	bool mine = is_mine(ld, ev);
 
+	count_event(ld, ev);
 	switch (ev->type) {
 	case LM_EV_REPLY:
 		if (mine)

@@ -3,7 +3,9 @@
  * lockd_serve.c - what csvfs-lockd does with each client request: hello
  * and authentication, acquire / release / cancel, byte-range locks,
  * F_GETLK, queries (answered from the local replica, in batches of
- * LM_BATCH_MAX) and admin operations (hand-off, drain, resume).
+ * LM_BATCH_MAX; volumes from the mounts list of lockd_mounts.c, metrics
+ * from this lockd's counters) and admin operations (hand-off, drain,
+ * resume).
  *
  * Requests that change the table become cluster messages with a req_id
  * (lockd_res.c); their replies come back through the table's events.
@@ -75,12 +77,16 @@ static void serve_hello(struct lockd *ld, struct lockd_client *c,
 	c->kind = (enum lm_client_kind)h->kind;
 	memcpy(c->volume, h->volume, LM_VOLUME_LEN);
 	snprintf(c->label, sizeof(c->label), "%s", h->label);
+	snprintf(c->vol_label, sizeof(c->vol_label), "%s", h->vol_label);
+	snprintf(c->source, sizeof(c->source), "%s", h->source);
 	log_info("client %u connected: pid %d uid %u, %s, %s", c->id,
 		 (int)c->pid, (unsigned)c->uid,
 		 c->kind == LM_CLIENT_CSVFS ? "csvfs" : "admin",
 		 c->label[0] ? c->label : "no label");
-	if (c->kind == LM_CLIENT_CSVFS)
+	if (c->kind == LM_CLIENT_CSVFS) {
 		lockd_push_lease(ld, c);
+		lockd_mounts_client_up(ld, c);
+	}
 }
 
 /* ---- byte-range locks ---- */
@@ -303,11 +309,40 @@ static int lock_row(const struct lm_lock_entry *e, void *arg)
 	return rows_add(arg, e);
 }
 
+/* Where a batch reply of type keeps its head and entries. */
+static void *batch_of(struct lm_smsg *r, uint16_t type, uint8_t **more,
+		      uint32_t **n, size_t *max)
+{
+	*max = LM_BATCH_MAX;
+	switch (type) {
+	case LM_S_R_NODES:
+		*more = &r->u.r_nodes.more;
+		*n = &r->u.r_nodes.n;
+		return r->u.r_nodes.e;
+	case LM_S_R_OWNERS:
+		*more = &r->u.r_owners.more;
+		*n = &r->u.r_owners.n;
+		return r->u.r_owners.e;
+	case LM_S_R_VOLUMES:
+		*max = LM_VOL_BATCH_MAX;
+		*more = &r->u.r_volumes.more;
+		*n = &r->u.r_volumes.n;
+		return r->u.r_volumes.e;
+	default: /* LM_S_R_LOCKS */
+		*more = &r->u.r_locks.more;
+		*n = &r->u.r_locks.n;
+		return r->u.r_locks.e;
+	}
+}
+
 static void send_rows(struct lockd *ld, struct lockd_client *c, uint32_t seq,
 		      uint16_t type, const struct rows *rs)
 {
 	struct lm_smsg *r = calloc(1, sizeof(*r));
-	size_t off = 0;
+	size_t off = 0, max, n;
+	uint32_t *np;
+	uint8_t *more;
+	void *dst;
 
 	if (!r) {
 		lockd_client_reply(ld, c, seq, ENOMEM, 0);
@@ -315,29 +350,48 @@ static void send_rows(struct lockd *ld, struct lockd_client *c, uint32_t seq,
 	}
 	r->type = type;
 	r->seq = seq;
+	dst = batch_of(r, type, &more, &np, &max);
 	do {
-		size_t n = rs->n - off > LM_BATCH_MAX ? LM_BATCH_MAX :
-			   rs->n - off;
-		void *dst = type == LM_S_R_NODES ? (void *)r->u.r_nodes.e :
-			    type == LM_S_R_OWNERS ? (void *)r->u.r_owners.e :
-			    (void *)r->u.r_locks.e;
-
+		n = rs->n - off > max ? max : rs->n - off;
 		if (n)
 			memcpy(dst, rs->v + off * rs->size, n * rs->size);
 		off += n;
-		/* the three reply bodies share status, more, n */
-		r->u.r_nodes.status = 0;
-		r->u.r_nodes.more = off < rs->n;
-		r->u.r_nodes.n = (uint32_t)n;
-		if (type == LM_S_R_OWNERS) {
-			r->u.r_owners.more = off < rs->n;
-			r->u.r_owners.n = (uint32_t)n;
-		} else if (type == LM_S_R_LOCKS) {
-			r->u.r_locks.more = off < rs->n;
-			r->u.r_locks.n = (uint32_t)n;
-		}
+		*more = off < rs->n;
+		*np = (uint32_t)n;
 		lockd_client_push(ld, c, r);
 	} while (off < rs->n);
+	free(r);
+}
+
+static void serve_metrics(struct lockd *ld, struct lockd_client *c,
+			  uint32_t seq)
+{
+	struct lm_smsg *r = calloc(1, sizeof(*r));
+	const struct lockd_metrics *mt = &ld->metrics;
+	struct lm_s_r_metrics *m;
+	uint64_t now = lockd_now_ns();
+
+	if (!r) {
+		lockd_client_reply(ld, c, seq, ENOMEM, 0);
+		return;
+	}
+	r->type = LM_S_R_METRICS;
+	r->seq = seq;
+	m = &r->u.r_metrics;
+	m->uptime_ms = (now - ld->start_ns) / 1000000;
+	m->grants = mt->grants;
+	m->handoffs = mt->handoffs;
+	m->revokes = mt->revokes;
+	m->releases = mt->releases;
+	m->lost = mt->lost;
+	m->fences = mt->fences;
+	m->acquires = mt->acquires;
+	m->acquire_errors = mt->acquire_errors;
+	m->lease_remaining_ms = ld->lease_valid && ld->lease_deadline_ns > now ?
+		(int64_t)((ld->lease_deadline_ns - now) / 1000000) : -1;
+	m->lease_timeout_ms = ld->conf.lease_timeout_ms;
+	m->acquire_latency = mt->acquire_latency;
+	lockd_client_push(ld, c, r);
 	free(r);
 }
 
@@ -373,6 +427,15 @@ static void serve_query(struct lockd *ld, struct lockd_client *c,
 		rs.size = sizeof(struct lm_lock_entry);
 		ret = lm_state_foreach_lock(ld->st, filter, lock_row, &rs);
 		break;
+	case LM_QUERY_VOLUMES:
+		type = LM_S_R_VOLUMES;
+		rs.size = sizeof(struct lm_volume_entry);
+		for (size_t i = 0; i < ld->n_mounts && !ret; i++)
+			ret = rows_add(&rs, &ld->mounts[i]);
+		break;
+	case LM_QUERY_METRICS:
+		serve_metrics(ld, c, m->seq);
+		return;
 	default:
 		lockd_client_reply(ld, c, m->seq, EINVAL, 0);
 		return;

@@ -101,14 +101,17 @@ void cv_vlog(int level, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	char line[1100];
+	char stamp[32];
 	struct timespec ts;
+	struct tm tm;
 	int n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(line, sizeof(line), "%lld.%03ld %s %s: %s\n",
-		     (long long)ts.tv_sec, ts.tv_nsec / 1000000, lg.ident,
-		     level_tag(level), msg);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ld %s %s: %s\n", stamp,
+		     ts.tv_nsec / 1000000, lg.ident, level_tag(level), msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line))

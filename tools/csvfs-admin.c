@@ -4,11 +4,15 @@
  *
  *	csvfs-admin [--socket PATH] [--json] COMMAND [ARGS]
  *
- * Queries (status, nodes, owners, locks) print aligned tables with node
- * names, readable ages and canonical volume UUIDs, or with --json a stable
- * document described in csvfs-admin(8).  Controls (handoff, drain, resume)
- * ask lockd and then watch the table until the change took effect, so
- * that a script can rely on "exit 0" meaning "done".
+ * Queries (status, nodes, volumes, owners, locks) print aligned tables
+ * with node names, readable ages and canonical volume UUIDs, or with
+ * --json a stable document described in csvfs-admin(8).  Controls
+ * (handoff, drain, resume) ask lockd and then watch the table until the
+ * change took effect, so that a script can rely on "exit 0" meaning
+ * "done".  format writes a volume record with csvfs's own code; metrics
+ * prints the Prometheus text format.  Any node's lockd answers for the
+ * whole cluster: the table is replicated, and the mounts list is
+ * exchanged between lockds.
  *
  * Exit status: 0 success, 1 failure (one line on stderr saying what failed
  * and what to do), 2 usage error.
@@ -17,6 +21,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +31,8 @@
 #include "cvtool.h"
 #include "json.h"
 #include "lkm.h"
+#include "prom.h"
+#include "volume.h"
 
 #define EXIT_USAGE 2
 #define CONNECT_TIMEOUT_MS 5000
@@ -35,6 +42,7 @@ struct admin {
 	const char *socket;	/* as resolved, for messages */
 	bool json;
 	int timeout_s;		/* handoff and drain */
+	const char *label;	/* format --label */
 	struct lkm_client *c;
 	struct lm_node_entry *nodes; /* loaded by load_nodes() */
 	size_t n_nodes;
@@ -272,11 +280,13 @@ static int resolve_node(struct admin *a, const char *name,
 }
 
 /* Explain an admin error about node name. */
-static int node_fail(struct admin *a, const char *what, const char *name,
+static int node_fail(struct admin *a, const char *what, const char *node,
 		     int err)
 {
-	char list[1024];
+	char list[1024], name[LM_NAME_MAX];
 
+	/* node may point into a->nodes, which is reloaded here */
+	snprintf(name, sizeof(name), "%s", node);
 	free(a->nodes);
 	a->nodes = NULL;
 	if (load_nodes(a))
@@ -430,8 +440,21 @@ static int cmd_status(struct admin *a, int argc, char **argv)
 
 /* ------------------------------------------------------------- nodes */
 
+/* This node's lease (ms left, -1 none): only lockd's own is known;
+ * for the others the heartbeat age tells how alive they look. */
+static int64_t self_lease_ms(struct admin *a)
+{
+	struct lm_s_r_status s;
+
+	if (lkm_status(a->c, &s) < 0)
+		return -1;
+	return s.lease_remaining_ms;
+}
+
 static void nodes_json(struct admin *a)
 {
+	uint32_t self = lkm_server(a->c)->node_id;
+	int64_t lease = self_lease_ms(a);
 	struct json *j = &a->j;
 
 	json_arr_begin(j);
@@ -452,6 +475,12 @@ static void nodes_json(struct admin *a)
 			json_null(j);
 		else
 			json_int(j, e->heartbeat_age_ms);
+		json_kbool(j, "this_node", e->id == self);
+		json_key(j, "lease_remaining_ms");
+		if (e->id != self || lease < 0)
+			json_null(j);
+		else
+			json_int(j, lease);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -462,20 +491,21 @@ static int nodes_human(struct admin *a)
 {
 	static const char *const hdr[] = { "NAME",   ">ID",    "STATE",
 					   "MEMBER", ">VOTES", ">OWNED",
-					   ">LOCKS", "HEARTBEAT" };
+					   ">LOCKS", "HEARTBEAT", "LEASE" };
 	uint32_t self = lkm_server(a->c)->node_id;
+	int64_t lease_ms = self_lease_ms(a);
 	struct cv_table t;
 	int r;
 
-	if (cv_table_init(&t, 8, hdr) < 0)
+	if (cv_table_init(&t, 9, hdr) < 0)
 		return fail("out of memory");
 	for (size_t i = 0; i < a->n_nodes; i++) {
 		const struct lm_node_entry *e = &a->nodes[i];
 		char name[LM_NAME_MAX + 4], id[16], votes[16], owned[16];
-		char locks[16], age[16];
-		const char *row[8] = { name, id, node_state(e),
+		char locks[16], age[16], lease[24];
+		const char *row[9] = { name, id, node_state(e),
 				       e->member ? "yes" : "no", votes, owned,
-				       locks, age };
+				       locks, age, lease };
 
 		snprintf(name, sizeof(name), "%s%s", e->name,
 			 e->id == self ? " *" : "");
@@ -484,6 +514,12 @@ static int nodes_human(struct admin *a)
 		snprintf(owned, sizeof(owned), "%" PRIu32, e->n_owned);
 		snprintf(locks, sizeof(locks), "%" PRIu32, e->n_locks);
 		cv_age_format(e->heartbeat_age_ms, age, sizeof(age));
+		if (e->id != self)
+			snprintf(lease, sizeof(lease), "-");
+		else if (lease_ms < 0)
+			snprintf(lease, sizeof(lease), "NONE");
+		else
+			cv_age_format(lease_ms, lease, sizeof(lease));
 		r = cv_table_row(&t, row);
 		if (r < 0) {
 			cv_table_free(&t);
@@ -492,7 +528,8 @@ static int nodes_human(struct admin *a)
 	}
 	cv_table_print(&t, stdout);
 	cv_table_free(&t);
-	printf("(* = this node)\n");
+	printf("(* = this node; LEASE is known for this node only, "
+	       "HEARTBEAT is the age of each node's last heartbeat)\n");
 	return 0;
 }
 
@@ -570,7 +607,7 @@ static void owners_json(struct admin *a, const struct owner_row *rows,
 	for (size_t i = 0; i < n; i++) {
 		const struct lm_owner_entry *e = &rows[i].e;
 
-		cv_uuid_format(e->res.volume, uuid);
+		cv_uuid_unparse(e->res.volume, uuid);
 		json_obj_begin(j);
 		if (rows[i].path)
 			json_kstr(j, "path", rows[i].path);
@@ -620,7 +657,7 @@ static int owners_human(struct admin *a, const struct owner_row *rows,
 			e->revoking ? "yes" : "no", age
 		};
 
-		cv_uuid_format(e->res.volume, uuid);
+		cv_uuid_unparse(e->res.volume, uuid);
 		snprintf(fid, sizeof(fid), "%" PRIu64, e->res.fileid);
 		snprintf(ep, sizeof(ep), "%" PRIu64, e->epoch);
 		snprintf(w, sizeof(w), "%" PRIu32, e->n_waiters);
@@ -710,7 +747,7 @@ static void locks_json(struct admin *a, const struct lock_row *rows,
 	for (size_t i = 0; i < n; i++) {
 		const struct lm_lock_entry *e = &rows[i].e;
 
-		cv_uuid_format(e->res.volume, uuid);
+		cv_uuid_unparse(e->res.volume, uuid);
 		json_obj_begin(j);
 		if (rows[i].path)
 			json_kstr(j, "path", rows[i].path);
@@ -764,7 +801,7 @@ static int locks_human(struct admin *a, const struct lock_row *rows,
 			e->waiting ? "waiting" : "held"
 		};
 
-		cv_uuid_format(e->res.volume, uuid);
+		cv_uuid_unparse(e->res.volume, uuid);
 		snprintf(fid, sizeof(fid), "%" PRIu64, e->res.fileid);
 		snprintf(pid, sizeof(pid), "%" PRIu32, e->pid);
 		snprintf(own, sizeof(own), "%" PRIx64, e->owner);
@@ -1004,6 +1041,324 @@ static int cmd_resume(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+/* ----------------------------------------------------------- volumes */
+
+/* One volume: the mounts of every node that has it. */
+struct volume_row {
+	uint8_t uuid[LM_VOLUME_LEN];
+	const struct lm_volume_entry **mounts;
+	size_t n;
+};
+
+/* Group mount rows by volume, in order of first appearance. */
+static int group_volumes(const struct lm_volume_entry *v, size_t n,
+			 struct volume_row **out, size_t *n_out)
+{
+	struct volume_row *rows = calloc(n ? n : 1, sizeof(*rows));
+	size_t nr = 0, k;
+
+	if (!rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		for (k = 0; k < nr; k++)
+			if (!memcmp(rows[k].uuid, v[i].m.volume,
+				    LM_VOLUME_LEN))
+				break;
+		if (k == nr) {
+			memcpy(rows[nr].uuid, v[i].m.volume, LM_VOLUME_LEN);
+			rows[nr].mounts = calloc(n, sizeof(*rows[nr].mounts));
+			if (!rows[nr].mounts)
+				goto fail;
+			nr++;
+		}
+		rows[k].mounts[rows[k].n++] = &v[i];
+	}
+	*out = rows;
+	*n_out = nr;
+	return 0;
+fail:
+	for (k = 0; k < nr; k++)
+		free(rows[k].mounts);
+	free(rows);
+	return -ENOMEM;
+}
+
+static void volumes_json(struct admin *a, const struct volume_row *rows,
+			 size_t n)
+{
+	struct json *j = &a->j;
+	char uuid[CV_UUID_STR_LEN], b[32];
+
+	json_arr_begin(j);
+	for (size_t i = 0; i < n; i++) {
+		const struct lm_volume_entry *first = rows[i].mounts[0];
+
+		cv_uuid_unparse(rows[i].uuid, uuid);
+		json_obj_begin(j);
+		json_kstr(j, "uuid", uuid);
+		json_kstr(j, "label", first->m.label);
+		json_kstr(j, "source", first->m.source);
+		json_key(j, "nodes");
+		json_arr_begin(j);
+		for (size_t k = 0; k < rows[i].n; k++)
+			json_str(j, node_name(a, rows[i].mounts[k]->node, b,
+					      sizeof(b)));
+		json_arr_end(j);
+		json_key(j, "mounts");
+		json_arr_begin(j);
+		for (size_t k = 0; k < rows[i].n; k++) {
+			const struct lm_volume_entry *e = rows[i].mounts[k];
+
+			json_obj_begin(j);
+			json_kstr(j, "node", node_name(a, e->node, b,
+						       sizeof(b)));
+			json_kuint(j, "node_id", e->node);
+			json_kstr(j, "mountpoint", e->m.mountpoint);
+			json_kstr(j, "source", e->m.source);
+			json_obj_end(j);
+		}
+		json_arr_end(j);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_finish(j);
+}
+
+/* "n1 n2 n3" of the nodes mounting a volume. */
+static void volume_nodes(struct admin *a, const struct volume_row *r,
+			 char *buf, size_t len)
+{
+	size_t off = 0;
+	char b[32];
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < r->n && off < len; k++)
+		off += snprintf(buf + off, len - off, "%s%s", k ? " " : "",
+				node_name(a, r->mounts[k]->node, b,
+					  sizeof(b)));
+}
+
+static int volumes_human(struct admin *a, const struct volume_row *rows,
+			 size_t n)
+{
+	static const char *const hdr[] = { "VOLUME", "LABEL", "SOURCE",
+					   "MOUNTED ON" };
+	struct cv_table t;
+
+	if (n == 0) {
+		printf("no csvfs volume is mounted on any member node\n");
+		return 0;
+	}
+	if (cv_table_init(&t, 4, hdr) < 0)
+		return fail("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const struct lm_volume_entry *first = rows[i].mounts[0];
+		char uuid[CV_UUID_STR_LEN], nodes[1024];
+		const char *row[4] = { uuid, first->m.label[0] ?
+				       first->m.label : "-", first->m.source,
+				       nodes };
+
+		cv_uuid_unparse(rows[i].uuid, uuid);
+		volume_nodes(a, &rows[i], nodes, sizeof(nodes));
+		if (cv_table_row(&t, row) < 0) {
+			cv_table_free(&t);
+			return fail("out of memory");
+		}
+	}
+	cv_table_print(&t, stdout);
+	cv_table_free(&t);
+	return 0;
+}
+
+static int cmd_volumes(struct admin *a, int argc, char **argv)
+{
+	struct lm_volume_entry *v = NULL;
+	struct volume_row *rows = NULL;
+	size_t n, nr = 0;
+	int r;
+
+	r = load_nodes(a);
+	if (r)
+		return r;
+	r = lkm_volumes(a->c, &v, &n);
+	if (r < 0)
+		return lockd_fail("volumes query", r);
+	if (group_volumes(v, n, &rows, &nr) < 0) {
+		free(v);
+		return fail("out of memory");
+	}
+	if (a->json)
+		volumes_json(a, rows, nr);
+	else
+		r = volumes_human(a, rows, nr);
+	for (size_t i = 0; i < nr; i++)
+		free(rows[i].mounts);
+	free(rows);
+	free(v);
+	return r;
+}
+
+/* ------------------------------------------------------------ format */
+
+static int cmd_format(struct admin *a, int argc, char **argv)
+{
+	struct cv_volrec rec;
+	char err[512], uuid[CV_UUID_STR_LEN];
+	int r;
+
+	r = cv_volume_format(argv[0], a->label ? a->label : "", &rec, err,
+			     sizeof(err));
+	if (r == -EINVAL && strstr(err, "SOURCE must be"))
+		return usage_error("%s", err);
+	if (r)
+		return fail("%s", err);
+	cv_uuid_unparse(rec.uuid, uuid);
+	if (a->json) {
+		json_obj_begin(&a->j);
+		json_kstr(&a->j, "uuid", uuid);
+		json_kstr(&a->j, "label", rec.label);
+		json_kstr(&a->j, "source", argv[0]);
+		json_kuint(&a->j, "format", rec.format_version);
+		json_obj_end(&a->j);
+		json_finish(&a->j);
+	} else {
+		printf("%s\n", uuid);
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------- metrics */
+
+static void metrics_counters(FILE *f, const struct lm_s_r_metrics *m,
+			     const char *self)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} c[] = {
+#define C(n, field, h) { "csvfs_" n "_total", h, \
+	offsetof(struct lm_s_r_metrics, field) }
+		C("grants", grants, "Write ownership grants (any node)."),
+		C("handoffs", handoffs, "Grants made by a hand-off."),
+		C("revokes", revokes, "Owners asked to give a file up."),
+		C("releases", releases, "Ownerships given up by owners."),
+		C("ownership_lost", lost, "Ownerships ended by fencing."),
+		C("fence_events", fences, "Nodes fenced."),
+		C("acquire_requests", acquires,
+		  "Acquire requests of this node's csvfs mounts."),
+		C("acquire_errors", acquire_errors,
+		  "Acquire requests of this node refused."),
+#undef C
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)m + c[i].off, sizeof(v));
+		prom_family(f, c[i].name, "counter", c[i].help);
+		prom_uint(f, c[i].name, self, v);
+	}
+}
+
+static void metrics_nodes(struct admin *a, FILE *f)
+{
+	static const char *const fam[][2] = {
+		{ "csvfs_node_up", "1 if the node is a member, not draining." },
+		{ "csvfs_node_member", "1 if the node is a cluster member." },
+		{ "csvfs_node_draining", "1 if the node is draining." },
+		{ "csvfs_node_fencing", "1 if the node awaits fencing." },
+		{ "csvfs_node_owned_files", "Files the node owns." },
+		{ "csvfs_node_locks", "POSIX and flock locks the node holds." },
+	};
+
+	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		prom_family(f, fam[k][0], "gauge", fam[k][1]);
+		for (size_t i = 0; i < a->n_nodes; i++) {
+			const struct lm_node_entry *e = &a->nodes[i];
+			uint64_t v[] = {
+				e->state == LM_NODE_UP && !e->draining,
+				e->member, e->draining,
+				e->state == LM_NODE_FENCING, e->n_owned,
+				e->n_locks,
+			};
+			char l[160] = "";
+
+			prom_label(l, sizeof(l), "node", e->name);
+			prom_uint(f, fam[k][0], l, v[k]);
+		}
+	}
+	prom_family(f, "csvfs_node_heartbeat_age_seconds", "gauge",
+		    "Age of the node's last heartbeat seen here.");
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		char l[160] = "";
+
+		if (a->nodes[i].heartbeat_age_ms < 0)
+			continue;
+		prom_label(l, sizeof(l), "node", a->nodes[i].name);
+		prom_ms_as_seconds(f, "csvfs_node_heartbeat_age_seconds", l,
+				   a->nodes[i].heartbeat_age_ms);
+	}
+}
+
+static void metrics_print(struct admin *a, FILE *f,
+			  const struct lm_s_r_status *s,
+			  const struct lm_s_r_metrics *m)
+{
+	char self[160] = "";
+
+	prom_label(self, sizeof(self), "node", s->node_name);
+	prom_family(f, "csvfs_cluster_quorate", "gauge",
+		    "1 if this node's partition is quorate.");
+	prom_uint(f, "csvfs_cluster_quorate", self, s->quorate);
+	prom_family(f, "csvfs_cluster_members", "gauge",
+		    "Members in this node's view.");
+	prom_uint(f, "csvfs_cluster_members", self, s->n_members);
+	prom_family(f, "csvfs_lease_valid", "gauge",
+		    "1 if this node holds a valid write lease.");
+	prom_uint(f, "csvfs_lease_valid", self, m->lease_remaining_ms >= 0);
+	prom_family(f, "csvfs_lease_remaining_seconds", "gauge",
+		    "Time left on this node's lease (0 without one).");
+	prom_ms_as_seconds(f, "csvfs_lease_remaining_seconds", self,
+			   m->lease_remaining_ms < 0 ? 0 :
+			   m->lease_remaining_ms);
+	prom_family(f, "csvfs_lease_timeout_seconds", "gauge",
+		    "Configured lease timeout.");
+	prom_ms_as_seconds(f, "csvfs_lease_timeout_seconds", self,
+			   m->lease_timeout_ms);
+	prom_family(f, "csvfs_owned_files", "gauge",
+		    "Files with a write owner, cluster-wide.");
+	prom_uint(f, "csvfs_owned_files", self, s->n_resources);
+	metrics_counters(f, m, self);
+	prom_family(f, "csvfs_acquire_latency_seconds", "histogram",
+		    "From a local acquire reaching lockd to its grant.");
+	prom_histogram_us(f, "csvfs_acquire_latency_seconds", self,
+			  &m->acquire_latency);
+	prom_family(f, "csvfs_lockd_uptime_seconds", "gauge",
+		    "Time since this csvfs-lockd started.");
+	prom_ms_as_seconds(f, "csvfs_lockd_uptime_seconds", self,
+			   (int64_t)m->uptime_ms);
+	metrics_nodes(a, f);
+}
+
+static int cmd_metrics(struct admin *a, int argc, char **argv)
+{
+	struct lm_s_r_metrics m;
+	struct lm_s_r_status s;
+	int r;
+
+	r = load_nodes(a);
+	if (r)
+		return r;
+	r = lkm_status(a->c, &s);
+	if (r < 0)
+		return lockd_fail("status query", r);
+	r = lkm_metrics(a->c, &m);
+	if (r < 0)
+		return lockd_fail("metrics query", r);
+	metrics_print(a, stdout, &s, &m);
+	return 0;
+}
+
 /* -------------------------------------------------------------- main */
 
 static const struct command commands[] = {
@@ -1014,6 +1369,9 @@ static const struct command commands[] = {
 	{ "handoff", 2, 2, cmd_handoff, "PATH NODE" },
 	{ "drain", 0, 1, cmd_drain, "[NODE] [--timeout SECONDS]" },
 	{ "resume", 0, 1, cmd_resume, "[NODE]" },
+	{ "volumes", 0, 0, cmd_volumes, "" },
+	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL]" },
+	{ "metrics", 0, 0, cmd_metrics, "" },
 };
 
 static void usage(FILE *f)
@@ -1029,6 +1387,7 @@ static void usage(FILE *f)
 		"  -j, --json           machine-readable output\n"
 		"  -t, --timeout SECS   handoff/drain: give up after SECS "
 		"(default 60)\n"
+		"  -l, --label LABEL    format: the new volume's label\n"
 		"  -h, --help           this text\n"
 		"\nExit status: 0 success, 1 failure, 2 usage error.  "
 		"See csvfs-admin(8).\n", LKM_SOCKET_ENV, LKM_DEFAULT_SOCKET);
@@ -1040,6 +1399,7 @@ static int parse_options(struct admin *a, int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "label", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1047,7 +1407,7 @@ static int parse_options(struct admin *a, int argc, char **argv)
 	long v;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "s:jt:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:jt:l:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			a->socket = optarg;
@@ -1062,6 +1422,9 @@ static int parse_options(struct admin *a, int argc, char **argv)
 						   "(1-86400), not '%s'",
 						   optarg);
 			a->timeout_s = (int)v;
+			break;
+		case 'l':
+			a->label = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * cvtool.c - helpers shared by the csvfs tools: UUID text, path to lock
+ * cvtool.c - helpers shared by the csvfs tools: path to lock
  * resource through the virtual xattrs csvfs serves, human-readable ages
  * and aligned tables (see cvtool.h).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -12,55 +11,6 @@
 #include <sys/xattr.h>
 
 #include "cvtool.h"
-
-void cv_uuid_format(const uint8_t uuid[LM_VOLUME_LEN],
-		    char out[CV_UUID_STR_LEN])
-{
-	char *p = out;
-
-	for (int i = 0; i < LM_VOLUME_LEN; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		p += sprintf(p, "%02x", uuid[i]);
-	}
-	*p = '\0';
-}
-
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = tolower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
-int cv_uuid_parse(const char *s, uint8_t uuid[LM_VOLUME_LEN])
-{
-	size_t len = strlen(s);
-	bool dashed = len == 36;
-	int n = 0;
-
-	if (len != 36 && len != 32)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-
-		if (dashed && (i == 8 || i == 13 || i == 18 || i == 23)) {
-			if (s[i] != '-')
-				return -EINVAL;
-			continue;
-		}
-		hi = hexval((unsigned char)s[i]);
-		lo = i + 1 < len ? hexval((unsigned char)s[i + 1]) : -1;
-		if (hi < 0 || lo < 0 || n >= LM_VOLUME_LEN)
-			return -EINVAL;
-		uuid[n++] = (uint8_t)(hi << 4 | lo);
-		i++;
-	}
-	return n == LM_VOLUME_LEN ? 0 : -EINVAL;
-}
 
 /* Read a text xattr into buf (NUL-terminated, trailing newline cut). */
 static int read_xattr(const char *path, const char *name, char *buf,

@@ -13,16 +13,13 @@
 #include <stdio.h>
 
 #include "lm_proto.h"
+#include "volume.h"
 
-#define CV_UUID_STR_LEN 37 /* 8-4-4-4-12 and NUL */
 #define CV_XATTR_VOLUME "user.csvfs.volume"
 #define CV_XATTR_FILEID "user.csvfs.fileid"
 
-/* Canonical lower-case 8-4-4-4-12 form. */
-void cv_uuid_format(const uint8_t uuid[LM_VOLUME_LEN],
-		    char out[CV_UUID_STR_LEN]);
-/* Accepts 8-4-4-4-12 or 32 hex digits, any case; 0 or -EINVAL. */
-int cv_uuid_parse(const char *s, uint8_t uuid[LM_VOLUME_LEN]);
+/* UUID text: cv_uuid_unparse() and cv_uuid_parse() of csvfs's volume.h,
+ * the same code csvfs uses for user.csvfs.volume. */
 
 /* Resource of a file on a csvfs mount, from its virtual xattrs.
  * -ENOTSUP when path is not on a csvfs mount, else -errno. */

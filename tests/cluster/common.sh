@@ -26,9 +26,13 @@
 #   TMPDIR         where the per-run work dir goes (default /tmp)
 #   CV_KEEP=1      keep the work dir (logs) after the run
 #   CV_VERBOSE=1   echo every step
-#   CV_LEASE_MS    lease_timeout_ms of every lockd (default 5000)
+#   CV_LEASE_MS    lease_timeout_ms of every lockd (default 5000; 0: none
+#                  given, lockd derives it from corosync's timeouts)
 #   CV_LOG_LEVEL   lockd [log] level (default debug: the logs are what a
 #                  failed scenario prints)
+#   CV_LOCKD_CONF  extra lines for the [cluster] section of every lockd's
+#                  csvfs.conf (e.g. a fence_command; @NODE@ becomes the
+#                  node's name); see also fence_agent
 
 set -u
 
@@ -49,6 +53,7 @@ CV_SOCK=/run/csvfs/lockd.sock   # inside each node's mount namespace
 # (lease/4) and some slack; otherwise every survivor's lease runs out on
 # each membership change and it loses all its files.  5000 gives 3.75 s.
 CV_LEASE_MS=${CV_LEASE_MS:-5000}
+CV_LOCKD_CONF=${CV_LOCKD_CONF:-}
 CV_LOG_LEVEL=${CV_LOG_LEVEL:-debug}
 CV_VOLUME=${CV_VOLUME:-5c3f0a9e-7d41-4b2a-9c11-2f6e8d0b4a17}
 CV_NAME=$(basename "$0" .sh)
@@ -281,6 +286,18 @@ cluster_create() {
 # ------------------------------------------------------------------------
 # corosync.
 
+# The totem timeouts: CV_TOTEM=defaults leaves corosync's own defaults;
+# else token CV_TOKEN (1000), consensus CV_CONSENSUS (1200), join 50, and
+# token_coefficient CV_TOKEN_COEFF when set.
+_corosync_totem() {
+	[ "${CV_TOTEM:-}" = defaults ] && return 0
+	printf '\ttoken: %s\n\tconsensus: %s\n\tjoin: 50\n' \
+		"${CV_TOKEN:-1000}" "${CV_CONSENSUS:-1200}"
+	[ -n "${CV_TOKEN_COEFF:-}" ] &&
+		printf '\ttoken_coefficient: %s\n' "$CV_TOKEN_COEFF"
+	return 0
+}
+
 _corosync_conf() {
 	local i=$1 j
 	cat <<EOF
@@ -291,9 +308,7 @@ totem {
 	transport: knet
 	crypto_cipher: none
 	crypto_hash: none
-	token: 1000
-	consensus: 1200
-	join: 50
+$(_corosync_totem)
 }
 nodelist {
 EOF
@@ -329,6 +344,7 @@ node_start_corosync() {
 	_corosync_conf "$i" >"$d/corosync.conf"
 	node_spawn "$i" "$d/corosync.out" corosync -f -c "$d/corosync.conf"
 	CV_COROSYNC[$i]=$CV_SPAWNED
+	echo "$CV_SPAWNED" >"$d/corosync.pid"
 	vlog "node $i: corosync pid ${CV_COROSYNC[$i]}"
 }
 
@@ -361,7 +377,8 @@ _lockd_conf() {
 transport = corosync
 node = n$i
 socket = $CV_SOCK
-lease_timeout_ms = $CV_LEASE_MS
+$( [ "$CV_LEASE_MS" != 0 ] && echo "lease_timeout_ms = $CV_LEASE_MS")
+${CV_LOCKD_CONF//@NODE@/n$i}
 
 [log]
 level = $CV_LOG_LEVEL
@@ -377,7 +394,24 @@ node_start_lockd() {
 	node_spawn "$i" "$d/lockd.log" "$CV_LOCKD" -f -c "$d/csvfs.conf" \
 		--socket "$CV_SOCK" "$@"
 	CV_LOCKDPID[$i]=$CV_SPAWNED
+	echo "$CV_SPAWNED" >"$d/lockd.pid"
 	vlog "node $i: lockd pid ${CV_LOCKDPID[$i]}"
+}
+
+# fence_agent [kill] [FAILS]: configure tests/cluster/fence-agent.sh as
+# every lockd's fence_command (call before the lockds start).  "kill":
+# the agent kills the fenced node's corosync and lockd, as a power switch
+# would; FAILS: it fails that many times first.  Its log: fence.log.
+fence_agent() {
+	local mode=${1:-} fails=${2:-0}
+	[ -n "$CV_WORK" ] || cv_setup
+	: >"$CV_WORK/fence.log"
+	rm -f "$CV_WORK/fence.kill"
+	[ "$mode" = kill ] && : >"$CV_WORK/fence.kill"
+	echo "$fails" >"$CV_WORK/fence.fail"
+	CV_LOCKD_CONF="${CV_LOCKD_CONF:-}
+fence_command = $CV_SRCDIR/fence-agent.sh $CV_WORK
+fence_command_timeout_ms = 10000"
 }
 
 # admin I ARGS...: csvfs-admin on node I (bounded).

@@ -151,6 +151,28 @@ else
 	echo "# qemu-img/qemu-io not installed: skipped"
 fi
 
+# ---- a backend that disappears under a mount: errors, never a hang -------
+BE2=$W/be2; MNT2=$W/mnt2
+mkdir -p "$BE2" "$MNT2"
+if "$CSVFS" "$BE2" "$MNT2" -o "$LOCKOPT"; then
+	echo data >"$MNT2/f"
+	exec 8<"$MNT2/f"
+	rm -rf "$BE2"
+	t "lookup after the backend vanished fails (ENOENT), no hang" \
+		bash -c "! timeout 10 stat '$MNT2/g' 2>'$W/gone.err' && grep -q 'No such file' '$W/gone.err'"
+	t "listing after the backend vanished is empty, no hang" \
+		bash -c "test -z \"\$(timeout 10 ls -A '$MNT2')\""
+	t "a file seen before shows no links left" \
+		bash -c "test \"\$(timeout 10 stat -c %h '$MNT2/f')\" = 0"
+	t "create after the backend vanished fails, no hang" \
+		bash -c "! timeout 10 bash -c 'echo x >\"$MNT2/new\"' 2>/dev/null"
+	t "an open handle still reads its file" bash -c "timeout 10 cat <&8 | grep -qx data"
+	exec 8<&-
+	t "unmount after the backend vanished" timeout 10 fusermount3 -u "$MNT2"
+else
+	bad "mount of a second backend"
+fi
+
 # ---- mount helper and unmount ----------------------------------------------
 t "unmount with fusermount3 -u" fusermount3 -u "$MNT"
 t "no longer mounted" bash -c "! mountpoint -q '$MNT'"

@@ -619,6 +619,176 @@ static void test_lockd_killed(void **state)
 	lkm_close(b);
 }
 
+/* ------------------------------------------------------ bad input */
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_true(strlen(sock_path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Read until lockd closes the connection (0) or 5 s pass (-1); any
+ * replies before the close are decoded into *last when last != NULL. */
+static int wait_closed(int fd, struct lm_smsg *last)
+{
+	static uint8_t buf[LM_MSG_MAX + 16];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return errno == ECONNRESET ? 0 : -1;
+		if (last)
+			assert_int_equal(lm_smsg_decode(buf, (size_t)n, last),
+					 0);
+	}
+}
+
+static size_t encode_hello(uint8_t *buf, size_t cap, uint32_t version)
+{
+	struct lm_smsg *m = calloc(1, sizeof(*m));
+	int len;
+
+	assert_non_null(m);
+	m->type = LM_S_HELLO;
+	m->seq = 1;
+	m->u.hello.proto_version = LM_PROTO_VERSION;
+	m->u.hello.kind = LM_CLIENT_CSVFS;
+	memcpy(m->u.hello.volume, vol, LM_VOLUME_LEN);
+	len = lm_smsg_encode(m, buf, cap);
+	assert_true(len > 0);
+	/* the version field of the header (bytes 4-5, little endian) */
+	buf[4] = (uint8_t)version;
+	buf[5] = (uint8_t)(version >> 8);
+	free(m);
+	return (size_t)len;
+}
+
+/*
+ * Malformed, oversized, out-of-order and foreign-version messages: each
+ * costs its sender the connection, never the daemon or its table.
+ */
+static void test_bad_input(void **state)
+{
+	static uint8_t buf[LM_MSG_MAX + 4096];
+	struct lm_smsg *reply = calloc(1, sizeof(*reply));
+	struct lm_s_r_status before, after;
+	struct lkm_client *admin = connect_admin();
+	size_t len;
+	int fd;
+
+	assert_non_null(reply);
+	assert_int_equal(lkm_status(admin, &before), 0);
+
+	/* garbage instead of a hello */
+	fd = raw_connect();
+	memset(buf, 0xa5, 64);
+	assert_int_equal(send(fd, buf, 64, 0), 64);
+	assert_int_equal(wait_closed(fd, NULL), 0);
+	close(fd);
+
+	/* a message longer than any the protocol allows */
+	fd = raw_connect();
+	memset(buf, 0, sizeof(buf));
+	if (send(fd, buf, sizeof(buf), 0) >= 0)
+		assert_int_equal(wait_closed(fd, NULL), 0);
+	close(fd);
+
+	/* another protocol version: the close, after an error reply if
+	 * lockd could still phrase one in this version */
+	fd = raw_connect();
+	len = encode_hello(buf, sizeof(buf), LM_PROTO_VERSION + 1);
+	assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
+	reply->type = 0;
+	assert_int_equal(wait_closed(fd, reply), 0);
+	if (reply->type)
+		assert_int_not_equal(reply->u.r_hello.status, 0);
+	close(fd);
+
+	/* a request before the hello */
+	fd = raw_connect();
+	{
+		struct lm_smsg *q = calloc(1, sizeof(*q));
+		int n;
+
+		assert_non_null(q);
+		q->type = LM_S_QUERY;
+		q->seq = 7;
+		q->u.query.what = LM_QUERY_STATUS;
+		n = lm_smsg_encode(q, buf, sizeof(buf));
+		assert_true(n > 0);
+		assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+		free(q);
+	}
+	assert_int_equal(wait_closed(fd, NULL), 0);
+	close(fd);
+
+	/* a good hello, then a truncated acquire */
+	fd = raw_connect();
+	len = encode_hello(buf, sizeof(buf), LM_PROTO_VERSION);
+	assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
+	assert_true(recv(fd, buf, sizeof(buf), 0) > 0); /* hello reply */
+	{
+		struct lm_smsg *q = calloc(1, sizeof(*q));
+		int n;
+
+		assert_non_null(q);
+		q->type = LM_S_ACQUIRE;
+		q->seq = 2;
+		q->u.acquire.fileid = 77;
+		n = lm_smsg_encode(q, buf, sizeof(buf));
+		assert_true(n > 4);
+		assert_int_equal(send(fd, buf, (size_t)n - 3, 0), n - 3);
+		free(q);
+	}
+	assert_int_equal(wait_closed(fd, NULL), 0);
+	close(fd);
+
+	/*
+	 * A peer that is neither root nor in socket_group: refused by lockd's
+	 * SO_PEERCRED check (the socket is 0666; the directory is opened up
+	 * for the moment so that the file system does not refuse first).
+	 */
+	assert_int_equal(chmod(tmpdir, 0711), 0);
+	{
+		pid_t pid = fork();
+		int st;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct lkm_client *c = NULL;
+			int r;
+
+			if (setgid(65534) || setuid(65534))
+				_exit(2);
+			r = lkm_connect(sock_path, NULL, TMO, &c);
+			_exit(r == -EACCES ? 0 : 1);
+		}
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	assert_int_equal(chmod(tmpdir, 0700), 0);
+
+	/* the daemon still serves, and nothing reached the table */
+	assert_int_equal(lkm_status(admin, &after), 0);
+	assert_true(after.ready);
+	assert_int_equal(after.digest, before.digest);
+	assert_int_equal(after.version, before.version);
+	lkm_close(admin);
+	free(reply);
+}
+
 static void cleanup_tmpdir(void)
 {
 	char cmd[128];
@@ -641,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_queries),
 		cmocka_unit_test_teardown(test_admin, resume_node),
 		cmocka_unit_test(test_lease_events),
+		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_lockd_killed),
 	};
 	const char *top = getenv("top_builddir");

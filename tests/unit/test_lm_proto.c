@@ -34,6 +34,7 @@ static const uint16_t cmsg_types[] = {
     LM_C_SYNC_HELLO, LM_C_SYNC_DATA, LM_C_SYNC_DONE, LM_C_NODE_INFO,
     LM_C_HEARTBEAT,  LM_C_ACQUIRE,   LM_C_RELEASE,   LM_C_HANDOFF,
     LM_C_DRAIN,	     LM_C_RESUME,    LM_C_PLOCK,     LM_C_FENCE,
+    LM_C_MOUNT,
 };
 
 static const uint16_t smsg_types[] = {
@@ -42,6 +43,7 @@ static const uint16_t smsg_types[] = {
     LM_S_R_HELLO,    LM_S_R_RESULT,  LM_S_R_GETLK,  LM_S_R_STATUS,
     LM_S_R_NODES,    LM_S_R_OWNERS,  LM_S_R_LOCKS,  LM_S_EV_LEASE,
     LM_S_EV_GRANTED, LM_S_EV_REVOKE, LM_S_EV_OWNER, LM_S_EV_LOST,
+    LM_S_R_VOLUMES,  LM_S_R_METRICS,
 };
 
 /* Two variants of each sample: typical values, and values at the limits. */
@@ -80,6 +82,16 @@ static void fill_lock(struct lm_lock_entry *e, unsigned k, int v)
 	e->pid = 4242 + k;
 	e->start = v ? 0 : 4096 * k + 1;
 	e->end = v ? LM_OFFSET_MAX : 4096 * k + 100;
+}
+
+static void fill_mount(struct lm_mount *m, unsigned k, int v)
+{
+	for (unsigned i = 0; i < LM_VOLUME_LEN; i++)
+		m->volume[i] = (uint8_t)(0x30 + 3 * i + k);
+	fill_str(m->label, sizeof(m->label), v ? LM_NAME_MAX - 1 : 7, 2);
+	fill_str(m->source, sizeof(m->source), v ? LM_PATH_MAX - 1 : 20, 4);
+	fill_str(m->mountpoint, sizeof(m->mountpoint),
+		 v ? LM_PATH_MAX - 1 : 8 + k % 5, (char)k);
 }
 
 static void sample_c_hello(struct lm_c_sync_hello *h, int v)
@@ -157,6 +169,10 @@ static void sample_cmsg(uint16_t type, int v, struct lm_cmsg *m)
 	case LM_C_FENCE:
 		m->u.fence.target = 3;
 		break;
+	case LM_C_MOUNT:
+		m->u.mount.op = v ? LM_MOUNT_DEL : LM_MOUNT_ADD;
+		fill_mount(&m->u.mount.m, 1, v);
+		break;
 	}
 }
 
@@ -169,7 +185,12 @@ static void sample_s_request(uint16_t type, int v, struct lm_smsg *m)
 		for (unsigned i = 0; i < LM_VOLUME_LEN; i++)
 			m->u.hello.volume[i] = (uint8_t)(0x5a ^ i);
 		m->u.hello.pid = 999;
-		fill_str(m->u.hello.label, LM_NAME_MAX, v ? 63 : 12, 1);
+		fill_str(m->u.hello.label, LM_PATH_MAX,
+			 v ? LM_PATH_MAX - 1 : 12, 1);
+		fill_str(m->u.hello.vol_label, LM_NAME_MAX,
+			 v ? LM_NAME_MAX - 1 : 0, 3);
+		fill_str(m->u.hello.source, LM_PATH_MAX,
+			 v ? LM_PATH_MAX - 1 : 9, 5);
 		break;
 	case LM_S_ACQUIRE:
 		m->u.acquire.fileid = 0x4000000000000123ull;
@@ -191,7 +212,7 @@ static void sample_s_request(uint16_t type, int v, struct lm_smsg *m)
 		m->u.plock.pid = 12;
 		break;
 	case LM_S_QUERY:
-		m->u.query.what = v ? LM_QUERY_LOCKS : LM_QUERY_OWNERS;
+		m->u.query.what = v ? LM_QUERY_METRICS : LM_QUERY_OWNERS;
 		m->u.query.has_res = 1;
 		fill_res(&m->u.query.res, 6);
 		break;
@@ -267,6 +288,39 @@ static void sample_s_batch(uint16_t type, int v, struct lm_smsg *m)
 	m->u.r_nodes.n = n;
 }
 
+static void sample_s_volumes(struct lm_s_r_volumes *r, int v)
+{
+	r->status = 0;
+	r->more = (uint8_t)!v;
+	r->n = v ? LM_VOL_BATCH_MAX : 2;
+	for (uint32_t i = 0; i < r->n; i++) {
+		r->e[i].node = i + 1;
+		fill_mount(&r->e[i].m, i, v);
+	}
+}
+
+static void sample_s_metrics(struct lm_s_r_metrics *r, int v)
+{
+	uint64_t base = v ? UINT64_MAX - 100 : 10;
+
+	r->status = v ? -LM_ERR_SHUTDOWN : 0;
+	r->uptime_ms = base;
+	r->grants = base + 1;
+	r->handoffs = base + 2;
+	r->revokes = base + 3;
+	r->releases = base + 4;
+	r->lost = base + 5;
+	r->fences = base + 6;
+	r->acquires = base + 7;
+	r->acquire_errors = base + 8;
+	r->lease_remaining_ms = v ? -1 : 4321;
+	r->lease_timeout_ms = v ? UINT32_MAX : 5000;
+	for (unsigned i = 0; i < LM_HIST_BUCKETS; i++)
+		r->acquire_latency.bucket[i] = base + 20 + i;
+	r->acquire_latency.count = base + 40;
+	r->acquire_latency.sum_us = base + 41;
+}
+
 static void sample_s_reply(uint16_t type, int v, struct lm_smsg *m)
 {
 	switch (type) {
@@ -292,6 +346,12 @@ static void sample_s_reply(uint16_t type, int v, struct lm_smsg *m)
 	case LM_S_R_OWNERS:
 	case LM_S_R_LOCKS:
 		sample_s_batch(type, v, m);
+		break;
+	case LM_S_R_VOLUMES:
+		sample_s_volumes(&m->u.r_volumes, v);
+		break;
+	case LM_S_R_METRICS:
+		sample_s_metrics(&m->u.r_metrics, v);
 		break;
 	}
 }
@@ -329,6 +389,14 @@ static void cmp_res(const struct lm_res *a, const struct lm_res *b)
 {
 	EQMEM(a, b, volume);
 	EQ(a, b, fileid);
+}
+
+static void cmp_mount(const struct lm_mount *a, const struct lm_mount *b)
+{
+	EQMEM(a, b, volume);
+	assert_string_equal(a->label, b->label);
+	assert_string_equal(a->source, b->source);
+	assert_string_equal(a->mountpoint, b->mountpoint);
 }
 
 static void cmp_cmsg(const struct lm_cmsg *a, const struct lm_cmsg *b)
@@ -396,6 +464,10 @@ static void cmp_cmsg(const struct lm_cmsg *a, const struct lm_cmsg *b)
 	case LM_C_FENCE:
 		EQ(a, b, u.fence.target);
 		break;
+	case LM_C_MOUNT:
+		EQ(a, b, u.mount.op);
+		cmp_mount(&a->u.mount.m, &b->u.mount.m);
+		break;
 	default:
 		fail_msg("unexpected cluster type %u", a->type);
 	}
@@ -450,6 +522,9 @@ static void cmp_s_request(const struct lm_smsg *a, const struct lm_smsg *b)
 		EQMEM(a, b, u.hello.volume);
 		EQ(a, b, u.hello.pid);
 		assert_string_equal(a->u.hello.label, b->u.hello.label);
+		assert_string_equal(a->u.hello.vol_label,
+				    b->u.hello.vol_label);
+		assert_string_equal(a->u.hello.source, b->u.hello.source);
 		break;
 	case LM_S_ACQUIRE:
 		EQ(a, b, u.acquire.fileid);
@@ -527,6 +602,38 @@ static void cmp_s_batch(const struct lm_smsg *a, const struct lm_smsg *b)
 	}
 }
 
+static void cmp_s_volumes(const struct lm_s_r_volumes *a,
+			  const struct lm_s_r_volumes *b)
+{
+	EQ(a, b, status);
+	EQ(a, b, more);
+	EQ(a, b, n);
+	for (uint32_t i = 0; i < a->n; i++) {
+		EQ(a, b, e[i].node);
+		cmp_mount(&a->e[i].m, &b->e[i].m);
+	}
+}
+
+static void cmp_s_metrics(const struct lm_s_r_metrics *a,
+			  const struct lm_s_r_metrics *b)
+{
+	EQ(a, b, status);
+	EQ(a, b, uptime_ms);
+	EQ(a, b, grants);
+	EQ(a, b, handoffs);
+	EQ(a, b, revokes);
+	EQ(a, b, releases);
+	EQ(a, b, lost);
+	EQ(a, b, fences);
+	EQ(a, b, acquires);
+	EQ(a, b, acquire_errors);
+	EQ(a, b, lease_remaining_ms);
+	EQ(a, b, lease_timeout_ms);
+	EQMEM(a, b, acquire_latency.bucket);
+	EQ(a, b, acquire_latency.count);
+	EQ(a, b, acquire_latency.sum_us);
+}
+
 static void cmp_s_reply(const struct lm_smsg *a, const struct lm_smsg *b)
 {
 	switch (a->type) {
@@ -554,6 +661,12 @@ static void cmp_s_reply(const struct lm_smsg *a, const struct lm_smsg *b)
 	case LM_S_R_OWNERS:
 	case LM_S_R_LOCKS:
 		cmp_s_batch(a, b);
+		break;
+	case LM_S_R_VOLUMES:
+		cmp_s_volumes(&a->u.r_volumes, &b->u.r_volumes);
+		break;
+	case LM_S_R_METRICS:
+		cmp_s_metrics(&a->u.r_metrics, &b->u.r_metrics);
 		break;
 	}
 }
@@ -730,6 +843,11 @@ static void test_sizes(void **state)
 	sample_smsg(LM_S_R_LOCKS, 0, m);
 	m->u.r_locks.n = 0;
 	assert_int_equal(lm_smsg_encode(m, buf, sizeof(buf)), 25);
+	/* a full volumes batch: its own, smaller batch limit */
+	assert_int_equal(enc_s(LM_S_R_VOLUMES, 1, buf),
+			 25 + LM_VOL_BATCH_MAX * (4 + LM_VOLUME_LEN +
+						  LM_NAME_MAX +
+						  2 * LM_PATH_MAX));
 	free(m);
 }
 
@@ -916,6 +1034,19 @@ static void test_cmsg_rejects(void **state)
 	set_len(buf, len + 1);
 	assert_int_equal(lm_cmsg_decode(buf, len + 1, &c), -EBADMSG);
 
+	/* mount: op 16 (RESET..DEL), label 33, mount point 353 */
+	len = enc_c(LM_C_MOUNT, 0, buf);
+	patch8(buf, 16, LM_MOUNT_ADD, 0);
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+	buf[16] = LM_MOUNT_DEL + 1;
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+	len = enc_c(LM_C_MOUNT, 1, buf);
+	patch8(buf, 33 + LM_NAME_MAX - 1, 0, 'x');
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+	len = enc_c(LM_C_MOUNT, 1, buf);
+	patch8(buf, 353 + LM_PATH_MAX - 1, 0, 'x');
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+
 	/* plock: space 48, op 49, type 50, start 59, end 67 */
 	len = enc_c(LM_C_PLOCK, 0, buf);
 	patch8(buf, 48, LM_SPACE_POSIX, 2);
@@ -954,7 +1085,9 @@ static void test_smsg_rejects(void **state)
 {
 	expect_s_reject(LM_S_HELLO, 0, 20, LM_CLIENT_CSVFS, 0);
 	expect_s_reject(LM_S_HELLO, 0, 20, LM_CLIENT_CSVFS, 3);
-	expect_s_reject(LM_S_HELLO, 1, 44 + 63, 0, 'z'); /* label */
+	expect_s_reject(LM_S_HELLO, 1, 44 + 255, 0, 'z'); /* label */
+	expect_s_reject(LM_S_HELLO, 1, 300 + 63, 0, 'z'); /* vol_label */
+	expect_s_reject(LM_S_HELLO, 1, 364 + 255, 0, 'z'); /* source */
 	expect_s_reject(LM_S_HELLO, 0, 44 + 20, 0, 'z'); /* junk after NUL */
 	/* plock: space 24, op 25, type 26, start 35, end 43 */
 	expect_s_reject(LM_S_PLOCK, 0, 24, 0, 2);
@@ -965,7 +1098,8 @@ static void test_smsg_rejects(void **state)
 	expect_s_reject(LM_S_GETLK, 0, 43, 10, 9); /* end < start */
 	expect_s_reject(LM_S_GETLK, 0, 24, 0, 0xff);
 	expect_s_reject(LM_S_QUERY, 0, 16, LM_QUERY_OWNERS, 0);
-	expect_s_reject(LM_S_QUERY, 0, 16, LM_QUERY_OWNERS, 5);
+	expect_s_reject(LM_S_QUERY, 0, 16, LM_QUERY_OWNERS,
+			LM_QUERY_METRICS + 1);
 	expect_s_reject(LM_S_QUERY, 0, 20, 1, 2);
 	expect_s_reject(LM_S_ADMIN, 0, 16, LM_ADMIN_HANDOFF, 0);
 	expect_s_reject(LM_S_ADMIN, 0, 16, LM_ADMIN_HANDOFF, 4);
@@ -1072,7 +1206,16 @@ static void test_smsg_encode_rejects(void **state)
 	m->u.hello.kind = 0;
 	expect_s_einval(m);
 	sample_smsg(LM_S_HELLO, 0, m);
-	memset(m->u.hello.label, 'l', LM_NAME_MAX);
+	memset(m->u.hello.label, 'l', LM_PATH_MAX);
+	expect_s_einval(m);
+	sample_smsg(LM_S_HELLO, 0, m);
+	memset(m->u.hello.source, 's', LM_PATH_MAX);
+	expect_s_einval(m);
+	sample_smsg(LM_S_R_VOLUMES, 0, m);
+	m->u.r_volumes.n = LM_VOL_BATCH_MAX + 1;
+	expect_s_einval(m);
+	sample_smsg(LM_S_R_VOLUMES, 0, m);
+	memset(m->u.r_volumes.e[1].m.mountpoint, 'm', LM_PATH_MAX);
 	expect_s_einval(m);
 	sample_smsg(LM_S_PLOCK, 0, m);
 	m->u.plock.op = LM_PL_RELEASE_OWNER + 1;

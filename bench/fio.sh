@@ -1,0 +1,275 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# fio through csvfs against the backing directory itself, in one run.
+# Not a pass/fail test: it prints a table of MB/s and IOPS and the ratio
+# csvfs / backing, which the targets in BENCHMARKS.md are checked against.
+#
+# A standalone csvfs-lockd and a csvfs mount (dir backend, default
+# options: cache=direct) over a local directory; four fio jobs with
+# direct I/O (O_DIRECT, libaio): sequential 1 MiB read and write, random
+# 4 KiB read and write, each at iodepth 16, on
+#   backing-direct    a file in the backing directory, O_DIRECT
+#   backing-buffered  the same file without O_DIRECT: what csvfs itself
+#                     does underneath (its dir backend does not pass
+#                     O_DIRECT down, so its I/O goes through the host's
+#                     page cache)
+#   csvfs             a file on the csvfs mount, O_DIRECT
+# Each job starts with a cold page cache (drop_caches).  While the csvfs
+# jobs run, csvfs's CPU time and thread count are
+# sampled, and with -p a system-wide profile (perf record -a) is printed.
+#
+#   sudo top_builddir=$PWD/build-rel bench/fio.sh [-s SIZE] [-t SECONDS]
+#                                                 [-j JOBS] [-o OPTS] [-p]
+#
+#   -s SIZE     file size (default 1G; fio syntax, at most 16G)
+#   -t SECONDS  runtime of each job (default 10, 1..120)
+#   -j JOBS     jobs to run, comma separated (default all:
+#               seq-read,seq-write,rand-read,rand-write)
+#   -o OPTS     more csvfs mount options, e.g. max_threads=16
+#   -p          perf profile (system-wide) during the csvfs jobs
+#
+# Build without sanitizers (../configure CFLAGS='-O2 -g'): ASan distorts
+# the figures.  Everything runs in a private work dir under TMPDIR
+# (default /var/tmp, which should be a disk file system: tmpfs has no
+# O_DIRECT); mounts and daemons are removed on exit, pass or fail.
+set -u
+
+size=1G
+runtime=10
+profile=0
+jobs="seq-read seq-write rand-read rand-write"
+mntopts=""
+while getopts s:t:j:o:ph opt; do
+	case $opt in
+	s) size=$OPTARG ;;
+	t) runtime=$OPTARG ;;
+	j) jobs=${OPTARG//,/ } ;;
+	o) mntopts=,$OPTARG ;;
+	p) profile=1 ;;
+	*) sed -n '3,33p' "$0"; exit 2 ;;
+	esac
+done
+for j in $jobs; do
+	case $j in
+	seq-read|seq-write|rand-read|rand-write) ;;
+	*) echo "fio.sh: -j: unknown job $j" >&2; exit 2 ;;
+	esac
+done
+case $mntopts in *[!A-Za-z0-9_=,.]*)
+	echo "fio.sh: -o: letters, digits, _ = , . only" >&2; exit 2 ;;
+esac
+case $runtime in ''|*[!0-9]*) echo "fio.sh: -t needs a number" >&2; exit 2 ;; esac
+[ "$runtime" -ge 1 ] && [ "$runtime" -le 120 ] ||
+	{ echo "fio.sh: -t must be within 1..120" >&2; exit 2; }
+case $size in
+[0-9]*[KkMmGg]|[0-9]*) ;;
+*) echo "fio.sh: -s: a size such as 512M or 1G" >&2; exit 2 ;;
+esac
+size_b=$(numfmt --from=iec "${size^^}" 2>/dev/null) ||
+	{ echo "fio.sh: -s: bad size $size" >&2; exit 2; }
+[ "$size_b" -ge $(( 16 * 1024 * 1024 )) ] &&
+	[ "$size_b" -le $(( 16 * 1024 * 1024 * 1024 )) ] ||
+	{ echo "fio.sh: -s must be within 16M..16G" >&2; exit 2; }
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+: "${top_builddir:=$src/build-rel}"
+CSVFS=$top_builddir/csvfs/csvfs
+LOCKD=$top_builddir/lockmgr/csvfs-lockd
+
+skip() { echo "fio.sh: not run: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
+[ -c /dev/fuse ] || skip "no /dev/fuse"
+for c in fio jq mountpoint numfmt; do
+	command -v "$c" >/dev/null || skip "$c not installed"
+done
+[ -x "$CSVFS" ] && [ -x "$LOCKD" ] || skip "csvfs not built in $top_builddir"
+if [ "$profile" = 1 ] && ! command -v perf >/dev/null; then
+	echo "fio.sh: perf not installed: no profile" >&2
+	profile=0
+fi
+
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/csvfs-fio.XXXXXX") || exit 1
+BE=$W/backing MNT=$W/mnt SOCK=$W/lockd.sock
+mkdir -p "$BE" "$MNT"
+LOCKD_PID="" CSVFS_PID="" FIO_PID="" PERF_PID=""
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	for p in $FIO_PID $PERF_PID; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	if mountpoint -q "$MNT"; then
+		timeout 20 umount "$MNT" 2>/dev/null || umount -l "$MNT"
+	fi
+	if [ -n "$CSVFS_PID" ]; then
+		timeout 10 tail --pid="$CSVFS_PID" -f /dev/null 2>/dev/null
+		kill -KILL "$CSVFS_PID" 2>/dev/null
+		wait "$CSVFS_PID" 2>/dev/null
+	fi
+	if [ -n "$LOCKD_PID" ]; then
+		kill -TERM "$LOCKD_PID" 2>/dev/null
+		timeout 10 tail --pid="$LOCKD_PID" -f /dev/null 2>/dev/null
+		kill -KILL "$LOCKD_PID" 2>/dev/null
+		wait "$LOCKD_PID" 2>/dev/null
+	fi
+	rm -rf "$W"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "fio.sh: interrupted" >&2; exit 130' INT
+trap 'echo "fio.sh: terminated" >&2; exit 143' TERM
+
+die() { echo "fio.sh: $*" >&2; exit 1; }
+
+# ---- lockd and mount ---------------------------------------------------
+"$LOCKD" -f --standalone --socket "$SOCK" -c /dev/null \
+	>"$W/lockd.log" 2>&1 </dev/null &
+LOCKD_PID=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+[ -S "$SOCK" ] || die "csvfs-lockd did not start: $(tail -n 2 "$W/lockd.log")"
+"$CSVFS" "dir:$BE" "$MNT" -f -o "lockd=$SOCK,label=fio$mntopts" \
+	>"$W/csvfs.log" 2>&1 </dev/null &
+CSVFS_PID=$!
+for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+mountpoint -q "$MNT" || die "csvfs did not mount: $(tail -n 2 "$W/csvfs.log")"
+
+# Two files of SIZE in the backing directory, laid out there (not
+# through the mount): csvfs reads the same kind of extents as the
+# baseline.  The csvfs file is reached through the mount.
+for f in base.dat csvfs.dat; do
+	fio --name=layout --filename="$BE/$f" --size="$size" --bs=1M \
+		--rw=write --direct=1 --ioengine=libaio --iodepth=8 \
+		--end_fsync=1 --output=/dev/null >/dev/null 2>&1 ||
+		die "layout of $BE/$f failed"
+done
+
+# ---- jobs ----------------------------------------------------------------
+JOBS=$jobs
+job_args() {
+	case $1 in
+	seq-read) echo "--rw=read --bs=1M" ;;
+	seq-write) echo "--rw=write --bs=1M" ;;
+	rand-read) echo "--rw=randread --bs=4k" ;;
+	rand-write) echo "--rw=randwrite --bs=4k" ;;
+	esac
+}
+job_dir() { # JOB: fio's data direction in its JSON
+	case $1 in *read) echo read ;; *) echo write ;; esac
+}
+
+# cpu_ticks PID: utime + stime of PID (clock ticks).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# run TARGET JOB: one fio job; "MB/s IOPS clat_p99_us" to RES.
+run() {
+	local target=$1 job=$2 file direct=1 out t0 t1 c0 c1 thr=0 d
+	case $target in
+	backing-direct) file=$BE/base.dat ;;
+	backing-buffered) file=$BE/base.dat direct=0 ;;
+	csvfs) file=$MNT/csvfs.dat ;;
+	esac
+	out=$W/$target-$job.json
+	# Every job starts with a cold page cache (the buffered targets
+	# would otherwise read what the previous job left in memory).
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	# shellcheck disable=SC2046
+	timeout $(( runtime + 120 )) fio --name="$job" --filename="$file" \
+		--size="$size" $(job_args "$job") --direct="$direct" \
+		--ioengine=libaio --iodepth=16 --time_based \
+		--runtime="$runtime" --ramp_time=1 --group_reporting \
+		--output-format=json --output="$out" >/dev/null 2>&1 &
+	FIO_PID=$!
+	if [ "$target" = csvfs ]; then
+		c0=$(cpu_ticks "$CSVFS_PID")
+		t0=$(date +%s%N)
+		if [ "$profile" = 1 ]; then
+			# system-wide: the FUSE pool starts and ends threads
+			# all the time, which perf -p would not follow
+			sleep 2
+			timeout $(( runtime + 10 )) perf record -q -a \
+				-o "$W/perf-$job.data" \
+				-- sleep $(( runtime > 4 ? runtime - 3 : 1 )) \
+				>/dev/null 2>&1 &
+			PERF_PID=$!
+		fi
+		# the pool's largest size during the job
+		while kill -0 "$FIO_PID" 2>/dev/null; do
+			d=$(ls "/proc/$CSVFS_PID/task" 2>/dev/null | wc -l)
+			[ "$d" -gt "$thr" ] && thr=$d
+			sleep 0.5
+		done
+		c1=$(cpu_ticks "$CSVFS_PID")
+		t1=$(date +%s%N)
+		if [ -n "$PERF_PID" ]; then
+			wait "$PERF_PID" 2>/dev/null
+			PERF_PID=""
+		fi
+		awk -v c="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" \
+			-v ns="$(( t1 - t0 ))" -v thr="$thr" -v j="$job" \
+			'BEGIN { printf "%s %.0f %d\n", j, 100 * c / hz / (ns / 1e9), thr }' \
+			>>"$W/csvfs-cpu"
+	fi
+	wait "$FIO_PID" || die "fio $target $job failed: $(head -c 300 "$out")"
+	FIO_PID=""
+	d=$(job_dir "$job")
+	RES=$(jq -r --arg d "$d" '.jobs[0][$d] |
+		"\(.bw_bytes / 1e6) \(.iops) \(.clat_ns.percentile["99.000000"] / 1000)"' \
+		"$out") || die "fio $target $job: no JSON result"
+}
+
+echo "fio: $size file, ${runtime}s per job (+1 s ramp), libaio, iodepth 16;"
+[ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
+echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
+declare -A MBS IOPS P99
+for job in $JOBS; do
+	for target in backing-direct backing-buffered csvfs; do
+		run "$target" "$job"
+		read -r MBS[$target,$job] IOPS[$target,$job] P99[$target,$job] \
+			<<<"$RES"
+		[ -n "${IOPS[$target,$job]}" ] || die "no result for $target $job"
+	done
+done
+
+# ---- table ---------------------------------------------------------------
+echo
+printf '%-11s %-17s %10s %10s %12s\n' job target MB/s IOPS "p99 clat us"
+for job in $JOBS; do
+	for target in backing-direct backing-buffered csvfs; do
+		printf '%-11s %-17s %10.1f %10.0f %12.0f\n' "$job" "$target" \
+			"${MBS[$target,$job]}" "${IOPS[$target,$job]}" \
+			"${P99[$target,$job]}"
+	done
+done
+echo
+printf '%-11s %16s %18s %8s\n' job "csvfs/direct" "csvfs/buffered" target
+for job in $JOBS; do
+	case $job in seq*) want=90 ;; *) want=60 ;; esac
+	awk -v c="${IOPS[csvfs,$job]}" -v d="${IOPS[backing-direct,$job]}" \
+		-v b="${IOPS[backing-buffered,$job]}" -v j="$job" -v w="$want" \
+		'BEGIN { printf "%-11s %15.0f%% %17.0f%% %7s%%\n", j,
+			(d > 0 ? 100 * c / d : 0), (b > 0 ? 100 * c / b : 0),
+			">=" w }'
+done
+echo
+echo "csvfs during its jobs (CPU in % of one core, largest thread count):"
+awk '{ printf "  %-11s cpu %4d%%  threads %d\n", $1, $2, $3 }' "$W/csvfs-cpu"
+echo "  FUSE: max_write $(( 1024 )) KiB requested by csvfs;" \
+	"kernel max_pages limit $(cat /proc/sys/fs/fuse/max_pages_limit 2>/dev/null || echo '?')"
+
+if [ "$profile" = 1 ]; then
+	for job in $JOBS; do
+		[ -f "$W/perf-$job.data" ] || continue
+		echo
+		echo "perf, csvfs $job: CPU samples by command (both CPUs):"
+		perf report -q -i "$W/perf-$job.data" --sort comm 2>/dev/null |
+			grep -v '^$' | head -n 6
+		echo "  top symbols in csvfs:"
+		perf report -q -i "$W/perf-$job.data" --comms csvfs \
+			--sort dso,symbol 2>/dev/null | grep -v '^$' |
+			head -n 10 | cut -c1-90
+	done
+fi
+exit 0
