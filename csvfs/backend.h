@@ -3,8 +3,8 @@
  * backend.h - the storage interface behind the csvfs FUSE layer.
  *
  * A backend turns file system operations into I/O on shared storage: a
- * POSIX directory (backend_dir.c), later an NFS export through libnfs or a
- * shared block device.  The FUSE layer (fs.c) only ever talks to an ops
+ * POSIX directory (backend_dir.c), an NFS export through libnfs
+ * (backend_nfs.c), later a shared block device.  The FUSE layer (fs.c) only ever talks to an ops
  * table, so a new backend plugs in without touching it.
  *
  * Handles are backend-private and opaque here:
@@ -187,6 +187,7 @@ struct backend {
 };
 
 extern const struct backend_ops be_dir_ops;
+extern const struct backend_ops be_nfs_ops;
 
 /*
  * Parse SOURCE ("/abs/dir", "dir:/abs/dir", "nfs://...") into the ops

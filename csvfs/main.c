@@ -133,7 +133,7 @@ static int open_backend(struct cv_fs *fs, bool *create, char *err,
 	fs->be.ops = ops;
 	rc = ops->init(&fs->be, rest);
 	if (rc) {
-		snprintf(err, errlen, "cannot use backend directory %s: %s",
+		snprintf(err, errlen, "cannot use backend %s: %s",
 			 rest, strerror(-rc));
 		fs->be.ops = NULL;
 		return rc;

@@ -181,8 +181,11 @@ int cv_volume_format(const char *source, const char *label,
 int backend_parse_source(const char *source, const struct backend_ops **ops,
 			 const char **rest)
 {
-	if (!strncmp(source, "nfs://", 6))
-		return -EPROTONOSUPPORT;
+	if (!strncmp(source, "nfs://", 6)) {
+		*ops = &be_nfs_ops;
+		*rest = source; /* libnfs parses the whole URL */
+		return 0;
+	}
 	if (!strncmp(source, "block:", 6))
 		return -EPROTONOSUPPORT;
 	if (!strncmp(source, "dir:", 4))

@@ -87,7 +87,7 @@ node_mount_csvfs() {
 	o="lockd=$CV_SOCK,node=n$i"
 	[ -n "${CV_CSVFS_OPTS:-}" ] && o="$o,$CV_CSVFS_OPTS"
 	[ -n "$extra" ] && o="$o,$extra"
-	node_spawn "$i" "$d/csvfs.log" "$CV_CSVFS" "$CV_BACKING" "$CV_MNT" \
+	node_spawn "$i" "$d/csvfs.log" "$CV_CSVFS" "${CV_SOURCE:-$CV_BACKING}" "$CV_MNT" \
 		-f -o "$o"
 	CV_CSVFSPID[$i]=$CV_SPAWNED
 	CV_EXTRA_PIDS+=("$CV_SPAWNED")
@@ -101,9 +101,26 @@ node_mount_csvfs() {
 
 # csvfs_mount_all N: mount on nodes 1..N (one after the other: the first
 # creates the volume record, the others read it).
+# With CV_BACKEND=nfs, $CV_BACKING is exported by nfs-ganesha in the hub
+# namespace (address $CV_NET.1 on the bridge) and every node mounts it as
+# nfs://; the checks that look at $CV_BACKING directly still hold, since
+# the NFS fileid is the backing inode number.
+_csvfs_nfs_server() {
+	local hub=$CV_PREFIX-hub
+	_notrun() { echo "SKIP: $*"; cluster_destroy; exit 77; }
+	. "$(dirname "${BASH_SOURCE[0]}")/../nfs/ganesha.sh"
+	ip -n "$hub" addr add "$CV_NET.1/24" dev br0 || _fail "hub address"
+	ip -n "$hub" link set lo up
+	GANESHA_NS=$hub ganesha_start "$CV_WORK" "$CV_BACKING" "$CV_NET.1"
+	CV_EXTRA_PIDS+=("$GANESHA_PID" ${GANESHA_RPCBIND_PID:+"$GANESHA_RPCBIND_PID"})
+	CV_SOURCE=$(ganesha_url "timeout=5")
+	log "nfs: ganesha in $hub serves $CV_SOURCE"
+}
+
 csvfs_mount_all() {
 	local i t
 	t=$(now_ms)
+	[ "${CV_BACKEND:-dir}" = nfs ] && [ -z "${CV_SOURCE:-}" ] && _csvfs_nfs_server
 	for i in $(seq 1 "$1"); do node_mount_csvfs "$i"; done
 	log "csvfs: mounted on $1 nodes after $(( $(now_ms) - t )) ms"
 }

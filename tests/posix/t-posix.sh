@@ -74,7 +74,7 @@ expect_fail 2 "malformed attr_timeout" "$BE" "$MNT" -o "$LOCKOPT,attr_timeout=ab
 expect_fail 2 "relative source" relative/dir "$MNT" -o "$LOCKOPT"
 expect_fail 2 "missing mount point argument" "$BE"
 expect_fail 1 "missing backend" "$W/nonexistent" "$MNT" -o "$LOCKOPT"
-expect_fail 1 "nfs not supported yet" nfs://server/export "$MNT" -o "$LOCKOPT"
+expect_fail 1 "nfs server unreachable" "nfs://127.0.0.1:1/export?timeout=2" "$MNT" -o "$LOCKOPT"
 expect_fail 1 "missing mount point" "$BE" "$W/nomnt" -o "$LOCKOPT"
 expect_fail 1 "lockd unreachable" "$BE" "$MNT" -o "lockd=$W/no-such.sock"
 [ "$MODE" = lockd ] && expect_fail 1 "wrong node name" "$BE" "$MNT" \

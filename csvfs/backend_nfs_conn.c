@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * backend_nfs_conn.c - the pool of libnfs contexts behind the nfs backend.
+ *
+ * A libnfs context is not thread-safe, so the backend keeps a small pool
+ * of them, each mounted on the export, each used by one thread at a time
+ * under its own mutex.  A FUSE worker thread is given a preferred context
+ * the first time it asks (round robin), tries it first and takes any free
+ * one when its own is busy, so N workers use up to N contexts in parallel
+ * without a single service thread in the way.
+ *
+ * Faults: every context has the backend's RPC timeout (nfs_set_timeout);
+ * a call that fails for a transport reason (timeout, connection lost)
+ * drops the context, and the next user mounts a fresh one.  While the
+ * server is unreachable, reconnects are tried at most once a second per
+ * context, so callers get EIO after about one timeout, never a hang, and
+ * the mount works again as soon as the server answers.  Each context has
+ * a generation, bumped by every (re)connect, so open files know when
+ * their libnfs file handles belong to a dead context.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend_nfs.h"
+#include "../lockmgr/log.h"
+
+#define RECONNECT_BACKOFF_MS 1000
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Errors that say the server did not answer, not what it answered. */
+bool nfs_transport_error(int rc)
+{
+	switch (-rc) {
+	case EIO: case EFAULT: case EINTR: case ETIMEDOUT: case ENOTCONN:
+	case ECONNRESET: case ECONNREFUSED: case EPIPE: case EHOSTUNREACH:
+	case ENETUNREACH: case EAGAIN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Mount one context on the export.  Called with c->lock held. */
+static int conn_connect(struct be_nfs *p, struct nfs_conn *c)
+{
+	struct nfs_context *nfs;
+	struct nfs_url *url;
+	int rc;
+
+	nfs = nfs_init_context();
+	if (!nfs)
+		return -ENOMEM;
+	url = nfs_parse_url_dir(nfs, p->url);
+	if (!url) {
+		log_err("nfs: cannot parse %s: %s", p->url, nfs_get_error(nfs));
+		nfs_destroy_context(nfs);
+		return -EINVAL;
+	}
+	nfs_set_timeout(nfs, p->timeout_ms);
+	nfs_set_autoreconnect(nfs, 0);
+	rc = nfs_mount(nfs, url->server, url->path);
+	if (rc) {
+		if (!c->down_logged)
+			log_err("nfs: cannot mount %s:%s: %s (retrying while "
+				"in use; operations fail with EIO meanwhile)",
+				url->server, url->path, nfs_get_error(nfs));
+		c->down_logged = true;
+		nfs_destroy_url(url);
+		nfs_destroy_context(nfs);
+		return rc == -EACCES || rc == -EPERM ? rc : -EIO;
+	}
+	if (c->down_logged)
+		log_notice("nfs: %s:%s is reachable again", url->server,
+			   url->path);
+	c->down_logged = false;
+	nfs_destroy_url(url);
+	c->nfs = nfs;
+	c->gen++;
+	return 0;
+}
+
+/* Lock a context for the calling thread and make sure it is mounted. */
+struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc)
+{
+	static _Thread_local int mine = -1;
+	static atomic_int next;
+	struct nfs_conn *c = NULL;
+	int i;
+
+	if (mine < 0)
+		mine = atomic_fetch_add(&next, 1) % p->nconns;
+	for (i = 0; i < p->nconns && !c; i++) {
+		struct nfs_conn *t = &p->conns[(mine + i) % p->nconns];
+
+		if (!pthread_mutex_trylock(&t->lock))
+			c = t;
+	}
+	if (!c) {
+		c = &p->conns[mine];
+		pthread_mutex_lock(&c->lock);
+	}
+	if (c->nfs)
+		return c;
+	if (now_ms() < c->retry_after) {
+		*rc = -EIO;
+		goto fail;
+	}
+	*rc = conn_connect(p, c);
+	if (!*rc)
+		return c;
+	c->retry_after = now_ms() + RECONNECT_BACKOFF_MS;
+fail:
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/*
+ * Give a context back after a call that returned rc.  A transport error
+ * drops the context (next user reconnects); returns true in that case so
+ * the caller may retry an idempotent call once.
+ */
+bool nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
+		  const char *what)
+{
+	bool dropped = false;
+
+	if (rc < 0 && nfs_transport_error(rc)) {
+		log_warn("nfs: %s failed: %s (%s); reconnecting", what,
+			 strerror(-rc), nfs_get_error(c->nfs));
+		nfs_destroy_context(c->nfs);
+		c->nfs = NULL;
+		dropped = true;
+	} else if (rc == -EACCES || rc == -EPERM) {
+		log_info("nfs: %s: server refused: %s", what, strerror(-rc));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return dropped;
+}
+
+int nfs_pool_init(struct be_nfs *p)
+{
+	int i, rc;
+
+	p->conns = calloc((size_t)p->nconns, sizeof(*p->conns));
+	if (!p->conns)
+		return -ENOMEM;
+	for (i = 0; i < p->nconns; i++) {
+		pthread_mutex_init(&p->conns[i].lock, NULL);
+		p->conns[i].idx = i;
+	}
+	/* The first context must mount now: a bad URL fails the mount. */
+	pthread_mutex_lock(&p->conns[0].lock);
+	rc = conn_connect(p, &p->conns[0]);
+	if (!rc) {
+		p->readmax = nfs_get_readmax(p->conns[0].nfs);
+		p->writemax = nfs_get_writemax(p->conns[0].nfs);
+	}
+	pthread_mutex_unlock(&p->conns[0].lock);
+	if (rc)
+		nfs_pool_destroy(p);
+	return rc;
+}
+
+void nfs_pool_destroy(struct be_nfs *p)
+{
+	int i;
+
+	if (!p->conns)
+		return;
+	for (i = 0; i < p->nconns; i++) {
+		if (p->conns[i].nfs)
+			nfs_destroy_context(p->conns[i].nfs);
+		pthread_mutex_destroy(&p->conns[i].lock);
+	}
+	free(p->conns);
+	p->conns = NULL;
+}

@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# ganesha.sh - sourced by the nfs scenarios: a private NFS server for one
+# test.  nfs-ganesha (VFS FSAL) exports a directory of the test's work dir
+# over NFSv3 and NFSv4, in the foreground under the test's control, with
+# its pid file, log and NFSv4 recovery directory in the work dir, so it
+# never touches a system instance's state.  NFSv3 needs rpcbind (mountd
+# and nfs register there): if no rpcbind runs in this network namespace a
+# private one is started (rpcbind -f) and stopped again; one that was
+# already running is used and left alone.
+#
+#   ganesha_start WORKDIR EXPORTDIR [ADDR]   start, wait until it serves
+#   ganesha_stop                             stop (also from the trap)
+#   ganesha_restart [DOWN_SECONDS]           stop, wait, start again
+#   ganesha_url [PATH_ARGS]                  nfs://ADDR/EXPORTDIR?version=3...
+#
+# Run in a network namespace with `GANESHA_NS=name ganesha_start ...`.
+# Installs nothing: scripts/setup-deps brings nfs-ganesha,
+# nfs-ganesha-vfs and rpcbind.  A failed start calls _notrun (exit 77)
+# with the reason, as the caller defines it.
+
+GANESHA_PID= GANESHA_RPCBIND_PID= GANESHA_NS=${GANESHA_NS:-}
+GANESHA_WORK= GANESHA_EXPORT= GANESHA_ADDR=127.0.0.1
+
+_g_exec() { if [ -n "$GANESHA_NS" ]; then ip netns exec "$GANESHA_NS" "$@"; else "$@"; fi; }
+
+_g_conf() {
+	cat <<EOF
+NFS_CORE_PARAM {
+	Bind_addr = $GANESHA_ADDR;
+	Protocols = 3, 4;
+	Enable_NLM = false;
+	Enable_RQUOTA = false;
+}
+NFSv4 {
+	RecoveryBackend = fs;
+	RecoveryRoot = "$GANESHA_WORK/recovery";
+	Graceless = true;
+	Lease_Lifetime = 10;
+}
+EXPORT {
+	Export_Id = 77;
+	Path = "$GANESHA_EXPORT";
+	Pseudo = "$GANESHA_EXPORT";
+	Access_Type = RW;
+	Squash = No_Root_Squash;
+	Protocols = 3, 4;
+	Transports = TCP;
+	SecType = sys;
+	FSAL { Name = VFS; }
+}
+EOF
+}
+
+_g_rpcbind() {
+	_g_exec rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && return 0
+	# a plain command, not a function: $! must be the daemon itself
+	${GANESHA_NS:+ip netns exec "$GANESHA_NS"} rpcbind -f -w >>"$GANESHA_WORK/rpcbind.out" 2>&1 &
+	GANESHA_RPCBIND_PID=$!
+	for _ in $(seq 30); do
+		_g_exec rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+_g_launch() {
+	${GANESHA_NS:+ip netns exec "$GANESHA_NS"} ganesha.nfsd -F -L "$GANESHA_WORK/ganesha.log" \
+		-f "$GANESHA_WORK/ganesha.conf" -p "$GANESHA_WORK/ganesha.pid" \
+		>>"$GANESHA_WORK/ganesha.out" 2>&1 &
+	GANESHA_PID=$!
+	# serving once mountd answers and nfs is registered
+	for _ in $(seq 100); do
+		kill -0 "$GANESHA_PID" 2>/dev/null || return 1
+		_g_exec rpcinfo -p "$GANESHA_ADDR" 2>/dev/null | grep -q mountd &&
+			_g_exec rpcinfo -t "$GANESHA_ADDR" nfs 3 >/dev/null 2>&1 &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+ganesha_start() { # WORKDIR EXPORTDIR [ADDR]
+	GANESHA_WORK=$1/ganesha GANESHA_EXPORT=$2 GANESHA_ADDR=${3:-127.0.0.1}
+	command -v ganesha.nfsd >/dev/null ||
+		_notrun "ganesha.nfsd missing (scripts/setup-deps)"
+	command -v rpcbind >/dev/null || _notrun "rpcbind missing (scripts/setup-deps)"
+	[ -e /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so ] ||
+		ls /usr/lib/*/ganesha/libfsalvfs.so >/dev/null 2>&1 ||
+		_notrun "nfs-ganesha-vfs missing (scripts/setup-deps)"
+	if _g_exec ss -Hltn "sport = :2049" | grep -q .; then
+		_notrun "port 2049 is taken (a system NFS server?)"
+	fi
+	mkdir -p "$GANESHA_WORK/recovery" "$GANESHA_EXPORT"
+	_g_conf >"$GANESHA_WORK/ganesha.conf"
+	_g_rpcbind || _notrun "cannot start rpcbind"
+	_g_launch || { ganesha_stop; _notrun "ganesha.nfsd did not start: $(tail -2 "$GANESHA_WORK/ganesha.log" 2>/dev/null)"; }
+}
+
+ganesha_stop() {
+	if [ -n "$GANESHA_PID" ]; then
+		kill "$GANESHA_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$GANESHA_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$GANESHA_PID" 2>/dev/null
+		wait "$GANESHA_PID" 2>/dev/null
+		GANESHA_PID=
+	fi
+	if [ -n "$GANESHA_RPCBIND_PID" ]; then
+		kill "$GANESHA_RPCBIND_PID" 2>/dev/null
+		wait "$GANESHA_RPCBIND_PID" 2>/dev/null
+		GANESHA_RPCBIND_PID=
+	fi
+}
+
+# Stop only the NFS server (rpcbind stays), sleep, start it again.
+ganesha_restart() { # [DOWN_SECONDS]
+	local rb=$GANESHA_RPCBIND_PID
+	GANESHA_RPCBIND_PID=
+	ganesha_stop
+	GANESHA_RPCBIND_PID=$rb
+	sleep "${1:-0}"
+	_g_launch
+}
+
+ganesha_kill() { # SIGKILL the server, as a crash
+	[ -n "$GANESHA_PID" ] || return 0
+	kill -9 "$GANESHA_PID" 2>/dev/null
+	wait "$GANESHA_PID" 2>/dev/null
+	GANESHA_PID=
+}
+
+ganesha_url() { # [EXTRA_ARGS]
+	echo "nfs://$GANESHA_ADDR$GANESHA_EXPORT?version=3${1:+&$1}"
+}
