@@ -12,12 +12,12 @@
 #   sudo top_builddir=$PWD/build bench/failover.sh [-n RUNS] [-d]
 #
 # -n RUNS (default 10, at most 100); -d: corosync's default totem timeouts
-# instead of the recommended ones of conf/corosync.conf.sample (token 1000,
-# token_coefficient 0, consensus 1200); -t TOKEN,CONSENSUS: other timeouts
-# in ms (token_coefficient 0).  lease_timeout_ms is derived by
+# instead of the recommended ones of conf/corosync.conf.sample (token 500,
+# token_coefficient 0, consensus 600); -t TOKEN,CONSENSUS: other timeouts
+# in ms (token_coefficient 0), e.g. -t 1000,1200 for congested networks.  lease_timeout_ms is derived by
 # csvfs-lockd from token + consensus in every case.
 set -u
-runs=10 defaults=0 totem=1000,1200
+runs=10 defaults=0 totem=500,600
 while getopts n:dt:h opt; do
 	case $opt in
 	n) runs=$OPTARG ;;
