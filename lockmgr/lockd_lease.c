@@ -216,6 +216,14 @@ static bool node_fencing(struct lockd *ld, uint32_t id)
 	       e.state == LM_NODE_FENCING;
 }
 
+static bool table_quorate(struct lockd *ld)
+{
+	struct lm_status_info si;
+
+	lm_state_status(ld->st, &si);
+	return si.quorate;
+}
+
 void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 			       uint64_t seq)
 {
@@ -230,7 +238,17 @@ void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 	if (from != ld->our_id || seq == 0 || seq > ld->hb_seq ||
 	    ld->hb_seq - seq >= LOCKD_HB_SLOTS)
 		return;
-	if (!ld->ready || !lockd_tp_quorate(ld) || fencing)
+	/*
+	 * The lease proves membership of the quorate partition, which a
+	 * state transfer does not change: it is extended while the table
+	 * syncs too.  Otherwise a node that flaps in and out makes every
+	 * member resync at each rejoin, and the survivors' leases ran out
+	 * between the transfers and the ring re-formations.  A node that
+	 * merges back from a minority lost its lease and every ownership
+	 * when it lost quorum; a valid lease gives it nothing to write
+	 * until new grants, which need the transfer done.
+	 */
+	if (!table_quorate(ld) || !lockd_tp_quorate(ld) || fencing)
 		return;
 	deadline = ld->hb_send_ns[seq % LOCKD_HB_SLOTS] +
 		   ld->conf.lease_timeout_ms * NS_PER_MS;

@@ -881,8 +881,8 @@ static void on_not_ready(struct lockd *ld)
 			 si.expected_votes);
 		lockd_lease_end(ld, "the lock table lost quorum");
 	} else {
-		log_notice("state transfer under way: the lease is not "
-			   "extended until it completes");
+		log_notice("state transfer under way: no grants until it "
+			   "completes");
 	}
 }
 

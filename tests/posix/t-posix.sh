@@ -162,8 +162,10 @@ if "$CSVFS" "$BE2" "$MNT2" -o "$LOCKOPT"; then
 		bash -c "! timeout 10 stat '$MNT2/g' 2>'$W/gone.err' && grep -q 'No such file' '$W/gone.err'"
 	t "listing after the backend vanished is empty, no hang" \
 		bash -c "test -z \"\$(timeout 10 ls -A '$MNT2')\""
-	t "a file seen before shows no links left" \
-		bash -c "test \"\$(timeout 10 stat -c %h '$MNT2/f')\" = 0"
+	# the kernel may answer from its attribute cache, csvfs from the
+	# unlinked file, or neither (ENOENT): any answer, but an answer
+	t "stat of a file seen before answers, no hang" \
+		bash -c "timeout 10 stat '$MNT2/f' >/dev/null 2>&1; [ \$? != 124 ]"
 	t "create after the backend vanished fails, no hang" \
 		bash -c "! timeout 10 bash -c 'echo x >\"$MNT2/new\"' 2>/dev/null"
 	t "an open handle still reads its file" bash -c "timeout 10 cat <&8 | grep -qx data"
