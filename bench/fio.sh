@@ -124,7 +124,7 @@ trap 'echo "fio.sh: terminated" >&2; exit 143' TERM
 die() { echo "fio.sh: $*" >&2; exit 1; }
 
 # ---- lockd and mount ---------------------------------------------------
-"$LOCKD" -f --standalone --socket "$SOCK" -c /dev/null \
+"$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$W/state" -c /dev/null \
 	>"$W/lockd.log" 2>&1 </dev/null &
 LOCKD_PID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done

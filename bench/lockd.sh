@@ -49,7 +49,8 @@ timeout "$limit" "$LM_BENCH" memory --resources "$resources" ||
 
 echo "--- lm_bench acquire --count $count (standalone lockd)"
 sock=$CV_WORK/standalone.sock
-"$CV_LOCKD" -f --standalone --socket "$sock" -c /dev/null \
+"$CV_LOCKD" -f --standalone --socket "$sock" \
+	--state-dir "$CV_WORK/standalone-state" -c /dev/null \
 	>"$CV_WORK/standalone.log" 2>&1 </dev/null &
 CV_EXTRA_PIDS+=($!)
 wait_for 10 test -S "$sock" || _fail "standalone lockd did not start"

@@ -51,6 +51,7 @@ static const struct conf_key conf_keys[] = {
 	{ "cluster", "cluster_name", CT_STR, F(cluster_name), 0, 0 },
 	{ "cluster", "socket", CT_PATH, F(socket), 0, 0 },
 	{ "cluster", "socket_group", CT_STR, F(socket_group), 0, 0 },
+	{ "cluster", "state_dir", CT_PATH, F(state_dir), 0, 0 },
 	{ "cluster", "lease_timeout_ms", CT_MS, F(lease_timeout_ms), 400,
 	  600000 },
 	{ "cluster", "clock_drift_ppm", CT_DRIFT, F(clock_drift_ppm), 0,
@@ -78,6 +79,8 @@ void lockd_conf_defaults(struct lockd_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->transport = LOCKD_TRANSPORT_COROSYNC;
 	snprintf(c->socket, sizeof(c->socket), "%s", LOCKD_DEFAULT_SOCKET);
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s",
+		 LOCKD_DEFAULT_STATE_DIR);
 	c->lease_timeout_ms = 0; /* derived from corosync: lockd_lease_resolve */
 	c->clock_drift_ppm = 10000; /* 1 % */
 	c->fence_margin_ms = 500;

@@ -26,9 +26,12 @@
 #define LOCKD_CONF_ENV "CSVFS_CONF"
 #define LOCKD_SOCKET_ENV "CSVFS_LOCKD_SOCKET"
 #define LOCKD_NODE_ENV "CSVFS_NODE"
+#define LOCKD_DEFAULT_STATE_DIR "/var/lib/csvfs"
+#define LOCKD_STATE_DIR_ENV "CSVFS_LOCKD_STATE_DIR"
 
 #define LOCKD_PATH_MAX 108 /* sizeof(sockaddr_un.sun_path) */
 #define LOCKD_CMD_MAX 1024
+#define LOCKD_DIR_MAX 256 /* state_dir */
 
 enum lockd_transport {
 	LOCKD_TRANSPORT_COROSYNC = 1, /* values as lm_s_r_status.transport */
@@ -42,6 +45,7 @@ struct lockd_conf {
 	char cluster_name[LM_NAME_MAX]; /* "" = corosync's, else "csvfs" */
 	char socket[LOCKD_PATH_MAX];
 	char socket_group[LM_NAME_MAX]; /* "" = root only */
+	char state_dir[LOCKD_DIR_MAX];  /* epoch high-water mark */
 	uint32_t lease_timeout_ms;
 	uint32_t clock_drift_ppm;
 	uint32_t fence_margin_ms;

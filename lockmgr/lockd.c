@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lockd.h"
+#include "lockd_epoch.h"
 #include "log.h"
 
 static const struct option long_opts[] = {
@@ -28,6 +29,7 @@ static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "standalone", no_argument, NULL, 'S' },
 	{ "socket", required_argument, NULL, 's' },
+	{ "state-dir", required_argument, NULL, 'd' },
 	{ "node", required_argument, NULL, 'n' },
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "help", no_argument, NULL, 'h' },
@@ -40,6 +42,7 @@ struct lockd_opts {
 	bool standalone;
 	const char *conf;
 	const char *socket;
+	const char *state_dir;
 	const char *node;
 	int log_level; /* -1: from the configuration */
 };
@@ -48,16 +51,19 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: csvfs-lockd [-f] [-c FILE] [--standalone] [--socket PATH]\n"
-		"                   [--node NAME] [--log-level LEVEL]\n"
+		"                   [--state-dir DIR] [--node NAME]\n"
+		"                   [--log-level LEVEL]\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
 		"  -c, --config FILE  configuration (default %s, or $%s)\n"
 		"  --standalone       single node, no corosync\n"
 		"  --socket PATH      client socket (default from the "
 		"configuration, or $%s)\n"
+		"  --state-dir DIR    epoch high-water mark (default from the "
+		"configuration, or $%s)\n"
 		"  --node NAME        this node's name (or $%s)\n"
 		"  --log-level LEVEL  error, warning, notice, info or debug\n",
 		LOCKD_DEFAULT_CONF, LOCKD_CONF_ENV, LOCKD_SOCKET_ENV,
-		LOCKD_NODE_ENV);
+		LOCKD_STATE_DIR_ENV, LOCKD_NODE_ENV);
 }
 
 uint64_t lockd_now_ns(void)
@@ -107,6 +113,79 @@ static void route_events(struct lockd *ld)
 	lm_evq_reset(&ld->evq);
 }
 
+/* ---- epoch high-water mark (lockd_epoch.h) ---- */
+
+/*
+ * Read the reservation at start.  A missing file is a first start (or a
+ * wiped node): 0, since the hellos of the other nodes carry theirs.  A
+ * corrupt one stops us: guessing could hand out epochs again.
+ */
+static int epoch_init(struct lockd *ld, char *err, size_t errlen)
+{
+	const char *dir = ld->conf.state_dir;
+	int ret;
+
+	if (!dir[0]) {
+		snprintf(err, errlen, "state_dir is empty: set it to a "
+			 "directory on local persistent storage");
+		return -EINVAL;
+	}
+	ret = lockd_epoch_prepare(dir, err, errlen);
+	if (ret)
+		return ret;
+	ret = lockd_epoch_read(dir, &ld->epoch_reserved, err, errlen);
+	if (ret == -ENOENT) {
+		log_info("no epoch high-water mark in %s yet: starting from "
+			 "0, the cluster's hellos carry the rest", dir);
+		ret = 0;
+	} else if (!ret) {
+		log_info("epoch high-water mark %llu read from %s",
+			 (unsigned long long)ld->epoch_reserved, dir);
+	}
+	if (ret)
+		return ret;
+	/* prove now that renewals can be written, not at the first grant */
+	return lockd_epoch_write(dir, ld->epoch_reserved, err, errlen);
+}
+
+/*
+ * After an apply, before its events reach any client: move the durable
+ * reservation ahead of the table epoch when it came close.  A failed
+ * renewal is fatal only once the epoch has reached the reservation;
+ * before that the next apply tries again.  Returns -1 when fatal.
+ */
+static int epoch_persist(struct lockd *ld)
+{
+	struct lm_status_info si;
+	uint64_t next;
+	char err[512];
+
+	lm_state_status(ld->st, &si);
+	next = lockd_epoch_next_reservation(si.epoch, ld->epoch_reserved);
+	if (!next)
+		return 0;
+	if (lockd_epoch_write(ld->conf.state_dir, next, err, sizeof(err))) {
+		if (si.epoch < ld->epoch_reserved) {
+			if (!ld->epoch_warned)
+				log_warn("epoch high-water mark not renewed: "
+					 "%s; retrying", err);
+			ld->epoch_warned = true;
+			return 0;
+		}
+		log_err("epoch %llu reached the durable high-water mark: %s",
+			(unsigned long long)si.epoch, err);
+		lockd_fatal(ld, "cannot persist the epoch high-water mark");
+		return -1;
+	}
+	if (ld->epoch_warned)
+		log_notice("epoch high-water mark renewed again");
+	ld->epoch_warned = false;
+	log_debug("epoch high-water mark %llu (table epoch %llu)",
+		  (unsigned long long)next, (unsigned long long)si.epoch);
+	ld->epoch_reserved = next;
+	return 0;
+}
+
 void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 		   size_t len)
 {
@@ -139,6 +218,8 @@ void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 			    "applying a cluster message failed");
 		return;
 	}
+	if (epoch_persist(ld))
+		return;
 	route_events(ld);
 }
 
@@ -161,6 +242,8 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 		lockd_fatal(ld, "out of memory applying a membership change");
 		return;
 	}
+	if (epoch_persist(ld))
+		return;
 	route_events(ld);
 	/*
 	 * Any membership change during a transfer restarts it (lm_state.h),
@@ -363,6 +446,9 @@ static int parse_opts(int argc, char **argv, struct lockd_opts *o)
 		case 's':
 			o->socket = optarg;
 			break;
+		case 'd':
+			o->state_dir = optarg;
+			break;
 		case 'n':
 			o->node = optarg;
 			break;
@@ -401,6 +487,8 @@ static int set_overrides(struct lockd *ld, const struct lockd_opts *o,
 {
 	const char *sock = o->socket ? o->socket : getenv(LOCKD_SOCKET_ENV);
 	const char *node = o->node ? o->node : getenv(LOCKD_NODE_ENV);
+	const char *sdir = o->state_dir ? o->state_dir :
+			   getenv(LOCKD_STATE_DIR_ENV);
 	struct lockd_conf *c = &ld->conf;
 
 	if (o->standalone)
@@ -413,6 +501,15 @@ static int set_overrides(struct lockd *ld, const struct lockd_opts *o,
 			return -EINVAL;
 		}
 		snprintf(c->socket, sizeof(c->socket), "%s", sock);
+	}
+	if (sdir && *sdir) {
+		if (sdir[0] != '/' || strlen(sdir) >= sizeof(c->state_dir)) {
+			snprintf(err, errlen, "state directory \"%s\" must be "
+				 "absolute and shorter than %zu characters",
+				 sdir, sizeof(c->state_dir));
+			return -EINVAL;
+		}
+		snprintf(c->state_dir, sizeof(c->state_dir), "%s", sdir);
 	}
 	if (node && *node) {
 		if (strlen(node) >= sizeof(c->node)) {
@@ -547,6 +644,9 @@ static int setup(struct lockd *ld, char *err, size_t errlen)
 	}
 	lm_evq_init(&ld->evq);
 	lockd_res_init(ld);
+	ret = epoch_init(ld, err, errlen);
+	if (ret)
+		return ret;
 	ret = lockd_client_init(ld, err, errlen);
 	if (ret)
 		return ret;
@@ -607,9 +707,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_notice("started: node %s (id %u), cluster %s, transport %s, "
-		   "socket %s, lease %u ms", ld->node_name, ld->our_id,
-		   ld->cluster_name, lockd_transport_name(ld->conf.transport),
-		   ld->conf.socket, ld->conf.lease_timeout_ms);
+		   "socket %s, lease %u ms, state %s", ld->node_name,
+		   ld->our_id, ld->cluster_name,
+		   lockd_transport_name(ld->conf.transport), ld->conf.socket,
+		   ld->conf.lease_timeout_ms, ld->conf.state_dir);
 	notify_parent(&notify_fd, NULL);
 	ret = run(ld);
 	teardown(ld);

@@ -184,6 +184,10 @@ struct lockd {
 	struct lm_state *st;
 	struct lm_evq evq;
 	bool in_apply;		/* guards against re-entering lm_state */
+	/* durable in conf.state_dir (lockd_epoch.h): no epoch this node
+	 * applied exceeds it once the apply's events are routed */
+	uint64_t epoch_reserved;
+	bool epoch_warned;	/* a renewal failed, not yet fatal */
 
 	/* transport (lockd_cpg.c) */
 	void *tp;		/* transport private data */

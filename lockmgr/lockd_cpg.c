@@ -241,7 +241,11 @@ void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc)
 	memcpy(h->members, cc->members, cc->n_members * sizeof(uint32_t));
 	qsort(h->members, h->n_members, sizeof(uint32_t), cmp_u32);
 	h->version = si.version;
-	h->epoch = si.epoch;
+	/* the installed table's epoch is the highest of all hellos: carry
+	 * the durable reservation, which exceeds every epoch this node may
+	 * have seen granted, even by a table that no member holds any more */
+	h->epoch = si.epoch > ld->epoch_reserved ? si.epoch :
+		   ld->epoch_reserved;
 	h->votes = ld->votes;
 	h->expected_votes = ld->expected_votes;
 	snprintf(h->name, sizeof(h->name), "%s", ld->node_name);

@@ -377,6 +377,7 @@ _lockd_conf() {
 transport = corosync
 node = n$i
 socket = $CV_SOCK
+state_dir = $(ndir "$i")/state
 $( [ "$CV_LEASE_MS" != 0 ] && echo "lease_timeout_ms = $CV_LEASE_MS")
 ${CV_LOCKD_CONF//@NODE@/n$i}
 

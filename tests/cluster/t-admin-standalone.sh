@@ -138,6 +138,7 @@ transport = standalone
 node = s1
 cluster_name = admintest
 socket = $sock
+state_dir = $work/state
 lease_timeout_ms = 2000
 [log]
 level = debug

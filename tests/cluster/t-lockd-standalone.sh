@@ -17,6 +17,7 @@ cat >"$CV_WORK/csvfs.conf" <<CONF
 transport = standalone
 node = solo
 socket = $sock
+state_dir = $CV_WORK/state
 lease_timeout_ms = $CV_LEASE_MS
 
 [log]

@@ -46,7 +46,8 @@ t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 ganesha_start "$W" "$EXP"
 URL=$(ganesha_url "timeout=5")
-"$LOCKD" -f --standalone --socket "$SOCK" >"$W/lockd.log" 2>&1 &
+"$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$W/state" \
+	>"$W/lockd.log" 2>&1 &
 LOCKD_PID=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || _notrun "csvfs-lockd did not start"

@@ -48,7 +48,8 @@ t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 if [ "$MODE" = lockd ]; then
 	[ -x "$LOCKD" ] || _notrun "csvfs-lockd not built ($LOCKD)"
-	"$LOCKD" -f --standalone --socket "$SOCK" >"$W/lockd.log" 2>&1 &
+	"$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$W/state" \
+		>"$W/lockd.log" 2>&1 &
 	LOCKD_PID=$!
 	for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 	[ -S "$SOCK" ] || _notrun "csvfs-lockd --standalone did not start: $(tail -1 "$W/lockd.log")"

@@ -69,8 +69,8 @@ static void write_conf(const char *path)
 
 	assert_non_null(f);
 	fprintf(f, "[cluster]\ntransport = standalone\nnode = t1\n"
-		   "socket = %s\nlease_timeout_ms = %d\n[log]\nlevel = debug\n",
-		sock_path, LEASE_MS);
+		   "socket = %s\nstate_dir = %s/state\nlease_timeout_ms = %d\n"
+		   "[log]\nlevel = debug\n", sock_path, tmpdir, LEASE_MS);
 	fclose(f);
 }
 
