@@ -116,9 +116,17 @@
  *
  * Limit: the table lives in memory.  If every process holding the latest
  * quorate table crashes (or stays out) while other nodes form a quorate
- * partition, that partition takes an older table and epochs can go back.
- * Surviving that needs persistent state (e.g. an epoch high-water mark on
- * disk); the simulator keeps to the assumption and counts what it skips.
+ * partition, that partition takes an older table: its owners and locks
+ * are those of the older table, and by itself its epoch would go back
+ * too.  The daemon closes the epoch part outside this pure core
+ * (lockd_epoch.h): each lockd keeps a durable high-water mark above every
+ * epoch it has applied, written before the events of an apply reach its
+ * clients and kept 2048..4096 ahead of the table, and its hello carries
+ * max(table epoch, mark).  Since the install takes the highest epoch of
+ * all hellos, grants after any restart exceed every epoch a member saw
+ * granted, and every epoch granted within 2048 grants after the last one
+ * a member applied.  The simulator keeps to the in-memory assumption and
+ * counts what it skips.
  *
  * Error handling: apply functions return 0, or -ENOMEM when memory ran
  * out; the table may then be inconsistent with the other nodes and the
