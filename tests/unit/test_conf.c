@@ -39,6 +39,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.cluster_name, "");
 	assert_string_equal(c.socket, "/run/csvfs/lockd.sock");
 	assert_string_equal(c.socket_group, "");
+	assert_string_equal(c.state_dir, "/var/lib/csvfs");
 	assert_int_equal(c.lease_timeout_ms, 0); /* derived at start */
 	assert_int_equal(c.clock_drift_ppm, 10000);
 	assert_int_equal(c.fence_margin_ms, 500);
@@ -65,6 +66,7 @@ static void test_every_key(void **state)
 		"cluster_name=prod   # trailing comment\n"
 		"socket = /tmp/l.sock\n"
 		"socket_group = kvm\n"
+		"state_dir = /srv/csvfs-state\n"
 		"lease_timeout_ms = 2000\n"
 		"clock_drift_ppm = 500\n"
 		"fence_margin_ms = 100\n"
@@ -87,6 +89,7 @@ static void test_every_key(void **state)
 	assert_string_equal(c.cluster_name, "prod");
 	assert_string_equal(c.socket, "/tmp/l.sock");
 	assert_string_equal(c.socket_group, "kvm");
+	assert_string_equal(c.state_dir, "/srv/csvfs-state");
 	assert_int_equal(c.lease_timeout_ms, 2000);
 	assert_int_equal(c.clock_drift_ppm, 500);
 	assert_int_equal(c.fence_margin_ms, 100);
@@ -163,6 +166,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[cluster]\nclock_drift_ppm = 0.00001%\n", "percentage" },
 	{ "[cluster]\nsocket = run/l.sock\n", "absolute path" },
 	{ "[cluster]\nwatchdog_device = dev/watchdog\n", "absolute path" },
+	{ "[cluster]\nstate_dir = var/lib/csvfs\n", "absolute path" },
 	{ "[cluster]\nsocket = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
 	  "longer than 107 characters" },
