@@ -151,8 +151,9 @@ static int epoch_init(struct lockd *ld, char *err, size_t errlen)
 /*
  * After an apply, before its events reach any client: move the durable
  * reservation ahead of the table epoch when it came close.  A failed
- * renewal is fatal only once the epoch has reached the reservation;
- * before that the next apply tries again.  Returns -1 when fatal.
+ * renewal is fatal only once the epoch has passed the reservation (a
+ * grant above it could reach a client); until then the next apply tries
+ * again.  Returns -1 when fatal.
  */
 static int epoch_persist(struct lockd *ld)
 {
@@ -165,14 +166,14 @@ static int epoch_persist(struct lockd *ld)
 	if (!next)
 		return 0;
 	if (lockd_epoch_write(ld->conf.state_dir, next, err, sizeof(err))) {
-		if (si.epoch < ld->epoch_reserved) {
+		if (si.epoch <= ld->epoch_reserved) {
 			if (!ld->epoch_warned)
 				log_warn("epoch high-water mark not renewed: "
 					 "%s; retrying", err);
 			ld->epoch_warned = true;
 			return 0;
 		}
-		log_err("epoch %llu reached the durable high-water mark: %s",
+		log_err("epoch %llu passed the durable high-water mark: %s",
 			(unsigned long long)si.epoch, err);
 		lockd_fatal(ld, "cannot persist the epoch high-water mark");
 		return -1;
