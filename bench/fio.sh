@@ -10,10 +10,10 @@
 # direct I/O (O_DIRECT, libaio): sequential 1 MiB read and write, random
 # 4 KiB read and write, each at iodepth 16, on
 #   backing-direct    a file in the backing directory, O_DIRECT
-#   backing-buffered  the same file without O_DIRECT: what csvfs itself
-#                     does underneath (its dir backend does not pass
-#                     O_DIRECT down, so its I/O goes through the host's
-#                     page cache)
+#   backing-buffered  the same file without O_DIRECT, for reference (the
+#                     host page cache).  csvfs opens the backing file
+#                     with O_DIRECT when the file on the mount is opened
+#                     with it, so backing-direct is the fair baseline
 #   csvfs             a file on the csvfs mount, O_DIRECT
 # Each job starts with a cold page cache (drop_caches).  While the csvfs
 # jobs run, csvfs's CPU time and thread count are

@@ -107,6 +107,11 @@ struct backend_ops {
 		       struct be_file *file, const struct stat *attr,
 		       int to_set, struct stat *st);
 
+	/*
+	 * flags: the open(2) flags asked for.  With O_DIRECT a backend
+	 * bypasses its host's page cache too where its storage allows it,
+	 * and accepts any alignment of buffer, offset and length.
+	 */
 	int (*open)(struct backend *be, struct be_node *node, int flags,
 		    struct be_file **out);
 	int (*create)(struct backend *be, struct be_node *parent,
@@ -118,8 +123,14 @@ struct backend_ops {
 			size_t size, off_t off);
 	ssize_t (*write)(struct backend *be, struct be_file *file,
 			 const void *buf, size_t size, off_t off);
-	/* Optional: a file descriptor the caller may splice from, or -1. */
-	int (*file_fd)(struct backend *be, struct be_file *file);
+	/*
+	 * Optional: a file descriptor the caller may splice size bytes at
+	 * off from (a plain read of the fd gives the file's data), or -1:
+	 * then use read.  A direct (O_DIRECT) file gives -1 for ranges not
+	 * aligned for direct I/O.
+	 */
+	int (*file_fd)(struct backend *be, struct be_file *file, off_t off,
+		       size_t size);
 	int (*flush)(struct backend *be, struct be_file *file);
 	int (*fsync)(struct backend *be, struct be_file *file, int datasync);
 	int (*fallocate)(struct backend *be, struct be_file *file, int mode,

@@ -11,6 +11,23 @@
  * kernel has it.  Operations that need a real open descriptor go through
  * the /proc/self/fd magic link of the O_PATH descriptor, which refers to
  * the object itself and not to a path.  The file id is the backing st_ino.
+ *
+ * Direct I/O: a file opened with O_DIRECT through csvfs is opened with
+ * O_DIRECT on the backing file system too, where that file system
+ * supports it, so that no node keeps file data in its host page cache
+ * (on a kernel NFS/SMB mount a cached page could be stale after another
+ * node's write).  O_DIRECT wants the buffer, offset and length aligned
+ * (statx STATX_DIOALIGN); FUSE request buffers never are, so:
+ *   - aligned offset and length, unaligned buffer: the data goes through
+ *     a per-thread aligned bounce buffer, 1 MiB at a time;
+ *   - unaligned read: the aligned range around it is read into the
+ *     bounce buffer and the part asked for copied out;
+ *   - unaligned write: written through a second descriptor without
+ *     O_DIRECT, then written back and dropped from the page cache before
+ *     the write returns.  A read-modify-write of the partial blocks
+ *     instead would race with concurrent writes to the same block and
+ *     would extend the file past a partial last block.
+ * No request fails with EINVAL for its alignment.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,7 +53,13 @@ struct be_node {
 };
 
 struct be_file {
-	int fd; /* read/write descriptor, immutable */
+	int fd;		     /* read/write descriptor, immutable */
+	int flags;	     /* immutable: open flags of fd, less O_DIRECT */
+	bool direct;	     /* immutable: fd is O_DIRECT */
+	unsigned mem_align;  /* immutable: O_DIRECT buffer alignment */
+	unsigned off_align;  /* immutable: O_DIRECT offset/length alignment */
+	int buffered_fd;     /* atomic: fd without O_DIRECT, -1 until the
+			      * first unaligned write; set once */
 };
 
 struct be_dir {
@@ -49,7 +72,18 @@ struct be_dir_priv {
 	int root_fd;	/* O_PATH of the backend root */
 	int meta_fd;	/* O_PATH of root/.csvfs, or -1 */
 	bool openat2_ok; /* kernel has openat2 */
+	pthread_key_t bounce_key; /* immutable: per-thread bounce buffer */
 };
+
+/*
+ * The bounce buffer of a thread: BE_DIR_BOUNCE_DATA bytes of data plus
+ * one alignment unit, so that an unaligned read of up to 1 MiB fits
+ * with the aligned head before it.  Allocated on a thread's first
+ * direct I/O that needs it, freed when the thread ends.
+ */
+#define BE_DIR_BOUNCE_DATA (1024 * 1024)
+#define BE_DIR_DIO_ALIGN_MAX 4096u
+#define BE_DIR_BOUNCE_LEN (BE_DIR_BOUNCE_DATA + BE_DIR_DIO_ALIGN_MAX)
 
 #define PROCFD_LEN 32
 
@@ -232,23 +266,57 @@ static int dir_setattr(struct backend *be, struct be_node *node,
 	return dir_getattr(be, node, st);
 }
 
-static int file_new(int fd, struct be_file **out)
+/*
+ * Turn O_DIRECT on for fd if the backing file system supports it with an
+ * alignment the bounce buffer covers; otherwise the file stays buffered
+ * (tmpfs before Linux 6.6, FUSE file systems without direct I/O).
+ */
+static void set_direct(struct be_file *f)
 {
-	struct be_file *f = malloc(sizeof(*f));
+	struct statx stx;
+	int fl = fcntl(f->fd, F_GETFL);
+
+	f->mem_align = BE_DIR_DIO_ALIGN_MAX;
+	f->off_align = BE_DIR_DIO_ALIGN_MAX;
+	if (!statx(f->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		f->mem_align = stx.stx_dio_mem_align;
+		f->off_align = stx.stx_dio_offset_align;
+	}
+	if (f->mem_align > BE_DIR_DIO_ALIGN_MAX ||
+	    f->off_align > BE_DIR_DIO_ALIGN_MAX || f->mem_align == 0 ||
+	    (f->off_align & (f->off_align - 1)) ||
+	    (f->mem_align & (f->mem_align - 1)))
+		return;
+	if (fl < 0 || fcntl(f->fd, F_SETFL, fl | O_DIRECT))
+		return;
+	f->direct = true;
+}
+
+/* flags: the FUSE open's; O_DIRECT there asks for a direct backing fd. */
+static int file_new(int fd, int flags, struct be_file **out)
+{
+	struct be_file *f = calloc(1, sizeof(*f));
 
 	if (!f) {
 		close(fd);
 		return -ENOMEM;
 	}
 	f->fd = fd;
+	f->flags = flags & (O_ACCMODE | O_NONBLOCK | O_DSYNC | O_SYNC |
+			    O_NOATIME);
+	f->buffered_fd = -1;
+	/* O_APPEND writes land at EOF, whose alignment nobody knows */
+	if ((flags & O_DIRECT) && !(flags & O_APPEND))
+		set_direct(f);
 	*out = f;
 	return 0;
 }
 
 /*
- * Flags for the backing open: O_DIRECT is not passed down (FUSE buffers
- * are not aligned for it; the FUSE side already bypasses the page cache
- * with cache=direct), nor O_CREAT/O_EXCL/O_NOCTTY.
+ * Flags for the backing open: O_DIRECT is set later by set_direct() (the
+ * open itself must not fail where the file system has no direct I/O),
+ * O_CREAT/O_EXCL/O_NOCTTY not at all.
  */
 static int backing_flags(int flags)
 {
@@ -269,7 +337,7 @@ static int dir_open(struct backend *be, struct be_node *node, int flags,
 	fd = open(path, backing_flags(flags) | (flags & O_TRUNC));
 	if (fd < 0)
 		return -errno;
-	return file_new(fd, out);
+	return file_new(fd, flags, out);
 }
 
 /* Give a new object to the caller (as if created with its fsuid). */
@@ -319,27 +387,175 @@ static int dir_create(struct backend *be, struct be_node *parent,
 		close(fd);
 		return rc;
 	}
-	return file_new(fd, out);
+	return file_new(fd, flags, out);
+}
+
+static bool aligned(uint64_t v, unsigned align)
+{
+	return !(v & (align - 1));
+}
+
+static bool dio_ok(const struct be_file *f, const void *buf, size_t size,
+		   off_t off)
+{
+	return aligned((uintptr_t)buf, f->mem_align) &&
+	       aligned((uint64_t)off | size, f->off_align);
+}
+
+/* This thread's bounce buffer (BE_DIR_BOUNCE_LEN bytes), or NULL. */
+static char *bounce_get(struct backend *be)
+{
+	struct be_dir_priv *p = dpriv(be);
+	void *b = pthread_getspecific(p->bounce_key);
+
+	if (b)
+		return b;
+	if (posix_memalign(&b, BE_DIR_DIO_ALIGN_MAX, BE_DIR_BOUNCE_LEN))
+		return NULL;
+	if (pthread_setspecific(p->bounce_key, b)) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Read [off, off + size) through the bounce buffer, aligned around it. */
+static ssize_t read_bounced(struct backend *be, struct be_file *f,
+			    char *buf, size_t size, off_t off)
+{
+	char *b = bounce_get(be);
+	size_t done = 0;
+
+	if (!b)
+		return -ENOMEM;
+	while (done < size) {
+		off_t pos = off + (off_t)done;
+		off_t start = pos & ~(off_t)(f->off_align - 1);
+		size_t head = (size_t)(pos - start);
+		size_t want = size - done;
+		size_t len;
+		ssize_t n;
+
+		if (want > BE_DIR_BOUNCE_LEN - head)
+			want = BE_DIR_BOUNCE_LEN - head;
+		len = (head + want + f->off_align - 1) & ~(size_t)(f->off_align - 1);
+		n = pread(f->fd, b, len, start);
+		if (n < 0)
+			return done ? (ssize_t)done : -errno;
+		if ((size_t)n <= head)
+			break; /* end of file */
+		n -= (ssize_t)head;
+		if ((size_t)n > want)
+			n = (ssize_t)want;
+		memcpy(buf + done, b + head, (size_t)n);
+		done += (size_t)n;
+		if ((size_t)n < want)
+			break;
+	}
+	return (ssize_t)done;
 }
 
 static ssize_t dir_read(struct backend *be, struct be_file *file, void *buf,
 			size_t size, off_t off)
 {
-	ssize_t n = pread(file->fd, buf, size, off);
+	ssize_t n;
 
+	if (file->direct && !dio_ok(file, buf, size, off))
+		return read_bounced(be, file, buf, size, off);
+	n = pread(file->fd, buf, size, off);
 	return n < 0 ? -errno : n;
+}
+
+/* Aligned offset and length, unaligned buffer: copy 1 MiB at a time. */
+static ssize_t write_bounced(struct backend *be, struct be_file *f,
+			     const char *buf, size_t size, off_t off)
+{
+	char *b = bounce_get(be);
+	size_t done = 0;
+
+	if (!b)
+		return -ENOMEM;
+	while (done < size) {
+		size_t len = size - done;
+		ssize_t n;
+
+		if (len > BE_DIR_BOUNCE_DATA)
+			len = BE_DIR_BOUNCE_DATA;
+		memcpy(b, buf + done, len);
+		n = pwrite(f->fd, b, len, off + (off_t)done);
+		if (n < 0)
+			return done ? (ssize_t)done : -errno;
+		done += (size_t)n;
+		if ((size_t)n < len)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+/* The file's descriptor without O_DIRECT, opened on first use. */
+static int buffered_fd(struct be_file *f)
+{
+	int fd = __atomic_load_n(&f->buffered_fd, __ATOMIC_ACQUIRE);
+	int expect = -1;
+	char path[PROCFD_LEN];
+
+	if (fd >= 0)
+		return fd;
+	procfd(path, f->fd);
+	fd = open(path, f->flags | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!__atomic_compare_exchange_n(&f->buffered_fd, &expect, fd, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd); /* another thread was first */
+		return expect;
+	}
+	return fd;
+}
+
+/*
+ * Unaligned write to a direct file: through the page cache, written back
+ * and dropped before returning, so that it leaves no page behind (the
+ * kernel keeps the two descriptors coherent on this host).
+ */
+static ssize_t write_through(struct be_file *f, const void *buf,
+			     size_t size, off_t off)
+{
+	int fd = buffered_fd(f);
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	n = pwrite(fd, buf, size, off);
+	if (n <= 0)
+		return n < 0 ? -errno : n;
+	if (sync_file_range(fd, off, n, SYNC_FILE_RANGE_WAIT_BEFORE |
+					    SYNC_FILE_RANGE_WRITE |
+					    SYNC_FILE_RANGE_WAIT_AFTER))
+		return -errno;
+	posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED);
+	return n;
 }
 
 static ssize_t dir_write(struct backend *be, struct be_file *file,
 			 const void *buf, size_t size, off_t off)
 {
-	ssize_t n = pwrite(file->fd, buf, size, off);
+	ssize_t n;
 
+	if (file->direct && !aligned((uint64_t)off | size, file->off_align))
+		return write_through(file, buf, size, off);
+	if (file->direct && !aligned((uintptr_t)buf, file->mem_align))
+		return write_bounced(be, file, buf, size, off);
+	n = pwrite(file->fd, buf, size, off);
 	return n < 0 ? -errno : n;
 }
 
-static int dir_file_fd(struct backend *be, struct be_file *file)
+/* Splice is a plain read of the fd: for a direct file, aligned only. */
+static int dir_file_fd(struct backend *be, struct be_file *file, off_t off,
+		       size_t size)
 {
+	if (file->direct && !aligned((uint64_t)off | size, file->off_align))
+		return -1;
 	return file->fd;
 }
 
@@ -381,6 +597,8 @@ static off_t dir_lseek(struct backend *be, struct be_file *file, off_t off,
 
 static void dir_release(struct backend *be, struct be_file *file)
 {
+	if (file->buffered_fd >= 0)
+		close(file->buffered_fd);
 	close(file->fd);
 	free(file);
 }
@@ -711,9 +929,12 @@ static int dir_init(struct backend *be, const char *source)
 		return -ENOMEM;
 	p->meta_fd = -1;
 	p->openat2_ok = true;
+	errno = pthread_key_create(&p->bounce_key, free);
+	if (errno)
+		goto fail;
 	p->root_fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (p->root_fd < 0)
-		goto fail;
+		goto fail_key;
 	if (fstat(p->root_fd, &st))
 		goto fail_close;
 	/* Writable?  The mount is read-write by default. */
@@ -725,6 +946,10 @@ static int dir_init(struct backend *be, const char *source)
 fail_close:
 	saverr = errno;
 	close(p->root_fd);
+	errno = saverr;
+fail_key:
+	saverr = errno;
+	pthread_key_delete(p->bounce_key);
 	errno = saverr;
 fail:
 	saverr = errno;
@@ -741,6 +966,8 @@ static void dir_destroy(struct backend *be)
 	if (p->meta_fd >= 0)
 		close(p->meta_fd);
 	close(p->root_fd);
+	/* the session's threads have ended and freed their buffers */
+	pthread_key_delete(p->bounce_key);
 	free(p);
 	be->priv = NULL;
 }

@@ -611,9 +611,9 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct cv_fs *fs = fs_of(req);
 	struct cv_fh *fh = fh_of(fi);
-	int fd = fs->be.ops->file_fd ? fs->be.ops->file_fd(be_of(fs),
-							   fh->file)
-				     : -1;
+	int fd = fs->be.ops->file_fd
+			 ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
+			 : -1;
 	char *buf;
 	ssize_t n;
 

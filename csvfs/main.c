@@ -268,9 +268,16 @@ static int run(struct cv_fs *fs)
 
 	if (!cfg)
 		return -ENOMEM;
+	/*
+	 * Keep every worker once started: with fewer idle threads than the
+	 * queue depth (VMs run 16-64 requests at once), libfuse ends and
+	 * starts threads all the time.  An idle thread costs a stack and
+	 * its bounce buffer.  clone_fd gives each worker its own /dev/fuse
+	 * descriptor, so workers do not all wake on one wait queue.
+	 */
 	fuse_loop_cfg_set_max_threads(cfg, fs->opts->max_threads);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_idle_threads(cfg, fs->opts->max_threads);
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	rc = fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return rc;
