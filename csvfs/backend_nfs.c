@@ -46,6 +46,7 @@
 #define NFS_DEFAULT_TIMEOUT_S 30
 #define NFS_DEFAULT_CONNS 4
 #define NFS_MAX_CONNS 64
+#define NFS_DEFAULT_WBUF_MB 64
 
 struct be_file {
 	struct be_node *node; /* immutable; holds a reference */
@@ -67,6 +68,10 @@ struct be_dir {
 	size_t n;
 	bool taken; /* a readdir has run since the snapshot */
 };
+
+static int file_commit(struct be_nfs *p, struct be_file *f);
+static bool node_has_unc(struct be_node *n);
+static int nfs_sync_node_op(struct backend *be, struct be_node *node);
 
 static struct be_nfs *npriv(struct backend *be)
 {
@@ -189,6 +194,9 @@ static int node_new(struct be_nfs *p, char *path, const struct stat *st,
 	n->fileid = st->st_ino;
 	n->type = st->st_mode & S_IFMT;
 	n->refs = 1;
+	pthread_rwlock_init(&n->resend_lock, NULL);
+	pthread_mutex_init(&n->unc_lock, NULL);
+	n->unc_tail = &n->unc;
 	pthread_mutex_lock(&p->nodes_lock);
 	refresh_paths(p, n->fileid, path);
 	n->next = p->nodes;
@@ -222,6 +230,13 @@ static void node_unref(struct be_nfs *p, struct be_node *n)
 		;
 	*pp = n->hnext;
 	pthread_mutex_unlock(&p->nodes_lock);
+	if (n->unc)
+		log_err("nfs: fileid %" PRIu64 ": uncommitted writes dropped "
+			"with the last reference (a failed COMMIT at close "
+			"was reported)", n->fileid);
+	nfs_unc_free(p, n->unc);
+	pthread_mutex_destroy(&n->unc_lock);
+	pthread_rwlock_destroy(&n->resend_lock);
 	free(n->path);
 	free(n);
 }
@@ -359,6 +374,11 @@ static int nfs_setattr(struct backend *be, struct be_node *node,
 	if (!rc && (to_set & CV_SET_SIZE)) {
 		if (S_ISDIR(cur.st_mode))
 			rc = -EISDIR;
+		else if (node_has_unc(node))
+			rc = file ? file_commit(p, file)
+				  : nfs_sync_node_op(be, node);
+		if (rc || S_ISDIR(cur.st_mode))
+			;
 		else
 			NFS_CALL(p, rc, true, "truncate",
 				 nfs_truncate(c->nfs, path,
@@ -441,17 +461,45 @@ static int file_fh(struct be_nfs *p, struct nfs_conn *c, struct be_file *f,
 	return 0;
 }
 
-enum file_op { FOP_READ, FOP_WRITE, FOP_FSYNC, FOP_TRUNC };
+enum file_op { FOP_READ, FOP_WRITE, FOP_COMMIT, FOP_TRUNC };
 
 struct file_call {
 	enum file_op op;
 	void *buf;
 	uint64_t off, len;
+	int stable;	      /* FOP_WRITE on NFSv3: stable_how to ask for */
+	struct nfs_wres wres; /* NFSv3 WRITE and COMMIT: the reply */
 };
+
+/* The data-moving part of file_do(). */
+static int fh_do(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
+		 struct file_call *fc)
+{
+	bool v3 = p->version == 3;
+
+	switch (fc->op) {
+	case FOP_READ:
+		return nfs_pread(c->nfs, fh, fc->off, fc->len, fc->buf);
+	case FOP_WRITE:
+		if (!v3)
+			return nfs_pwrite(c->nfs, fh, fc->off, fc->len,
+					  fc->buf);
+		return nfs_raw_write(p, c, fh, fc->off, fc->buf,
+				     (uint32_t)fc->len, fc->stable,
+				     &fc->wres);
+	case FOP_COMMIT:
+		if (!v3)
+			return nfs_fsync(c->nfs, fh);
+		return nfs_raw_commit(p, c, fh, &fc->wres);
+	case FOP_TRUNC:
+		return nfs_ftruncate(c->nfs, fh, fc->off);
+	}
+	return -EINVAL;
+}
 
 /* One call on f's handle on c; a stale handle is reopened once. */
 static int file_do(struct be_nfs *p, struct nfs_conn *c, struct be_file *f,
-		   const struct file_call *fc)
+		   struct file_call *fc)
 {
 	struct nfsfh *fh;
 	int rc, try;
@@ -460,20 +508,7 @@ static int file_do(struct be_nfs *p, struct nfs_conn *c, struct be_file *f,
 		rc = file_fh(p, c, f, &fh);
 		if (rc)
 			return rc;
-		switch (fc->op) {
-		case FOP_READ:
-			rc = nfs_pread(c->nfs, fh, fc->off, fc->len, fc->buf);
-			break;
-		case FOP_WRITE:
-			rc = nfs_pwrite(c->nfs, fh, fc->off, fc->len, fc->buf);
-			break;
-		case FOP_FSYNC:
-			rc = nfs_fsync(c->nfs, fh);
-			break;
-		case FOP_TRUNC:
-			rc = nfs_ftruncate(c->nfs, fh, fc->off);
-			break;
-		}
+		rc = fh_do(p, c, fh, fc);
 		if (rc != -ESTALE)
 			break;
 		log_warn("nfs: stale file handle for fileid %" PRIu64
@@ -490,7 +525,7 @@ static int file_do(struct be_nfs *p, struct nfs_conn *c, struct be_file *f,
 }
 
 static int file_call(struct be_nfs *p, struct be_file *f,
-		     const struct file_call *fc, const char *what)
+		     struct file_call *fc, const char *what)
 {
 	int rc;
 
@@ -509,8 +544,14 @@ static int nfs_open_op(struct backend *be, struct be_node *node, int flags,
 	rc = file_new(p, node, flags, out);
 	if (rc)
 		return rc;
-	/* open on one context now: permission and existence errors */
-	if (flags & O_TRUNC)
+	/* open on one context now: permission and existence errors; a
+	 * truncate first commits kept writes, which a rewrite after a
+	 * server restart would otherwise put back over it */
+	if ((flags & O_TRUNC) && node_has_unc(node))
+		rc = file_commit(p, *out);
+	if (rc)
+		;
+	else if (flags & O_TRUNC)
 		rc = file_call(p, *out, &fc, "open+truncate");
 	else
 		NFS_CALL(p, rc, true, "open",
@@ -548,6 +589,136 @@ static ssize_t nfs_read_op(struct backend *be, struct be_file *file,
 	return done ? (ssize_t)done : rc;
 }
 
+/* ---- durability: UNSTABLE writes, COMMIT and the write verifier ---------- */
+
+static bool node_has_unc(struct be_node *n)
+{
+	bool any;
+
+	pthread_mutex_lock(&n->unc_lock);
+	any = n->unc != NULL;
+	pthread_mutex_unlock(&n->unc_lock);
+	return any;
+}
+
+/* Rewrite list, oldest first, FILE_SYNC.  Returns 0 or -errno. */
+static int rewrite_stable(struct be_nfs *p, struct be_file *f,
+			  struct nfs_extent *list)
+{
+	struct nfs_extent *e;
+	uint32_t done;
+	int rc = 0;
+
+	for (e = list; e && !rc; e = e->next) {
+		for (done = 0; done < e->len && !rc;) {
+			struct file_call fc = {
+				.op = FOP_WRITE,
+				.buf = e->data + done,
+				.off = e->off + done,
+				.len = e->len - done,
+				.stable = BE_NFS_FILE_SYNC,
+			};
+
+			rc = file_call(p, f, &fc, "rewrite");
+			if (rc > 0)
+				done += (uint32_t)rc;
+			rc = rc > 0 ? 0 : rc ? rc : -EIO;
+		}
+	}
+	return rc;
+}
+
+/*
+ * A COMMIT answered with a verifier that some kept writes were not made
+ * under: the server restarted since, and what it had not yet written to
+ * stable storage is gone.  Rewrite every kept write of the node FILE_SYNC
+ * (list first, then any queued since: oldest first, so overlapping
+ * writes end as the application left them) with no WRITE in flight.
+ */
+static int commit_resend(struct be_nfs *p, struct be_file *f,
+			 struct nfs_extent *list)
+{
+	struct be_node *n = f->node;
+	unsigned long nth = atomic_fetch_add(&p->verf_resends, 1) + 1;
+	struct nfs_extent *e;
+	size_t bytes = 0;
+	int rc;
+
+	pthread_rwlock_wrlock(&n->resend_lock);
+	nfs_unc_putback(n, list);
+	list = nfs_unc_take(n);
+	for (e = list; e; e = e->next)
+		bytes += e->len;
+	log_warn("nfs: COMMIT of fileid %" PRIu64 " returned a new write "
+		 "verifier: the server restarted and may have lost unstable "
+		 "writes; rewriting %zu bytes FILE_SYNC (verifier change %lu)",
+		 n->fileid, bytes, nth);
+	rc = rewrite_stable(p, f, list);
+	if (rc)
+		nfs_unc_putback(n, list); /* kept for the next fsync */
+	else
+		nfs_unc_free(p, list);
+	pthread_rwlock_unlock(&n->resend_lock);
+	if (rc)
+		log_err("nfs: rewriting fileid %" PRIu64 " after a server "
+			"restart failed: %s; fsync fails until it succeeds",
+			n->fileid, strerror(-rc));
+	return rc;
+}
+
+/*
+ * fsync: COMMIT, then check the verifier against that of every write
+ * kept since the last COMMIT.  COMMIT is per file on the server: one
+ * covers writes from all contexts.
+ */
+static int file_commit(struct be_nfs *p, struct be_file *f)
+{
+	struct file_call fc = { .op = FOP_COMMIT };
+	struct nfs_extent *list;
+	int rc;
+
+	if (p->version != 3)
+		return file_call(p, f, &fc, "commit");
+	list = nfs_unc_take(f->node);
+	rc = file_call(p, f, &fc, "commit");
+	if (rc) {
+		nfs_unc_putback(f->node, list);
+		return rc;
+	}
+	if (!nfs_unc_all_match(list, fc.wres.verf))
+		return commit_resend(p, f, list);
+	nfs_unc_free(p, list);
+	return 0;
+}
+
+/* O_SYNC and O_DSYNC writes ask the server for stable storage at once. */
+static int write_stable(const struct be_file *f)
+{
+	if ((f->flags & O_SYNC) == O_SYNC)
+		return BE_NFS_FILE_SYNC;
+	if (f->flags & O_DSYNC)
+		return BE_NFS_DATA_SYNC;
+	return BE_NFS_UNSTABLE;
+}
+
+/* One WRITE; an UNSTABLE one is kept until a COMMIT matches it. */
+static int write_chunk(struct be_nfs *p, struct be_file *f,
+		       struct file_call *fc)
+{
+	int rc = file_call(p, f, fc, "write");
+
+	if (rc <= 0 || p->version != 3 ||
+	    fc->wres.committed != BE_NFS_UNSTABLE)
+		return rc;
+	if (!nfs_unc_add(p, f->node, fc->off, fc->buf, (uint32_t)rc,
+			 fc->wres.verf))
+		return rc;
+	/* no memory for the copy: make this one stable instead */
+	fc->stable = BE_NFS_FILE_SYNC;
+	fc->len = (uint64_t)rc;
+	return file_call(p, f, fc, "write");
+}
+
 static ssize_t nfs_write_op(struct backend *be, struct be_file *file,
 			    const void *buf, size_t size, off_t off)
 {
@@ -555,6 +726,7 @@ static ssize_t nfs_write_op(struct backend *be, struct be_file *file,
 	size_t done = 0;
 	int rc = 0;
 
+	pthread_rwlock_rdlock(&file->node->resend_lock);
 	while (done < size) {
 		struct file_call fc = {
 			.op = FOP_WRITE,
@@ -562,28 +734,33 @@ static ssize_t nfs_write_op(struct backend *be, struct be_file *file,
 			.off = (uint64_t)off + done,
 			.len = size - done < p->writemax ? size - done
 							  : p->writemax,
+			.stable = write_stable(file),
 		};
 
-		rc = file_call(p, file, &fc, "write");
+		rc = write_chunk(p, file, &fc);
 		if (rc <= 0)
 			break;
 		done += (size_t)rc;
 	}
+	pthread_rwlock_unlock(&file->node->resend_lock);
+	/* bound the copies: past wbuf= MiB, COMMIT (errors stay for fsync) */
+	if (done && atomic_load(&p->unc_bytes) > p->unc_max)
+		(void)file_commit(p, file);
 	return done ? (ssize_t)done : rc;
 }
 
+/* close: COMMIT what this node wrote unstable, as NFS clients do. */
 static int nfs_flush_op(struct backend *be, struct be_file *file)
 {
-	return 0; /* libnfs keeps no dirty data on the client */
+	if (!node_has_unc(file->node))
+		return 0;
+	return file_commit(npriv(be), file);
 }
 
-/* COMMIT is per file on the server: one covers writes from all contexts. */
 static int nfs_fsync_op(struct backend *be, struct be_file *file,
 			int datasync)
 {
-	struct file_call fc = { .op = FOP_FSYNC };
-
-	return file_call(npriv(be), file, &fc, "commit");
+	return file_commit(npriv(be), file);
 }
 
 static int nfs_fallocate_op(struct backend *be, struct be_file *file,
@@ -634,8 +811,19 @@ static void unlink_orphan(struct be_nfs *p, struct be_node *n)
 static void nfs_release_op(struct backend *be, struct be_file *f)
 {
 	struct be_nfs *p = npriv(be);
-	int i;
+	bool last;
+	int i, rc;
 
+	pthread_mutex_lock(&p->nodes_lock);
+	last = f->node->nopen == 1;
+	pthread_mutex_unlock(&p->nodes_lock);
+	if (last && node_has_unc(f->node)) {
+		rc = file_commit(p, f);
+		if (rc)
+			log_err("nfs: fileid %" PRIu64 ": COMMIT at last close "
+				"failed: %s; unsynced writes may be lost",
+				f->node->fileid, strerror(-rc));
+	}
 	for (i = 0; i < p->nconns; i++) {
 		struct nfs_conn *c = &p->conns[i];
 
@@ -1315,6 +1503,7 @@ static int parse_source(struct be_nfs *p, const char *source)
 		return -ENOMEM;
 	p->timeout_ms = NFS_DEFAULT_TIMEOUT_S * 1000;
 	p->nconns = NFS_DEFAULT_CONNS;
+	p->unc_max = (size_t)NFS_DEFAULT_WBUF_MB << 20;
 	p->version = 3;
 	q = strchr(url, '?');
 	if (!q) {
@@ -1341,6 +1530,15 @@ static int parse_source(struct be_nfs *p, const char *source)
 				p->timeout_ms = (int)v * 1000;
 			else
 				p->nconns = (int)v;
+			continue;
+		}
+		if (!strncmp(arg, "wbuf=", 5)) {
+			char *end;
+
+			v = strtol(arg + 5, &end, 10);
+			if (*end || v < 1 || v > 4096)
+				goto bad;
+			p->unc_max = (size_t)v << 20;
 			continue;
 		}
 		if (!strcmp(arg, "version=4"))
@@ -1402,6 +1600,10 @@ static void nfs_destroy(struct backend *be)
 
 	if (!p)
 		return;
+	if (atomic_load(&p->verf_resends))
+		log_notice("nfs: %lu COMMITs found a new write verifier and "
+			   "rewrote unstable writes",
+			   atomic_load(&p->verf_resends));
 	nfs_pool_destroy(p);
 	pthread_mutex_destroy(&p->nodes_lock);
 	free(p->url);

@@ -3,20 +3,26 @@
  * backend_nfs.h - private state of the nfs backend (backend_nfs*.c): the
  * backend instance, its pool of libnfs contexts and its object handles.
  *
- * Lock order: nfs_conn.lock, then be_nfs.nodes_lock.  Never wait for a
- * second context while holding one.
+ * Lock order: be_node.resend_lock, then nfs_conn.lock, then
+ * be_node.unc_lock or be_nfs.nodes_lock.  Never wait for a second context
+ * while holding one.
  */
 #ifndef CSVFS_BACKEND_NFS_H
 #define CSVFS_BACKEND_NFS_H
 
 #include <nfsc/libnfs.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "backend.h"
 
 #define NFS_NODE_HASH 4096
+#define NFS_VERF_SIZE 8 /* NFS3_WRITEVERFSIZE */
+
+/* stable_how of an NFSv3 WRITE (RFC 1813 3.3.7; libnfs-raw-nfs.h) */
+enum { BE_NFS_UNSTABLE = 0, BE_NFS_DATA_SYNC = 1, BE_NFS_FILE_SYNC = 2 };
 
 /* One libnfs context, used by one thread at a time. */
 struct nfs_conn {
@@ -43,6 +49,24 @@ struct be_nfs {
 	struct be_node *nodes;	    /* list of live nodes */
 	struct be_node *by_fileid[NFS_NODE_HASH]; /* the same, by fileid */
 	uint64_t orphan_seq;	    /* protected by nodes_lock */
+
+	size_t unc_max;		     /* immutable: bytes kept before a COMMIT
+				      * is forced (wbuf=MiB, default 64) */
+	atomic_size_t unc_bytes;     /* kept in all nodes' unc lists */
+	atomic_ulong verf_resends;   /* COMMITs that found a new verifier */
+};
+
+/*
+ * One UNSTABLE WRITE the server has acknowledged but not yet committed:
+ * its data, kept until a COMMIT returns the same verifier (RFC 1813
+ * 3.3.7), and rewritten if it does not.  Owned by the node's unc list.
+ */
+struct nfs_extent {
+	struct nfs_extent *next;
+	uint64_t off;
+	uint32_t len;
+	char verf[NFS_VERF_SIZE]; /* the WRITE's verifier */
+	char data[];
 };
 
 /*
@@ -61,6 +85,21 @@ struct be_node {
 	int nopen;		     /* protected by nodes_lock */
 	bool orphan;		     /* protected by nodes_lock: path is a
 				      * hidden name to remove on last close */
+
+	/* Writers hold resend_lock shared from their WRITE to queueing its
+	 * extent; a rewrite after a verifier change holds it exclusive, so
+	 * it never puts old data over a newer WRITE. */
+	pthread_rwlock_t resend_lock;
+	pthread_mutex_t unc_lock;      /* protects unc, unc_tail */
+	struct nfs_extent *unc;	       /* uncommitted writes, oldest first */
+	struct nfs_extent **unc_tail;
+};
+
+/* The result of one raw NFSv3 WRITE or COMMIT (backend_nfs_wbuf.c). */
+struct nfs_wres {
+	uint32_t count;		  /* WRITE: bytes written */
+	int committed;		  /* WRITE: UNSTABLE, DATA_SYNC, FILE_SYNC */
+	char verf[NFS_VERF_SIZE]; /* the server's write verifier */
 };
 
 int nfs_pool_init(struct be_nfs *p);
@@ -69,6 +108,18 @@ struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc);
 bool nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
 		  const char *what);
 bool nfs_transport_error(int rc);
+
+int nfs_raw_write(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
+		  uint64_t off, const void *buf, uint32_t len, int stable,
+		  struct nfs_wres *res);
+int nfs_raw_commit(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
+		   struct nfs_wres *res);
+int nfs_unc_add(struct be_nfs *p, struct be_node *n, uint64_t off,
+		const void *buf, uint32_t len, const char *verf);
+struct nfs_extent *nfs_unc_take(struct be_node *n);
+void nfs_unc_putback(struct be_node *n, struct nfs_extent *list);
+void nfs_unc_free(struct be_nfs *p, struct nfs_extent *list);
+bool nfs_unc_all_match(const struct nfs_extent *list, const char *verf);
 
 /*
  * Run EXPR (an int-valued libnfs call using `c->nfs`) on a pooled

@@ -19,6 +19,7 @@
  * their libnfs file handles belong to a dead context.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,70 @@ bool nfs_transport_error(int rc)
 	}
 }
 
+struct mount_wait {
+	bool done, abandoned; /* abandoned: the callback frees */
+	int status;
+};
+
+static void mount_cb(int status, struct nfs_context *nfs, void *data,
+		     void *priv)
+{
+	struct mount_wait *mw = priv;
+
+	if (mw->abandoned) {
+		free(mw);
+		return;
+	}
+	mw->done = true;
+	mw->status = status;
+}
+
+/*
+ * nfs_mount() with a deadline: the synchronous call waits for TCP connect
+ * as long as the kernel retries SYNs (about two minutes when packets are
+ * dropped), so drive the asynchronous one and give up after the RPC
+ * timeout.  Returns 0 or -errno; on failure the caller destroys nfs.
+ */
+static int mount_timed(struct be_nfs *p, struct nfs_context *nfs,
+		       const char *server, const char *path)
+{
+	struct mount_wait *mw = calloc(1, sizeof(*mw));
+	uint64_t deadline = now_ms() + (uint64_t)p->timeout_ms;
+	int rc = 0;
+
+	if (!mw)
+		return -ENOMEM;
+	if (nfs_mount_async(nfs, server, path, mount_cb, mw)) {
+		free(mw);
+		return -EIO;
+	}
+	while (!mw->done && !rc) {
+		struct pollfd pfd = { .fd = nfs_get_fd(nfs),
+				      .events = (short)nfs_which_events(nfs) };
+		uint64_t now = now_ms();
+		int n;
+
+		if (now >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		n = poll(&pfd, 1, deadline - now < 100 ? (int)(deadline - now)
+						       : 100);
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (nfs_service(nfs, n > 0 ? pfd.revents : 0) < 0 &&
+			 !mw->done)
+			rc = -EIO;
+	}
+	if (rc) {
+		mw->abandoned = true; /* freed by the cancel at destroy */
+		return rc;
+	}
+	rc = mw->status;
+	free(mw);
+	return rc;
+}
+
 /* Mount one context on the export.  Called with c->lock held. */
 static int conn_connect(struct be_nfs *p, struct nfs_conn *c)
 {
@@ -69,7 +134,7 @@ static int conn_connect(struct be_nfs *p, struct nfs_conn *c)
 	}
 	nfs_set_timeout(nfs, p->timeout_ms);
 	nfs_set_autoreconnect(nfs, 0);
-	rc = nfs_mount(nfs, url->server, url->path);
+	rc = mount_timed(p, nfs, url->server, url->path);
 	if (rc) {
 		if (!c->down_logged)
 			log_err("nfs: cannot mount %s:%s: %s (retrying while "
@@ -103,8 +168,14 @@ struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc)
 	for (i = 0; i < p->nconns && !c; i++) {
 		struct nfs_conn *t = &p->conns[(mine + i) % p->nconns];
 
-		if (!pthread_mutex_trylock(&t->lock))
+		if (pthread_mutex_trylock(&t->lock))
+			continue;
+		/* skip one waiting out its reconnect backoff while another
+		 * may already be connected again */
+		if (t->nfs || now_ms() >= t->retry_after)
 			c = t;
+		else
+			pthread_mutex_unlock(&t->lock);
 	}
 	if (!c) {
 		c = &p->conns[mine];

@@ -13,6 +13,7 @@
 #   ganesha_start WORKDIR EXPORTDIR [ADDR]   start, wait until it serves
 #   ganesha_stop                             stop (also from the trap)
 #   ganesha_restart [DOWN_SECONDS]           stop, wait, start again
+#   ganesha_down / ganesha_up                the same in two steps
 #   ganesha_url [PATH_ARGS]                  nfs://ADDR/EXPORTDIR?version=3...
 #
 # Run in a network namespace with `GANESHA_NS=name ganesha_start ...`.
@@ -113,14 +114,19 @@ ganesha_stop() {
 	fi
 }
 
-# Stop only the NFS server (rpcbind stays), sleep, start it again.
-ganesha_restart() { # [DOWN_SECONDS]
+# Stop only the NFS server (rpcbind stays); ganesha_up starts it again.
+ganesha_down() {
 	local rb=$GANESHA_RPCBIND_PID
 	GANESHA_RPCBIND_PID=
 	ganesha_stop
 	GANESHA_RPCBIND_PID=$rb
+}
+ganesha_up() { _g_launch; }
+
+ganesha_restart() { # [DOWN_SECONDS]
+	ganesha_down
 	sleep "${1:-0}"
-	_g_launch
+	ganesha_up
 }
 
 ganesha_kill() { # SIGKILL the server, as a crash
