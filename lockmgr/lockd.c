@@ -254,6 +254,13 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 	lm_state_status(ld->st, &st);
 	if (st.syncing)
 		lockd_tp_send_hello(ld, cc);
+	/*
+	 * Heartbeats multicast while the ring was re-forming may be lost;
+	 * prove membership of the new ring at once rather than a heartbeat
+	 * period later, or a lease that outlasts failure detection by less
+	 * than a period runs out on the survivors.
+	 */
+	lockd_lease_heartbeat_now(ld);
 }
 
 /* ---- signals ---- */

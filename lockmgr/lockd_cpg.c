@@ -390,6 +390,10 @@ static void quorum_notify(quorum_handle_t h, uint32_t quorate,
 	if (was && !g_ld->quorate)
 		lockd_lease_end(g_ld, "quorum lost");
 	update_ring_match(g_ld);
+	/* a heartbeat delivered before this notice did not count for the
+	 * lease (ring ids must match): send the next one now */
+	if (g_ld->quorate)
+		lockd_lease_heartbeat_now(g_ld);
 }
 
 static void votes_refresh(struct lockd *ld)
