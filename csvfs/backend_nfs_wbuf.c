@@ -55,22 +55,33 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * The common head of an RPC answer: free an abandoned call, else record
+ * the RPC and NFS status.  True when the NFS result (res) can be read.
+ */
+static bool answer_ok(struct raw_call *call, int status, int nfsstat)
+{
+	if (call->abandoned) {
+		free(call);
+		return false;
+	}
+	call->done = true;
+	call->status = status;
+	if (status != RPC_STATUS_SUCCESS)
+		return false;
+	call->nfsstat = nfsstat;
+	return nfsstat == NFS3_OK;
+}
+
 static void write_cb(struct rpc_context *rpc, int status, void *data,
 		     void *priv)
 {
 	struct raw_call *call = priv;
 	WRITE3res *r = data;
 
-	if (call->abandoned) {
-		free(call);
-		return;
-	}
-	call->done = true;
-	call->status = status;
-	if (status != RPC_STATUS_SUCCESS)
-		return;
-	call->nfsstat = r->status;
-	if (r->status != NFS3_OK)
+	/* data is the result only when status is RPC_STATUS_SUCCESS */
+	if (!answer_ok(call, status,
+		       status == RPC_STATUS_SUCCESS ? (int)r->status : 0))
 		return;
 	call->res.count = r->WRITE3res_u.resok.count;
 	call->res.committed = r->WRITE3res_u.resok.committed;
@@ -83,16 +94,8 @@ static void commit_cb(struct rpc_context *rpc, int status, void *data,
 	struct raw_call *call = priv;
 	COMMIT3res *r = data;
 
-	if (call->abandoned) {
-		free(call);
-		return;
-	}
-	call->done = true;
-	call->status = status;
-	if (status != RPC_STATUS_SUCCESS)
-		return;
-	call->nfsstat = r->status;
-	if (r->status == NFS3_OK)
+	if (answer_ok(call, status,
+		      status == RPC_STATUS_SUCCESS ? (int)r->status : 0))
 		memcpy(call->res.verf, r->COMMIT3res_u.resok.verf,
 		       NFS_VERF_SIZE);
 }

@@ -512,18 +512,30 @@ static int unown(struct lm_state *st, struct lm_rsrc *r, bool lost,
 	return rc;
 }
 
-/* Errors for a node asking something for itself. */
-static int32_t requester_status(const struct lm_state *st, uint32_t from)
+/*
+ * Why node id may not take part in a request, or 0: unknown, not a
+ * member, awaiting a fence, or (when draining counts) draining.
+ */
+static int32_t node_status(const struct lm_state *st, uint32_t id,
+			   bool draining_counts)
 {
-	const struct lm_node *n = node_get(st, from);
+	const struct lm_node *n = node_get(st, id);
 
 	if (!n)
 		return LM_ERR_NONODE;
 	if (!n->member)
 		return LM_ERR_NOTMEMBER;
+	if (draining_counts && n->draining)
+		return LM_ERR_DRAINING;
 	if (n->fencing)
 		return LM_ERR_FENCING;
 	return 0;
+}
+
+/* Errors for a node asking something for itself. */
+static int32_t requester_status(const struct lm_state *st, uint32_t from)
+{
+	return node_status(st, from, false);
 }
 
 static int do_acquire(struct lm_state *st, uint32_t from,
@@ -578,19 +590,10 @@ static int do_release(struct lm_state *st, uint32_t from,
 	return rc;
 }
 
+/* Errors for a node a hand-off names as the new owner. */
 static int32_t target_status(const struct lm_state *st, uint32_t target)
 {
-	const struct lm_node *t = node_get(st, target);
-
-	if (!t)
-		return LM_ERR_NONODE;
-	if (!t->member)
-		return LM_ERR_NOTMEMBER;
-	if (t->draining)
-		return LM_ERR_DRAINING;
-	if (t->fencing)
-		return LM_ERR_FENCING;
-	return 0;
+	return node_status(st, target, true);
 }
 
 static int do_handoff(struct lm_state *st, uint32_t from,
