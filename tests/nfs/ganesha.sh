@@ -21,7 +21,7 @@
 # nfs-ganesha-vfs and rpcbind.  A failed start calls _notrun (exit 77)
 # with the reason, as the caller defines it.
 
-GANESHA_PID= GANESHA_RPCBIND_PID= GANESHA_NS=${GANESHA_NS:-}
+GANESHA_PID= GANESHA_RPCBIND_PID= GANESHA_NS=${GANESHA_NS:-} GANESHA_STARTED=
 GANESHA_WORK= GANESHA_EXPORT= GANESHA_ADDR=127.0.0.1
 
 _g_exec() { if [ -n "$GANESHA_NS" ]; then ip netns exec "$GANESHA_NS" "$@"; else "$@"; fi; }
@@ -67,6 +67,7 @@ _g_rpcbind() {
 }
 
 _g_launch() {
+	GANESHA_STARTED=$(date +%s)
 	${GANESHA_NS:+ip netns exec "$GANESHA_NS"} ganesha.nfsd -F -L "$GANESHA_WORK/ganesha.log" \
 		-f "$GANESHA_WORK/ganesha.conf" -p "$GANESHA_WORK/ganesha.pid" \
 		>>"$GANESHA_WORK/ganesha.out" 2>&1 &
@@ -121,7 +122,14 @@ ganesha_down() {
 	ganesha_stop
 	GANESHA_RPCBIND_PID=$rb
 }
-ganesha_up() { _g_launch; }
+# ganesha derives its NFSv3 write verifier from its start time in whole
+# seconds: started again within the same second it would keep the old
+# verifier, and a client could not tell that unstable writes may be gone.
+# A real restart takes longer; wait for the next second so it looks real.
+ganesha_up() {
+	while [ "$(date +%s)" -le "${GANESHA_STARTED:-0}" ]; do sleep 0.1; done
+	_g_launch
+}
 
 ganesha_restart() { # [DOWN_SECONDS]
 	ganesha_down
