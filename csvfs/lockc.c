@@ -6,11 +6,22 @@
  * for that node's in-flight writes and an fsync; past that the write
  * fails with EIO rather than hang a VM forever); release and queries
  * 10 s; a blocking F_SETLKW waits until granted or interrupted.
+ *
+ * lockd restarts: when the connection breaks, the lease ends and every
+ * file this mount owned is poisoned (own.c), as DESIGN.md 2.4 demands;
+ * then a reconnect thread says hello again once a second, and when lockd
+ * answers (as the same node) the new connection replaces the old one:
+ * new writes acquire ownership again, handles opened before stay
+ * poisoned.  Locks taken through the old connection are gone from the
+ * cluster's table (the old session was fenced or shut down); they are
+ * not taken again behind the application's back.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lkm.h"
 #include "lockc.h"
@@ -20,37 +31,112 @@
 #define LOCKC_CONNECT_MS 5000
 #define LOCKC_ACQUIRE_MS 60000
 #define LOCKC_CALL_MS 10000
+#define LOCKC_RETRY_MS 1000
 
 struct cv_lockc {
-	struct lkm_client *c;	/* immutable after connect */
+	/* c is replaced on a reconnect: calls hold clock shared, the
+	 * reconnect thread holds it exclusive to swap (writer-preferring,
+	 * so a stream of calls cannot starve it). */
+	pthread_rwlock_t clock;
+	struct lkm_client *c;	/* clock */
 	uint8_t volume[LM_VOLUME_LEN]; /* immutable */
-	struct cv_own *own;	/* immutable after start */
+	char node[LM_NAME_MAX]; /* immutable: lockd's node name */
+	char *path;		/* immutable: lockd's socket */
+	char *label, *vol_label, *source; /* immutable: the hello */
+
+	/* evlock serialises event dispatch against cv_lockc_stop() */
+	pthread_mutex_t evlock;
+	struct cv_own *own;	/* evlock; NULL once stopped */
 	cv_owner_fn on_owner;	/* immutable after start */
 	void *arg;		/* immutable after start */
-	char node[LM_NAME_MAX]; /* immutable: lockd's node name */
+
+	pthread_mutex_t rlock;	/* protects the four below */
+	pthread_cond_t rcond;
+	bool broken;		/* the connection broke: reconnect */
+	bool stop;
+	bool reconnector_on;
+	pthread_t reconnector;
 };
+
+static void lockc_free(struct cv_lockc *lc)
+{
+	pthread_rwlock_destroy(&lc->clock);
+	pthread_mutex_destroy(&lc->evlock);
+	pthread_mutex_destroy(&lc->rlock);
+	pthread_cond_destroy(&lc->rcond);
+	free(lc->path);
+	free(lc->label);
+	free(lc->vol_label);
+	free(lc->source);
+	free(lc);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static struct cv_lockc *lockc_new(const char *path,
+				  const struct cv_lockc_mount *mnt)
+{
+	struct cv_lockc *lc = calloc(1, sizeof(*lc));
+	pthread_rwlockattr_t ra;
+	pthread_condattr_t ca;
+
+	if (!lc)
+		return NULL;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(
+		&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&lc->clock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&lc->evlock, NULL);
+	pthread_mutex_init(&lc->rlock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&lc->rcond, &ca);
+	pthread_condattr_destroy(&ca);
+	memcpy(lc->volume, mnt->volume, LM_VOLUME_LEN);
+	lc->path = strdup(path);
+	lc->label = dup_or_null(mnt->mountpoint);
+	lc->vol_label = dup_or_null(mnt->vol_label);
+	lc->source = dup_or_null(mnt->source);
+	if (!lc->path || (mnt->mountpoint && !lc->label) ||
+	    (mnt->vol_label && !lc->vol_label) ||
+	    (mnt->source && !lc->source)) {
+		lockc_free(lc);
+		return NULL;
+	}
+	return lc;
+}
+
+static int say_hello(const struct cv_lockc *lc, struct lkm_client **out)
+{
+	struct lkm_hello hello = {
+		.kind = LM_CLIENT_CSVFS,
+		.label = lc->label,
+		.vol_label = lc->vol_label,
+		.source = lc->source,
+	};
+
+	memcpy(hello.volume, lc->volume, LM_VOLUME_LEN);
+	return lkm_connect(lc->path, &hello, LOCKC_CONNECT_MS, out);
+}
 
 int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
 		     const char *node, char *err, size_t errlen,
 		     struct cv_lockc **out)
 {
-	struct lkm_hello hello = {
-		.kind = LM_CLIENT_CSVFS,
-		.label = mnt->mountpoint,
-		.vol_label = mnt->vol_label,
-		.source = mnt->source,
-	};
-	const uint8_t *volume = mnt->volume;
 	const struct lkm_server_info *si;
 	struct cv_lockc *lc;
 	int rc;
 
-	lc = calloc(1, sizeof(*lc));
-	if (!lc)
+	lc = lockc_new(path, mnt);
+	if (!lc) {
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
-	memcpy(hello.volume, volume, LM_VOLUME_LEN);
-	memcpy(lc->volume, volume, LM_VOLUME_LEN);
-	rc = lkm_connect(path, &hello, LOCKC_CONNECT_MS, &lc->c);
+	}
+	rc = say_hello(lc, &lc->c);
 	if (rc) {
 		snprintf(err, errlen,
 			 "cannot connect to csvfs-lockd at %s: %s "
@@ -73,7 +159,7 @@ int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
 fail_close:
 	lkm_close(lc->c);
 fail:
-	free(lc);
+	lockc_free(lc);
 	return rc;
 }
 
@@ -82,6 +168,11 @@ static void on_event(const struct lm_smsg *ev, void *arg)
 	struct cv_lockc *lc = arg;
 	const struct lm_s_ev_file *f = &ev->u.ev_file;
 
+	pthread_mutex_lock(&lc->evlock);
+	if (!lc->own) { /* stopped: the mount is going away */
+		pthread_mutex_unlock(&lc->evlock);
+		return;
+	}
 	switch (ev->type) {
 	case LM_S_EV_LEASE:
 		cv_own_ev_lease(lc->own, ev->u.ev_lease.valid,
@@ -101,31 +192,156 @@ static void on_event(const struct lm_smsg *ev, void *arg)
 		cv_own_ev_lost(lc->own, f->fileid);
 		break;
 	case 0:
-		log_err("connection to csvfs-lockd lost: lease ended, "
-			"files open for write are poisoned (EIO)");
+		log_err("connection to csvfs-lockd lost: lease ended, files "
+			"open for write are poisoned (EIO), cluster-wide locks "
+			"taken through this mount are gone; reconnecting");
 		cv_own_ev_disconnect(lc->own);
+		pthread_mutex_lock(&lc->rlock);
+		lc->broken = true;
+		pthread_cond_broadcast(&lc->rcond);
+		pthread_mutex_unlock(&lc->rlock);
 		break;
 	default:
 		log_debug("ignoring lockd event type %u", ev->type);
 		break;
 	}
+	pthread_mutex_unlock(&lc->evlock);
+}
+
+/*
+ * One reconnect attempt.  Returns 0 once the new connection is in place
+ * and delivers events; -errno otherwise (*logged tells whether a failure
+ * was already reported, so an outage logs one line, not one a second).
+ */
+static int reconnect(struct cv_lockc *lc, bool *logged)
+{
+	struct lkm_client *nc, *old;
+	const char *name;
+	int rc;
+
+	rc = say_hello(lc, &nc);
+	if (rc) {
+		if (!*logged)
+			log_warn("csvfs-lockd at %s unreachable: %s; writes "
+				 "fail with EIO until it is back (retrying "
+				 "every %d ms)",
+				 lc->path, lkm_strerror(rc), LOCKC_RETRY_MS);
+		*logged = true;
+		return rc;
+	}
+	name = lkm_server(nc)->node_name;
+	if (strcmp(name, lc->node)) {
+		if (!*logged)
+			log_err("csvfs-lockd at %s is now node '%s', not '%s' "
+				"as at mount time: not reconnecting (remount "
+				"to change nodes)", lc->path, name, lc->node);
+		*logged = true;
+		lkm_close(nc);
+		return -EINVAL;
+	}
+	pthread_rwlock_wrlock(&lc->clock);
+	old = lc->c;
+	lc->c = nc;
+	pthread_rwlock_unlock(&lc->clock);
+	lkm_close(old); /* its reader thread has ended (it reported EOF) */
+	pthread_mutex_lock(&lc->evlock);
+	if (lc->own)
+		cv_own_ev_reconnect(lc->own);
+	pthread_mutex_unlock(&lc->evlock);
+	rc = lkm_start_events(nc, on_event, lc);
+	if (rc) {
+		/* broke again at once: no break event will come */
+		pthread_mutex_lock(&lc->evlock);
+		if (lc->own)
+			cv_own_ev_disconnect(lc->own);
+		pthread_mutex_unlock(&lc->evlock);
+		return rc;
+	}
+	log_notice("reconnected to csvfs-lockd at %s (node %s): new writes "
+		   "acquire ownership again; descriptors open for write "
+		   "before stay poisoned (EIO)", lc->path, lc->node);
+	*logged = false;
+	return 0;
+}
+
+static void *reconnector_main(void *arg)
+{
+	struct cv_lockc *lc = arg;
+	bool logged = false;
+
+	pthread_mutex_lock(&lc->rlock);
+	while (!lc->stop) {
+		struct timespec ts;
+
+		if (!lc->broken) {
+			pthread_cond_wait(&lc->rcond, &lc->rlock);
+			continue;
+		}
+		/* cleared first: a break of the new connection sets it again */
+		lc->broken = false;
+		pthread_mutex_unlock(&lc->rlock);
+		if (reconnect(lc, &logged) == 0) {
+			pthread_mutex_lock(&lc->rlock);
+			continue;
+		}
+		pthread_mutex_lock(&lc->rlock);
+		lc->broken = true;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += LOCKC_RETRY_MS / 1000;
+		ts.tv_nsec += (LOCKC_RETRY_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!lc->stop &&
+		       pthread_cond_timedwait(&lc->rcond, &lc->rlock, &ts) !=
+			       ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&lc->rlock);
+	return NULL;
 }
 
 int cv_lockc_start(struct cv_lockc *lc, struct cv_own *own,
 		   cv_owner_fn on_owner, void *arg)
 {
+	int rc;
+
+	pthread_mutex_lock(&lc->evlock);
 	lc->own = own;
 	lc->on_owner = on_owner;
 	lc->arg = arg;
+	pthread_mutex_unlock(&lc->evlock);
+	rc = -pthread_create(&lc->reconnector, NULL, reconnector_main, lc);
+	if (rc)
+		return rc;
+	lc->reconnector_on = true;
 	return lkm_start_events(lc->c, on_event, lc);
+}
+
+void cv_lockc_stop(struct cv_lockc *lc)
+{
+	if (!lc)
+		return;
+	pthread_mutex_lock(&lc->rlock);
+	lc->stop = true;
+	pthread_cond_broadcast(&lc->rcond);
+	pthread_mutex_unlock(&lc->rlock);
+	if (lc->reconnector_on)
+		pthread_join(lc->reconnector, NULL);
+	lc->reconnector_on = false;
+	pthread_mutex_lock(&lc->evlock);
+	lc->own = NULL;
+	pthread_mutex_unlock(&lc->evlock);
 }
 
 void cv_lockc_close(struct cv_lockc *lc)
 {
 	if (!lc)
 		return;
+	cv_lockc_stop(lc);
 	lkm_close(lc->c);
-	free(lc);
+	lockc_free(lc);
 }
 
 const char *cv_lockc_node_name(struct cv_lockc *lc)
@@ -133,18 +349,35 @@ const char *cv_lockc_node_name(struct cv_lockc *lc)
 	return lc->node;
 }
 
+/* The current connection, held shared until put_client(). */
+static struct lkm_client *get_client(struct cv_lockc *lc)
+{
+	pthread_rwlock_rdlock(&lc->clock);
+	return lc->c;
+}
+
+static void put_client(struct cv_lockc *lc)
+{
+	pthread_rwlock_unlock(&lc->clock);
+}
+
 int cv_lockc_acquire(void *arg, uint64_t fileid, uint64_t *epoch)
 {
 	struct cv_lockc *lc = arg;
+	int rc;
 
-	return lkm_acquire(lc->c, fileid, 0, LOCKC_ACQUIRE_MS, epoch);
+	rc = lkm_acquire(get_client(lc), fileid, 0, LOCKC_ACQUIRE_MS, epoch);
+	put_client(lc);
+	return rc;
 }
 
 int cv_lockc_release(void *arg, uint64_t fileid, uint64_t epoch)
 {
 	struct cv_lockc *lc = arg;
-	int rc = lkm_release(lc->c, fileid, epoch, LOCKC_CALL_MS);
+	int rc;
 
+	rc = lkm_release(get_client(lc), fileid, epoch, LOCKC_CALL_MS);
+	put_client(lc);
 	if (rc && rc != -LM_ERR_NOTOWNER)
 		log_res(LOG_WARNING, fileid, "release failed: %s",
 			lkm_strerror(rc));
@@ -166,14 +399,19 @@ static int map_err(int rc)
 int cv_lockc_plock(struct cv_lockc *lc, const struct lkm_plock *req)
 {
 	int ms = req->op == LM_PL_SETW ? -1 : LOCKC_CALL_MS;
+	int rc = lkm_plock(get_client(lc), req, ms);
 
-	return map_err(lkm_plock(lc->c, req, ms));
+	put_client(lc);
+	return map_err(rc);
 }
 
 int cv_lockc_getlk(struct cv_lockc *lc, const struct lkm_plock *req,
 		   struct lm_lock_entry *conflict)
 {
-	return map_err(lkm_getlk(lc->c, req, conflict));
+	int rc = lkm_getlk(get_client(lc), req, conflict);
+
+	put_client(lc);
+	return map_err(rc);
 }
 
 int cv_lockc_owner(struct cv_lockc *lc, uint64_t fileid, char *name,
@@ -182,20 +420,19 @@ int cv_lockc_owner(struct cv_lockc *lc, uint64_t fileid, char *name,
 	struct lm_res res = { .fileid = fileid };
 	struct lm_owner_entry *ov = NULL;
 	struct lm_node_entry *nv = NULL;
+	struct lkm_client *c = get_client(lc);
 	size_t no = 0, nn = 0;
 	int rc;
 
 	memcpy(res.volume, lc->volume, LM_VOLUME_LEN);
 	name[0] = '\0';
 	*epoch = 0;
-	rc = lkm_owners(lc->c, &res, &ov, &no);
-	if (rc)
-		return map_err(rc) < 0 ? -EIO : 0;
-	for (size_t i = 0; i < no; i++) {
+	rc = lkm_owners(c, &res, &ov, &no);
+	for (size_t i = 0; !rc && i < no; i++) {
 		if (ov[i].res.fileid != fileid || !ov[i].owner)
 			continue;
 		*epoch = ov[i].epoch;
-		rc = lkm_nodes(lc->c, &nv, &nn);
+		rc = lkm_nodes(c, &nv, &nn);
 		for (size_t j = 0; !rc && j < nn; j++)
 			if (nv[j].id == ov[i].owner)
 				snprintf(name, cap, "%s", nv[j].name);
@@ -203,6 +440,7 @@ int cv_lockc_owner(struct cv_lockc *lc, uint64_t fileid, char *name,
 			snprintf(name, cap, "node%u", ov[i].owner);
 		break;
 	}
+	put_client(lc);
 	free(ov);
 	free(nv);
 	return rc ? -EIO : 0;

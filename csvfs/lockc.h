@@ -39,9 +39,16 @@ struct cv_lockc_mount {
 int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
 		     const char *node, char *err, size_t errlen,
 		     struct cv_lockc **out);
-/* Start receiving events (after own exists). */
+/*
+ * Start receiving events (after own exists), and reconnecting when the
+ * connection breaks: a lockd that restarts is said hello to again, as
+ * the same node, and new writes acquire ownership through it.
+ */
 int cv_lockc_start(struct cv_lockc *lc, struct cv_own *own,
 		   cv_owner_fn on_owner, void *arg);
+/* Stop reconnecting and delivering events (before own and the
+ * invalidation thread go away); calls still work.  Idempotent. */
+void cv_lockc_stop(struct cv_lockc *lc);
 void cv_lockc_close(struct cv_lockc *lc);
 const char *cv_lockc_node_name(struct cv_lockc *lc);
 

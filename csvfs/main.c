@@ -367,6 +367,7 @@ int main(int argc, char *argv[])
 	if (start_threads(&fs) == 0 && run(&fs) == 0)
 		status = 0;
 	err[0] = '\0';
+	cv_lockc_stop(fs.lc); /* no more events for own and invalidation */
 	cv_fs_inval_stop(&fs);
 out_unmount:
 	fuse_session_unmount(fs.se);

@@ -58,7 +58,7 @@ struct cv_own {
 	struct cv_own_file *tab[OWN_BUCKETS]; /* lock */
 	bool lease_valid;	      /* lock */
 	bool lease_seen;	      /* lock: a valid lease yet */
-	bool disconnected;	      /* lock: lockd gone for good */
+	bool disconnected;	      /* lock: no lockd connection */
 	uint64_t lease_deadline_ns;   /* lock */
 	uint64_t lease_margin_ns;     /* lock */
 	bool stop;		      /* lock */
@@ -418,6 +418,16 @@ void cv_own_ev_disconnect(struct cv_own *o)
 			maybe_free(o, f);
 		}
 	}
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void cv_own_ev_reconnect(struct cv_own *o)
+{
+	pthread_mutex_lock(&o->lock);
+	o->disconnected = false;
+	o->lease_valid = false;
+	o->lease_seen = false; /* writes wait for the new lease event */
 	pthread_cond_broadcast(&o->cond);
 	pthread_mutex_unlock(&o->lock);
 }

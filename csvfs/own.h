@@ -99,6 +99,9 @@ void cv_own_ev_granted(struct cv_own *o, uint64_t fileid, uint64_t epoch);
 void cv_own_ev_lost(struct cv_own *o, uint64_t fileid);
 /* Connection to lockd gone: lease ends, every owned file is lost. */
 void cv_own_ev_disconnect(struct cv_own *o);
+/* Connected again: acquires work again once a lease event arrives;
+ * handles poisoned by the disconnect stay poisoned. */
+void cv_own_ev_reconnect(struct cv_own *o);
 
 /* Run due work (revokes, idle releases) on the calling thread; for tests
  * and for the worker.  Returns the number of releases done. */

@@ -281,6 +281,32 @@ static void test_disconnect(void **state)
 	cv_own_unref(F.o, b, true);
 }
 
+static void test_reconnect(void **state)
+{
+	uint64_t g1, g2;
+	struct cv_own_file *a = cv_own_ref(F.o, 7, &obj, true, &g1);
+	struct cv_own_file *b;
+
+	assert_int_equal(cv_own_write_begin(F.o, a, g1), 0);
+	cv_own_write_end(F.o, a);
+	cv_own_ev_disconnect(F.o);
+	cv_own_ev_reconnect(F.o);
+	cv_own_ev_lease(F.o, true, F.now + 1000 * MS);
+	/* the handle open across the outage stays poisoned... */
+	assert_int_equal(cv_own_write_begin(F.o, a, g1), -EIO);
+	assert_int_equal(F.acquires, 1);
+	/* ...a new one acquires again, through the new connection */
+	b = cv_own_ref(F.o, 7, &obj, true, &g2);
+	assert_int_equal(cv_own_write_begin(F.o, b, g2), 0);
+	cv_own_write_end(F.o, b);
+	assert_int_equal(F.acquires, 2);
+	assert_int_equal(cv_own_state_of(F.o, 7, NULL), CV_OWN_OWNED);
+	/* and the old one is still refused after the new grant */
+	assert_int_equal(cv_own_write_begin(F.o, a, g1), -EIO);
+	cv_own_unref(F.o, a, true);
+	cv_own_unref(F.o, b, true);
+}
+
 static void test_revoke_overtakes_grant(void **state)
 {
 	uint64_t gen;
@@ -332,6 +358,7 @@ int main(void)
 		T(test_idle_release),
 		T(test_lost_poisons),
 		T(test_disconnect),
+		T(test_reconnect),
 		T(test_revoke_overtakes_grant),
 		T(test_granted_event),
 	};
