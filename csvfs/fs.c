@@ -39,6 +39,9 @@
 
 #define CV_XATTR_PREFIX "user.csvfs."
 #define CV_OWNERS_MAX 16
+/* Asynchronous requests the kernel keeps in flight: above any VM's queue
+ * depth (QEMU submits up to 64-128 per disk), see cv_init(). */
+#define CV_MAX_BACKGROUND 256
 
 /* An open file. */
 struct cv_fh {
@@ -136,6 +139,16 @@ static void cv_init(void *userdata, struct fuse_conn_info *conn)
 	}
 	if (fs->opts->cache == CV_CACHE_DIRECT)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * Asynchronous direct I/O (libaio, QEMU aio=native) reaches us as
+	 * background requests, and the kernel holds at most max_background
+	 * of them in flight (12 unless we say otherwise): the 13th io_submit
+	 * of a VM blocks until one completes, so a queue depth of 16 or 64
+	 * ran at 12, and every completion had to wake the blocked submitter.
+	 * The kernel clamps the value for mounts by unprivileged users.
+	 */
+	conn->max_background = CV_MAX_BACKGROUND;
+	conn->congestion_threshold = CV_MAX_BACKGROUND * 3 / 4;
 }
 
 static void cv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
