@@ -11,23 +11,31 @@
 # 4 KiB read and write, each at iodepth 16, on
 #   backing-direct    a file in the backing directory, O_DIRECT
 #   backing-buffered  the same file without O_DIRECT, for reference (the
-#                     host page cache).  csvfs opens the backing file
-#                     with O_DIRECT when the file on the mount is opened
-#                     with it, so backing-direct is the fair baseline
+#                     host page cache), once per job.  csvfs opens the
+#                     backing file with O_DIRECT when the file on the
+#                     mount is opened with it, so backing-direct is the
+#                     fair baseline
 #   csvfs             a file on the csvfs mount, O_DIRECT
-# Each job starts with a cold page cache (drop_caches).  While the csvfs
-# jobs run, csvfs's CPU time and thread count are
-# sampled, and with -p a system-wide profile (perf record -a) is printed.
+# The speed of the backing disk drifts between runs (a virtio disk swings
+# 2-4x), so each job runs in pairs, backing-direct then csvfs, REPEAT
+# times in a row; the ratio is taken within each pair, where both sides
+# saw the disk in about the same state, and the median of the pairs'
+# ratios is what counts.  Each run starts with a cold page cache
+# (drop_caches).  While the csvfs runs go, csvfs's CPU time and thread
+# count are sampled, and with -p a system-wide profile (perf record -a)
+# of the first csvfs run of each job is printed.
 #
 #   sudo top_builddir=$PWD/build-rel bench/fio.sh [-s SIZE] [-t SECONDS]
-#                                                 [-j JOBS] [-o OPTS] [-p]
+#                                     [-r REPEAT] [-j JOBS] [-o OPTS] [-p]
 #
 #   -s SIZE     file size (default 1G; fio syntax, at most 16G)
-#   -t SECONDS  runtime of each job (default 10, 1..120)
+#   -t SECONDS  runtime of each run (default 10, 1..120)
+#   -r REPEAT   pairs per job (default 3, 1..20)
 #   -j JOBS     jobs to run, comma separated (default all:
 #               seq-read,seq-write,rand-read,rand-write)
 #   -o OPTS     more csvfs mount options, e.g. max_threads=16
-#   -p          perf profile (system-wide) during the csvfs jobs
+#   -p          perf profile (system-wide) during the first csvfs run
+#               of each job
 #
 # Build without sanitizers (../configure CFLAGS='-O2 -g'): ASan distorts
 # the figures.  Everything runs in a private work dir under TMPDIR
@@ -37,17 +45,19 @@ set -u
 
 size=1G
 runtime=10
+reps=3
 profile=0
 jobs="seq-read seq-write rand-read rand-write"
 mntopts=""
-while getopts s:t:j:o:ph opt; do
+while getopts s:t:r:j:o:ph opt; do
 	case $opt in
 	s) size=$OPTARG ;;
 	t) runtime=$OPTARG ;;
+	r) reps=$OPTARG ;;
 	j) jobs=${OPTARG//,/ } ;;
 	o) mntopts=,$OPTARG ;;
 	p) profile=1 ;;
-	*) sed -n '3,33p' "$0"; exit 2 ;;
+	*) sed -n '3,43p' "$0"; exit 2 ;;
 	esac
 done
 for j in $jobs; do
@@ -62,6 +72,9 @@ esac
 case $runtime in ''|*[!0-9]*) echo "fio.sh: -t needs a number" >&2; exit 2 ;; esac
 [ "$runtime" -ge 1 ] && [ "$runtime" -le 120 ] ||
 	{ echo "fio.sh: -t must be within 1..120" >&2; exit 2; }
+case $reps in ''|*[!0-9]*) echo "fio.sh: -r needs a number" >&2; exit 2 ;; esac
+[ "$reps" -ge 1 ] && [ "$reps" -le 20 ] ||
+	{ echo "fio.sh: -r must be within 1..20" >&2; exit 2; }
 case $size in
 [0-9]*[KkMmGg]|[0-9]*) ;;
 *) echo "fio.sh: -s: a size such as 512M or 1G" >&2; exit 2 ;;
@@ -162,15 +175,15 @@ job_dir() { # JOB: fio's data direction in its JSON
 # cpu_ticks PID: utime + stime of PID (clock ticks).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# run TARGET JOB: one fio job; "MB/s IOPS clat_p99_us" to RES.
+# run TARGET JOB REP: one fio run; "MB/s IOPS clat_p99_us" to RES.
 run() {
-	local target=$1 job=$2 file direct=1 out t0 t1 c0 c1 thr=0 d
+	local target=$1 job=$2 rep=$3 file direct=1 out t0 t1 c0 c1 thr=0 d
 	case $target in
 	backing-direct) file=$BE/base.dat ;;
 	backing-buffered) file=$BE/base.dat direct=0 ;;
 	csvfs) file=$MNT/csvfs.dat ;;
 	esac
-	out=$W/$target-$job.json
+	out=$W/$target-$job-$rep.json
 	# Every job starts with a cold page cache (the buffered targets
 	# would otherwise read what the previous job left in memory).
 	sync
@@ -185,7 +198,7 @@ run() {
 	if [ "$target" = csvfs ]; then
 		c0=$(cpu_ticks "$CSVFS_PID")
 		t0=$(date +%s%N)
-		if [ "$profile" = 1 ]; then
+		if [ "$profile" = 1 ] && [ "$rep" = 1 ]; then
 			# system-wide: the FUSE pool starts and ends threads
 			# all the time, which perf -p would not follow
 			sleep 2
@@ -208,8 +221,8 @@ run() {
 			PERF_PID=""
 		fi
 		awk -v c="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" \
-			-v ns="$(( t1 - t0 ))" -v thr="$thr" -v j="$job" \
-			'BEGIN { printf "%s %.0f %d\n", j, 100 * c / hz / (ns / 1e9), thr }' \
+			-v ns="$(( t1 - t0 ))" -v thr="$thr" -v j="$job" -v r="$rep" \
+			'BEGIN { printf "%s %s %.0f %d\n", j, r, 100 * c / hz / (ns / 1e9), thr }' \
 			>>"$W/csvfs-cpu"
 	fi
 	wait "$FIO_PID" || die "fio $target $job failed: $(head -c 300 "$out")"
@@ -220,42 +233,84 @@ run() {
 		"$out") || die "fio $target $job: no JSON result"
 }
 
-echo "fio: $size file, ${runtime}s per job (+1 s ramp), libaio, iodepth 16;"
+# median of the numbers on stdin (mean of the middle two if even)
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print 0; exit }
+		m = int((NR + 1) / 2)
+		print (NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2) }'
+}
+
+echo "fio: $size file, ${runtime}s per run (+1 s ramp), libaio, iodepth 16;"
+echo "     $reps pairs (backing-direct, csvfs) per job, ratio within each pair;"
 [ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
 echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
 declare -A MBS IOPS P99
 for job in $JOBS; do
-	for target in backing-direct backing-buffered csvfs; do
-		run "$target" "$job"
-		read -r MBS[$target,$job] IOPS[$target,$job] P99[$target,$job] \
-			<<<"$RES"
-		[ -n "${IOPS[$target,$job]}" ] || die "no result for $target $job"
+	runs="backing-buffered,0"
+	for rep in $(seq "$reps"); do
+		runs="$runs backing-direct,$rep csvfs,$rep"
+	done
+	for tr in $runs; do
+		target=${tr%,*} rep=${tr#*,}
+		run "$target" "$job" "$rep"
+		read -r MBS[$target,$job,$rep] IOPS[$target,$job,$rep] \
+			P99[$target,$job,$rep] <<<"$RES"
+		[ -n "${IOPS[$target,$job,$rep]}" ] ||
+			die "no result for $target $job $rep"
 	done
 done
 
-# ---- table ---------------------------------------------------------------
+# ---- tables --------------------------------------------------------------
+# ratio JOB REP: csvfs / backing-direct of pair REP, in percent
+ratio() {
+	awk -v c="${IOPS[csvfs,$1,$2]}" -v d="${IOPS[backing-direct,$1,$2]}" \
+		'BEGIN { printf "%.0f\n", (d > 0 ? 100 * c / d : 0) }'
+}
 echo
-printf '%-11s %-17s %10s %10s %12s\n' job target MB/s IOPS "p99 clat us"
+printf '%-11s %-17s %4s %10s %10s %12s %7s\n' job target pair MB/s IOPS \
+	"p99 clat us" ratio
 for job in $JOBS; do
-	for target in backing-direct backing-buffered csvfs; do
-		printf '%-11s %-17s %10.1f %10.0f %12.0f\n' "$job" "$target" \
-			"${MBS[$target,$job]}" "${IOPS[$target,$job]}" \
-			"${P99[$target,$job]}"
+	printf '%-11s %-17s %4s %10.1f %10.0f %12.0f\n' "$job" \
+		backing-buffered - "${MBS[backing-buffered,$job,0]}" \
+		"${IOPS[backing-buffered,$job,0]}" \
+		"${P99[backing-buffered,$job,0]}"
+	for rep in $(seq "$reps"); do
+		for target in backing-direct csvfs; do
+			r=""
+			[ "$target" = csvfs ] && r="$(ratio "$job" "$rep")%"
+			printf '%-11s %-17s %4s %10.1f %10.0f %12.0f %7s\n' \
+				"$job" "$target" "$rep" \
+				"${MBS[$target,$job,$rep]}" \
+				"${IOPS[$target,$job,$rep]}" \
+				"${P99[$target,$job,$rep]}" "$r"
+		done
 	done
 done
 echo
-printf '%-11s %16s %18s %8s\n' job "csvfs/direct" "csvfs/buffered" target
+echo "csvfs / backing-direct per pair, and the median of the pairs:"
+printf '%-11s %-24s %7s %7s %5s\n' job "pairs" median target met
 for job in $JOBS; do
 	case $job in seq*) want=90 ;; *) want=60 ;; esac
-	awk -v c="${IOPS[csvfs,$job]}" -v d="${IOPS[backing-direct,$job]}" \
-		-v b="${IOPS[backing-buffered,$job]}" -v j="$job" -v w="$want" \
-		'BEGIN { printf "%-11s %15.0f%% %17.0f%% %7s%%\n", j,
-			(d > 0 ? 100 * c / d : 0), (b > 0 ? 100 * c / b : 0),
-			">=" w }'
+	list="" med=""
+	for rep in $(seq "$reps"); do
+		list="$list $(ratio "$job" "$rep")"
+	done
+	med=$(printf '%s\n' $list | median)
+	printf '%-11s %-24s %6.0f%% %6s%% %5s\n' "$job" \
+		"$(printf '%s%% ' $list)" "$med" ">=$want" \
+		"$(awk -v m="$med" -v w="$want" 'BEGIN { print (m >= w ? "yes" : "no") }')"
 done
 echo
-echo "csvfs during its jobs (CPU in % of one core, largest thread count):"
-awk '{ printf "  %-11s cpu %4d%%  threads %d\n", $1, $2, $3 }' "$W/csvfs-cpu"
+# CPU per request does not depend on the disk's speed of the moment.
+echo "csvfs during its runs (CPU in % of one core, CPU time per request,"
+echo "largest thread count):"
+while read -r job rep cpu thr; do
+	awk -v j="$job" -v r="$rep" -v c="$cpu" -v t="$thr" \
+		-v i="${IOPS[csvfs,$job,$rep]}" \
+		'BEGIN { printf "  %-11s pair %-2s cpu %4d%%  %6.1f us/request  threads %d\n",
+			j, r, c, (i > 0 ? c * 1e4 / i : 0), t }'
+done <"$W/csvfs-cpu"
 echo "  FUSE: max_write $(( 1024 )) KiB requested by csvfs;" \
 	"kernel max_pages limit $(cat /proc/sys/fs/fuse/max_pages_limit 2>/dev/null || echo '?')"
 

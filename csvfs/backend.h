@@ -126,8 +126,8 @@ struct backend_ops {
 	/*
 	 * Optional: a file descriptor the caller may splice size bytes at
 	 * off from (a plain read of the fd gives the file's data), or -1:
-	 * then use read.  A direct (O_DIRECT) file gives -1 for ranges not
-	 * aligned for direct I/O.
+	 * then use read, with a page-aligned buffer where the caller can.
+	 * A direct (O_DIRECT) file gives -1: splicing it saves no copy.
 	 */
 	int (*file_fd)(struct backend *be, struct be_file *file, off_t off,
 		       size_t size);

@@ -17,7 +17,9 @@
  * supports it, so that no node keeps file data in its host page cache
  * (on a kernel NFS/SMB mount a cached page could be stale after another
  * node's write).  O_DIRECT wants the buffer, offset and length aligned
- * (statx STATX_DIOALIGN); FUSE request buffers never are, so:
+ * (statx STATX_DIOALIGN).  fs.c reads into a page-aligned buffer, so an
+ * aligned read goes straight into it; FUSE write buffers never are
+ * aligned (the data follows the request header), so:
  *   - aligned offset and length, unaligned buffer: the data goes through
  *     a per-thread aligned bounce buffer, 1 MiB at a time;
  *   - unaligned read: the aligned range around it is read into the
@@ -550,13 +552,17 @@ static ssize_t dir_write(struct backend *be, struct be_file *file,
 	return n < 0 ? -errno : n;
 }
 
-/* Splice is a plain read of the fd: for a direct file, aligned only. */
+/*
+ * Splicing a buffered file moves page-cache pages into the pipe, a copy
+ * less than read.  A direct file has no such pages: the kernel reads it
+ * into fresh pipe pages, and libfuse's reply buffer for small fd replies
+ * is allocated per request; an aligned read into the caller's buffer is
+ * the same one copy with fewer system calls.
+ */
 static int dir_file_fd(struct backend *be, struct be_file *file, off_t off,
 		       size_t size)
 {
-	if (file->direct && !aligned((uint64_t)off | size, file->off_align))
-		return -1;
-	return file->fd;
+	return file->direct ? -1 : file->fd;
 }
 
 static int dir_flush(struct backend *be, struct be_file *file)

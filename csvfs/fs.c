@@ -39,6 +39,9 @@
 
 #define CV_XATTR_PREFIX "user.csvfs."
 #define CV_OWNERS_MAX 16
+/* Asynchronous requests the kernel keeps in flight: above any VM's queue
+ * depth (QEMU submits up to 64-128 per disk), see cv_init(). */
+#define CV_MAX_BACKGROUND 256
 
 /* An open file. */
 struct cv_fh {
@@ -136,6 +139,16 @@ static void cv_init(void *userdata, struct fuse_conn_info *conn)
 	}
 	if (fs->opts->cache == CV_CACHE_DIRECT)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * Asynchronous direct I/O (libaio, QEMU aio=native) reaches us as
+	 * background requests, and the kernel holds at most max_background
+	 * of them in flight (12 unless we say otherwise): the 13th io_submit
+	 * of a VM blocks until one completes, so a queue depth of 16 or 64
+	 * ran at 12, and every completion had to wake the blocked submitter.
+	 * The kernel clamps the value for mounts by unprivileged users.
+	 */
+	conn->max_background = CV_MAX_BACKGROUND;
+	conn->congestion_threshold = CV_MAX_BACKGROUND * 3 / 4;
 }
 
 static void cv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -606,6 +619,45 @@ static void cv_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	entry_done(fs, i, rc);
 }
 
+/*
+ * Reads that are not spliced land in a page-aligned buffer that each
+ * worker thread keeps for its life: a direct (O_DIRECT) backing file
+ * reads straight into it with no bounce copy, and a 1 MiB read does not
+ * map and fault in fresh memory every time.  Only the pages a thread
+ * has used are resident.  A larger read (none with max_write 1 MiB)
+ * gets a buffer of its own.
+ */
+#define CV_READ_BUF (1024 * 1024)
+#define CV_READ_ALIGN 4096
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+static bool read_buf_ok; /* written once under read_buf_once */
+
+static void read_buf_init(void)
+{
+	read_buf_ok = !pthread_key_create(&read_buf_key, free);
+}
+
+/* This thread's read buffer (CV_READ_BUF bytes), or NULL. */
+static char *read_buf(void)
+{
+	void *b;
+
+	pthread_once(&read_buf_once, read_buf_init);
+	if (!read_buf_ok)
+		return NULL;
+	b = pthread_getspecific(read_buf_key);
+	if (b)
+		return b;
+	if (posix_memalign(&b, CV_READ_ALIGN, CV_READ_BUF))
+		return NULL;
+	if (pthread_setspecific(read_buf_key, b)) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
 static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -614,7 +666,7 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int fd = fs->be.ops->file_fd
 			 ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
 			 : -1;
-	char *buf;
+	char *buf = NULL, *own_buf = NULL;
 	ssize_t n;
 
 	if (fd >= 0) {
@@ -626,17 +678,21 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	buf = malloc(size ? size : 1);
+	if (size <= CV_READ_BUF)
+		buf = read_buf();
 	if (!buf) {
-		reply_err(req, ENOMEM);
-		return;
+		buf = own_buf = malloc(size ? size : 1);
+		if (!buf) {
+			reply_err(req, ENOMEM);
+			return;
+		}
 	}
 	n = fs->be.ops->read(be_of(fs), fh->file, buf, size, off);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	free(own_buf);
 }
 
 static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,

@@ -302,6 +302,12 @@ static void t_direct(void)
 	check(pwrite(fd, buf, 65536, 0) == 65536, "O_DIRECT write 64 KiB");
 	check(pread(fd, rb, 65536, 0) == 65536 && !memcmp(buf, rb, 65536),
 	      "O_DIRECT read back");
+	memset(rb, 0, 65536);
+	check(pread(fd, rb, 65536, 61440) == 4096 && !memcmp(buf, rb, 4096),
+	      "O_DIRECT read across the end of file is short");
+	memset(rb, 0, 65536);
+	check(pread(fd, rb, 1000, 100) == 1000 && !memcmp(buf, rb, 1000),
+	      "O_DIRECT read of an unaligned range");
 	close(fd);
 	free(buf);
 	free(rb);
