@@ -10,9 +10,10 @@
 #
 #   randread, randwrite   4 KiB, THREADS in $RAND_THREADS (4 8 16)
 #   seqread, seqwrite     1 MiB, THREADS in $SEQ_THREADS (1 4)
-#   pool with CONNS in $POOL_CONNS (1 4), service with CONNS in
-#   $SVC_CONNS (1 2); the models take turns within each workload and
-#   thread count, so slow spells of a shared machine hit all of them.
+#   pool with CONNS in $POOL_CONNS (1 4 T, T: as many as threads),
+#   service with CONNS in $SVC_CONNS (1 2); the models take turns within
+#   each workload and thread count, so slow spells of a shared machine
+#   hit all of them.
 #
 # Each run's key=value line is appended to $NFS_MODEL_RAW (default: a
 # file in the work dir) and a table of medians over every line in it is
@@ -24,7 +25,7 @@ set -u
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/.." && pwd)}
 NFS_MODEL=$top_builddir/bench/nfs_model
 RAND_THREADS=${RAND_THREADS:-4 8 16} SEQ_THREADS=${SEQ_THREADS:-1 4}
-POOL_CONNS=${POOL_CONNS:-1 4} SVC_CONNS=${SVC_CONNS:-1 2}
+POOL_CONNS=${POOL_CONNS:-1 4 T} SVC_CONNS=${SVC_CONNS:-1 2}
 WORKLOADS=${WORKLOADS:-randread randwrite seqread seqwrite}
 
 # Medians per (workload, threads, model, conns) of every key=value line.
@@ -84,7 +85,13 @@ for rep in $(seq "$REPS"); do
 	for w in $WORKLOADS; do
 		case $w in rand*) threads=$RAND_THREADS ;; *) threads=$SEQ_THREADS ;; esac
 		for t in $threads; do
-			for c in $POOL_CONNS; do one pool "$t" "$c" "$w"; done
+			done_c=" "
+			for c in $POOL_CONNS; do
+				[ "$c" = T ] && c=$t
+				case $done_c in *" $c "*) continue ;; esac
+				done_c="$done_c$c "
+				one pool "$t" "$c" "$w"
+			done
 			for c in $SVC_CONNS; do one service "$t" "$c" "$w"; done
 		done
 	done
