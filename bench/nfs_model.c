@@ -58,10 +58,10 @@
 
 #include <nfsc/libnfs.h>
 
-#define KIB ((uint64_t)1024)
-#define MIB ((uint64_t)1024 * 1024)
-#define SVC_POLL_MS 100	/* nfs_service(0) at least this often: timeouts */
-#define TCP_SYNCNT 3	/* connect gives up after about 15 s */
+#define KIB	    ((uint64_t)1024)
+#define MIB	    ((uint64_t)1024 * 1024)
+#define SVC_POLL_MS 100 /* nfs_service(0) at least this often: timeouts */
+#define TCP_SYNCNT  3	/* connect gives up after about 15 s */
 
 enum model { MODEL_POOL, MODEL_SERVICE };
 enum op { OP_READ, OP_WRITE };
@@ -102,12 +102,12 @@ struct svc_req {
 	uint64_t off;
 	uint64_t len;
 	char *buf;
-	int result;			/* bytes, or -errno */
-	char error[160];		/* libnfs's message when result < 0 */
-	bool done;			/* protected by lock */
+	int result;	 /* bytes, or -errno */
+	char error[160]; /* libnfs's message when result < 0 */
+	bool done;	 /* protected by lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct svc_req *next;		/* protected by svc->qlock */
+	struct svc_req *next; /* protected by svc->qlock */
 };
 
 /*
@@ -115,12 +115,12 @@ struct svc_req {
  * while taking a request's lock, nor the other way round.
  */
 struct svc {
-	struct conn *conn;	/* used by this service thread only */
+	struct conn *conn; /* used by this service thread only */
 	pthread_t thread;
-	int efd;		/* eventfd: the queue went non-empty, or stop */
+	int efd; /* eventfd: the queue went non-empty, or stop */
 	pthread_mutex_t qlock;
 	struct svc_req *head, *tail; /* protected by qlock */
-	atomic_bool stop;	/* set once every client has stopped */
+	atomic_bool stop;	     /* set once every client has stopped */
 };
 
 struct client {
@@ -128,13 +128,13 @@ struct client {
 	int idx;
 	pthread_t thread;
 	uint64_t rng;
-	uint64_t next_off;	/* sequential: next offset in the stripe */
+	uint64_t next_off; /* sequential: next offset in the stripe */
 	uint64_t stripe_start, stripe_len;
 	char *buf;
-	double *lat;		/* seconds per request, ncomplete of them */
+	double *lat; /* seconds per request, nlat of them */
 	size_t nlat, cap;
 	uint64_t bytes;
-	struct svc_req req;	/* service model: the request in flight */
+	struct svc_req req; /* service model: the request in flight */
 };
 
 struct bench {
@@ -238,15 +238,17 @@ static int conn_open(const struct opts *o, struct conn *c)
 	snprintf(path, sizeof(path), "/%s", o->file);
 	rc = nfs_open(c->nfs, path, O_RDWR, &c->fh);
 	if (rc) {
-		fprintf(stderr, "nfs_model: cannot open %s on %s: %s (the "
-			"file must exist)\n", path, o->url,
-			nfs_get_error(c->nfs));
+		fprintf(stderr,
+			"nfs_model: cannot open %s on %s: %s (the "
+			"file must exist)\n",
+			path, o->url, nfs_get_error(c->nfs));
 		goto err_url;
 	}
 	rc = nfs_fstat64(c->nfs, c->fh, &st);
 	if (rc || st.nfs_size < o->size) {
-		fprintf(stderr, "nfs_model: %s is %s; it must have %" PRIu64
-			" MiB\n", path, rc ? nfs_get_error(c->nfs) : "smaller",
+		fprintf(stderr,
+			"nfs_model: %s is %s; it must have %" PRIu64 " MiB\n",
+			path, rc ? nfs_get_error(c->nfs) : "smaller",
 			o->size / MIB);
 		rc = rc ? rc : -EINVAL;
 		goto err_fh;
@@ -270,7 +272,8 @@ static void conn_close(struct conn *c)
 	if (!c->nfs)
 		return;
 	if (nfs_close(c->nfs, c->fh))
-		fprintf(stderr, "nfs_model: close: %s\n", nfs_get_error(c->nfs));
+		fprintf(stderr, "nfs_model: close: %s\n",
+			nfs_get_error(c->nfs));
 	nfs_destroy_context(c->nfs);
 	pthread_mutex_destroy(&c->lock);
 	c->nfs = NULL;
@@ -349,7 +352,8 @@ static void svc_io(struct client *cl, uint64_t off)
 	if (r->result != (int)o->block)
 		fail("%s of %" PRIu64 " bytes at %" PRIu64 ": %s",
 		     o->op == OP_READ ? "nfs_pread_async" : "nfs_pwrite_async",
-		     o->block, off, r->result < 0 ? r->error : "short transfer");
+		     o->block, off,
+		     r->result < 0 ? r->error : "short transfer");
 }
 
 /* libnfs callback, on the service thread: hand the result back. */
@@ -494,7 +498,8 @@ static int client_init(struct bench *b, struct client *cl, int idx)
 	cl->stripe_start = cl->stripe_len * (uint64_t)idx;
 	cl->next_off = cl->stripe_start;
 	if (o->sequential && cl->stripe_len < o->block) {
-		fprintf(stderr, "nfs_model: %" PRIu64 " MiB is too small for "
+		fprintf(stderr,
+			"nfs_model: %" PRIu64 " MiB is too small for "
 			"%d sequential streams of %" PRIu64 " KiB\n",
 			o->size / MIB, o->threads, o->block / KIB);
 		return -EINVAL;
@@ -502,7 +507,8 @@ static int client_init(struct bench *b, struct client *cl, int idx)
 	cl->buf = malloc(o->block);
 	if (!cl->buf)
 		return -ENOMEM;
-	cl->req = (struct svc_req){ .op = o->op, .len = o->block,
+	cl->req = (struct svc_req){ .op = o->op,
+				    .len = o->block,
 				    .buf = cl->buf };
 	pthread_mutex_init(&cl->req.lock, NULL);
 	pthread_cond_init(&cl->req.cond, NULL);
@@ -599,22 +605,48 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	const char *workload = NULL, *model = NULL;
 	int c;
 
-	*o = (struct opts){ .file = "nfs_model.dat", .threads = 4,
-			    .conns = 4, .seconds = 5, .timeout_ms = 10000 };
+	*o = (struct opts){ .file = "nfs_model.dat",
+			    .threads = 4,
+			    .conns = 4,
+			    .seconds = 5,
+			    .timeout_ms = 10000 };
 	while ((c = getopt(argc, argv, "u:m:t:c:w:s:d:f:b:T:h")) != -1) {
 		switch (c) {
-		case 'u': o->url = optarg; break;
-		case 'm': model = optarg; break;
-		case 't': o->threads = atoi(optarg); break;
-		case 'c': o->conns = atoi(optarg); break;
-		case 'w': workload = optarg; break;
-		case 's': o->size = strtoull(optarg, NULL, 10) * MIB; break;
-		case 'd': o->seconds = atoi(optarg); break;
-		case 'f': o->file = optarg; break;
-		case 'b': o->block = strtoull(optarg, NULL, 10) * KIB; break;
-		case 'T': o->timeout_ms = atoi(optarg); break;
-		case 'h': usage(stdout); exit(EXIT_SUCCESS);
-		default: return -EINVAL;
+		case 'u':
+			o->url = optarg;
+			break;
+		case 'm':
+			model = optarg;
+			break;
+		case 't':
+			o->threads = atoi(optarg);
+			break;
+		case 'c':
+			o->conns = atoi(optarg);
+			break;
+		case 'w':
+			workload = optarg;
+			break;
+		case 's':
+			o->size = strtoull(optarg, NULL, 10) * MIB;
+			break;
+		case 'd':
+			o->seconds = atoi(optarg);
+			break;
+		case 'f':
+			o->file = optarg;
+			break;
+		case 'b':
+			o->block = strtoull(optarg, NULL, 10) * KIB;
+			break;
+		case 'T':
+			o->timeout_ms = atoi(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		default:
+			return -EINVAL;
 		}
 	}
 	if (optind != argc || !o->url || !model || !workload || !o->size)
