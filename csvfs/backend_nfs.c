@@ -6,7 +6,7 @@
  * SOURCE is a libnfs URL, nfs://server/export[/path][?args]; libnfs parses
  * its own arguments (version=3|4, nfsport=, mountport=, uid=, ...), and
  * this backend takes two of its own out of the URL first: timeout=SECONDS
- * (per RPC, default 30) and conns=N (libnfs contexts, default 4).
+ * (per RPC, default 30) and conns=N (libnfs contexts, default 8).
  *
  * Objects are addressed by path below the export, checked against the
  * NFS fileid, which is also the file id csvfs reports as st_ino and locks
@@ -44,7 +44,7 @@
 #endif
 
 #define NFS_DEFAULT_TIMEOUT_S 30
-#define NFS_DEFAULT_CONNS 4
+#define NFS_DEFAULT_CONNS 8 /* BENCHMARKS.md: NFS backend, pool */
 #define NFS_MAX_CONNS 64
 #define NFS_DEFAULT_WBUF_MB 64
 
