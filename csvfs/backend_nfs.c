@@ -467,29 +467,22 @@ struct file_call {
 	enum file_op op;
 	void *buf;
 	uint64_t off, len;
-	int stable;	      /* FOP_WRITE on NFSv3: stable_how to ask for */
-	struct nfs_wres wres; /* NFSv3 WRITE and COMMIT: the reply */
+	int stable;	      /* FOP_WRITE: stable_how to ask for */
+	struct nfs_wres wres; /* WRITE and COMMIT: the reply */
 };
 
 /* The data-moving part of file_do(). */
 static int fh_do(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		 struct file_call *fc)
 {
-	bool v3 = p->version == 3;
-
 	switch (fc->op) {
 	case FOP_READ:
 		return nfs_pread(c->nfs, fh, fc->off, fc->len, fc->buf);
 	case FOP_WRITE:
-		if (!v3)
-			return nfs_pwrite(c->nfs, fh, fc->off, fc->len,
-					  fc->buf);
 		return nfs_raw_write(p, c, fh, fc->off, fc->buf,
 				     (uint32_t)fc->len, fc->stable,
 				     &fc->wres);
 	case FOP_COMMIT:
-		if (!v3)
-			return nfs_fsync(c->nfs, fh);
 		return nfs_raw_commit(p, c, fh, &fc->wres);
 	case FOP_TRUNC:
 		return nfs_ftruncate(c->nfs, fh, fc->off);
@@ -677,8 +670,6 @@ static int file_commit(struct be_nfs *p, struct be_file *f)
 	struct nfs_extent *list;
 	int rc;
 
-	if (p->version != 3)
-		return file_call(p, f, &fc, "commit");
 	list = nfs_unc_take(f->node);
 	rc = file_call(p, f, &fc, "commit");
 	if (rc) {
@@ -707,8 +698,7 @@ static int write_chunk(struct be_nfs *p, struct be_file *f,
 {
 	int rc = file_call(p, f, fc, "write");
 
-	if (rc <= 0 || p->version != 3 ||
-	    fc->wres.committed != BE_NFS_UNSTABLE)
+	if (rc <= 0 || fc->wres.committed != BE_NFS_UNSTABLE)
 		return rc;
 	if (!nfs_unc_add(p, f->node, fc->off, fc->buf, (uint32_t)rc,
 			 fc->wres.verf))

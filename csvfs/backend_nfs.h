@@ -19,9 +19,10 @@
 #include "backend.h"
 
 #define NFS_NODE_HASH 4096
-#define NFS_VERF_SIZE 8 /* NFS3_WRITEVERFSIZE */
+#define NFS_VERF_SIZE 8 /* NFS3_WRITEVERFSIZE, NFS4_VERIFIER_SIZE */
 
-/* stable_how of an NFSv3 WRITE (RFC 1813 3.3.7; libnfs-raw-nfs.h) */
+/* stable_how of a WRITE, the same numbers in NFSv3 and NFSv4 (RFC 1813
+ * 3.3.7, RFC 7530 16.36; libnfs-raw-nfs.h, libnfs-raw-nfs4.h) */
 enum { BE_NFS_UNSTABLE = 0, BE_NFS_DATA_SYNC = 1, BE_NFS_FILE_SYNC = 2 };
 
 /* One libnfs context, used by one thread at a time. */
@@ -95,7 +96,7 @@ struct be_node {
 	struct nfs_extent **unc_tail;
 };
 
-/* The result of one raw NFSv3 WRITE or COMMIT (backend_nfs_wbuf.c). */
+/* The result of one raw WRITE or COMMIT (backend_nfs_wbuf.c). */
 struct nfs_wres {
 	uint32_t count;		  /* WRITE: bytes written */
 	int committed;		  /* WRITE: UNSTABLE, DATA_SYNC, FILE_SYNC */
@@ -114,6 +115,8 @@ int nfs_raw_write(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		  struct nfs_wres *res);
 int nfs_raw_commit(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		   struct nfs_wres *res);
+int nfs4_raw_rwmax(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		   uint64_t *maxread, uint64_t *maxwrite);
 int nfs_unc_add(struct be_nfs *p, struct be_node *n, uint64_t off,
 		const void *buf, uint32_t len, const char *verf);
 struct nfs_extent *nfs_unc_take(struct be_node *n);

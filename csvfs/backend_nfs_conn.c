@@ -17,19 +17,30 @@
  * the mount works again as soon as the server answers.  Each context has
  * a generation, bumped by every (re)connect, so open files know when
  * their libnfs file handles belong to a dead context.
+ *
+ * NFSv4: every context is an NFSv4 client of its own to the server, with
+ * its own client name and a new verifier per connect.  libnfs gives every
+ * context of a process the same name, and a second SETCLIENTID under a
+ * known name with another verifier tells the server that the client
+ * restarted: it drops the first context's open state, whose READs then
+ * fail with NFS4ERR_EXPIRED.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend_nfs.h"
 #include "../lockmgr/log.h"
 
 #define RECONNECT_BACKOFF_MS 1000
+#define NFS4_FALLBACK_RWMAX (64 * 1024) /* server gives no maxread/write */
+#define NFS4_MAX_RW (1024 * 1024)	/* a FUSE request is no larger */
 
 static uint64_t now_ms(void)
 {
@@ -116,6 +127,20 @@ static int mount_timed(struct be_nfs *p, struct nfs_context *nfs,
 	return rc;
 }
 
+/* NFSv4 client identity of context c (see the head comment). */
+static void conn_identity(struct nfs_context *nfs, const struct nfs_conn *c)
+{
+	char host[64] = "", name[160], verf[8];
+	uint64_t v = now_ms() ^ ((uint64_t)c->gen << 48) ^ (uint64_t)c->idx;
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(name, sizeof(name), "csvfs %s pid %ld context %d", host,
+		 (long)getpid(), c->idx);
+	memcpy(verf, &v, sizeof(verf));
+	nfs4_set_client_name(nfs, name);
+	nfs4_set_verifier(nfs, verf);
+}
+
 /* Mount one context on the export.  Called with c->lock held. */
 static int conn_connect(struct be_nfs *p, struct nfs_conn *c)
 {
@@ -126,6 +151,7 @@ static int conn_connect(struct be_nfs *p, struct nfs_conn *c)
 	nfs = nfs_init_context();
 	if (!nfs)
 		return -ENOMEM;
+	conn_identity(nfs, c);
 	url = nfs_parse_url_dir(nfs, p->url);
 	if (!url) {
 		log_err("nfs: cannot parse %s: %s", p->url, nfs_get_error(nfs));
@@ -219,6 +245,44 @@ bool nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
 	return dropped;
 }
 
+/*
+ * rsize and wsize of the first context.  libnfs 4.0 reports 0 for NFSv4,
+ * so ask the server for the export root's maxread and maxwrite there.
+ * Called with c->lock held.
+ */
+static int pool_rwmax(struct be_nfs *p, struct nfs_conn *c)
+{
+	struct nfs_url *url;
+	int rc;
+
+	p->readmax = nfs_get_readmax(c->nfs);
+	p->writemax = nfs_get_writemax(c->nfs);
+	if (p->version != 4 || (p->readmax && p->writemax))
+		return 0;
+	url = nfs_parse_url_dir(c->nfs, p->url);
+	if (!url)
+		return -EINVAL;
+	rc = nfs4_raw_rwmax(p, c, url->path, &p->readmax, &p->writemax);
+	if (rc)
+		log_err("nfs: cannot read maxread/maxwrite of %s:%s: %s",
+			url->server, url->path, strerror(-rc));
+	nfs_destroy_url(url);
+	if (rc)
+		return nfs_transport_error(rc) ? -EIO : rc;
+	if (!p->readmax || !p->writemax)
+		log_notice("nfs: the server gives no maxread/maxwrite: "
+			   "using %d KiB", NFS4_FALLBACK_RWMAX / 1024);
+	if (!p->readmax)
+		p->readmax = NFS4_FALLBACK_RWMAX;
+	if (!p->writemax)
+		p->writemax = NFS4_FALLBACK_RWMAX;
+	if (p->readmax > NFS4_MAX_RW)
+		p->readmax = NFS4_MAX_RW;
+	if (p->writemax > NFS4_MAX_RW)
+		p->writemax = NFS4_MAX_RW;
+	return 0;
+}
+
 int nfs_pool_init(struct be_nfs *p)
 {
 	int i, rc;
@@ -233,10 +297,8 @@ int nfs_pool_init(struct be_nfs *p)
 	/* The first context must mount now: a bad URL fails the mount. */
 	pthread_mutex_lock(&p->conns[0].lock);
 	rc = conn_connect(p, &p->conns[0]);
-	if (!rc) {
-		p->readmax = nfs_get_readmax(p->conns[0].nfs);
-		p->writemax = nfs_get_writemax(p->conns[0].nfs);
-	}
+	if (!rc)
+		rc = pool_rwmax(p, &p->conns[0]);
 	pthread_mutex_unlock(&p->conns[0].lock);
 	if (rc)
 		nfs_pool_destroy(p);
