@@ -958,6 +958,13 @@ static int nfs_mknod_op(struct backend *be, struct be_node *parent,
 
 	if (rc)
 		return rc;
+	if (p->version == 4 && (S_ISFIFO(mode) || S_ISSOCK(mode))) {
+		/* libnfs 4.0 sends NFSv4 CREATE for devices only */
+		log_info("nfs: cannot create the FIFO or socket %s over "
+			 "NFSv4 through libnfs: EPERM", path);
+		free(path);
+		return -EPERM;
+	}
 	if (S_ISREG(mode))
 		NFS_CALL(p, rc, false, "create",
 			 create_close(c->nfs, path, O_EXCL,

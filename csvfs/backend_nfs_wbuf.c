@@ -58,7 +58,7 @@ struct raw_call {
 	int err;	 /* the NFS status of the reply as 0 or -errno */
 	struct nfs_wres res;
 	u_int nops;	 /* NFSv4: operations in the COMPOUND */
-	uint64_t rwmax[2]; /* NFSv4 GETATTR: maxread, maxwrite (0: none) */
+	struct nfs4_rootattr root; /* NFSv4 GETATTR of the export root */
 };
 
 static uint64_t mono_ms(void)
@@ -176,15 +176,33 @@ static void commit4_cb(struct rpc_context *rpc, int status, void *data,
 		       NFS_VERF_SIZE);
 }
 
-/* GETATTR of maxread (bit 30) and maxwrite (bit 31): two uint64 in order */
-static void rwmax4_cb(struct rpc_context *rpc, int status, void *data,
+/* Big-endian unsigned of size bytes at v + *at, if within len. */
+static bool attr_uint(const unsigned char *v, u_int len, u_int *at,
+		      u_int size, uint64_t *out)
+{
+	u_int i;
+
+	if (*at + size > len)
+		return false;
+	for (*out = 0, i = 0; i < size; i++)
+		*out = *out << 8 | v[*at + i];
+	*at += size;
+	return true;
+}
+
+/*
+ * GETATTR of lease_time (bit 10, uint32), maxread (30) and maxwrite (31,
+ * uint64 each): the values come in bit order, only those the server gives.
+ */
+static void rootattr4_cb(struct rpc_context *rpc, int status, void *data,
 		      void *priv)
 {
 	struct raw_call *call = priv;
 	const fattr4 *a;
 	const unsigned char *v;
-	u_int i, len, at = 0;
+	u_int len, at = 0;
 	uint32_t mask = 0;
+	uint64_t x = 0;
 	nfs_resop4 op;
 	int err = compound_last(call, data, status, &op);
 
@@ -195,20 +213,19 @@ static void rwmax4_cb(struct rpc_context *rpc, int status, void *data,
 	len = a->attr_vals.attrlist4_len;
 	if (a->attrmask.bitmap4_len >= 1)
 		memcpy(&mask, a->attrmask.bitmap4_val, sizeof(mask));
-	for (int bit = FATTR4_MAXREAD; bit <= FATTR4_MAXWRITE; bit++) {
-		uint64_t x = 0;
-
-		if (!(mask & (1u << bit)))
-			continue;
-		if (at + 8 > len) {
-			call->err = -EIO;
-			return;
-		}
-		for (i = 0; i < 8; i++)
-			x = x << 8 | v[at + i];
-		at += 8;
-		call->rwmax[bit - FATTR4_MAXREAD] = x;
-	}
+	if ((mask & 1u << FATTR4_LEASE_TIME) &&
+	    !attr_uint(v, len, &at, 4, &x))
+		goto bad;
+	call->root.lease_s = mask & 1u << FATTR4_LEASE_TIME ? (uint32_t)x : 0;
+	if ((mask & 1u << FATTR4_MAXREAD) &&
+	    !attr_uint(v, len, &at, 8, &call->root.maxread))
+		goto bad;
+	if ((mask & 1u << FATTR4_MAXWRITE) &&
+	    !attr_uint(v, len, &at, 8, &call->root.maxwrite))
+		goto bad;
+	return;
+bad:
+	call->err = -EIO;
 }
 
 /*
@@ -461,15 +478,16 @@ static int nfs4_raw_commit(struct be_nfs *p, struct nfs_conn *c,
 }
 
 /*
- * NFSv4: the maxread and maxwrite of the export root at path, by
+ * NFSv4: lease time, maxread and maxwrite of the export root at path, by
  * PUTROOTFH, one LOOKUP per component and GETATTR.  A value the server
  * does not give is left 0.
  */
-int nfs4_raw_rwmax(struct be_nfs *p, struct nfs_conn *c, const char *path,
-		   uint64_t *maxread, uint64_t *maxwrite)
+int nfs4_raw_rootattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		      struct nfs4_rootattr *out)
 {
 	nfs_argop4 ops[NFS4_MAX_LOOKUPS + 2] = { { .argop = OP_PUTROOTFH } };
-	uint32_t mask = 1u << FATTR4_MAXREAD | 1u << FATTR4_MAXWRITE;
+	uint32_t mask = 1u << FATTR4_LEASE_TIME | 1u << FATTR4_MAXREAD |
+			1u << FATTR4_MAXWRITE;
 	char *copy = strdup(path), *comp, *save;
 	struct raw_call *call;
 	u_int n = 1;
@@ -495,11 +513,10 @@ int nfs4_raw_rwmax(struct be_nfs *p, struct nfs_conn *c, const char *path,
 	if (!rc && !call)
 		rc = -ENOMEM;
 	if (!rc)
-		rc = compound_wait(p, nfs_get_rpc_context(c->nfs), rwmax4_cb,
-				   ops, n, call);
+		rc = compound_wait(p, nfs_get_rpc_context(c->nfs),
+				   rootattr4_cb, ops, n, call);
 	if (!rc) {
-		*maxread = call->rwmax[0];
-		*maxwrite = call->rwmax[1];
+		*out = call->root;
 		rc = raw_result(call, NULL);
 	}
 	free(copy);

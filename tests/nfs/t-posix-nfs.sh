@@ -39,7 +39,7 @@ cleanup() {
 	mountpoint -q "$MNT" && { fusermount3 -u "$MNT" || umount -l "$MNT"; }
 	[ -n "$LOCKD_PID" ] && kill "$LOCKD_PID" 2>/dev/null && wait "$LOCKD_PID" 2>/dev/null
 	ganesha_stop
-	rm -rf "$W"
+	[ "${CV_KEEP:-0}" = 1 ] && echo "# kept $W" || rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 99' INT TERM
@@ -77,12 +77,14 @@ echo data >"$MNT/idf"
 t "st_ino is the server's file id" \
 	test "$(stat -c %i "$MNT/idf")" = "$(stat -c %i "$EXP/idf")"
 
-"$CHECK" "$MNT" posix nfs >"$W/check.out" 2>&1; rc=$?
+PROFILE=nfs
+[ "$GANESHA_NFS_VERSION" = 4 ] && PROFILE=nfs4
+"$CHECK" "$MNT" posix $PROFILE >"$W/check.out" 2>&1; rc=$?
 grep -v '^ok' "$W/check.out"
 n=$(grep -c '^ok' "$W/check.out"); nf=$(grep -c '^not ok' "$W/check.out")
 PASS=$((PASS + n)); FAIL=$((FAIL + nf))
 [ $rc = 0 ] || [ "$nf" -gt 0 ] || bad "posix_check exit $rc"
-echo "# posix_check (nfs profile): $n passed, $nf failed"
+echo "# posix_check ($PROFILE profile): $n passed, $nf failed"
 
 # ---- archives, large files, qemu ----------------------------------------------
 SRC=$W/src
