@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend_nfs.h"
@@ -315,36 +316,78 @@ static int nfs_getattr(struct backend *be, struct be_node *node,
 
 /* ---- attributes -------------------------------------------------------- */
 
+/* The atime and mtime a setattr asks for (NFS has no "omit": keep cur). */
+static void wanted_times(const struct stat *attr, int to_set,
+			 const struct stat *cur, struct timespec ts[2])
+{
+	ts[0] = cur->st_atim;
+	ts[1] = cur->st_mtim;
+	if (to_set & (CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (to_set & CV_SET_ATIME_NOW)
+			ts[0] = now;
+		if (to_set & CV_SET_MTIME_NOW)
+			ts[1] = now;
+	}
+	if (to_set & CV_SET_ATIME && !(to_set & CV_SET_ATIME_NOW))
+		ts[0] = attr->st_atim;
+	if (to_set & CV_SET_MTIME && !(to_set & CV_SET_MTIME_NOW))
+		ts[1] = attr->st_mtim;
+}
+
 static int set_times(struct be_nfs *p, const char *path,
 		     const struct stat *attr, int to_set,
 		     const struct stat *cur)
 {
+	struct timespec ts[2];
 	struct timeval tv[2];
-	int rc;
+	int rc, i;
 
-	/* NFS has no "omit": keep the current value instead. */
-	tv[0].tv_sec = cur->st_atim.tv_sec;
-	tv[0].tv_usec = cur->st_atim.tv_nsec / 1000;
-	tv[1].tv_sec = cur->st_mtim.tv_sec;
-	tv[1].tv_usec = cur->st_mtim.tv_nsec / 1000;
-	if (to_set & (CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)) {
-		struct timeval now;
-
-		gettimeofday(&now, NULL);
-		if (to_set & CV_SET_ATIME_NOW)
-			tv[0] = now;
-		if (to_set & CV_SET_MTIME_NOW)
-			tv[1] = now;
-	}
-	if (to_set & CV_SET_ATIME && !(to_set & CV_SET_ATIME_NOW)) {
-		tv[0].tv_sec = attr->st_atim.tv_sec;
-		tv[0].tv_usec = attr->st_atim.tv_nsec / 1000;
-	}
-	if (to_set & CV_SET_MTIME && !(to_set & CV_SET_MTIME_NOW)) {
-		tv[1].tv_sec = attr->st_mtim.tv_sec;
-		tv[1].tv_usec = attr->st_mtim.tv_nsec / 1000;
+	wanted_times(attr, to_set, cur, ts);
+	for (i = 0; i < 2; i++) {
+		tv[i].tv_sec = ts[i].tv_sec;
+		tv[i].tv_usec = ts[i].tv_nsec / 1000;
 	}
 	NFS_CALL(p, rc, true, "utimes", nfs_lutimes(c->nfs, path, tv));
+	return rc;
+}
+
+#define CV_SET_TIMES \
+	(CV_SET_ATIME | CV_SET_MTIME | CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)
+
+/*
+ * NFSv4 mode, owner and times of a directory or symlink: one raw SETATTR
+ * of the object itself.  libnfs 4.0 OPENs the object by path for its
+ * SETATTR, which fails on a directory (EISDIR) and follows a symlink,
+ * so lutimes or lchown of a link would change its target.  Timestamps to
+ * the microsecond, as with libnfs's calls on other objects.
+ */
+static int raw4_setattr(struct be_nfs *p, const char *path,
+			const struct stat *attr, int to_set,
+			const struct stat *cur)
+{
+	struct nfs4_sattr sa = { .mode = -1, .uid = -1, .gid = -1 };
+	int rc;
+
+	if (to_set & CV_SET_MODE)
+		sa.mode = (int)(attr->st_mode & 07777);
+	if (to_set & CV_SET_UID)
+		sa.uid = (int)attr->st_uid;
+	if (to_set & CV_SET_GID)
+		sa.gid = (int)attr->st_gid;
+	if (to_set & CV_SET_TIMES) {
+		struct timespec ts[2];
+
+		wanted_times(attr, to_set, cur, ts);
+		sa.times = true;
+		sa.atime = ts[0];
+		sa.mtime = ts[1];
+		sa.atime.tv_nsec -= sa.atime.tv_nsec % 1000;
+		sa.mtime.tv_nsec -= sa.mtime.tv_nsec % 1000;
+	}
+	NFS_CALL(p, rc, true, "setattr", nfs4_raw_setattr(p, c, path, &sa));
 	return rc;
 }
 
@@ -361,6 +404,13 @@ static int nfs_setattr(struct backend *be, struct be_node *node,
 	if (rc)
 		return rc;
 	rc = nfs_getattr(be, node, &cur);
+	if (!rc && p->version == 4 &&
+	    (S_ISDIR(cur.st_mode) || S_ISLNK(cur.st_mode)) &&
+	    (to_set & (CV_SET_MODE | CV_SET_UID | CV_SET_GID | CV_SET_TIMES))) {
+		rc = raw4_setattr(p, path, attr, to_set, &cur);
+		to_set &= ~(CV_SET_MODE | CV_SET_UID | CV_SET_GID |
+			    CV_SET_TIMES);
+	}
 	if (!rc && (to_set & CV_SET_MODE))
 		NFS_CALL(p, rc, true, "chmod",
 			 nfs_lchmod(c->nfs, path, attr->st_mode & 07777));
@@ -384,8 +434,7 @@ static int nfs_setattr(struct backend *be, struct be_node *node,
 				 nfs_truncate(c->nfs, path,
 					      (uint64_t)attr->st_size));
 	}
-	if (!rc && (to_set & (CV_SET_ATIME | CV_SET_MTIME |
-			      CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)))
+	if (!rc && (to_set & CV_SET_TIMES))
 		rc = set_times(p, path, attr, to_set, &cur);
 	free(path);
 	if (!rc)

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "backend.h"
 
@@ -29,6 +30,13 @@ enum { BE_NFS_UNSTABLE = 0, BE_NFS_DATA_SYNC = 1, BE_NFS_FILE_SYNC = 2 };
 struct nfs4_rootattr {
 	uint64_t maxread, maxwrite;
 	uint32_t lease_s; /* lease_time: state expires unrenewed after it */
+};
+
+/* What an NFSv4 SETATTR sets (-1, false: leave it). */
+struct nfs4_sattr {
+	int mode, uid, gid;
+	bool times;
+	struct timespec atime, mtime;
 };
 
 /* One libnfs context, used by one thread at a time. */
@@ -53,6 +61,7 @@ struct be_nfs {
 	dev_t dev;		/* immutable: st_dev reported for all */
 	int version;		/* immutable: 3 or 4 */
 	uint32_t lease_ms;	/* immutable: NFSv4 lease time */
+	char *export_path;	/* immutable: NFSv4 path of the export */
 
 	pthread_mutex_t nodes_lock; /* protects the node list, every
 				     * node's path and nopen */
@@ -125,6 +134,8 @@ int nfs_raw_write(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		  struct nfs_wres *res);
 int nfs_raw_commit(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		   struct nfs_wres *res);
+int nfs4_raw_setattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		     const struct nfs4_sattr *sa);
 int nfs4_raw_rootattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
 		      struct nfs4_rootattr *out);
 int nfs_unc_add(struct be_nfs *p, struct be_node *n, uint64_t off,

@@ -309,7 +309,9 @@ static int pool_rwmax(struct be_nfs *p, struct nfs_conn *c)
 	url = nfs_parse_url_dir(c->nfs, p->url);
 	if (!url)
 		return -EINVAL;
-	rc = nfs4_raw_rootattr(p, c, url->path, &ra);
+	p->export_path = strdup(url->path);
+	rc = p->export_path ? nfs4_raw_rootattr(p, c, url->path, &ra)
+			    : -ENOMEM;
 	p->readmax = ra.maxread;
 	p->writemax = ra.maxwrite;
 	p->lease_ms = (ra.lease_s ? ra.lease_s : NFS4_DEFAULT_LEASE_S) * 1000;
@@ -382,4 +384,6 @@ void nfs_pool_destroy(struct be_nfs *p)
 	}
 	free(p->conns);
 	p->conns = NULL;
+	free(p->export_path);
+	p->export_path = NULL;
 }

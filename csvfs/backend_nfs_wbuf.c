@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -174,6 +175,15 @@ static void commit4_cb(struct rpc_context *rpc, int status, void *data,
 		memcpy(call->res.verf,
 		       op.nfs_resop4_u.opcommit.COMMIT4res_u.resok4.writeverf,
 		       NFS_VERF_SIZE);
+}
+
+static void setattr4_cb(struct rpc_context *rpc, int status, void *data,
+			void *priv)
+{
+	struct raw_call *call = priv;
+	nfs_resop4 op;
+
+	answer_ok(call, status, compound_last(call, data, status, &op));
 }
 
 /* Big-endian unsigned of size bytes at v + *at, if within len. */
@@ -519,6 +529,99 @@ int nfs4_raw_rootattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
 		*out = call->root;
 		rc = raw_result(call, NULL);
 	}
+	free(copy);
+	return rc;
+}
+
+/* Put a big-endian unsigned of size bytes at *at. */
+static void attr_put(char *v, u_int *at, u_int size, uint64_t x)
+{
+	for (u_int i = 0; i < size; i++)
+		v[*at + i] = (char)(x >> 8 * (size - 1 - i));
+	*at += size;
+}
+
+/* An XDR string of the decimal id (NFSv4 numeric owner, RFC 7530 5.9). */
+static void attr_put_id(char *v, u_int *at, unsigned id)
+{
+	char num[16];
+	u_int len = (u_int)snprintf(num, sizeof(num), "%u", id);
+
+	attr_put(v, at, 4, len);
+	memset(v + *at, 0, (len + 3) & ~3u);
+	memcpy(v + *at, num, len);
+	*at += (len + 3) & ~3u;
+}
+
+static void attr_put_time(char *v, u_int *at, const struct timespec *ts)
+{
+	attr_put(v, at, 4, SET_TO_CLIENT_TIME4);
+	attr_put(v, at, 8, (uint64_t)ts->tv_sec);
+	attr_put(v, at, 4, (uint64_t)ts->tv_nsec);
+}
+
+/*
+ * NFSv4 SETATTR of the object at path below the export root, by
+ * PUTROOTFH, LOOKUPs and SETATTR with the anonymous stateid.  libnfs 4.0
+ * OPENs the object for its own SETATTR, which fails on a directory.
+ */
+int nfs4_raw_setattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		     const struct nfs4_sattr *sa)
+{
+	nfs_argop4 ops[NFS4_MAX_LOOKUPS + 2] = { { .argop = OP_PUTROOTFH } };
+	uint32_t mask[2] = { 0, 0 };
+	char *copy = NULL, *comp, *save, vals[128];
+	SETATTR4args *sargs;
+	struct raw_call *call;
+	u_int n = 1, at = 0;
+	int rc = 0;
+
+	if (asprintf(&copy, "%s/%s", p->export_path, path) < 0)
+		return -ENOMEM;
+	for (comp = strtok_r(copy, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		if (n > NFS4_MAX_LOOKUPS) {
+			free(copy);
+			return -ENAMETOOLONG;
+		}
+		ops[n].argop = OP_LOOKUP;
+		ops[n].nfs_argop4_u.oplookup.objname.utf8string_len =
+			(u_int)strlen(comp);
+		ops[n++].nfs_argop4_u.oplookup.objname.utf8string_val = comp;
+	}
+	/* values in attribute number order */
+	if (sa->mode >= 0) {
+		mask[1] |= 1u << (FATTR4_MODE - 32);
+		attr_put(vals, &at, 4, (uint64_t)sa->mode);
+	}
+	if (sa->uid >= 0) {
+		mask[1] |= 1u << (FATTR4_OWNER - 32);
+		attr_put_id(vals, &at, (unsigned)sa->uid);
+	}
+	if (sa->gid >= 0) {
+		mask[1] |= 1u << (FATTR4_OWNER_GROUP - 32);
+		attr_put_id(vals, &at, (unsigned)sa->gid);
+	}
+	if (sa->times) {
+		mask[1] |= 1u << (FATTR4_TIME_ACCESS_SET - 32) |
+			   1u << (FATTR4_TIME_MODIFY_SET - 32);
+		attr_put_time(vals, &at, &sa->atime);
+		attr_put_time(vals, &at, &sa->mtime);
+	}
+	ops[n].argop = OP_SETATTR;
+	sargs = &ops[n++].nfs_argop4_u.opsetattr; /* stateid: anonymous */
+	sargs->obj_attributes.attrmask.bitmap4_len = 2;
+	sargs->obj_attributes.attrmask.bitmap4_val = mask;
+	sargs->obj_attributes.attr_vals.attrlist4_len = at;
+	sargs->obj_attributes.attr_vals.attrlist4_val = vals;
+	call = raw_new();
+	if (!call)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = compound_wait(p, nfs_get_rpc_context(c->nfs), setattr4_cb,
+				   ops, n, call);
+	if (!rc)
+		rc = raw_result(call, NULL);
 	free(copy);
 	return rc;
 }
