@@ -932,16 +932,29 @@ static int finish_create(struct be_nfs *p, struct be_node *parent,
 
 /*
  * CREATE, then let the handle go: an open file gets its handles per
- * context on first use.
+ * context on first use.  libnfs 4.0 drops the mode of an NFSv4 CREATE
+ * (the file comes out 0600): set it on the new handle (v4).  An NFSv4
+ * exclusive create keeps its verifier in the times (RFC 7530 16.16.5)
+ * until the client sets them: set them to now.
  */
 static int create_close(struct nfs_context *nfs, const char *path, int flags,
-			int mode)
+			int mode, bool v4)
 {
 	struct nfsfh *fh;
 	int rc = nfs_create(nfs, path, O_RDWR | flags, mode, &fh);
 
-	if (!rc)
-		nfs_close(nfs, fh);
+	if (rc)
+		return rc;
+	if (v4)
+		rc = nfs_fchmod(nfs, fh, mode);
+	if (!rc && v4 && (flags & O_EXCL)) {
+		struct timeval now[2];
+
+		gettimeofday(&now[0], NULL);
+		now[1] = now[0];
+		rc = nfs_utimes(nfs, path, now);
+	}
+	nfs_close(nfs, fh);
 	return rc;
 }
 
@@ -960,7 +973,7 @@ static int nfs_create_op(struct backend *be, struct be_node *parent,
 	/* CREATE with O_EXCL is not idempotent: no blind retry */
 	NFS_CALL(p, rc, !(flags & O_EXCL), "create",
 		 create_close(c->nfs, path, flags & (O_EXCL | O_TRUNC),
-			      (int)(mode & 07777)));
+			      (int)(mode & 07777), p->version == 4));
 	if (rc) {
 		free(path);
 		return rc;
@@ -1017,7 +1030,7 @@ static int nfs_mknod_op(struct backend *be, struct be_node *parent,
 	if (S_ISREG(mode))
 		NFS_CALL(p, rc, false, "create",
 			 create_close(c->nfs, path, O_EXCL,
-				      (int)(mode & 07777)));
+				      (int)(mode & 07777), p->version == 4));
 	else
 		NFS_CALL(p, rc, false, "mknod",
 			 nfs_mknod(c->nfs, path, (int)mode, (int)rdev));

@@ -43,6 +43,9 @@ NFSv4 {
 	RecoveryRoot = "$GANESHA_WORK/recovery";
 	Graceless = true;
 	Lease_Lifetime = 10;
+	# owners as numbers, as knfsd sends them for AUTH_SYS: libnfs maps
+	# a user@domain name it cannot look up to 65534
+	Only_Numeric_Owners = true;
 }
 EXPORT {
 	Export_Id = 77;
