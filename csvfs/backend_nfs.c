@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend_nfs.h"
@@ -315,36 +316,78 @@ static int nfs_getattr(struct backend *be, struct be_node *node,
 
 /* ---- attributes -------------------------------------------------------- */
 
+/* The atime and mtime a setattr asks for (NFS has no "omit": keep cur). */
+static void wanted_times(const struct stat *attr, int to_set,
+			 const struct stat *cur, struct timespec ts[2])
+{
+	ts[0] = cur->st_atim;
+	ts[1] = cur->st_mtim;
+	if (to_set & (CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (to_set & CV_SET_ATIME_NOW)
+			ts[0] = now;
+		if (to_set & CV_SET_MTIME_NOW)
+			ts[1] = now;
+	}
+	if (to_set & CV_SET_ATIME && !(to_set & CV_SET_ATIME_NOW))
+		ts[0] = attr->st_atim;
+	if (to_set & CV_SET_MTIME && !(to_set & CV_SET_MTIME_NOW))
+		ts[1] = attr->st_mtim;
+}
+
 static int set_times(struct be_nfs *p, const char *path,
 		     const struct stat *attr, int to_set,
 		     const struct stat *cur)
 {
+	struct timespec ts[2];
 	struct timeval tv[2];
-	int rc;
+	int rc, i;
 
-	/* NFS has no "omit": keep the current value instead. */
-	tv[0].tv_sec = cur->st_atim.tv_sec;
-	tv[0].tv_usec = cur->st_atim.tv_nsec / 1000;
-	tv[1].tv_sec = cur->st_mtim.tv_sec;
-	tv[1].tv_usec = cur->st_mtim.tv_nsec / 1000;
-	if (to_set & (CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)) {
-		struct timeval now;
-
-		gettimeofday(&now, NULL);
-		if (to_set & CV_SET_ATIME_NOW)
-			tv[0] = now;
-		if (to_set & CV_SET_MTIME_NOW)
-			tv[1] = now;
-	}
-	if (to_set & CV_SET_ATIME && !(to_set & CV_SET_ATIME_NOW)) {
-		tv[0].tv_sec = attr->st_atim.tv_sec;
-		tv[0].tv_usec = attr->st_atim.tv_nsec / 1000;
-	}
-	if (to_set & CV_SET_MTIME && !(to_set & CV_SET_MTIME_NOW)) {
-		tv[1].tv_sec = attr->st_mtim.tv_sec;
-		tv[1].tv_usec = attr->st_mtim.tv_nsec / 1000;
+	wanted_times(attr, to_set, cur, ts);
+	for (i = 0; i < 2; i++) {
+		tv[i].tv_sec = ts[i].tv_sec;
+		tv[i].tv_usec = ts[i].tv_nsec / 1000;
 	}
 	NFS_CALL(p, rc, true, "utimes", nfs_lutimes(c->nfs, path, tv));
+	return rc;
+}
+
+#define CV_SET_TIMES \
+	(CV_SET_ATIME | CV_SET_MTIME | CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)
+
+/*
+ * NFSv4 mode, owner and times of a directory or symlink: one raw SETATTR
+ * of the object itself.  libnfs 4.0 OPENs the object by path for its
+ * SETATTR, which fails on a directory (EISDIR) and follows a symlink,
+ * so lutimes or lchown of a link would change its target.  Timestamps to
+ * the microsecond, as with libnfs's calls on other objects.
+ */
+static int raw4_setattr(struct be_nfs *p, const char *path,
+			const struct stat *attr, int to_set,
+			const struct stat *cur)
+{
+	struct nfs4_sattr sa = { .mode = -1, .uid = -1, .gid = -1 };
+	int rc;
+
+	if (to_set & CV_SET_MODE)
+		sa.mode = (int)(attr->st_mode & 07777);
+	if (to_set & CV_SET_UID)
+		sa.uid = (int)attr->st_uid;
+	if (to_set & CV_SET_GID)
+		sa.gid = (int)attr->st_gid;
+	if (to_set & CV_SET_TIMES) {
+		struct timespec ts[2];
+
+		wanted_times(attr, to_set, cur, ts);
+		sa.times = true;
+		sa.atime = ts[0];
+		sa.mtime = ts[1];
+		sa.atime.tv_nsec -= sa.atime.tv_nsec % 1000;
+		sa.mtime.tv_nsec -= sa.mtime.tv_nsec % 1000;
+	}
+	NFS_CALL(p, rc, true, "setattr", nfs4_raw_setattr(p, c, path, &sa));
 	return rc;
 }
 
@@ -361,6 +404,13 @@ static int nfs_setattr(struct backend *be, struct be_node *node,
 	if (rc)
 		return rc;
 	rc = nfs_getattr(be, node, &cur);
+	if (!rc && p->version == 4 &&
+	    (S_ISDIR(cur.st_mode) || S_ISLNK(cur.st_mode)) &&
+	    (to_set & (CV_SET_MODE | CV_SET_UID | CV_SET_GID | CV_SET_TIMES))) {
+		rc = raw4_setattr(p, path, attr, to_set, &cur);
+		to_set &= ~(CV_SET_MODE | CV_SET_UID | CV_SET_GID |
+			    CV_SET_TIMES);
+	}
 	if (!rc && (to_set & CV_SET_MODE))
 		NFS_CALL(p, rc, true, "chmod",
 			 nfs_lchmod(c->nfs, path, attr->st_mode & 07777));
@@ -384,8 +434,7 @@ static int nfs_setattr(struct backend *be, struct be_node *node,
 				 nfs_truncate(c->nfs, path,
 					      (uint64_t)attr->st_size));
 	}
-	if (!rc && (to_set & (CV_SET_ATIME | CV_SET_MTIME |
-			      CV_SET_ATIME_NOW | CV_SET_MTIME_NOW)))
+	if (!rc && (to_set & CV_SET_TIMES))
 		rc = set_times(p, path, attr, to_set, &cur);
 	free(path);
 	if (!rc)
@@ -467,29 +516,22 @@ struct file_call {
 	enum file_op op;
 	void *buf;
 	uint64_t off, len;
-	int stable;	      /* FOP_WRITE on NFSv3: stable_how to ask for */
-	struct nfs_wres wres; /* NFSv3 WRITE and COMMIT: the reply */
+	int stable;	      /* FOP_WRITE: stable_how to ask for */
+	struct nfs_wres wres; /* WRITE and COMMIT: the reply */
 };
 
 /* The data-moving part of file_do(). */
 static int fh_do(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		 struct file_call *fc)
 {
-	bool v3 = p->version == 3;
-
 	switch (fc->op) {
 	case FOP_READ:
 		return nfs_pread(c->nfs, fh, fc->off, fc->len, fc->buf);
 	case FOP_WRITE:
-		if (!v3)
-			return nfs_pwrite(c->nfs, fh, fc->off, fc->len,
-					  fc->buf);
 		return nfs_raw_write(p, c, fh, fc->off, fc->buf,
 				     (uint32_t)fc->len, fc->stable,
 				     &fc->wres);
 	case FOP_COMMIT:
-		if (!v3)
-			return nfs_fsync(c->nfs, fh);
 		return nfs_raw_commit(p, c, fh, &fc->wres);
 	case FOP_TRUNC:
 		return nfs_ftruncate(c->nfs, fh, fc->off);
@@ -677,8 +719,6 @@ static int file_commit(struct be_nfs *p, struct be_file *f)
 	struct nfs_extent *list;
 	int rc;
 
-	if (p->version != 3)
-		return file_call(p, f, &fc, "commit");
 	list = nfs_unc_take(f->node);
 	rc = file_call(p, f, &fc, "commit");
 	if (rc) {
@@ -707,8 +747,7 @@ static int write_chunk(struct be_nfs *p, struct be_file *f,
 {
 	int rc = file_call(p, f, fc, "write");
 
-	if (rc <= 0 || p->version != 3 ||
-	    fc->wres.committed != BE_NFS_UNSTABLE)
+	if (rc <= 0 || fc->wres.committed != BE_NFS_UNSTABLE)
 		return rc;
 	if (!nfs_unc_add(p, f->node, fc->off, fc->buf, (uint32_t)rc,
 			 fc->wres.verf))
@@ -893,16 +932,29 @@ static int finish_create(struct be_nfs *p, struct be_node *parent,
 
 /*
  * CREATE, then let the handle go: an open file gets its handles per
- * context on first use.
+ * context on first use.  libnfs 4.0 drops the mode of an NFSv4 CREATE
+ * (the file comes out 0600): set it on the new handle (v4).  An NFSv4
+ * exclusive create keeps its verifier in the times (RFC 7530 16.16.5)
+ * until the client sets them: set them to now.
  */
 static int create_close(struct nfs_context *nfs, const char *path, int flags,
-			int mode)
+			int mode, bool v4)
 {
 	struct nfsfh *fh;
 	int rc = nfs_create(nfs, path, O_RDWR | flags, mode, &fh);
 
-	if (!rc)
-		nfs_close(nfs, fh);
+	if (rc)
+		return rc;
+	if (v4)
+		rc = nfs_fchmod(nfs, fh, mode);
+	if (!rc && v4 && (flags & O_EXCL)) {
+		struct timeval now[2];
+
+		gettimeofday(&now[0], NULL);
+		now[1] = now[0];
+		rc = nfs_utimes(nfs, path, now);
+	}
+	nfs_close(nfs, fh);
 	return rc;
 }
 
@@ -921,7 +973,7 @@ static int nfs_create_op(struct backend *be, struct be_node *parent,
 	/* CREATE with O_EXCL is not idempotent: no blind retry */
 	NFS_CALL(p, rc, !(flags & O_EXCL), "create",
 		 create_close(c->nfs, path, flags & (O_EXCL | O_TRUNC),
-			      (int)(mode & 07777)));
+			      (int)(mode & 07777), p->version == 4));
 	if (rc) {
 		free(path);
 		return rc;
@@ -968,10 +1020,17 @@ static int nfs_mknod_op(struct backend *be, struct be_node *parent,
 
 	if (rc)
 		return rc;
+	if (p->version == 4 && (S_ISFIFO(mode) || S_ISSOCK(mode))) {
+		/* libnfs 4.0 sends NFSv4 CREATE for devices only */
+		log_info("nfs: cannot create the FIFO or socket %s over "
+			 "NFSv4 through libnfs: EPERM", path);
+		free(path);
+		return -EPERM;
+	}
 	if (S_ISREG(mode))
 		NFS_CALL(p, rc, false, "create",
 			 create_close(c->nfs, path, O_EXCL,
-				      (int)(mode & 07777)));
+				      (int)(mode & 07777), p->version == 4));
 	else
 		NFS_CALL(p, rc, false, "mknod",
 			 nfs_mknod(c->nfs, path, (int)mode, (int)rdev));

@@ -15,20 +15,37 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "backend.h"
 
 #define NFS_NODE_HASH 4096
-#define NFS_VERF_SIZE 8 /* NFS3_WRITEVERFSIZE */
+#define NFS_VERF_SIZE 8 /* NFS3_WRITEVERFSIZE, NFS4_VERIFIER_SIZE */
 
-/* stable_how of an NFSv3 WRITE (RFC 1813 3.3.7; libnfs-raw-nfs.h) */
+/* stable_how of a WRITE, the same numbers in NFSv3 and NFSv4 (RFC 1813
+ * 3.3.7, RFC 7530 16.36; libnfs-raw-nfs.h, libnfs-raw-nfs4.h) */
 enum { BE_NFS_UNSTABLE = 0, BE_NFS_DATA_SYNC = 1, BE_NFS_FILE_SYNC = 2 };
+
+/* NFSv4 attributes of the export root (0: the server gave none). */
+struct nfs4_rootattr {
+	uint64_t maxread, maxwrite;
+	uint32_t lease_s; /* lease_time: state expires unrenewed after it */
+};
+
+/* What an NFSv4 SETATTR sets (-1, false: leave it). */
+struct nfs4_sattr {
+	int mode, uid, gid;
+	bool times;
+	struct timespec atime, mtime;
+};
 
 /* One libnfs context, used by one thread at a time. */
 struct nfs_conn {
 	pthread_mutex_t lock;	  /* held by the thread using the context */
 	struct nfs_context *nfs;  /* protected by lock; NULL: reconnect */
 	unsigned gen;		  /* protected by lock; +1 per connect */
+	uint64_t renew_by;	  /* protected by lock; NFSv4: ms, reconnect
+				   * after it (see backend_nfs_conn.c) */
 	uint64_t retry_after;	  /* protected by lock; ms, CLOCK_MONOTONIC */
 	bool down_logged;	  /* protected by lock */
 	int idx;		  /* immutable */
@@ -43,6 +60,8 @@ struct be_nfs {
 	uint64_t writemax;	/* immutable: server wsize */
 	dev_t dev;		/* immutable: st_dev reported for all */
 	int version;		/* immutable: 3 or 4 */
+	uint32_t lease_ms;	/* immutable: NFSv4 lease time */
+	char *export_path;	/* immutable: NFSv4 path of the export */
 
 	pthread_mutex_t nodes_lock; /* protects the node list, every
 				     * node's path and nopen */
@@ -95,7 +114,7 @@ struct be_node {
 	struct nfs_extent **unc_tail;
 };
 
-/* The result of one raw NFSv3 WRITE or COMMIT (backend_nfs_wbuf.c). */
+/* The result of one raw WRITE or COMMIT (backend_nfs_wbuf.c). */
 struct nfs_wres {
 	uint32_t count;		  /* WRITE: bytes written */
 	int committed;		  /* WRITE: UNSTABLE, DATA_SYNC, FILE_SYNC */
@@ -105,8 +124,9 @@ struct nfs_wres {
 int nfs_pool_init(struct be_nfs *p);
 void nfs_pool_destroy(struct be_nfs *p);
 struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc);
-bool nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
-		  const char *what);
+enum { NFS_PUT_KEPT, NFS_PUT_DROPPED, NFS_PUT_REFUSED };
+int nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
+		 const char *what);
 bool nfs_transport_error(int rc);
 
 int nfs_raw_write(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
@@ -114,6 +134,10 @@ int nfs_raw_write(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		  struct nfs_wres *res);
 int nfs_raw_commit(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 		   struct nfs_wres *res);
+int nfs4_raw_setattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		     const struct nfs4_sattr *sa);
+int nfs4_raw_rootattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		      struct nfs4_rootattr *out);
 int nfs_unc_add(struct be_nfs *p, struct be_node *n, uint64_t off,
 		const void *buf, uint32_t len, const char *verf);
 struct nfs_extent *nfs_unc_take(struct be_node *n);
@@ -124,20 +148,22 @@ bool nfs_unc_all_match(const struct nfs_extent *list, const char *verf);
 /*
  * Run EXPR (an int-valued libnfs call using `c->nfs`) on a pooled
  * context; retry once on a fresh connection after a transport error when
- * IDEMPOTENT.  rc receives the result (a transport failure ends as -EIO).
+ * IDEMPOTENT, and after a refusal for lost NFSv4 state in any case.  rc
+ * receives the result (a transport failure ends as -EIO).
  */
 #define NFS_CALL(p, rc, idempotent, what, expr)                           \
 	do {                                                              \
-		int try_;                                                 \
+		int try_, put_;                                           \
 		for (try_ = 0; try_ < 2; try_++) {                        \
 			struct nfs_conn *c = nfs_conn_get((p), &(rc));    \
 			if (!c)                                           \
 				break;                                    \
 			(rc) = (expr);                                    \
-			if (!nfs_conn_put((p), c, (rc), (what)))          \
+			put_ = nfs_conn_put((p), c, (rc), (what));        \
+			if (put_ == NFS_PUT_KEPT)                         \
 				break;                                    \
 			(rc) = -EIO;                                      \
-			if (!(idempotent))                                \
+			if (!(idempotent) && put_ != NFS_PUT_REFUSED)     \
 				break;                                    \
 		}                                                         \
 	} while (0)

@@ -14,7 +14,10 @@
 #   ganesha_stop                             stop (also from the trap)
 #   ganesha_restart [DOWN_SECONDS]           stop, wait, start again
 #   ganesha_down / ganesha_up                the same in two steps
-#   ganesha_url [PATH_ARGS]                  nfs://ADDR/EXPORTDIR?version=3...
+#   ganesha_url [EXTRA_ARGS]                 nfs://ADDR/EXPORTDIR?version=N...
+#
+# GANESHA_NFS_VERSION (3, the default, or 4) is the version= of
+# ganesha_url.
 #
 # Run in a network namespace with `GANESHA_NS=name ganesha_start ...`.
 # Installs nothing: scripts/setup-deps brings nfs-ganesha,
@@ -22,6 +25,7 @@
 # with the reason, as the caller defines it.
 
 GANESHA_PID= GANESHA_RPCBIND_PID= GANESHA_NS=${GANESHA_NS:-} GANESHA_STARTED=
+GANESHA_NFS_VERSION=${GANESHA_NFS_VERSION:-3}
 GANESHA_WORK= GANESHA_EXPORT= GANESHA_ADDR=127.0.0.1
 
 _g_exec() { if [ -n "$GANESHA_NS" ]; then ip netns exec "$GANESHA_NS" "$@"; else "$@"; fi; }
@@ -39,6 +43,9 @@ NFSv4 {
 	RecoveryRoot = "$GANESHA_WORK/recovery";
 	Graceless = true;
 	Lease_Lifetime = 10;
+	# owners as numbers, as knfsd sends them for AUTH_SYS: libnfs maps
+	# a user@domain name it cannot look up to 65534
+	Only_Numeric_Owners = true;
 }
 EXPORT {
 	Export_Id = 77;
@@ -145,5 +152,5 @@ ganesha_kill() { # SIGKILL the server, as a crash
 }
 
 ganesha_url() { # [EXTRA_ARGS]
-	echo "nfs://$GANESHA_ADDR$GANESHA_EXPORT?version=3${1:+&$1}"
+	echo "nfs://$GANESHA_ADDR$GANESHA_EXPORT?version=$GANESHA_NFS_VERSION${1:+&$1}"
 }

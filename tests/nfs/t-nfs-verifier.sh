@@ -3,9 +3,11 @@
 #
 # t-nfs-verifier.sh - fsync after a server restart keeps UNSTABLE writes.
 #
-# NFSv3 WRITEs are UNSTABLE: the server may keep them in memory until a
+# NFS WRITEs are UNSTABLE: the server may keep them in memory until a
 # COMMIT, and a server that restarts in between loses them; it says so by
-# a new write verifier (RFC 1813 3.3.7).  Here a file held open on the
+# a new write verifier (RFC 1813 3.3.7, RFC 7530 16.36).  The mount uses
+# version=CV_NFS_VERSION (3 by default; t-nfs-verifier4.sh: 4).  Here a
+# file held open on the
 # csvfs mount gets 4 MiB of O_DIRECT writes (so they reach the server
 # before the restart, not at fsync), then nfs-ganesha is stopped and,
 # while it is down, the loss a crash may cause is made real: the written
@@ -33,7 +35,9 @@ _notrun() { echo "SKIP: $*"; exit 77; }
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 [ -x "$CSVFS" ] || _notrun "csvfs not built"
 command -v python3 >/dev/null || _notrun "python3 missing"
+GANESHA_NFS_VERSION=${CV_NFS_VERSION:-3}
 . "$srcdir/ganesha.sh"
+echo "# NFSv$GANESHA_NFS_VERSION"
 
 W=$(mktemp -d /tmp/csvfs-nfsverf.XXXXXX)
 EXP=$W/export MNT=$W/mnt

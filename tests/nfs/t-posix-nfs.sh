@@ -3,9 +3,10 @@
 #
 # t-posix-nfs.sh - POSIX behaviour of a csvfs mount on the nfs backend:
 # a private nfs-ganesha (tests/nfs/ganesha.sh) exports a temporary
-# directory on loopback, csvfs mounts nfs://127.0.0.1/DIR?version=3 with a
+# directory on loopback, csvfs mounts nfs://127.0.0.1/DIR?version=N with a
 # standalone csvfs-lockd, and posix_check runs with its "nfs" profile
-# (the documented NFS differences; everything else as for dir).  Also:
+# (the documented NFS differences; everything else as for dir).  N is
+# CV_NFS_VERSION, 3 by default (t-posix-nfs4.sh runs this with 4).  Also:
 # the volume record lands on the export, st_ino is the server's file id,
 # archives and qemu images round-trip, an unreachable server fails the
 # mount cleanly.  Needs root and /dev/fuse; exits 77 with the reason
@@ -23,7 +24,10 @@ _notrun() { echo "SKIP: $*"; exit 77; }
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 command -v fusermount3 >/dev/null || _notrun "fusermount3 missing"
 [ -x "$CSVFS" ] && [ -x "$CHECK" ] && [ -x "$LOCKD" ] || _notrun "not built"
+GANESHA_NFS_VERSION=${CV_NFS_VERSION:-3}
+case $GANESHA_NFS_VERSION in 3 | 4) ;; *) echo "Bail out! CV_NFS_VERSION must be 3 or 4"; exit 99 ;; esac
 . "$srcdir/ganesha.sh"
+echo "# NFSv$GANESHA_NFS_VERSION"
 
 W=$(mktemp -d /tmp/csvfs-nfsposix.XXXXXX)
 EXP=$W/export MNT=$W/mnt SOCK=$W/lockd.sock
@@ -35,7 +39,7 @@ cleanup() {
 	mountpoint -q "$MNT" && { fusermount3 -u "$MNT" || umount -l "$MNT"; }
 	[ -n "$LOCKD_PID" ] && kill "$LOCKD_PID" 2>/dev/null && wait "$LOCKD_PID" 2>/dev/null
 	ganesha_stop
-	rm -rf "$W"
+	[ "${CV_KEEP:-0}" = 1 ] && echo "# kept $W" || rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 99' INT TERM
@@ -53,13 +57,13 @@ for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || _notrun "csvfs-lockd did not start"
 
 # ---- start-up failures ----------------------------------------------------
-"$CSVFS" "nfs://127.0.0.1:1/nowhere?version=3&timeout=2" "$MNT" \
+"$CSVFS" "nfs://127.0.0.1:1/nowhere?version=$GANESHA_NFS_VERSION&timeout=2" "$MNT" \
 	-o "lockd=$SOCK" >"$W/err" 2>&1; rc=$?
 t "unreachable server: exit 1, no mount ($(head -1 "$W/err"))" \
 	test $rc = 1 -a -s "$W/err" -a ! -e "$MNT/.x" && ! mountpoint -q "$MNT"
 "$CSVFS" "$(ganesha_url "conns=0")" "$MNT" -o "lockd=$SOCK" >"$W/err" 2>&1; rc=$?
 t "bad conns= value: refused ($(head -1 "$W/err"))" test $rc != 0 -a -s "$W/err"
-"$CSVFS" "nfs://127.0.0.1/no/such/export?version=3" "$MNT" -o "lockd=$SOCK" \
+"$CSVFS" "nfs://127.0.0.1/no/such/export?version=$GANESHA_NFS_VERSION" "$MNT" -o "lockd=$SOCK" \
 	>"$W/err" 2>&1; rc=$?
 t "unknown export: exit 1 ($(head -1 "$W/err"))" test $rc = 1
 
@@ -73,12 +77,14 @@ echo data >"$MNT/idf"
 t "st_ino is the server's file id" \
 	test "$(stat -c %i "$MNT/idf")" = "$(stat -c %i "$EXP/idf")"
 
-"$CHECK" "$MNT" posix nfs >"$W/check.out" 2>&1; rc=$?
+PROFILE=nfs
+[ "$GANESHA_NFS_VERSION" = 4 ] && PROFILE=nfs4
+"$CHECK" "$MNT" posix $PROFILE >"$W/check.out" 2>&1; rc=$?
 grep -v '^ok' "$W/check.out"
 n=$(grep -c '^ok' "$W/check.out"); nf=$(grep -c '^not ok' "$W/check.out")
 PASS=$((PASS + n)); FAIL=$((FAIL + nf))
 [ $rc = 0 ] || [ "$nf" -gt 0 ] || bad "posix_check exit $rc"
-echo "# posix_check (nfs profile): $n passed, $nf failed"
+echo "# posix_check ($PROFILE profile): $n passed, $nf failed"
 
 # ---- archives, large files, qemu ----------------------------------------------
 SRC=$W/src
