@@ -209,6 +209,40 @@ wait_for() {
 }
 
 # ------------------------------------------------------------------------
+# One standalone lockd (no corosync, no namespaces), node "solo", with its
+# socket ($SA_SOCK) and state dir ($SA_STATE) in the work dir.
+
+SA_SOCK="" SA_STATE="" SA_PID=""
+
+standalone_setup() {
+	SA_SOCK=$CV_WORK/lockd.sock
+	SA_STATE=$CV_WORK/state
+	cat >"$CV_WORK/csvfs.conf" <<CONF
+[cluster]
+transport = standalone
+node = solo
+socket = $SA_SOCK
+lease_timeout_ms = $CV_LEASE_MS
+
+[log]
+level = info
+CONF
+}
+
+sadmin() { timeout 10 "$CV_ADMIN" --socket "$SA_SOCK" "$@"; }
+standalone_ready() { sadmin --json status 2>/dev/null | jq -e '.ready == true' >/dev/null; }
+
+# standalone_start N: lockd run N (log lockd-N.log), ready; pid in SA_PID.
+standalone_start() {
+	"$CV_LOCKD" -f --standalone -c "$CV_WORK/csvfs.conf" --socket "$SA_SOCK" \
+		--state-dir "$SA_STATE" >"$CV_WORK/lockd-$1.log" 2>&1 </dev/null &
+	SA_PID=$!
+	CV_EXTRA_PIDS+=("$SA_PID")
+	wait_for 10 standalone_ready ||
+		_fail "lockd run $1 not ready: $(tail -n 3 "$CV_WORK/lockd-$1.log")"
+}
+
+# ------------------------------------------------------------------------
 # Nodes.
 
 ns_of() { echo "$CV_PREFIX-n$1"; }

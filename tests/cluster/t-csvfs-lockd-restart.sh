@@ -29,8 +29,7 @@ require_bin "$CV_LOCKD" "$CV_ADMIN" "$CV_CSVFS"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 cv_setup
 
-sock=$CV_WORK/lockd.sock
-state=$CV_WORK/state
+standalone_setup
 be=$CV_WORK/backend
 mnt=$CV_WORK/mnt
 mkdir -p "$be" "$mnt"
@@ -42,26 +41,6 @@ unmount_all() {
 }
 trap 'rc=$?; unmount_all; (exit $rc); cluster_destroy' EXIT
 
-cat >"$CV_WORK/csvfs.conf" <<CONF
-[cluster]
-transport = standalone
-node = solo
-socket = $sock
-lease_timeout_ms = $CV_LEASE_MS
-
-[log]
-level = info
-CONF
-
-sadmin() { timeout 10 "$CV_ADMIN" --socket "$sock" "$@"; }
-ready() { sadmin --json status 2>/dev/null | jq -e '.ready == true' >/dev/null; }
-start_lockd() { # RUN
-	"$CV_LOCKD" -f --standalone -c "$CV_WORK/csvfs.conf" --socket "$sock" \
-		--state-dir "$state" >"$CV_WORK/lockd-$1.log" 2>&1 </dev/null &
-	lockd_pid=$!
-	CV_EXTRA_PIDS+=("$lockd_pid")
-	wait_for 10 ready || _fail "lockd run $1 not ready: $(tail -n 3 "$CV_WORK/lockd-$1.log")"
-}
 clog() { cat "$CV_WORK/csvfs.log"; }
 nlines() { grep -c -- "$1" "$CV_WORK/csvfs.log"; }
 nlines_is() { [ "$(nlines "$1")" = "$2" ]; }
@@ -128,8 +107,8 @@ owner_epoch() { # epoch of the only owned file, or empty
 	sadmin --json owners 2>/dev/null | jq -r '.[] | select(.owner != null) | .epoch' | head -1
 }
 
-start_lockd 1
-"$CV_CSVFS" "$be" "$mnt" -f -o "lockd=$sock" >"$CV_WORK/csvfs.log" 2>&1 </dev/null &
+standalone_start 1
+"$CV_CSVFS" "$be" "$mnt" -f -o "lockd=$SA_SOCK" >"$CV_WORK/csvfs.log" 2>&1 </dev/null &
 csvfs_pid=$!
 wait_for 10 mountpoint -q "$mnt" || _fail "csvfs did not mount: $(clog)"
 mkfifo "$CV_WORK/writer.in"
@@ -155,8 +134,8 @@ for round in 1 2; do
 		wcmd "write2 5" ok
 	fi
 	# 2. lockd gone
-	kill -"$sig" "$lockd_pid"
-	wait "$lockd_pid" 2>/dev/null
+	kill -"$sig" "$SA_PID"
+	wait "$SA_PID" 2>/dev/null
 	wait_for 10 grep -q "connection to csvfs-lockd lost" "$CV_WORK/csvfs.log" ||
 		_fail "round $round: csvfs did not see lockd go"
 	wcmd "write 1" "err EIO"
@@ -167,7 +146,7 @@ for round in 1 2; do
 	[ "$(nlines "unreachable")" = "$round" ] ||
 		_fail "round $round: 'unreachable' logged $(nlines unreachable) times, not once per outage"
 	# 3. lockd back
-	start_lockd "$((round + 1))"
+	standalone_start "$((round + 1))"
 	wait_for 10 nlines_is "reconnected to csvfs-lockd" "$round" ||
 		_fail "round $round: csvfs did not reconnect: $(clog | tail -n 5)"
 	wcmd "write 3" "err EIO"
