@@ -147,7 +147,7 @@ static int path_stat(struct be_nfs *p, const char *path, struct stat *st)
 	struct nfs_stat_64 s;
 	int rc;
 
-	NFS_CALL(p, rc, true, "lstat", nfs_lstat64(c->nfs, path, &s));
+	NFS_CALL_ON(p, rc, true, "lstat", path, nfs_lstat64(c->nfs, path, &s));
 	if (!rc)
 		stat_from(p, &s, st);
 	return rc;
@@ -350,7 +350,7 @@ static int set_times(struct be_nfs *p, const char *path,
 		tv[i].tv_sec = ts[i].tv_sec;
 		tv[i].tv_usec = ts[i].tv_nsec / 1000;
 	}
-	NFS_CALL(p, rc, true, "utimes", nfs_lutimes(c->nfs, path, tv));
+	NFS_CALL_ON(p, rc, true, "utimes", path, nfs_lutimes(c->nfs, path, tv));
 	return rc;
 }
 
@@ -387,7 +387,7 @@ static int raw4_setattr(struct be_nfs *p, const char *path,
 		sa.atime.tv_nsec -= sa.atime.tv_nsec % 1000;
 		sa.mtime.tv_nsec -= sa.mtime.tv_nsec % 1000;
 	}
-	NFS_CALL(p, rc, true, "setattr", nfs4_raw_setattr(p, c, path, &sa));
+	NFS_CALL_ON(p, rc, true, "setattr", path, nfs4_raw_setattr(p, c, path, &sa));
 	return rc;
 }
 
@@ -412,13 +412,13 @@ static int nfs_setattr(struct backend *be, struct be_node *node,
 			    CV_SET_TIMES);
 	}
 	if (!rc && (to_set & CV_SET_MODE))
-		NFS_CALL(p, rc, true, "chmod",
+		NFS_CALL_ON(p, rc, true, "chmod", path,
 			 nfs_lchmod(c->nfs, path, attr->st_mode & 07777));
 	if (!rc && (to_set & (CV_SET_UID | CV_SET_GID))) {
 		int uid = (to_set & CV_SET_UID) ? (int)attr->st_uid : -1;
 		int gid = (to_set & CV_SET_GID) ? (int)attr->st_gid : -1;
 
-		NFS_CALL(p, rc, true, "chown",
+		NFS_CALL_ON(p, rc, true, "chown", path,
 			 nfs_lchown(c->nfs, path, uid, gid));
 	}
 	if (!rc && (to_set & CV_SET_SIZE)) {
@@ -430,7 +430,7 @@ static int nfs_setattr(struct backend *be, struct be_node *node,
 		if (rc || S_ISDIR(cur.st_mode))
 			;
 		else
-			NFS_CALL(p, rc, true, "truncate",
+			NFS_CALL_ON(p, rc, true, "truncate", path,
 				 nfs_truncate(c->nfs, path,
 					      (uint64_t)attr->st_size));
 	}
@@ -494,9 +494,10 @@ static int file_fh(struct be_nfs *p, struct nfs_conn *c, struct be_file *f,
 		rc = nfs_fstat64(c->nfs, fh, &s);
 		if (!rc && s.nfs_ino != f->node->fileid) {
 			log_err("nfs: reopening %s found fileid %" PRIu64
-				", not %" PRIu64 ": the open file is gone",
-				path, (uint64_t)s.nfs_ino, f->node->fileid);
-			rc = -EIO;
+				", not %" PRIu64 ": fileid %" PRIu64 " is gone "
+				"(stale)", path, (uint64_t)s.nfs_ino,
+				f->node->fileid, f->node->fileid);
+			rc = -ESTALE;
 		}
 		if (rc)
 			nfs_close(c->nfs, fh);
@@ -558,21 +559,21 @@ static int file_do(struct be_nfs *p, struct nfs_conn *c, struct be_file *f,
 		nfs_close(c->nfs, fh);
 		f->fh[c->idx] = NULL;
 	}
-	if (rc == -ESTALE) {
+	if (rc == -ESTALE && try == 2)
 		log_err("nfs: fileid %" PRIu64 " stays stale after a new "
-			"lookup: EIO", f->node->fileid);
-		rc = -EIO;
-	}
+			"lookup", f->node->fileid);
 	return rc;
 }
 
 static int file_call(struct be_nfs *p, struct be_file *f,
 		     struct file_call *fc, const char *what)
 {
+	char obj[32];
 	int rc;
 
+	snprintf(obj, sizeof(obj), "fileid %" PRIu64, f->node->fileid);
 	/* READ, WRITE at an offset, COMMIT and SETATTR are idempotent */
-	NFS_CALL(p, rc, true, what, file_do(p, c, f, fc));
+	NFS_CALL_ON(p, rc, true, what, obj, file_do(p, c, f, fc));
 	return rc;
 }
 
@@ -581,11 +582,17 @@ static int nfs_open_op(struct backend *be, struct be_node *node, int flags,
 {
 	struct be_nfs *p = npriv(be);
 	struct file_call fc = { .op = FOP_TRUNC };
+	char *path;
 	int rc;
 
-	rc = file_new(p, node, flags, out);
+	rc = node_path(p, node, NULL, &path);
 	if (rc)
 		return rc;
+	rc = file_new(p, node, flags, out);
+	if (rc) {
+		free(path);
+		return rc;
+	}
 	/* open on one context now: permission and existence errors; a
 	 * truncate first commits kept writes, which a rewrite after a
 	 * server restart would otherwise put back over it */
@@ -596,8 +603,9 @@ static int nfs_open_op(struct backend *be, struct be_node *node, int flags,
 	else if (flags & O_TRUNC)
 		rc = file_call(p, *out, &fc, "open+truncate");
 	else
-		NFS_CALL(p, rc, true, "open",
-			 file_fh(p, c, *out, &(struct nfsfh *){ NULL }));
+		NFS_CALL_ON(p, rc, true, "open", path,
+			    file_fh(p, c, *out, &(struct nfsfh *){ NULL }));
+	free(path);
 	if (rc) {
 		be->ops->release(be, *out);
 		*out = NULL;
@@ -840,7 +848,7 @@ static void unlink_orphan(struct be_nfs *p, struct be_node *n)
 	pthread_mutex_unlock(&p->nodes_lock);
 	if (!path)
 		return;
-	NFS_CALL(p, rc, true, "unlink orphan", nfs_unlink(c->nfs, path));
+	NFS_CALL_ON(p, rc, true, "unlink orphan", path, nfs_unlink(c->nfs, path));
 	if (rc && rc != -ENOENT)
 		log_warn("nfs: cannot remove %s after its last close: %s",
 			 path, strerror(-rc));
@@ -911,7 +919,7 @@ static int give_to(struct be_nfs *p, struct be_node *parent, const char *path,
 		gid = -1; /* setgid directory: keep its group */
 	if (cred->uid == 0 && (gid == 0 || gid == -1))
 		return 0; /* libnfs speaks as root already */
-	NFS_CALL(p, rc, true, "chown new",
+	NFS_CALL_ON(p, rc, true, "chown new", path,
 		 nfs_lchown(c->nfs, path, (int)cred->uid, gid));
 	return rc;
 }
@@ -971,7 +979,7 @@ static int nfs_create_op(struct backend *be, struct be_node *parent,
 	if (rc)
 		return rc;
 	/* CREATE with O_EXCL is not idempotent: no blind retry */
-	NFS_CALL(p, rc, !(flags & O_EXCL), "create",
+	NFS_CALL_ON(p, rc, !(flags & O_EXCL), "create", path,
 		 create_close(c->nfs, path, flags & (O_EXCL | O_TRUNC),
 			      (int)(mode & 07777), p->version == 4));
 	if (rc) {
@@ -1000,7 +1008,7 @@ static int nfs_mkdir_op(struct backend *be, struct be_node *parent,
 
 	if (rc)
 		return rc;
-	NFS_CALL(p, rc, false, "mkdir",
+	NFS_CALL_ON(p, rc, false, "mkdir", path,
 		 nfs_mkdir2(c->nfs, path, (int)(mode & 07777)));
 	if (rc) {
 		free(path);
@@ -1028,11 +1036,11 @@ static int nfs_mknod_op(struct backend *be, struct be_node *parent,
 		return -EPERM;
 	}
 	if (S_ISREG(mode))
-		NFS_CALL(p, rc, false, "create",
+		NFS_CALL_ON(p, rc, false, "create", path,
 			 create_close(c->nfs, path, O_EXCL,
 				      (int)(mode & 07777), p->version == 4));
 	else
-		NFS_CALL(p, rc, false, "mknod",
+		NFS_CALL_ON(p, rc, false, "mknod", path,
 			 nfs_mknod(c->nfs, path, (int)mode, (int)rdev));
 	if (rc) {
 		free(path);
@@ -1052,7 +1060,7 @@ static int nfs_symlink_op(struct backend *be, const char *target,
 
 	if (rc)
 		return rc;
-	NFS_CALL(p, rc, false, "symlink",
+	NFS_CALL_ON(p, rc, false, "symlink", path,
 		 nfs_symlink(c->nfs, target, path));
 	if (rc) {
 		free(path);
@@ -1073,7 +1081,7 @@ static int nfs_link_op(struct backend *be, struct be_node *node,
 		return rc;
 	rc = node_path(p, newparent, newname, &to);
 	if (!rc) {
-		NFS_CALL(p, rc, false, "link", nfs_link(c->nfs, from, to));
+		NFS_CALL_ON(p, rc, false, "link", from, nfs_link(c->nfs, from, to));
 		free(to);
 	}
 	free(from);
@@ -1137,7 +1145,7 @@ static int orphan_if_open(struct be_nfs *p, const char *path)
 	if (asprintf(&hidden, "/%s/orphan.%" PRIu64 ".%d.%" PRIu64,
 		     CV_META_DIR, fileid, (int)getpid(), seq) < 0)
 		return -ENOMEM;
-	NFS_CALL(p, rc, false, "rename to orphan",
+	NFS_CALL_ON(p, rc, false, "rename to orphan", path,
 		 nfs_rename(c->nfs, path, hidden));
 	if (!rc) {
 		paths_moved(p, path, hidden);
@@ -1181,7 +1189,7 @@ static int nfs_unlink_op(struct backend *be, struct be_node *parent,
 	if (!rc && st.st_nlink <= 1)
 		rc = orphan_if_open(p, path);
 	if (!rc)
-		NFS_CALL(p, rc, false, "remove", nfs_unlink(c->nfs, path));
+		NFS_CALL_ON(p, rc, false, "remove", path, nfs_unlink(c->nfs, path));
 	if (!rc)
 		path_removed(p, path);
 	if (rc == 1)
@@ -1199,7 +1207,7 @@ static int nfs_rmdir_op(struct backend *be, struct be_node *parent,
 
 	if (rc)
 		return rc;
-	NFS_CALL(p, rc, false, "rmdir", nfs_rmdir(c->nfs, path));
+	NFS_CALL_ON(p, rc, false, "rmdir", path, nfs_rmdir(c->nfs, path));
 	if (!rc)
 		path_removed(p, path);
 	free(path);
@@ -1226,7 +1234,7 @@ static int do_rename(struct be_nfs *p, const char *from, const char *to,
 		if (rc < 0)
 			return rc;
 	}
-	NFS_CALL(p, rc, false, "rename", nfs_rename(c->nfs, from, to));
+	NFS_CALL_ON(p, rc, false, "rename", from, nfs_rename(c->nfs, from, to));
 	if (!rc && strcmp(from, to)) {
 		path_removed(p, to);
 		paths_moved(p, from, to);
@@ -1266,7 +1274,7 @@ static ssize_t nfs_readlink_op(struct backend *be, struct be_node *node,
 
 	if (rc)
 		return rc;
-	NFS_CALL(p, rc, true, "readlink",
+	NFS_CALL_ON(p, rc, true, "readlink", path,
 		 nfs_readlink(c->nfs, path, tmp, sizeof(tmp)));
 	free(path);
 	if (rc)
@@ -1346,7 +1354,7 @@ static int dir_snapshot(struct be_nfs *p, struct be_dir *d)
 
 	if (rc)
 		return rc;
-	NFS_CALL(p, rc, true, "readdir", snap_read(c->nfs, path, &ents, &n));
+	NFS_CALL_ON(p, rc, true, "readdir", path, snap_read(c->nfs, path, &ents, &n));
 	free(path);
 	if (rc)
 		return rc;

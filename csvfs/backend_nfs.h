@@ -126,7 +126,7 @@ void nfs_pool_destroy(struct be_nfs *p);
 struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc);
 enum { NFS_PUT_KEPT, NFS_PUT_DROPPED, NFS_PUT_REFUSED };
 int nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
-		 const char *what);
+		 const char *what, const char *obj);
 bool nfs_transport_error(int rc);
 
 int nfs_raw_write(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
@@ -149,9 +149,12 @@ bool nfs_unc_all_match(const struct nfs_extent *list, const char *verf);
  * Run EXPR (an int-valued libnfs call using `c->nfs`) on a pooled
  * context; retry once on a fresh connection after a transport error when
  * IDEMPOTENT, and after a refusal for lost NFSv4 state in any case.  rc
- * receives the result (a transport failure ends as -EIO).
+ * receives the result (a transport failure ends as -EIO).  OBJ (a path,
+ * "fileid N" or NULL) names what WHAT acted on in the log.
  */
-#define NFS_CALL(p, rc, idempotent, what, expr)                           \
+#define NFS_CALL(p, rc, idempotent, what, expr) \
+	NFS_CALL_ON(p, rc, idempotent, what, NULL, expr)
+#define NFS_CALL_ON(p, rc, idempotent, what, obj, expr)                   \
 	do {                                                              \
 		int try_, put_;                                           \
 		for (try_ = 0; try_ < 2; try_++) {                        \
@@ -159,7 +162,7 @@ bool nfs_unc_all_match(const struct nfs_extent *list, const char *verf);
 			if (!c)                                           \
 				break;                                    \
 			(rc) = (expr);                                    \
-			put_ = nfs_conn_put((p), c, (rc), (what));        \
+			put_ = nfs_conn_put((p), c, (rc), (what), (obj)); \
 			if (put_ == NFS_PUT_KEPT)                         \
 				break;                                    \
 			(rc) = -EIO;                                      \

@@ -259,14 +259,24 @@ fail:
 	return NULL;
 }
 
+/* The server refused the call as such: the client may not do it. */
+static bool nfs_refusal(int rc)
+{
+	return rc == -EACCES || rc == -EPERM || rc == -EROFS;
+}
+
 /*
  * Give a context back after a call that returned rc.  A transport error
  * drops the context (next user reconnects): NFS_PUT_DROPPED, the caller
  * may retry an idempotent call once; lost NFSv4 state drops it too:
  * NFS_PUT_REFUSED, the server did nothing, any call may be retried once.
+ * A refusal (EACCES, EPERM, EROFS) keeps the context and is logged with
+ * what was refused on which object (obj, may be NULL): with
+ * default_permissions the kernel has checked the mode bits already, so
+ * the export's options (read-only, root squash) said no.
  */
 int nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
-		 const char *what)
+		 const char *what, const char *obj)
 {
 	int dropped = NFS_PUT_KEPT;
 
@@ -283,8 +293,10 @@ int nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
 		nfs_destroy_context(c->nfs);
 		c->nfs = NULL;
 		dropped = NFS_PUT_REFUSED;
-	} else if (rc == -EACCES || rc == -EPERM) {
-		log_info("nfs: %s: server refused: %s", what, strerror(-rc));
+	} else if (nfs_refusal(rc)) {
+		log_warn("nfs: %s %s: the server refused: %s (%s); check the "
+			 "export's options", what, obj ? obj : "", strerror(-rc),
+			 nfs_get_error(c->nfs) ? nfs_get_error(c->nfs) : "-");
 	}
 	pthread_mutex_unlock(&c->lock);
 	return dropped;

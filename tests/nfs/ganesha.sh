@@ -17,7 +17,9 @@
 #   ganesha_url [EXTRA_ARGS]                 nfs://ADDR/EXPORTDIR?version=N...
 #
 # GANESHA_NFS_VERSION (3, the default, or 4) is the version= of
-# ganesha_url.
+# ganesha_url.  GANESHA_RO_EXPORT=DIR, set before ganesha_start, exports
+# DIR too, read-only (Export_Id 78): the server itself refuses every
+# change there.  ganesha_ro_url names it.
 #
 # Run in a network namespace with `GANESHA_NS=name ganesha_start ...`.
 # Installs nothing: scripts/setup-deps brings nfs-ganesha,
@@ -26,6 +28,7 @@
 
 GANESHA_PID= GANESHA_RPCBIND_PID= GANESHA_NS=${GANESHA_NS:-} GANESHA_STARTED=
 GANESHA_NFS_VERSION=${GANESHA_NFS_VERSION:-3}
+GANESHA_RO_EXPORT=${GANESHA_RO_EXPORT:-}
 GANESHA_WORK= GANESHA_EXPORT= GANESHA_ADDR=127.0.0.1
 
 _g_exec() { if [ -n "$GANESHA_NS" ]; then ip netns exec "$GANESHA_NS" "$@"; else "$@"; fi; }
@@ -52,6 +55,20 @@ EXPORT {
 	Path = "$GANESHA_EXPORT";
 	Pseudo = "$GANESHA_EXPORT";
 	Access_Type = RW;
+	Squash = No_Root_Squash;
+	Protocols = 3, 4;
+	Transports = TCP;
+	SecType = sys;
+	FSAL { Name = VFS; }
+}
+EOF
+	[ -n "$GANESHA_RO_EXPORT" ] || return 0
+	cat <<EOF
+EXPORT {
+	Export_Id = 78;
+	Path = "$GANESHA_RO_EXPORT";
+	Pseudo = "$GANESHA_RO_EXPORT";
+	Access_Type = RO;
 	Squash = No_Root_Squash;
 	Protocols = 3, 4;
 	Transports = TCP;
@@ -101,7 +118,7 @@ ganesha_start() { # WORKDIR EXPORTDIR [ADDR]
 	if _g_exec ss -Hltn "sport = :2049" | grep -q .; then
 		_notrun "port 2049 is taken (a system NFS server?)"
 	fi
-	mkdir -p "$GANESHA_WORK/recovery" "$GANESHA_EXPORT"
+	mkdir -p "$GANESHA_WORK/recovery" "$GANESHA_EXPORT" ${GANESHA_RO_EXPORT:+"$GANESHA_RO_EXPORT"}
 	_g_conf >"$GANESHA_WORK/ganesha.conf"
 	_g_rpcbind || _notrun "cannot start rpcbind"
 	_g_launch || { ganesha_stop; _notrun "ganesha.nfsd did not start: $(tail -2 "$GANESHA_WORK/ganesha.log" 2>/dev/null)"; }
@@ -153,4 +170,8 @@ ganesha_kill() { # SIGKILL the server, as a crash
 
 ganesha_url() { # [EXTRA_ARGS]
 	echo "nfs://$GANESHA_ADDR$GANESHA_EXPORT?version=$GANESHA_NFS_VERSION${1:+&$1}"
+}
+
+ganesha_ro_url() { # [EXTRA_ARGS]: the GANESHA_RO_EXPORT one
+	echo "nfs://$GANESHA_ADDR$GANESHA_RO_EXPORT?version=$GANESHA_NFS_VERSION${1:+&$1}"
 }
