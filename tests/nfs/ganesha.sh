@@ -19,7 +19,10 @@
 # GANESHA_NFS_VERSION (3, the default, or 4) is the version= of
 # ganesha_url.  GANESHA_RO_EXPORT=DIR, set before ganesha_start, exports
 # DIR too, read-only (Export_Id 78): the server itself refuses every
-# change there.  ganesha_ro_url names it.
+# change there.  ganesha_ro_url names it.  GANESHA_NO_CACHE=1 makes
+# ganesha look at the exported file system on every call (no attribute
+# or directory cache), so that changes made there directly, behind the
+# server's back, are seen at once.
 #
 # Run in a network namespace with `GANESHA_NS=name ganesha_start ...`.
 # Installs nothing: scripts/setup-deps brings nfs-ganesha,
@@ -28,12 +31,15 @@
 
 GANESHA_PID= GANESHA_RPCBIND_PID= GANESHA_NS=${GANESHA_NS:-} GANESHA_STARTED=
 GANESHA_NFS_VERSION=${GANESHA_NFS_VERSION:-3}
-GANESHA_RO_EXPORT=${GANESHA_RO_EXPORT:-}
+GANESHA_RO_EXPORT=${GANESHA_RO_EXPORT:-} GANESHA_NO_CACHE=${GANESHA_NO_CACHE:-0}
 GANESHA_WORK= GANESHA_EXPORT= GANESHA_ADDR=127.0.0.1
 
 _g_exec() { if [ -n "$GANESHA_NS" ]; then ip netns exec "$GANESHA_NS" "$@"; else "$@"; fi; }
 
 _g_conf() {
+	local nocache=
+	[ "$GANESHA_NO_CACHE" = 1 ] && nocache="Attr_Expiration_Time = 0;"
+	[ -n "$nocache" ] && echo "MDCACHE { Dir_Chunk = 0; }"
 	cat <<EOF
 NFS_CORE_PARAM {
 	Bind_addr = $GANESHA_ADDR;
@@ -60,6 +66,7 @@ EXPORT {
 	Transports = TCP;
 	SecType = sys;
 	FSAL { Name = VFS; }
+	$nocache
 }
 EOF
 	[ -n "$GANESHA_RO_EXPORT" ] || return 0
@@ -74,6 +81,7 @@ EXPORT {
 	Transports = TCP;
 	SecType = sys;
 	FSAL { Name = VFS; }
+	$nocache
 }
 EOF
 }

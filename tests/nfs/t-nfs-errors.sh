@@ -6,17 +6,19 @@
 # (NFSv3, lockd=none, a private nfs-ganesha):
 #
 #  1. A file open on the mount is removed on the export behind csvfs's
-#     back and a new file takes its name: reads and writes through the
-#     old descriptor fail with ESTALE, never see or touch the new file,
-#     and the log names the lost file id; a new open by name reads the
-#     new file.
+#     back and a new file takes its name: writes and fstat through the
+#     old descriptor fail with ESTALE, reads give ESTALE or the old data
+#     (ganesha still holds the removed file), none sees or touches the
+#     new file, and the log names the lost file id; a new open by name
+#     reads the new file.
 #  2. A directory csvfs has looked up is removed on the export: stat, ls
 #     and create in it fail with ENOENT or ESTALE; made again on the
 #     export, it works again through the mount.
 #  3. Permissions: a mode 000 file of another owner gives a non-root user
 #     EACCES, as on ext4.  A read-only export (the server refuses every
-#     change): create and write fail with EROFS, the log names the
-#     refused operation and path, and reads still work.
+#     change): create and mkdir fail with EROFS, an open for writing
+#     with EACCES (libnfs asks ACCESS first), the log names the refused
+#     operation and path, and reads still work.
 #
 # Every step runs under timeout: a hang fails the step.  Needs root,
 # /dev/fuse, python3, setpriv and uid 1000; exits 77 with the reason
@@ -42,7 +44,7 @@ W=$(mktemp -d /tmp/csvfs-nfserr.XXXXXX)
 EXP=$W/export RO=$W/roexport MNT=$W/mnt RMNT=$W/romnt
 mkdir -p "$EXP" "$RO" "$MNT" "$RMNT"
 chmod 755 "$W" # the non-root user of part 3 walks down to the mount
-GANESHA_RO_EXPORT=$RO
+GANESHA_RO_EXPORT=$RO GANESHA_NO_CACHE=1 # part 2 changes the export directly
 # the read-only export needs its volume record before csvfs can mount it
 echo original >"$RO/base.img"
 "$CSVFS" -f "$RO" "$RMNT" -o lockd=none >"$W/csvfs-mkvol.log" 2>&1 &
@@ -116,7 +118,7 @@ expect() {
 	local what=$1 res=$2 a
 	shift 2
 	for a in "$@"; do
-		[ "${res%% *}" = "$a" ] && { ok "$what: $res"; return; }
+		[ "$res" = "$a" ] || [ "${res%% *}" = "$a" ] && { ok "$what: $res"; return; }
 	done
 	bad "$what: $res (want $*)"
 }
@@ -160,7 +162,10 @@ t "open, replace, read, write and reopen finish in bounded time (rc $rc)" test $
 sed 's/^/#   /' "$W/replaced.out"
 r() { sed -n "s/^$1 //p" "$W/replaced.out"; }
 t "the old descriptor read the old file first" test "$(r before)" = "ok b'old-content'"
-expect "read through the old descriptor" "$(r read)" ESTALE
+# ganesha still holds the removed file open and may serve READs of the
+# old handle from it (as it would to the kernel's NFS client): the old
+# data or ESTALE, never the new file's
+expect "read through the old descriptor" "$(r read)" ESTALE "ok b'old-content'"
 expect "write through the old descriptor" "$(r write)" ESTALE
 t "the write did not reach the new file" test "$(r export)" = NEW-CONTENT
 t "a new open by name reads the new file" test "$(r reopen)" = NEW-CONTENT
@@ -210,9 +215,12 @@ expect "read on the read-only export" "$(fsop read "$RMNT/base.img")" ok
 expect "create on the read-only export" "$(fsop create "$RMNT/new.img")" EROFS
 t "  ... logged with the operation and path" \
 	logged "$W/csvfs-ro.log" "nfs: create /new.img: the server refused"
-expect "write on the read-only export" "$(fsop write "$RMNT/base.img" x)" EROFS
+# libnfs asks ACCESS when it opens for writing: the server's answer is
+# "no write access", which is EACCES, before any WRITE could meet EROFS
+expect "open for writing on the read-only export" \
+	"$(fsop write "$RMNT/base.img" x)" EACCES
 t "  ... logged with the operation and path" \
-	logged "$W/csvfs-ro.log" "nfs: .* /base.img: the server refused"
+	logged "$W/csvfs-ro.log" "nfs: open /base.img: the server refused"
 expect "mkdir on the read-only export" "$(fsop mkdir "$RMNT/d")" EROFS
 t "  ... the export is unchanged" \
 	test "$(cat "$RO/base.img")" = original -a ! -e "$RO/new.img"
