@@ -493,10 +493,13 @@ static int file_fh(struct be_nfs *p, struct nfs_conn *c, struct be_file *f,
 	if (!rc) {
 		rc = nfs_fstat64(c->nfs, fh, &s);
 		if (!rc && s.nfs_ino != f->node->fileid) {
-			log_err("nfs: reopening %s found fileid %" PRIu64
-				", not %" PRIu64 ": fileid %" PRIu64 " is gone "
-				"(stale)", path, (uint64_t)s.nfs_ino,
-				f->node->fileid, f->node->fileid);
+			if (!atomic_exchange(&f->node->gone_logged, true))
+				log_err("nfs: reopening %s found fileid %" PRIu64
+					", not %" PRIu64 ": fileid %" PRIu64
+					" is gone (stale); its open descriptors "
+					"fail with ESTALE", path,
+					(uint64_t)s.nfs_ino, f->node->fileid,
+					f->node->fileid);
 			rc = -ESTALE;
 		}
 		if (rc)

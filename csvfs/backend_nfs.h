@@ -104,6 +104,8 @@ struct be_node {
 	int nopen;		     /* protected by nodes_lock */
 	bool orphan;		     /* protected by nodes_lock: path is a
 				      * hidden name to remove on last close */
+	atomic_bool gone_logged;     /* "is gone" logged: once, not per
+				      * call through its descriptors */
 
 	/* Writers hold resend_lock shared from their WRITE to queueing its
 	 * extent; a rewrite after a verifier change holds it exclusive, so

@@ -151,6 +151,7 @@ with open(exp + "/vm.img", "wb") as f:
     f.write(b"NEW-CONTENT")
 print("read", res(os.pread, fd, 64, 0))
 print("write", res(os.pwrite, fd, b"through-old-fd", 0))
+print("write2", res(os.pwrite, fd, b"again", 4096))
 print("fstat", res(lambda: os.fstat(fd).st_ino))
 print("close", res(os.close, fd))
 print("export", open(exp + "/vm.img", "rb").read().decode())
@@ -167,10 +168,13 @@ t "the old descriptor read the old file first" test "$(r before)" = "ok b'old-co
 # data or ESTALE, never the new file's
 expect "read through the old descriptor" "$(r read)" ESTALE "ok b'old-content'"
 expect "write through the old descriptor" "$(r write)" ESTALE
+expect "  ... and again" "$(r write2)" ESTALE
 t "the write did not reach the new file" test "$(r export)" = NEW-CONTENT
 t "a new open by name reads the new file" test "$(r reopen)" = NEW-CONTENT
 t "the log names the lost file id" \
 	logged "$W/csvfs.log" "nfs: .*fileid $(r fileid).*(stale|gone)"
+n=$(grep -c "fileid $(r fileid) is gone" "$W/csvfs.log")
+t "  ... once, not once per call ($n)" test "$n" = 1
 
 # ---- 2: a directory removed behind the mount ---------------------------------
 mkdir -p "$EXP/vms/a"
