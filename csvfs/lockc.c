@@ -30,29 +30,29 @@
 
 #define LOCKC_CONNECT_MS 5000
 #define LOCKC_ACQUIRE_MS 60000
-#define LOCKC_CALL_MS 10000
-#define LOCKC_RETRY_MS 1000
+#define LOCKC_CALL_MS	 10000
+#define LOCKC_RETRY_MS	 1000
 
 struct cv_lockc {
 	/* c is replaced on a reconnect: calls hold clock shared, the
 	 * reconnect thread holds it exclusive to swap (writer-preferring,
 	 * so a stream of calls cannot starve it). */
 	pthread_rwlock_t clock;
-	struct lkm_client *c;	/* clock */
-	uint8_t volume[LM_VOLUME_LEN]; /* immutable */
-	char node[LM_NAME_MAX]; /* immutable: lockd's node name */
-	char *path;		/* immutable: lockd's socket */
+	struct lkm_client *c;		  /* clock */
+	uint8_t volume[LM_VOLUME_LEN];	  /* immutable */
+	char node[LM_NAME_MAX];		  /* immutable: lockd's node name */
+	char *path;			  /* immutable: lockd's socket */
 	char *label, *vol_label, *source; /* immutable: the hello */
 
 	/* evlock serialises event dispatch against cv_lockc_stop() */
 	pthread_mutex_t evlock;
-	struct cv_own *own;	/* evlock; NULL once stopped */
-	cv_owner_fn on_owner;	/* immutable after start */
-	void *arg;		/* immutable after start */
+	struct cv_own *own;   /* evlock; NULL once stopped */
+	cv_owner_fn on_owner; /* immutable after start */
+	void *arg;	      /* immutable after start */
 
-	pthread_mutex_t rlock;	/* protects the four below */
+	pthread_mutex_t rlock; /* protects the four below */
 	pthread_cond_t rcond;
-	bool broken;		/* the connection broke: reconnect */
+	bool broken; /* the connection broke: reconnect */
 	bool stop;
 	bool reconnector_on;
 	pthread_t reconnector;
@@ -234,7 +234,8 @@ static int reconnect(struct cv_lockc *lc, bool *logged)
 		if (!*logged)
 			log_err("csvfs-lockd at %s is now node '%s', not '%s' "
 				"as at mount time: not reconnecting (remount "
-				"to change nodes)", lc->path, name, lc->node);
+				"to change nodes)",
+				lc->path, name, lc->node);
 		*logged = true;
 		lkm_close(nc);
 		return -EINVAL;
@@ -259,7 +260,8 @@ static int reconnect(struct cv_lockc *lc, bool *logged)
 	}
 	log_notice("reconnected to csvfs-lockd at %s (node %s): new writes "
 		   "acquire ownership again; descriptors open for write "
-		   "before stay poisoned (EIO)", lc->path, lc->node);
+		   "before stay poisoned (EIO)",
+		   lc->path, lc->node);
 	*logged = false;
 	return 0;
 }
@@ -414,8 +416,8 @@ int cv_lockc_getlk(struct cv_lockc *lc, const struct lkm_plock *req,
 	return map_err(rc);
 }
 
-int cv_lockc_owner(struct cv_lockc *lc, uint64_t fileid, char *name,
-		   size_t cap, uint64_t *epoch)
+int cv_lockc_owner(struct cv_lockc *lc, uint64_t fileid, char *name, size_t cap,
+		   uint64_t *epoch)
 {
 	struct lm_res res = { .fileid = fileid };
 	struct lm_owner_entry *ov = NULL;
