@@ -929,11 +929,12 @@ static int give_to(struct be_nfs *p, struct be_node *parent, const char *path,
 
 /* After creating path (taken over): chown, then make a node of it. */
 static int finish_create(struct be_nfs *p, struct be_node *parent,
-			 char *path, const struct cv_cred *cred,
+			 char *path, int rc, const struct cv_cred *cred,
 			 struct be_node **out, struct stat *st)
 {
-	int rc = give_to(p, parent, path, cred);
-
+	/* rc: the creating call's result; path is taken over either way */
+	if (!rc)
+		rc = give_to(p, parent, path, cred);
 	if (rc) {
 		free(path);
 		return rc;
@@ -985,11 +986,7 @@ static int nfs_create_op(struct backend *be, struct be_node *parent,
 	NFS_CALL_ON(p, rc, !(flags & O_EXCL), "create", path,
 		 create_close(c->nfs, path, flags & (O_EXCL | O_TRUNC),
 			      (int)(mode & 07777), p->version == 4));
-	if (rc) {
-		free(path);
-		return rc;
-	}
-	rc = finish_create(p, parent, path, cred, node, st);
+	rc = finish_create(p, parent, path, rc, cred, node, st);
 	if (rc)
 		return rc;
 	rc = file_new(p, *node, flags, out);
@@ -1013,11 +1010,7 @@ static int nfs_mkdir_op(struct backend *be, struct be_node *parent,
 		return rc;
 	NFS_CALL_ON(p, rc, false, "mkdir", path,
 		 nfs_mkdir2(c->nfs, path, (int)(mode & 07777)));
-	if (rc) {
-		free(path);
-		return rc;
-	}
-	return finish_create(p, parent, path, cred, out, st);
+	return finish_create(p, parent, path, rc, cred, out, st);
 }
 
 static int nfs_mknod_op(struct backend *be, struct be_node *parent,
@@ -1045,11 +1038,7 @@ static int nfs_mknod_op(struct backend *be, struct be_node *parent,
 	else
 		NFS_CALL_ON(p, rc, false, "mknod", path,
 			 nfs_mknod(c->nfs, path, (int)mode, (int)rdev));
-	if (rc) {
-		free(path);
-		return rc;
-	}
-	return finish_create(p, parent, path, cred, out, st);
+	return finish_create(p, parent, path, rc, cred, out, st);
 }
 
 static int nfs_symlink_op(struct backend *be, const char *target,
@@ -1065,11 +1054,7 @@ static int nfs_symlink_op(struct backend *be, const char *target,
 		return rc;
 	NFS_CALL_ON(p, rc, false, "symlink", path,
 		 nfs_symlink(c->nfs, target, path));
-	if (rc) {
-		free(path);
-		return rc;
-	}
-	return finish_create(p, parent, path, cred, out, st);
+	return finish_create(p, parent, path, rc, cred, out, st);
 }
 
 static int nfs_link_op(struct backend *be, struct be_node *node,

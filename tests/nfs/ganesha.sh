@@ -36,6 +36,23 @@ GANESHA_WORK= GANESHA_EXPORT= GANESHA_ADDR=127.0.0.1
 
 _g_exec() { if [ -n "$GANESHA_NS" ]; then ip netns exec "$GANESHA_NS" "$@"; else "$@"; fi; }
 
+_g_export() { # ID PATH ACCESS_TYPE NOCACHE_LINE
+	cat <<EOF
+EXPORT {
+	Export_Id = $1;
+	Path = "$2";
+	Pseudo = "$2";
+	Access_Type = $3;
+	Squash = No_Root_Squash;
+	Protocols = 3, 4;
+	Transports = TCP;
+	SecType = sys;
+	FSAL { Name = VFS; }
+	$4
+}
+EOF
+}
+
 _g_conf() {
 	local nocache=
 	[ "$GANESHA_NO_CACHE" = 1 ] && nocache="Attr_Expiration_Time = 0;"
@@ -56,34 +73,9 @@ NFSv4 {
 	# a user@domain name it cannot look up to 65534
 	Only_Numeric_Owners = true;
 }
-EXPORT {
-	Export_Id = 77;
-	Path = "$GANESHA_EXPORT";
-	Pseudo = "$GANESHA_EXPORT";
-	Access_Type = RW;
-	Squash = No_Root_Squash;
-	Protocols = 3, 4;
-	Transports = TCP;
-	SecType = sys;
-	FSAL { Name = VFS; }
-	$nocache
-}
 EOF
-	[ -n "$GANESHA_RO_EXPORT" ] || return 0
-	cat <<EOF
-EXPORT {
-	Export_Id = 78;
-	Path = "$GANESHA_RO_EXPORT";
-	Pseudo = "$GANESHA_RO_EXPORT";
-	Access_Type = RO;
-	Squash = No_Root_Squash;
-	Protocols = 3, 4;
-	Transports = TCP;
-	SecType = sys;
-	FSAL { Name = VFS; }
-	$nocache
-}
-EOF
+	_g_export 77 "$GANESHA_EXPORT" RW "$nocache"
+	[ -z "$GANESHA_RO_EXPORT" ] || _g_export 78 "$GANESHA_RO_EXPORT" RO "$nocache"
 }
 
 _g_rpcbind() {
