@@ -131,6 +131,15 @@ struct backend_ops {
 	 */
 	int (*file_fd)(struct backend *be, struct be_file *file, off_t off,
 		       size_t size);
+	/*
+	 * Optional: a file descriptor on which a plain pread or pwrite of
+	 * size bytes at off, from a buffer aligned to buf_align, is exactly
+	 * what read or write would do, so that the caller may submit it
+	 * asynchronously; or -1: then use read or write.  Only files whose
+	 * I/O sleeps on the device (direct files) need give one.
+	 */
+	int (*aio_fd)(struct backend *be, struct be_file *file, off_t off,
+		      size_t size, unsigned buf_align);
 	int (*flush)(struct backend *be, struct be_file *file);
 	int (*fsync)(struct backend *be, struct be_file *file, int datasync);
 	int (*fallocate)(struct backend *be, struct be_file *file, int mode,

@@ -565,6 +565,17 @@ static int dir_file_fd(struct backend *be, struct be_file *file, off_t off,
 	return file->direct ? -1 : file->fd;
 }
 
+/* A direct file's aligned request: pread/pwrite is all dir_read and
+ * dir_write would do. */
+static int dir_aio_fd(struct backend *be, struct be_file *file, off_t off,
+		      size_t size, unsigned buf_align)
+{
+	if (!file->direct || !aligned(buf_align, file->mem_align) ||
+	    !aligned((uint64_t)off | size, file->off_align))
+		return -1;
+	return file->fd;
+}
+
 static int dir_flush(struct backend *be, struct be_file *file)
 {
 	/* Closing a duplicate makes network file systems write back,
@@ -994,6 +1005,7 @@ const struct backend_ops be_dir_ops = {
 	.read = dir_read,
 	.write = dir_write,
 	.file_fd = dir_file_fd,
+	.aio_fd = dir_aio_fd,
 	.flush = dir_flush,
 	.fsync = dir_fsync,
 	.fallocate = dir_fallocate,

@@ -9,7 +9,8 @@
  *
  * Writes: every modifying operation on a file's data (write, fallocate,
  * size-changing setattr) is admitted by own.c first (write ownership,
- * lease, poisoning) and is counted in flight until the backend returns.
+ * lease, poisoning) and is counted in flight until the backend returns,
+ * or, for a write submitted to the ring (aio.h), until it completes.
  *
  * The hidden `.csvfs` directory at the root holds the volume record: it
  * is not found by lookup, not listed by readdir, and no object can be
@@ -30,6 +31,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "aio.h"
 #include "fs.h"
 #include "lkm.h"
 #include "lockc.h"
@@ -54,6 +56,7 @@ struct cv_fh {
 	uint64_t owners[CV_OWNERS_MAX]; /* lock: lock owners used via us */
 	unsigned n_owners;		/* lock */
 	bool owners_overflow;		/* lock */
+	struct cv_fh *prev, *next;	/* fs->fh_lock: open files */
 };
 
 static struct cv_fs *fs_of(fuse_req_t req)
@@ -519,8 +522,53 @@ static int fh_new(struct cv_fs *fs, struct cv_inode *i, struct be_file *file,
 	}
 	cv_inode_pin(&fs->itab, i);
 	pthread_mutex_init(&fh->lock, NULL);
+	pthread_mutex_lock(&fs->fh_lock);
+	fh->next = fs->fh_list;
+	if (fh->next)
+		fh->next->prev = fh;
+	fs->fh_list = fh;
+	pthread_mutex_unlock(&fs->fh_lock);
 	*out = fh;
 	return 0;
+}
+
+/* Undo fh_new: the open file is gone (released, or never replied). */
+static void fh_free(struct cv_fs *fs, struct cv_fh *fh)
+{
+	pthread_mutex_lock(&fs->fh_lock);
+	if (fh->prev)
+		fh->prev->next = fh->next;
+	else
+		fs->fh_list = fh->next;
+	if (fh->next)
+		fh->next->prev = fh->prev;
+	pthread_mutex_unlock(&fs->fh_lock);
+	cv_own_unref(fs->own, fh->own, fh->writer);
+	fs->be.ops->release(be_of(fs), fh->file);
+	cv_inode_put(&fs->itab, fh->ino);
+	pthread_mutex_destroy(&fh->lock);
+	free(fh);
+}
+
+void cv_fs_close_files(struct cv_fs *fs)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&fs->fh_lock);
+	while (fs->fh_list) {
+		struct cv_fh *fh = fs->fh_list;
+
+		pthread_mutex_unlock(&fs->fh_lock);
+		if (fh->writer)
+			fs->be.ops->flush(be_of(fs), fh->file);
+		fh_free(fs, fh);
+		n++;
+		pthread_mutex_lock(&fs->fh_lock);
+	}
+	pthread_mutex_unlock(&fs->fh_lock);
+	if (n)
+		log_notice("%u files were still open when the FUSE connection "
+			   "ended (aborted?): closed", n);
 }
 
 static void set_fi(struct cv_fs *fs, struct fuse_file_info *fi,
@@ -559,12 +607,8 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	set_fi(fs, fi, fh);
-	if (fuse_reply_open(req, fi)) {
-		cv_own_unref(fs->own, fh->own, fh->writer);
-		fs->be.ops->release(be_of(fs), fh->file);
-		cv_inode_put(&fs->itab, fh->ino);
-		free(fh);
-	}
+	if (fuse_reply_open(req, fi))
+		fh_free(fs, fh);
 }
 
 static void cv_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -610,12 +654,8 @@ static void cv_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	set_fi(fs, fi, fh);
 	rc = fuse_reply_create(req, &e, fi);
-	if (rc) {
-		cv_own_unref(fs->own, fh->own, fh->writer);
-		fs->be.ops->release(be_of(fs), fh->file);
-		cv_inode_put(&fs->itab, fh->ino);
-		free(fh);
-	}
+	if (rc)
+		fh_free(fs, fh);
 	entry_done(fs, i, rc);
 }
 
@@ -658,17 +698,132 @@ static char *read_buf(void)
 	return b;
 }
 
+/*
+ * Direct I/O through the ring (aio.h): the request's data in an aligned
+ * buffer of its own, the reply sent by the completion thread.  Taken for
+ * what the backend can do as a plain pread/pwrite of a descriptor
+ * (aio_fd); anything else, or a full ring, is done by the worker.
+ */
+struct aio_op {
+	struct cv_aio_req aio;
+	fuse_req_t req;
+	struct cv_fs *fs;
+	struct cv_fh *fh;
+	void *buf;
+	size_t size;
+};
+
+static int aio_fd(struct cv_fs *fs, struct cv_fh *fh, off_t off, size_t size)
+{
+	if (!fs->aio || !fs->be.ops->aio_fd || !size || size > CV_AIO_BUF_MAX)
+		return -1;
+	return fs->be.ops->aio_fd(be_of(fs), fh->file, off, size, CV_AIO_ALIGN);
+}
+
+static struct aio_op *aio_op_new(struct cv_fs *fs, struct cv_fh *fh,
+				 fuse_req_t req, size_t size)
+{
+	struct aio_op *op = malloc(sizeof(*op));
+
+	if (!op)
+		return NULL;
+	op->buf = cv_aio_buf_get(fs->aio, size);
+	if (!op->buf) {
+		free(op);
+		return NULL;
+	}
+	op->req = req;
+	op->fs = fs;
+	op->fh = fh;
+	op->size = size;
+	return op;
+}
+
+static void aio_op_free(struct aio_op *op)
+{
+	cv_aio_buf_put(op->fs->aio, op->buf, op->size);
+	free(op);
+}
+
+static void aio_read_done(struct cv_aio_req *r, int64_t res)
+{
+	struct aio_op *op = (struct aio_op *)r;
+
+	if (res < 0)
+		reply_err(op->req, (int)-res);
+	else
+		fuse_reply_buf(op->req, op->buf, (size_t)res);
+	aio_op_free(op);
+}
+
+/* Submit the read; false: not taken, do it here. */
+static bool aio_read(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
+		     size_t size, off_t off)
+{
+	int fd = aio_fd(fs, fh, off, size);
+	struct aio_op *op;
+
+	if (fd < 0)
+		return false;
+	op = aio_op_new(fs, fh, req, size);
+	if (!op)
+		return false;
+	op->aio.done = aio_read_done;
+	if (cv_aio_pread(fs->aio, fd, op->buf, size, off, &op->aio)) {
+		aio_op_free(op);
+		return false;
+	}
+	return true;
+}
+
+static void aio_write_done(struct cv_aio_req *r, int64_t res)
+{
+	struct aio_op *op = (struct aio_op *)r;
+
+	cv_own_write_end(op->fs->own, op->fh->own);
+	if (res < 0)
+		reply_err(op->req, (int)-res);
+	else
+		fuse_reply_write(op->req, (size_t)res);
+	aio_op_free(op);
+}
+
+/* Submit an admitted write (write_begin done): the completion ends it.
+ * false: not taken, do it here. */
+static bool aio_write(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
+		      const char *buf, size_t size, off_t off)
+{
+	int fd = aio_fd(fs, fh, off, size);
+	struct aio_op *op;
+
+	if (fd < 0)
+		return false;
+	op = aio_op_new(fs, fh, req, size);
+	if (!op)
+		return false;
+	memcpy(op->buf, buf, size);
+	op->aio.done = aio_write_done;
+	if (cv_aio_pwrite(fs->aio, fd, op->buf, size, off, &op->aio)) {
+		aio_op_free(op);
+		return false;
+	}
+	return true;
+}
+
 static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct cv_fs *fs = fs_of(req);
 	struct cv_fh *fh = fh_of(fi);
-	int fd = fs->be.ops->file_fd
-			 ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
-			 : -1;
+	int fd;
 	char *buf = NULL, *own_buf = NULL;
 	ssize_t n;
 
+	if (aio_read(fs, fh, req, size, off))
+		return;
+	fd = fs->be.ops->file_fd
+			 ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
+			 : -1;
 	if (fd >= 0) {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
@@ -708,6 +863,8 @@ static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_err(req, rc);
 		return;
 	}
+	if (aio_write(fs, fh, req, buf, size, off))
+		return;
 	n = fs->be.ops->write(be_of(fs), fh->file, buf, size, off);
 	cv_own_write_end(fs->own, fh->own);
 	if (n < 0)
@@ -826,11 +983,7 @@ static void cv_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (fh->writer)
 		fs->be.ops->flush(be_of(fs), fh->file);
-	cv_own_unref(fs->own, fh->own, fh->writer);
-	fs->be.ops->release(be_of(fs), fh->file);
-	cv_inode_put(&fs->itab, fh->ino);
-	pthread_mutex_destroy(&fh->lock);
-	free(fh);
+	fh_free(fs, fh);
 	reply_err(req, 0);
 }
 

@@ -16,6 +16,8 @@
 #include "inode.h"
 #include "opts.h"
 
+struct cv_aio;
+struct cv_fh;
 struct cv_own;
 struct cv_lockc;
 
@@ -33,6 +35,10 @@ struct cv_fs {
 	struct cv_own *own;
 	struct cv_lockc *lc;		/* NULL: lockd=none */
 	struct fuse_session *se;
+	struct cv_aio *aio;		/* NULL: synchronous backing I/O */
+
+	pthread_mutex_t fh_lock;	/* static initializer */
+	struct cv_fh *fh_list;		/* fh_lock: open files */
 
 	pthread_mutex_t inval_lock;
 	pthread_cond_t inval_cond;	/* inval_lock */
@@ -49,6 +55,12 @@ extern const struct fuse_lowlevel_ops cv_fs_ops;
  * never blocks). */
 void cv_fs_owner_changed(void *arg, uint64_t fileid);
 int cv_fs_inval_start(struct cv_fs *fs);
+/*
+ * After the session: close what the kernel never released (it sends no
+ * RELEASE once the connection is aborted), as release would, less the
+ * locks (lockd drops them with the connection).
+ */
+void cv_fs_close_files(struct cv_fs *fs);
 void cv_fs_inval_stop(struct cv_fs *fs);
 
 /* cv_own_ops callbacks: obj is a pinned struct cv_inode. */

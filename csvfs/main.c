@@ -12,12 +12,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aio.h"
 #include "fs.h"
 #include "lockc.h"
 #include "log.h"
@@ -41,6 +43,8 @@ static void usage(FILE *out)
 		"                         without writes (default 10000)\n"
 		"  -o label=TEXT          label of a newly created volume\n"
 		"  -o max_threads=N       FUSE worker threads (default 64)\n"
+		"  -o aio=on|off          direct I/O through io_uring\n"
+		"                         (default on)\n"
 		"  -o allow_other,default_permissions,ro,... FUSE options\n"
 		"See csvfs(8).\n",
 		CV_DEFAULT_LOCKD);
@@ -283,10 +287,49 @@ static int run(struct cv_fs *fs)
 	return rc;
 }
 
-/* After daemonizing: threads for lockd events, ownership, invalidation. */
+/*
+ * The ring for direct backing I/O, where the backend can use one.  A
+ * kernel without io_uring (or one that forbids it: io_uring_disabled, a
+ * seccomp filter) leaves the workers doing their I/O themselves: slower,
+ * the same semantics, so the mount goes ahead.
+ */
+#define CV_AIO_DEPTH 256 /* the SQ: FUSE's max_background; the CQ twice */
+static void start_aio(struct cv_fs *fs)
+{
+	int rc;
+
+	if (!fs->opts->aio || !fs->be.ops->aio_fd)
+		return;
+	rc = cv_aio_new(CV_AIO_DEPTH, &fs->aio);
+	if (rc)
+		log_warn("io_uring not available (%s): direct I/O is done by "
+			 "the FUSE workers (aio=off)", strerror(-rc));
+}
+
+/* Once the session has ended: wait for every submitted request. */
+static void stop_aio(struct cv_fs *fs)
+{
+	struct cv_aio_stats st;
+
+	if (!fs->aio)
+		return;
+	cv_aio_stats(fs->aio, &st);
+	log_info("direct I/O through io_uring: %" PRIu64 " requests, %.1f "
+		 "completions per wake-up, %" PRIu64 " left to the workers "
+		 "(ring full)", st.submitted,
+		 st.wakeups ? (double)st.completed / (double)st.wakeups : 0.0,
+		 st.refused);
+	cv_aio_free(fs->aio); /* every submitted request answered */
+	fs->aio = NULL;
+}
+
+/* After daemonizing: threads for lockd events, ownership, invalidation,
+ * I/O completions. */
 static int start_threads(struct cv_fs *fs)
 {
 	int rc = cv_fs_inval_start(fs);
+
+	start_aio(fs);
 
 	if (!rc)
 		rc = cv_own_start(fs->own);
@@ -299,7 +342,7 @@ static int start_threads(struct cv_fs *fs)
 
 int main(int argc, char *argv[])
 {
-	static struct cv_fs fs;
+	static struct cv_fs fs = { .fh_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct cv_opts opts;
 	bool create_vol = false, changed;
 	char err[512] = "";
@@ -367,6 +410,8 @@ int main(int argc, char *argv[])
 	if (start_threads(&fs) == 0 && run(&fs) == 0)
 		status = 0;
 	err[0] = '\0';
+	stop_aio(&fs);
+	cv_fs_close_files(&fs);
 	cv_lockc_stop(fs.lc); /* no more events for own and invalidation */
 	cv_fs_inval_stop(&fs);
 out_unmount:

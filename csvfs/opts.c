@@ -123,7 +123,14 @@ static int own_opt(struct cv_opts *o, const char *opt, int *rc, char *err,
 		bad = !val || parse_seconds(val, &o->entry_timeout);
 	else if (!strcmp(key, "idle_release_ms"))
 		bad = !val || parse_uint(val, 3600000, &o->idle_release_ms);
-	else if (!strcmp(key, "max_threads"))
+	else if (!strcmp(key, "aio")) {
+		if (val && !strcmp(val, "on"))
+			o->aio = true;
+		else if (val && !strcmp(val, "off"))
+			o->aio = false;
+		else
+			bad = 1;
+	} else if (!strcmp(key, "max_threads"))
 		bad = !val || parse_uint(val, 1024, &o->max_threads) ||
 		      o->max_threads == 0;
 	else
@@ -170,6 +177,7 @@ static void set_defaults(struct cv_opts *o)
 	o->entry_timeout = 1.0;
 	o->idle_release_ms = 10000;
 	o->max_threads = 64;
+	o->aio = true;
 }
 
 int cv_opts_parse(int argc, char *const argv[], struct cv_opts *o,

@@ -40,6 +40,7 @@ struct cv_opts {
 	double entry_timeout;	/* seconds */
 	unsigned idle_release_ms;
 	unsigned max_threads;
+	bool aio;		/* direct I/O through io_uring (aio=on) */
 	char fuse_opts[CV_OPTS_FUSE_MAX]; /* comma list for libfuse */
 };
 

@@ -36,6 +36,7 @@ static void test_defaults(void **state)
 	assert_string_equal(o.lockd, "/run/csvfs/lockd.sock");
 	assert_int_equal(o.cache, CV_CACHE_DIRECT);
 	assert_int_equal(o.idle_release_ms, 10000);
+	assert_true(o.aio);
 	assert_true(o.attr_timeout > 0 && o.attr_timeout <= 1.0);
 	assert_false(o.foreground);
 	assert_string_equal(o.fuse_opts, "");
@@ -51,7 +52,7 @@ static void test_all_options(void **state)
 			       "lockd=/tmp/l.sock,node=n1,cache=auto",
 			       "-o", "attr_timeout=0.5,entry_timeout=0,"
 			       "idle_release_ms=250,label=vmstore,"
-			       "allow_other,ro,max_threads=8", NULL),
+			       "allow_other,ro,max_threads=8,aio=off", NULL),
 			 0);
 	assert_true(o.foreground);
 	assert_string_equal(o.lockd, "/tmp/l.sock");
@@ -62,6 +63,7 @@ static void test_all_options(void **state)
 	assert_true(o.entry_timeout == 0);
 	assert_int_equal(o.idle_release_ms, 250);
 	assert_int_equal(o.max_threads, 8);
+	assert_false(o.aio);
 	assert_true(o.read_only);
 	assert_string_equal(o.fuse_opts, "allow_other,ro");
 }
@@ -100,7 +102,7 @@ static void test_malformed_values(void **state)
 		"cache=sometimes", "cache", "attr_timeout=abc",
 		"attr_timeout=-1", "entry_timeout=", "idle_release_ms=1x",
 		"idle_release_ms=-5", "lockd=", "node", "max_threads=0",
-		"idle_release_ms=99999999999",
+		"idle_release_ms=99999999999", "aio", "aio=yes",
 	};
 	struct cv_opts o;
 	char err[256];
