@@ -184,6 +184,7 @@ static void reap(struct cv_aio *a)
 			done++;
 	}
 	pthread_mutex_lock(&a->lock);
+	a->sleeping = false; /* awake until take_queue finds nothing */
 	if (kick)
 		a->kicked = false;
 	a->inflight -= done;

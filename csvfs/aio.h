@@ -60,7 +60,7 @@ struct cv_aio_req {
 struct cv_aio_stats {
 	uint64_t submitted; /* requests taken */
 	uint64_t completed; /* completed by the kernel */
-	uint64_t wakeups;   /* ring-thread wake-ups */
+	uint64_t wakeups;   /* passes of the ring thread (reaps) */
 	uint64_t kicks;	    /* submissions that had to wake it */
 	uint64_t refused;   /* -EAGAIN: the ring was full */
 };

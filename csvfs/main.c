@@ -315,10 +315,11 @@ static void stop_aio(struct cv_fs *fs)
 		return;
 	cv_aio_stats(fs->aio, &st);
 	log_info("direct I/O through io_uring: %" PRIu64 " requests, %.1f "
-		 "completions per wake-up, %" PRIu64 " left to the workers "
-		 "(ring full)", st.submitted,
+		 "completions per ring-thread pass, %" PRIu64 " wake-ups by a "
+		 "worker, %" PRIu64 " left to the workers (ring full)",
+		 st.submitted,
 		 st.wakeups ? (double)st.completed / (double)st.wakeups : 0.0,
-		 st.refused);
+		 st.kicks, st.refused);
 	cv_aio_free(fs->aio); /* every submitted request answered */
 	fs->aio = NULL;
 }
