@@ -33,7 +33,7 @@
 #   -r REPEAT   pairs per job (default 3, 1..20)
 #   -j JOBS     jobs to run, comma separated (default all:
 #               seq-read,seq-write,rand-read,rand-write)
-#   -o OPTS     more csvfs mount options, e.g. max_threads=16
+#   -o OPTS     more csvfs mount options, e.g. max_threads=16 or aio=off
 #   -p          perf profile (system-wide) during the first csvfs run
 #               of each job
 #

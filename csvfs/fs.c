@@ -763,26 +763,6 @@ static void aio_read_done(struct cv_aio_req *r, int64_t res)
 	aio_op_free(op);
 }
 
-/* Submit the read; false: not taken, do it here. */
-static bool aio_read(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
-		     size_t size, off_t off)
-{
-	int fd = aio_fd(fs, fh, off, size);
-	struct aio_op *op;
-
-	if (fd < 0)
-		return false;
-	op = aio_op_new(fs, fh, req, size);
-	if (!op)
-		return false;
-	op->aio.done = aio_read_done;
-	if (cv_aio_pread(fs->aio, fd, op->buf, size, off, &op->aio)) {
-		aio_op_free(op);
-		return false;
-	}
-	return true;
-}
-
 static void aio_write_done(struct cv_aio_req *r, int64_t res)
 {
 	struct aio_op *op = (struct aio_op *)r;
@@ -795,26 +775,33 @@ static void aio_write_done(struct cv_aio_req *r, int64_t res)
 	aio_op_free(op);
 }
 
-/* Submit an admitted write (write_begin done): the completion ends it.
- * false: not taken, do it here. */
-static bool aio_write(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
-		      const char *buf, size_t size, off_t off)
+/*
+ * Submit a read (wbuf NULL) or an admitted write of wbuf (write_begin
+ * done: its completion ends it); false: not taken, do it here.
+ */
+static bool aio_submit(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
+		       const char *wbuf, size_t size, off_t off)
 {
 	int fd = aio_fd(fs, fh, off, size);
 	struct aio_op *op;
+	int rc;
 
 	if (fd < 0)
 		return false;
 	op = aio_op_new(fs, fh, req, size);
 	if (!op)
 		return false;
-	memcpy(op->buf, buf, size);
-	op->aio.done = aio_write_done;
-	if (cv_aio_pwrite(fs->aio, fd, op->buf, size, off, &op->aio)) {
-		aio_op_free(op);
-		return false;
+	if (wbuf) {
+		memcpy(op->buf, wbuf, size);
+		op->aio.done = aio_write_done;
+		rc = cv_aio_pwrite(fs->aio, fd, op->buf, size, off, &op->aio);
+	} else {
+		op->aio.done = aio_read_done;
+		rc = cv_aio_pread(fs->aio, fd, op->buf, size, off, &op->aio);
 	}
-	return true;
+	if (rc)
+		aio_op_free(op);
+	return !rc;
 }
 
 static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -826,7 +813,7 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = NULL, *own_buf = NULL;
 	ssize_t n;
 
-	if (aio_read(fs, fh, req, size, off))
+	if (aio_submit(fs, fh, req, NULL, size, off))
 		return;
 	fd = fs->be.ops->file_fd
 			 ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
@@ -870,7 +857,7 @@ static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_err(req, rc);
 		return;
 	}
-	if (aio_write(fs, fh, req, buf, size, off))
+	if (aio_submit(fs, fh, req, buf, size, off))
 		return;
 	n = fs->be.ops->write(be_of(fs), fh->file, buf, size, off);
 	cv_own_write_end(fs->own, fh->own);

@@ -221,7 +221,9 @@ static void test_full_ring_refuses(void **state)
 	assert_int_equal(st.submitted, 2);
 	assert_int_equal(st.completed, 2);
 	assert_int_equal(st.refused, 1);
-	assert_true(st.kicks >= 1 && st.kicks <= 2);
+	/* at most one wake-up per submission; how many were needed depends
+	 * on whether the ring thread was asleep at the time */
+	assert_true(st.kicks <= st.submitted);
 	assert_int_equal(calls_of(&r1), 1); /* exactly once */
 	cv_aio_free(a);
 	close(p[0]);
