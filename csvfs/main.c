@@ -331,7 +331,6 @@ static int start_threads(struct cv_fs *fs)
 	int rc = cv_fs_inval_start(fs);
 
 	start_aio(fs);
-
 	if (!rc)
 		rc = cv_own_start(fs->own);
 	if (!rc && fs->lc)

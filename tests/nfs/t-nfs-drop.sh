@@ -17,11 +17,11 @@
 # Needs root, /dev/fuse, ip, iptables, python3; exits 77 with the reason.
 
 set -u
+. "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 srcdir=$(cd "$(dirname "$0")" && pwd)
 CSVFS=$top_builddir/csvfs/csvfs
 
-_notrun() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 [ -x "$CSVFS" ] || _notrun "csvfs not built"
@@ -31,7 +31,6 @@ NS=cvnfsdrop$$ VH=cvnd$$h VN=cvnd$$n
 W=$(mktemp -d /tmp/csvfs-nfsdrop.XXXXXX)
 EXP=$W/export MNT=$W/mnt
 mkdir -p "$EXP" "$MNT"
-PASS=0 FAIL=0
 
 cleanup() {
 	grep -q " $MNT fuse" /proc/mounts && { fusermount3 -u "$MNT" || umount -l "$MNT"; }
@@ -42,9 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' INT TERM
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 now() { date +%s; }
 
 ip netns add "$NS" || _notrun "cannot create a network namespace"

@@ -25,12 +25,12 @@
 # otherwise.
 
 set -u
+. "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 srcdir=$(cd "$(dirname "$0")" && pwd)
 CSVFS=$top_builddir/csvfs/csvfs
 USER_ID=1000
 
-_notrun() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 [ -x "$CSVFS" ] || _notrun "csvfs not built"
@@ -53,7 +53,6 @@ fusermount3 -u "$RMNT" 2>/dev/null
 wait
 [ -d "$RO/.csvfs" ] || { echo "Bail out! no volume record in $RO"; exit 99; }
 . "$srcdir/ganesha.sh"
-PASS=0 FAIL=0
 
 cleanup() {
 	local m
@@ -66,9 +65,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' INT TERM
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 # mount_at URL MNT LOG
 mount_at() {

@@ -16,11 +16,11 @@
 # Needs root, /dev/fuse, python3; exits 77 with the reason otherwise.
 
 set -u
+. "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 srcdir=$(cd "$(dirname "$0")" && pwd)
 CSVFS=$top_builddir/csvfs/csvfs
 
-_notrun() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 [ -x "$CSVFS" ] || _notrun "csvfs not built"
@@ -30,7 +30,7 @@ command -v python3 >/dev/null || _notrun "python3 missing"
 W=$(mktemp -d /tmp/csvfs-nfsrestart.XXXXXX)
 EXP=$W/export MNT=$W/mnt
 mkdir -p "$EXP" "$MNT"
-PASS=0 FAIL=0 WPID=
+WPID=
 
 cleanup() {
 	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null
@@ -40,9 +40,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' INT TERM
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 now() { date +%s; }
 
 ganesha_start "$W" "$EXP"

@@ -26,11 +26,11 @@
 # Needs root, /dev/fuse, python3; exits 77 with the reason otherwise.
 
 set -u
+. "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 srcdir=$(cd "$(dirname "$0")" && pwd)
 CSVFS=$top_builddir/csvfs/csvfs
 
-_notrun() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 [ -x "$CSVFS" ] || _notrun "csvfs not built"
@@ -42,7 +42,7 @@ echo "# NFSv$GANESHA_NFS_VERSION"
 W=$(mktemp -d /tmp/csvfs-nfsverf.XXXXXX)
 EXP=$W/export MNT=$W/mnt
 mkdir -p "$EXP" "$MNT"
-PASS=0 FAIL=0 WPID=
+WPID=
 
 cleanup() {
 	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null
@@ -52,9 +52,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' INT TERM
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 wait_file() { for _ in $(seq 300); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
 resends() { grep -c "returned a new write verifier" "$W/csvfs.log"; }
 

@@ -13,13 +13,13 @@
 # otherwise (also when ganesha cannot start here).
 
 set -u
+. "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 srcdir=$(cd "$(dirname "$0")" && pwd)
 CSVFS=$top_builddir/csvfs/csvfs
 LOCKD=$top_builddir/lockmgr/csvfs-lockd
 CHECK=$top_builddir/tests/posix/posix_check
 
-_notrun() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 command -v fusermount3 >/dev/null || _notrun "fusermount3 missing"
@@ -33,7 +33,6 @@ W=$(mktemp -d /tmp/csvfs-nfsposix.XXXXXX)
 EXP=$W/export MNT=$W/mnt SOCK=$W/lockd.sock
 mkdir -p "$EXP" "$MNT"
 LOCKD_PID=
-PASS=0 FAIL=0
 
 cleanup() {
 	mountpoint -q "$MNT" && { fusermount3 -u "$MNT" || umount -l "$MNT"; }
@@ -44,9 +43,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 99' INT TERM
 
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 ganesha_start "$W" "$EXP"
 URL=$(ganesha_url "timeout=5")

@@ -25,11 +25,11 @@
 #     request in flight answered, nothing leaked (sanitizer builds);
 #   - aio=bogus is refused at mount time.
 set -u
+. "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 CSVFS=$top_builddir/csvfs/csvfs
 LOCKD=$top_builddir/lockmgr/csvfs-lockd
 
-_notrun() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 command -v fio >/dev/null || _notrun "fio not installed"
@@ -40,8 +40,7 @@ command -v fusermount3 >/dev/null || _notrun "fusermount3 missing"
 W=$(mktemp -d /var/tmp/csvfs-aio.XXXXXX)
 BE=$W/backend MNT=$W/mnt SOCK=$W/lockd.sock SMALL=$W/small
 mkdir -p "$BE" "$MNT" "$SMALL"
-LOCKD_PID="" CSVFS_PID="" FIO_PID="" FUSECTL="" URING_WAS=""
-PASS=0 FAIL=0
+LOCKD_PID="" CSVFS_PID="" FIO_PID="" FUSECTL="" URING_WAS="" NO_URING=""
 
 cleanup() {
 	[ -n "$URING_WAS" ] && echo "$URING_WAS" >/proc/sys/kernel/io_uring_disabled
@@ -60,9 +59,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 99' INT TERM
 
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 "$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$W/state" \
 	-c /dev/null >"$W/lockd.log" 2>&1 </dev/null &
@@ -123,7 +119,10 @@ for mode in on off; do
 		--bssplit=4k/40:64k/40:1m/20 --iodepth=32
 	t "aio=$mode: unmount, csvfs exits 0" unmount_csvfs
 	n=$(ring_requests "$log")
-	if [ "$mode" = on ]; then
+	if [ "$mode" = on ] && grep -q "io_uring not available" "$log"; then
+		NO_URING=1
+		echo "# io_uring not available on this host: the ring checks are skipped"
+	elif [ "$mode" = on ]; then
 		t "aio=on: requests went through io_uring (${n:-none})" \
 			test "${n:-0}" -gt 10000
 	else
@@ -202,9 +201,11 @@ if mount_csvfs "$BE" "$log"; then
 		CSVFS_PID=""
 		t "csvfs exit status after the abort is 0 ($rc)" test "$rc" = 0
 		t "no sanitizer report" bash -c "! grep -q -e 'ERROR: .*Sanitizer' -e 'runtime error' '$log'"
-		t "the ring was busy at the abort" \
+		[ -n "$NO_URING" ] || t "the ring was busy at the abort" \
 			test "$(ring_requests "$log")" -gt 0
-		[ "$rc" = 0 ] && [ "$(ring_requests "$log")" -gt 0 ] || sed 's/^/# csvfs: /' "$log" | tail -40
+		[ "$rc" = 0 ] && { [ -n "$NO_URING" ] ||
+			[ "$(ring_requests "$log")" -gt 0 ]; } ||
+			sed 's/^/# csvfs: /' "$log" | tail -40
 	else
 		bad "no abort file for the mount (dev $dev)"
 	fi

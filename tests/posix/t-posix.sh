@@ -13,6 +13,7 @@
 # (lockd | local).
 
 set -u
+. "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 MODE=${CSVFS_POSIX_MODE:-lockd}
 CSVFS=$top_builddir/csvfs/csvfs
@@ -20,7 +21,6 @@ LOCKD=$top_builddir/lockmgr/csvfs-lockd
 CHECK=$top_builddir/tests/posix/posix_check
 HELPER=${top_srcdir:-$top_builddir}/tools/mount.csvfs
 
-_notrun() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
 command -v fusermount3 >/dev/null || _notrun "fusermount3 missing"
@@ -31,7 +31,6 @@ W=$(mktemp -d /tmp/csvfs-posix.XXXXXX)
 BE=$W/backend MNT=$W/mnt SOCK=$W/lockd.sock
 mkdir -p "$BE" "$MNT"
 LOCKD_PID=
-PASS=0 FAIL=0
 
 cleanup() {
 	mountpoint -q "$MNT" && { fusermount3 -u "$MNT" || umount -l "$MNT"; }
@@ -42,9 +41,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 99' INT TERM
 
-ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
-bad() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
-t() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 if [ "$MODE" = lockd ]; then
 	[ -x "$LOCKD" ] || _notrun "csvfs-lockd not built ($LOCKD)"
