@@ -41,9 +41,6 @@
 
 #define CV_XATTR_PREFIX "user.csvfs."
 #define CV_OWNERS_MAX 16
-/* Asynchronous requests the kernel keeps in flight: above any VM's queue
- * depth (QEMU submits up to 64-128 per disk), see cv_init(). */
-#define CV_MAX_BACKGROUND 256
 
 /* An open file. */
 struct cv_fh {

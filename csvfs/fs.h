@@ -21,6 +21,11 @@ struct cv_fh;
 struct cv_own;
 struct cv_lockc;
 
+/* Asynchronous requests the kernel keeps in flight: above any VM's queue
+ * depth (QEMU submits up to 64-128 per disk), see cv_init().  Also the
+ * depth of the direct I/O ring, which they are the bulk of. */
+#define CV_MAX_BACKGROUND 256
+
 /* Owner changes waiting for the invalidation thread. */
 #define CV_INVAL_QUEUE 1024
 

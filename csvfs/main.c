@@ -293,14 +293,13 @@ static int run(struct cv_fs *fs)
  * seccomp filter) leaves the workers doing their I/O themselves: slower,
  * the same semantics, so the mount goes ahead.
  */
-#define CV_AIO_DEPTH 256 /* the SQ: FUSE's max_background; the CQ twice */
 static void start_aio(struct cv_fs *fs)
 {
 	int rc;
 
 	if (!fs->opts->aio || !fs->be.ops->aio_fd)
 		return;
-	rc = cv_aio_new(CV_AIO_DEPTH, &fs->aio);
+	rc = cv_aio_new(CV_MAX_BACKGROUND, &fs->aio);
 	if (rc)
 		log_warn("io_uring not available (%s): direct I/O is done by "
 			 "the FUSE workers (aio=off)", strerror(-rc));

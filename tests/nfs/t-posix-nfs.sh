@@ -43,7 +43,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 99' INT TERM
 
-
 ganesha_start "$W" "$EXP"
 URL=$(ganesha_url "timeout=5")
 "$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$W/state" \

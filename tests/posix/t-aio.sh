@@ -59,7 +59,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 99' INT TERM
 
-
 "$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$W/state" \
 	-c /dev/null >"$W/lockd.log" 2>&1 </dev/null &
 LOCKD_PID=$!

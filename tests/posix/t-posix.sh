@@ -41,7 +41,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 99' INT TERM
 
-
 if [ "$MODE" = lockd ]; then
 	[ -x "$LOCKD" ] || _notrun "csvfs-lockd not built ($LOCKD)"
 	"$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$W/state" \
