@@ -103,6 +103,44 @@ const char *lockd_transport_name(enum lockd_transport t)
 	return "unknown";
 }
 
+uint32_t lockd_conf_heartbeat_ms(uint32_t lease_ms)
+{
+	uint32_t hb = lease_ms / LOCKD_HB_PER_LEASE;
+
+	return hb ? hb : 1;
+}
+
+uint32_t lockd_conf_lease_min_ms(uint32_t detection_ms)
+{
+	uint64_t pause = (uint64_t)detection_ms + LOCKD_LEASE_SLACK_MS;
+	uint64_t lease;
+
+	/*
+	 * The least lease with lease - heartbeat_ms(lease) >= pause: the
+	 * heartbeat period rounds down, so ceil(pause * N / (N - 1)) may be
+	 * a ms or two above it.
+	 */
+	lease = (pause * LOCKD_HB_PER_LEASE + LOCKD_HB_PER_LEASE - 2) /
+		(LOCKD_HB_PER_LEASE - 1);
+	while (lease > LOCKD_HB_PER_LEASE &&
+	       lease - 1 - (lease - 1) / LOCKD_HB_PER_LEASE >= pause)
+		lease--;
+	return lease > UINT32_MAX ? UINT32_MAX : (uint32_t)lease;
+}
+
+uint32_t lockd_conf_lease_derive(uint32_t detection_ms)
+{
+	uint64_t lease;
+
+	if (!detection_ms)
+		return LOCKD_LEASE_STANDALONE_MS;
+	lease = lockd_conf_lease_min_ms(detection_ms);
+	if (lease < LOCKD_LEASE_MIN_AUTO_MS)
+		lease = LOCKD_LEASE_MIN_AUTO_MS;
+	lease = (lease + 99) / 100 * 100;
+	return lease > UINT32_MAX ? UINT32_MAX : (uint32_t)lease;
+}
+
 uint64_t lockd_conf_fence_wait_ms(const struct lockd_conf *c)
 {
 	uint64_t lease = c->lease_timeout_ms;

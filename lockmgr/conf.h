@@ -84,6 +84,39 @@ int lockd_conf_load(struct lockd_conf *c, const char *path, bool must_exist,
  * lease * (1 + drift) + margin (+ watchdog timeout with a watchdog). */
 uint64_t lockd_conf_fence_wait_ms(const struct lockd_conf *c);
 
+/*
+ * Heartbeats are multicast every lease / LOCKD_HB_PER_LEASE.  A node's
+ * lease runs from the send time of its last heartbeat delivered in a
+ * quorate ring, so a pause in deliveries of up to
+ *     lease * (1 - 1 / LOCKD_HB_PER_LEASE)
+ * (corosync detecting a lost node and forming a new ring; a merge that
+ * fails half-way) costs the survivors nothing.  A period of an eighth
+ * leaves seven eighths of the lease to ride such pauses out for one small
+ * message per node every lease/8.
+ */
+#define LOCKD_HB_PER_LEASE 8
+
+/* The heartbeat period of a lease, in ms (at least 1). */
+uint32_t lockd_conf_heartbeat_ms(uint32_t lease_ms);
+
+/*
+ * The shortest lease that rides out corosync's failure detection and
+ * ring forming (detection_ms: token + consensus as corosync computes them)
+ * plus LOCKD_LEASE_SLACK_MS, with one heartbeat period on top: a lease
+ * shorter than this ends on every survivor at every node failure.
+ */
+#define LOCKD_LEASE_SLACK_MS 750
+uint32_t lockd_conf_lease_min_ms(uint32_t detection_ms);
+
+/*
+ * The lease lockd uses when lease_timeout_ms is unset: the minimum above
+ * (at least LOCKD_LEASE_MIN_AUTO_MS), rounded up to 100 ms; without
+ * corosync (detection_ms 0, standalone) LOCKD_LEASE_STANDALONE_MS.
+ */
+#define LOCKD_LEASE_MIN_AUTO_MS	  2000
+#define LOCKD_LEASE_STANDALONE_MS 4000
+uint32_t lockd_conf_lease_derive(uint32_t detection_ms);
+
 const char *lockd_transport_name(enum lockd_transport t);
 
 #endif /* CSVFS_CONF_H */

@@ -4,12 +4,13 @@
  * the fencing of departed nodes (DESIGN §2.4).
  *
  * Lease.  A heartbeat (LM_C_HEARTBEAT, seq) is multicast every
- * lease_timeout/4; its send time (CLOCK_MONOTONIC) is remembered by seq.
- * When our own heartbeat is delivered back while the table is ready and
- * the quorum view is quorate for the same ring id as the CPG totem ring,
- * the lease is extended to send time + lease_timeout.  The send time, not
- * the delivery time, is what makes this safe: the survivors measure from
- * the delivery of our last heartbeat, which came after its send.
+ * lease_timeout/8 (conf.h); its send time (CLOCK_MONOTONIC) is remembered
+ * by seq.  When our own heartbeat is delivered back while the table is
+ * ready and the quorum view is quorate for the same ring id as the CPG
+ * totem ring, the lease is extended to send time + lease_timeout.  The
+ * send time, not the delivery time, is what makes this safe: the
+ * survivors measure from the delivery of our last heartbeat, which came
+ * after its send.
  *
  * Fencing.  Each node's latest heartbeat delivery is recorded on our own
  * clock (nodes never heard from: when we first saw them absent, which is
@@ -270,11 +271,13 @@ void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 static void heartbeat_send(struct lockd *ld, uint64_t now)
 {
 	struct lm_cmsg m = { .type = LM_C_HEARTBEAT };
+	uint64_t period_ms;
 
 	m.u.heartbeat.seq = ++ld->hb_seq;
 	ld->hb_send_ns[ld->hb_seq % LOCKD_HB_SLOTS] = now;
 	lockd_send(ld, &m);
-	ld->hb_next_ns = now + ld->conf.lease_timeout_ms * NS_PER_MS / 4;
+	period_ms = lockd_conf_heartbeat_ms(ld->conf.lease_timeout_ms);
+	ld->hb_next_ns = now + period_ms * NS_PER_MS;
 }
 
 /* ---- fencing ---- */
@@ -466,26 +469,18 @@ static void fence_check(struct lockd *ld, uint64_t now)
  * ring, and while corosync detects a failure and forms a new ring nothing
  * is delivered.  A lease shorter than that pause plus one heartbeat period
  * would end on every survivor at every node failure, poisoning every VM
- * disk of the cluster.  So: lease * 3/4 >= detection + slack.  An unset
+ * disk of the cluster (lockd_conf_lease_min_ms).  An unset
  * lease_timeout_ms is derived from corosync's timeouts; a configured one
  * that is too short is kept but warned about.
  */
-#define LEASE_SLACK_MS 500
-#define LEASE_STANDALONE_MS 4000
-#define LEASE_MIN_AUTO_MS 2000
-
 void lockd_lease_resolve(struct lockd *ld, uint32_t detection_ms)
 {
 	uint32_t *lease = &ld->conf.lease_timeout_ms;
-	uint32_t need = 0;
+	uint32_t need =
+		detection_ms ? lockd_conf_lease_min_ms(detection_ms) : 0;
 
-	if (detection_ms)
-		need = ((detection_ms + LEASE_SLACK_MS) * 4 + 2) / 3;
 	if (*lease == 0) {
-		*lease = need > LEASE_MIN_AUTO_MS ? need : LEASE_MIN_AUTO_MS;
-		if (!detection_ms)
-			*lease = LEASE_STANDALONE_MS;
-		*lease = (*lease + 99) / 100 * 100;
+		*lease = lockd_conf_lease_derive(detection_ms);
 		if (detection_ms)
 			log_notice("lease_timeout_ms = %u (derived from "
 				   "corosync's failure detection time of %u "

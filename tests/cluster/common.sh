@@ -49,10 +49,13 @@ CV_NET=${CV_NET:-10.213.77}
 CV_SOCK=/run/csvfs/lockd.sock   # inside each node's mount namespace
 # The lease must outlast corosync's failure detection and ring re-forming
 # (token 1000 + knet's token_coefficient 650 per node beyond two, plus
-# consensus 1200: about 2.9 s with 3 nodes) by a heartbeat period
-# (lease/4) and some slack; otherwise every survivor's lease runs out on
-# each membership change and it loses all its files.  5000 gives 3.75 s.
+# consensus 1200: about 2.9 s with 3 nodes; a merge that fails half-way,
+# as when a node flaps, pauses deliveries about as long) by a heartbeat
+# period (lease/8, CV_HB_MS) and some slack; otherwise every survivor's
+# lease runs out on each membership change and it loses all its files.
+# 5000 leaves 4.4 s.
 CV_LEASE_MS=${CV_LEASE_MS:-5000}
+CV_HB_MS=$(( CV_LEASE_MS / 8 ))  # lockd's heartbeat period (conf.h)
 CV_LOCKD_CONF=${CV_LOCKD_CONF:-}
 CV_LOG_LEVEL=${CV_LOG_LEVEL:-debug}
 CV_VOLUME=${CV_VOLUME:-5c3f0a9e-7d41-4b2a-9c11-2f6e8d0b4a17}

@@ -58,9 +58,10 @@ e2=$(field epoch "$r")
 log "n2 granted file 1 (epoch $e1 -> $e2) $(( t_grant - t_kill )) ms after the kill"
 [ "$e2" -gt "$e1" ] || _fail "I1: epoch did not grow after fencing ($e1 -> $e2)"
 [ -n "$t_fencing" ] || _fail "I3: n1 never showed 'fencing' on n2 before the grant"
-# n1's last heartbeat was delivered at most lease/4 before the kill, so
-# its lease ran out no earlier than kill + 3/4 lease: no grant before.
-min=$(( CV_LEASE_MS * 3 / 4 ))
+# n1's last heartbeat was delivered at most a heartbeat period before the
+# kill, so its lease ran out no earlier than kill + lease - period: no
+# grant before.
+min=$(( CV_LEASE_MS - CV_HB_MS ))
 [ $(( t_grant - t_kill )) -ge "$min" ] ||
 	_fail "I3: grant $(( t_grant - t_kill )) ms after the kill, before n1's lease ($CV_LEASE_MS ms) could end"
 

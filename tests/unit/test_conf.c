@@ -56,6 +56,41 @@ static void test_defaults(void **state)
 	assert_int_equal(lockd_conf_fence_wait_ms(&c), 4540);
 }
 
+/* The lease rides out a pause of detection + slack after one period. */
+static void test_lease_arithmetic(void **state)
+{
+	static const uint32_t detections[] = { 1,    1100,  2200,   2850,
+					       8030, 60000, 1234567 };
+
+	(void)state;
+	assert_int_equal(lockd_conf_heartbeat_ms(5000), 625);
+	assert_int_equal(lockd_conf_heartbeat_ms(7), 1);
+	assert_int_equal(lockd_conf_heartbeat_ms(0), 1);
+	for (size_t i = 0; i < sizeof(detections) / sizeof(detections[0]);
+	     i++) {
+		uint32_t d = detections[i], min = lockd_conf_lease_min_ms(d);
+		uint32_t lease = lockd_conf_lease_derive(d);
+
+		assert_true(min - lockd_conf_heartbeat_ms(min) >=
+			    d + LOCKD_LEASE_SLACK_MS);
+		/* the least such lease: one ms less does not do */
+		assert_true(min - 1 - lockd_conf_heartbeat_ms(min - 1) <
+			    d + LOCKD_LEASE_SLACK_MS);
+		assert_true(lease >= min);
+		assert_true(lease >= LOCKD_LEASE_MIN_AUTO_MS);
+		assert_int_equal(lease % 100, 0);
+		assert_true(lease < min + 100 ||
+			    lease == LOCKD_LEASE_MIN_AUTO_MS);
+	}
+	/* the recommended, shared-network and default corosync settings */
+	assert_int_equal(lockd_conf_lease_derive(1100), 2200);
+	assert_int_equal(lockd_conf_lease_derive(2200), 3400);
+	assert_int_equal(lockd_conf_lease_derive(8030), 10100);
+	assert_int_equal(lockd_conf_lease_derive(1), LOCKD_LEASE_MIN_AUTO_MS);
+	assert_int_equal(lockd_conf_lease_derive(0), LOCKD_LEASE_STANDALONE_MS);
+	assert_int_equal(lockd_conf_lease_min_ms(UINT32_MAX), UINT32_MAX);
+}
+
 static void test_every_key(void **state)
 {
 	static const char text[] =
@@ -268,6 +303,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_lease_arithmetic),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_drift_percent),
 		cmocka_unit_test(test_empty_values),
