@@ -78,5 +78,10 @@ n=${#res[@]}
 med=$(echo "$sorted" | awk -v n="$n" 'NR == int((n + 1) / 2) { a = $1 } NR == int(n / 2) + 1 { b = $1 } END { print int((a + b) / 2) }')
 max=$(echo "$sorted" | tail -n1)
 min=$(echo "$sorted" | head -n1)
-echo "failover (kill -9 of the owner node -> survivor's first write), $n runs: median $med ms, min $min ms, max $max ms; ${CV_TOTEM:+corosync defaults}${CV_TOTEM:-token $CV_TOKEN, token_coefficient 0, consensus $CV_CONSENSUS}; $lease"
+if [ "$defaults" = 1 ]; then
+	how="corosync's default timeouts"
+else
+	how="token $CV_TOKEN, token_coefficient 0, consensus $CV_CONSENSUS"
+fi
+echo "failover (kill -9 of the owner node -> survivor's first write), $n runs: median $med ms, min $min ms, max $max ms; $how; $lease"
 exit 0

@@ -33,6 +33,8 @@
 #   CV_LOCKD_CONF  extra lines for the [cluster] section of every lockd's
 #                  csvfs.conf (e.g. a fence_command; @NODE@ becomes the
 #                  node's name); see also fence_agent
+#   CV_TOTEM, CV_TOKEN, CV_CONSENSUS, CV_TOKEN_COEFF, CV_KNET_PING
+#                  corosync's timeouts (_corosync_totem, _corosync_knet)
 
 set -u
 
@@ -335,6 +337,18 @@ _corosync_totem() {
 	return 0
 }
 
+# knet's link monitoring: CV_KNET_PING=INTERVAL,TIMEOUT (ms) sets
+# knet_ping_interval and knet_ping_timeout; unset leaves corosync's
+# (token / 4 and token / 2: on a lossy link two lost pings in a row take
+# the link down, and every node becomes a singleton until pongs return).
+_corosync_knet() {
+	[ -n "${CV_KNET_PING:-}" ] || return 0
+	printf '\tinterface {\n\t\tlinknumber: 0\n'
+	printf '\t\tknet_ping_interval: %s\n\t\tknet_ping_timeout: %s\n' \
+		"${CV_KNET_PING%,*}" "${CV_KNET_PING#*,}"
+	printf '\t}\n'
+}
+
 _corosync_conf() {
 	local i=$1 j
 	cat <<EOF
@@ -346,6 +360,7 @@ totem {
 	crypto_cipher: none
 	crypto_hash: none
 $(_corosync_totem)
+$(_corosync_knet)
 }
 nodelist {
 EOF
