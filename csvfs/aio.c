@@ -74,6 +74,7 @@ struct cv_aio {
 	bool sleeping;		  /* lock: ring thread may be waiting */
 	bool kicked;		  /* lock: eventfd written, not yet read */
 	bool stop;		  /* lock: ring thread to end when drained */
+	bool joined;		  /* cv_aio_stop's caller: thread joined */
 	int start_rc;		  /* lock: 1 until the ring thread has set up */
 	struct cv_aio_stats st;	  /* lock */
 
@@ -375,11 +376,11 @@ fail:
 	return rc;
 }
 
-void cv_aio_free(struct cv_aio *a)
+void cv_aio_stop(struct cv_aio *a)
 {
 	uint64_t one = 1;
 
-	if (!a)
+	if (!a || a->joined)
 		return;
 	pthread_mutex_lock(&a->lock);
 	a->stop = true;
@@ -390,6 +391,14 @@ void cv_aio_free(struct cv_aio *a)
 		log_err("aio: cannot wake the ring thread: %s",
 			strerror(errno));
 	pthread_join(a->thread, NULL);
+	a->joined = true;
+}
+
+void cv_aio_free(struct cv_aio *a)
+{
+	if (!a)
+		return;
+	cv_aio_stop(a);
 	destroy(a);
 }
 

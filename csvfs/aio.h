@@ -20,8 +20,10 @@
  *                           once, from the completion thread, with the
  *                           byte count or -errno; -errno = not submitted
  *                           (-EAGAIN: ring full), done() is not called;
- *   cv_aio_free()           waits for every submitted request's done(),
- *                           then stops the thread and frees.
+ *   cv_aio_stop()           waits for every submitted request's done(),
+ *                           then ends the thread; later submissions are
+ *                           refused (-EAGAIN); the statistics are final;
+ *   cv_aio_free()           stops (if not yet stopped) and frees.
  *
  * done() runs on the completion thread: it must not block for long (it
  * holds up every other completion) and must not submit and wait for a
@@ -67,6 +69,7 @@ struct cv_aio_stats {
 
 /* depth: requests in flight at most (rounded up to a power of two). */
 int cv_aio_new(unsigned depth, struct cv_aio **out);
+void cv_aio_stop(struct cv_aio *a);
 void cv_aio_free(struct cv_aio *a);
 
 int cv_aio_pread(struct cv_aio *a, int fd, void *buf, size_t len, off_t off,

@@ -312,6 +312,7 @@ static void stop_aio(struct cv_fs *fs)
 
 	if (!fs->aio)
 		return;
+	cv_aio_stop(fs->aio); /* every submitted request answered */
 	cv_aio_stats(fs->aio, &st);
 	log_info("direct I/O through io_uring: %" PRIu64 " requests, %.1f "
 		 "completions per ring-thread pass, %" PRIu64 " wake-ups by a "
@@ -319,7 +320,7 @@ static void stop_aio(struct cv_fs *fs)
 		 st.submitted,
 		 st.wakeups ? (double)st.completed / (double)st.wakeups : 0.0,
 		 st.kicks, st.refused);
-	cv_aio_free(fs->aio); /* every submitted request answered */
+	cv_aio_free(fs->aio);
 	fs->aio = NULL;
 }
 

@@ -256,6 +256,43 @@ static void test_free_waits(void **state)
 	close(p[1]);
 }
 
+/* cv_aio_stop() waits too, leaves final statistics, refuses later
+ * requests; cv_aio_free() after it only frees. */
+static void test_stop_then_free(void **state)
+{
+	struct cv_aio *a = new_aio(4);
+	struct cv_aio_stats st;
+	struct feeder f;
+	pthread_t t;
+	struct req r, late;
+	char b[16] = "";
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	req_init(&r);
+	req_init(&late);
+	r.aio.done = req_done;
+	late.aio.done = req_done;
+	assert_int_equal(cv_aio_pread(a, p[0], b, sizeof(b), 0, &r.aio), 0);
+	f.fd = p[1];
+	f.delay_ms = 100;
+	assert_int_equal(pthread_create(&t, NULL, feed, &f), 0);
+	cv_aio_stop(a);
+	assert_int_equal(calls_of(&r), 1);
+	assert_int_equal(r.res, 5);
+	cv_aio_stats(a, &st);
+	assert_int_equal(st.submitted, 1);
+	assert_int_equal(st.completed, 1);
+	assert_int_equal(cv_aio_pread(a, p[0], b, sizeof(b), 0, &late.aio),
+			 -EAGAIN);
+	cv_aio_stop(a); /* twice: nothing more */
+	cv_aio_free(a);
+	assert_int_equal(calls_of(&late), 0);
+	pthread_join(t, NULL);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* An idle ring stops at once (nothing in flight). */
 static void test_free_idle(void **state)
 {
@@ -355,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_errors_are_results),
 		cmocka_unit_test(test_full_ring_refuses),
 		cmocka_unit_test(test_free_waits),
+		cmocka_unit_test(test_stop_then_free),
 		cmocka_unit_test(test_free_idle),
 		cmocka_unit_test(test_many_submitters),
 		cmocka_unit_test(test_buffers),
