@@ -402,6 +402,16 @@ void cv_aio_free(struct cv_aio *a)
 	destroy(a);
 }
 
+bool cv_aio_idle(struct cv_aio *a)
+{
+	bool idle;
+
+	pthread_mutex_lock(&a->lock);
+	idle = !a->inflight;
+	pthread_mutex_unlock(&a->lock);
+	return idle;
+}
+
 void cv_aio_stats(struct cv_aio *a, struct cv_aio_stats *st)
 {
 	pthread_mutex_lock(&a->lock);

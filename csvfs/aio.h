@@ -36,6 +36,7 @@
 #ifndef CSVFS_AIO_H
 #define CSVFS_AIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -83,5 +84,7 @@ void *cv_aio_buf_get(struct cv_aio *a, size_t len);
 void cv_aio_buf_put(struct cv_aio *a, void *buf, size_t len);
 
 void cv_aio_stats(struct cv_aio *a, struct cv_aio_stats *st);
+/* Nothing queued or in flight: the ring thread sleeps or is about to. */
+bool cv_aio_idle(struct cv_aio *a);
 
 #endif /* CSVFS_AIO_H */

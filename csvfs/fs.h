@@ -10,6 +10,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "backend.h"
@@ -41,6 +42,8 @@ struct cv_fs {
 	struct cv_lockc *lc;		/* NULL: lockd=none */
 	struct fuse_session *se;
 	struct cv_aio *aio;		/* NULL: synchronous backing I/O */
+	atomic_uint io_here;		/* reads/writes doing their backing
+					 * I/O on a worker now */
 
 	pthread_mutex_t fh_lock;	/* static initializer */
 	struct cv_fh *fh_list;		/* fh_lock: open files */

@@ -16,7 +16,8 @@
 #     backing file;
 #   - random writes of mixed sizes (4 KiB, 64 KiB, 1 MiB), verified;
 #   - the requests went through io_uring (csvfs's log at unmount), and
-#     with aio=off they did not;
+#     with aio=off they did not; one request at a time (dd, queue depth 1)
+#     stays on the workers;
 #   - with io_uring forbidden (kernel.io_uring_disabled=2) the mount
 #     works, says so, and takes the worker path;
 #   - ENOSPC from the backing file system reaches the writer, and the
@@ -128,6 +129,27 @@ for mode in on off; do
 		t "aio=off: no request went through io_uring" test -z "$n"
 	fi
 done
+
+# ---- one request at a time: the worker does it ----------------------------
+# A request alone is done on the worker that received it (no wake-up of
+# the ring thread in its latency); only concurrent ones go to the ring.
+if [ -z "$NO_URING" ]; then
+	log=$W/csvfs-qd1.log
+	if mount_csvfs "$BE" "$log" aio=on; then
+		t "queue depth 1: 2000 direct 4 KiB writes" \
+			dd if=/dev/urandom of="$MNT/qd1" bs=4k count=2000 \
+			oflag=direct status=none
+		t "queue depth 1: read back direct, equal to the backing file" \
+			cmp <(dd if="$MNT/qd1" bs=4k iflag=direct status=none) \
+			"$BE/qd1"
+		t "queue depth 1: unmount, csvfs exits 0" unmount_csvfs
+		n=$(ring_requests "$log")
+		t "queue depth 1: the workers did the I/O (${n:-none} of 4000 through io_uring)" \
+			test "${n:-0}" -lt 40
+	else
+		bad "queue depth 1: mount"
+	fi
+fi
 
 # ---- no io_uring: the mount goes on without it ----------------------------
 # kernel.io_uring_disabled=2 makes io_uring_setup fail for everyone, as on
