@@ -230,67 +230,80 @@ static void test_full_ring_refuses(void **state)
 	close(p[1]);
 }
 
+/* A read pending on an empty pipe until a feeder writes "hello" into it
+ * delay_ms later. */
+struct pending {
+	int p[2];
+	struct feeder f;
+	pthread_t t;
+	struct req r;
+	char b[16];
+};
+
+static void pending_start(struct cv_aio *a, struct pending *pd,
+			  unsigned delay_ms)
+{
+	memset(pd->b, 0, sizeof(pd->b));
+	assert_int_equal(pipe(pd->p), 0);
+	req_init(&pd->r);
+	pd->r.aio.done = req_done;
+	assert_int_equal(
+		cv_aio_pread(a, pd->p[0], pd->b, sizeof(pd->b), 0, &pd->r.aio),
+		0);
+	pd->f.fd = pd->p[1];
+	pd->f.delay_ms = delay_ms;
+	assert_int_equal(pthread_create(&pd->t, NULL, feed, &pd->f), 0);
+}
+
+/* The pending read was answered with the feeder's bytes. */
+static void pending_end(struct pending *pd)
+{
+	assert_int_equal(calls_of(&pd->r), 1);
+	assert_int_equal(pd->r.res, 5);
+	assert_memory_equal(pd->b, "hello", 5);
+	pthread_join(pd->t, NULL);
+	close(pd->p[0]);
+	close(pd->p[1]);
+}
+
 /* cv_aio_free() returns only once every request has completed. */
 static void test_free_waits(void **state)
 {
 	struct cv_aio *a = new_aio(4);
-	struct feeder f;
-	pthread_t t;
-	struct req r;
-	char b[16] = "";
-	int p[2];
+	struct pending pd;
 
-	assert_int_equal(pipe(p), 0);
-	req_init(&r);
-	r.aio.done = req_done;
-	assert_int_equal(cv_aio_pread(a, p[0], b, sizeof(b), 0, &r.aio), 0);
-	f.fd = p[1];
-	f.delay_ms = 200;
-	assert_int_equal(pthread_create(&t, NULL, feed, &f), 0);
+	pending_start(a, &pd, 200);
 	cv_aio_free(a);
-	assert_int_equal(calls_of(&r), 1);
-	assert_int_equal(r.res, 5);
-	assert_memory_equal(b, "hello", 5);
-	pthread_join(t, NULL);
-	close(p[0]);
-	close(p[1]);
+	pending_end(&pd);
 }
 
 /* cv_aio_stop() waits too, leaves final statistics, refuses later
- * requests; cv_aio_free() after it only frees. */
+ * requests; cv_aio_free() after it only frees.  cv_aio_idle() is false
+ * while a request is pending, true before and after. */
 static void test_stop_then_free(void **state)
 {
 	struct cv_aio *a = new_aio(4);
 	struct cv_aio_stats st;
-	struct feeder f;
-	pthread_t t;
-	struct req r, late;
-	char b[16] = "";
-	int p[2];
+	struct pending pd;
+	struct req late;
+	char b[16];
 
-	assert_int_equal(pipe(p), 0);
-	req_init(&r);
 	req_init(&late);
-	r.aio.done = req_done;
 	late.aio.done = req_done;
-	assert_int_equal(cv_aio_pread(a, p[0], b, sizeof(b), 0, &r.aio), 0);
-	f.fd = p[1];
-	f.delay_ms = 100;
-	assert_int_equal(pthread_create(&t, NULL, feed, &f), 0);
+	assert_true(cv_aio_idle(a));
+	pending_start(a, &pd, 100);
+	assert_false(cv_aio_idle(a));
 	cv_aio_stop(a);
-	assert_int_equal(calls_of(&r), 1);
-	assert_int_equal(r.res, 5);
+	assert_true(cv_aio_idle(a));
 	cv_aio_stats(a, &st);
 	assert_int_equal(st.submitted, 1);
 	assert_int_equal(st.completed, 1);
-	assert_int_equal(cv_aio_pread(a, p[0], b, sizeof(b), 0, &late.aio),
+	assert_int_equal(cv_aio_pread(a, pd.p[0], b, sizeof(b), 0, &late.aio),
 			 -EAGAIN);
+	pending_end(&pd);
 	cv_aio_stop(a); /* twice: nothing more */
 	cv_aio_free(a);
 	assert_int_equal(calls_of(&late), 0);
-	pthread_join(t, NULL);
-	close(p[0]);
-	close(p[1]);
 }
 
 /* An idle ring stops at once (nothing in flight). */
