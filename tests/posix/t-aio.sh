@@ -145,7 +145,7 @@ if [ -z "$NO_URING" ]; then
 		t "queue depth 1: unmount, csvfs exits 0" unmount_csvfs
 		n=$(ring_requests "$log")
 		t "queue depth 1: the workers did the I/O (${n:-none} of 4000 through io_uring)" \
-			test "${n:-0}" -lt 40
+			test -n "$n" -a "${n:-0}" -lt 40
 	else
 		bad "queue depth 1: mount"
 	fi
