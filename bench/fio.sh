@@ -31,8 +31,10 @@
 #   -s SIZE     file size (default 1G; fio syntax, at most 16G)
 #   -t SECONDS  runtime of each run (default 10, 1..120)
 #   -r REPEAT   pairs per job (default 3, 1..20)
-#   -j JOBS     jobs to run, comma separated (default all:
-#               seq-read,seq-write,rand-read,rand-write)
+#   -j JOBS     jobs to run, comma separated (default the four of the
+#               targets: seq-read,seq-write,rand-read,rand-write); also
+#               rand-write-sync: random 4 KiB writes by 16 threads of
+#               blocking pwrite (psync), as QEMU's aio=threads does
 #   -o OPTS     more csvfs mount options, e.g. max_threads=16 or aio=off
 #   -p          perf profile (system-wide) during the first csvfs run
 #               of each job
@@ -57,12 +59,12 @@ while getopts s:t:r:j:o:ph opt; do
 	j) jobs=${OPTARG//,/ } ;;
 	o) mntopts=,$OPTARG ;;
 	p) profile=1 ;;
-	*) sed -n '3,43p' "$0"; exit 2 ;;
+	*) sed -n '3,45p' "$0"; exit 2 ;;
 	esac
 done
 for j in $jobs; do
 	case $j in
-	seq-read|seq-write|rand-read|rand-write) ;;
+	seq-read|seq-write|rand-read|rand-write|rand-write-sync) ;;
 	*) echo "fio.sh: -j: unknown job $j" >&2; exit 2 ;;
 	esac
 done
@@ -161,11 +163,13 @@ done
 # ---- jobs ----------------------------------------------------------------
 JOBS=$jobs
 job_args() {
+	local aio="--ioengine=libaio --iodepth=16"
 	case $1 in
-	seq-read) echo "--rw=read --bs=1M" ;;
-	seq-write) echo "--rw=write --bs=1M" ;;
-	rand-read) echo "--rw=randread --bs=4k" ;;
-	rand-write) echo "--rw=randwrite --bs=4k" ;;
+	seq-read) echo "--rw=read --bs=1M $aio" ;;
+	seq-write) echo "--rw=write --bs=1M $aio" ;;
+	rand-read) echo "--rw=randread --bs=4k $aio" ;;
+	rand-write) echo "--rw=randwrite --bs=4k $aio" ;;
+	rand-write-sync) echo "--rw=randwrite --bs=4k --ioengine=psync --numjobs=16" ;;
 	esac
 }
 job_dir() { # JOB: fio's data direction in its JSON
@@ -191,7 +195,7 @@ run() {
 	# shellcheck disable=SC2046
 	timeout $(( runtime + 120 )) fio --name="$job" --filename="$file" \
 		--size="$size" $(job_args "$job") --direct="$direct" \
-		--ioengine=libaio --iodepth=16 --time_based \
+		--time_based \
 		--runtime="$runtime" --ramp_time=1 --group_reporting \
 		--output-format=json --output="$out" >/dev/null 2>&1 &
 	FIO_PID=$!
@@ -241,7 +245,8 @@ median() {
 		print (NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2) }'
 }
 
-echo "fio: $size file, ${runtime}s per run (+1 s ramp), libaio, iodepth 16;"
+echo "fio: $size file, ${runtime}s per run (+1 s ramp), libaio, iodepth 16"
+echo "     (rand-write-sync: 16 threads of psync);"
 echo "     $reps pairs (backing-direct, csvfs) per job, ratio within each pair;"
 [ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
 echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
@@ -268,10 +273,10 @@ ratio() {
 		'BEGIN { printf "%.0f\n", (d > 0 ? 100 * c / d : 0) }'
 }
 echo
-printf '%-11s %-17s %4s %10s %10s %12s %7s\n' job target pair MB/s IOPS \
+printf '%-15s %-17s %4s %10s %10s %12s %7s\n' job target pair MB/s IOPS \
 	"p99 clat us" ratio
 for job in $JOBS; do
-	printf '%-11s %-17s %4s %10.1f %10.0f %12.0f\n' "$job" \
+	printf '%-15s %-17s %4s %10.1f %10.0f %12.0f\n' "$job" \
 		backing-buffered - "${MBS[backing-buffered,$job,0]}" \
 		"${IOPS[backing-buffered,$job,0]}" \
 		"${P99[backing-buffered,$job,0]}"
@@ -279,7 +284,7 @@ for job in $JOBS; do
 		for target in backing-direct csvfs; do
 			r=""
 			[ "$target" = csvfs ] && r="$(ratio "$job" "$rep")%"
-			printf '%-11s %-17s %4s %10.1f %10.0f %12.0f %7s\n' \
+			printf '%-15s %-17s %4s %10.1f %10.0f %12.0f %7s\n' \
 				"$job" "$target" "$rep" \
 				"${MBS[$target,$job,$rep]}" \
 				"${IOPS[$target,$job,$rep]}" \
@@ -289,7 +294,7 @@ for job in $JOBS; do
 done
 echo
 echo "csvfs / backing-direct per pair, and the median of the pairs:"
-printf '%-11s %-24s %7s %7s %5s\n' job "pairs" median target met
+printf '%-15s %-24s %7s %7s %5s\n' job "pairs" median target met
 for job in $JOBS; do
 	case $job in seq*) want=90 ;; *) want=60 ;; esac
 	list="" med=""
@@ -297,7 +302,7 @@ for job in $JOBS; do
 		list="$list $(ratio "$job" "$rep")"
 	done
 	med=$(printf '%s\n' $list | median)
-	printf '%-11s %-24s %6.0f%% %6s%% %5s\n' "$job" \
+	printf '%-15s %-24s %6.0f%% %6s%% %5s\n' "$job" \
 		"$(printf '%s%% ' $list)" "$med" ">=$want" \
 		"$(awk -v m="$med" -v w="$want" 'BEGIN { print (m >= w ? "yes" : "no") }')"
 done
@@ -308,7 +313,7 @@ echo "largest thread count):"
 while read -r job rep cpu thr; do
 	awk -v j="$job" -v r="$rep" -v c="$cpu" -v t="$thr" \
 		-v i="${IOPS[csvfs,$job,$rep]}" \
-		'BEGIN { printf "  %-11s pair %-2s cpu %4d%%  %6.1f us/request  threads %d\n",
+		'BEGIN { printf "  %-15s pair %-2s cpu %4d%%  %6.1f us/request  threads %d\n",
 			j, r, c, (i > 0 ? c * 1e4 / i : 0), t }'
 done <"$W/csvfs-cpu"
 echo "  FUSE: max_write $(( 1024 )) KiB requested by csvfs;" \
