@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,8 @@ struct cv_aio {
 	pthread_cond_t cond;	  /* lock: ring thread set up (start_rc) */
 	struct cv_aio_req *head;  /* lock: queued, oldest first */
 	struct cv_aio_req **tail; /* lock */
-	unsigned inflight;	  /* lock: queued or submitted */
+	atomic_uint inflight;	  /* written under lock: queued or submitted;
+				   * cv_aio_idle reads it without */
 	bool sleeping;		  /* lock: ring thread may be waiting */
 	bool kicked;		  /* lock: eventfd written, not yet read */
 	bool stop;		  /* lock: ring thread to end when drained */
@@ -146,7 +148,8 @@ static bool take_queue(struct cv_aio *a, bool *stop)
 	r = a->head;
 	a->head = NULL;
 	a->tail = &a->head;
-	*stop = a->stop && !a->inflight;
+	*stop = a->stop &&
+		!atomic_load_explicit(&a->inflight, memory_order_relaxed);
 	a->sleeping = !r && !*stop;
 	pthread_mutex_unlock(&a->lock);
 	if (!r)
@@ -188,7 +191,7 @@ static void reap(struct cv_aio *a)
 	a->sleeping = false; /* awake until take_queue finds nothing */
 	if (kick)
 		a->kicked = false;
-	a->inflight -= done;
+	atomic_fetch_sub_explicit(&a->inflight, done, memory_order_relaxed);
 	a->st.completed += done;
 	a->st.wakeups++;
 	pthread_mutex_unlock(&a->lock);
@@ -270,6 +273,7 @@ static int submit(struct cv_aio *a, uint8_t op, int fd, void *buf, size_t len,
 		  off_t off, struct cv_aio_req *r)
 {
 	uint64_t one = 1;
+	unsigned n;
 	bool kick;
 
 	if (len > UINT32_MAX)
@@ -281,14 +285,15 @@ static int submit(struct cv_aio *a, uint8_t op, int fd, void *buf, size_t len,
 	r->off = off;
 	r->next = NULL;
 	pthread_mutex_lock(&a->lock);
-	if (a->inflight >= a->max_inflight || a->stop) {
+	n = atomic_load_explicit(&a->inflight, memory_order_relaxed);
+	if (n >= a->max_inflight || a->stop) {
 		a->st.refused++;
 		pthread_mutex_unlock(&a->lock);
 		return -EAGAIN;
 	}
 	*a->tail = r;
 	a->tail = &r->next;
-	a->inflight++;
+	atomic_fetch_add_explicit(&a->inflight, 1, memory_order_relaxed);
 	a->st.submitted++;
 	kick = a->sleeping && !a->kicked;
 	if (kick) {
@@ -402,14 +407,10 @@ void cv_aio_free(struct cv_aio *a)
 	destroy(a);
 }
 
+/* A hint taken on every direct request: no lock, a relaxed read. */
 bool cv_aio_idle(struct cv_aio *a)
 {
-	bool idle;
-
-	pthread_mutex_lock(&a->lock);
-	idle = !a->inflight;
-	pthread_mutex_unlock(&a->lock);
-	return idle;
+	return !atomic_load_explicit(&a->inflight, memory_order_relaxed);
 }
 
 void cv_aio_stats(struct cv_aio *a, struct cv_aio_stats *st)

@@ -84,7 +84,8 @@ void *cv_aio_buf_get(struct cv_aio *a, size_t len);
 void cv_aio_buf_put(struct cv_aio *a, void *buf, size_t len);
 
 void cv_aio_stats(struct cv_aio *a, struct cv_aio_stats *st);
-/* Nothing queued or in flight: the ring thread sleeps or is about to. */
+/* Nothing queued or in flight: the ring thread sleeps or is about to.
+ * A hint (no lock): a request may be submitted or completed meanwhile. */
 bool cv_aio_idle(struct cv_aio *a);
 
 #endif /* CSVFS_AIO_H */
