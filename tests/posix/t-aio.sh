@@ -42,6 +42,7 @@ command -v fusermount3 >/dev/null || _notrun "fusermount3 missing"
 W=$(mktemp -d /var/tmp/csvfs-aio.XXXXXX)
 BE=$W/backend MNT=$W/mnt SOCK=$W/lockd.sock SMALL=$W/small
 mkdir -p "$BE" "$MNT" "$SMALL"
+cd "$W" || exit 99 # fio leaves its verify state files in the working directory
 LOCKD_PID="" CSVFS_PID="" FIO_PID="" FUSECTL="" URING_WAS="" NO_URING=""
 
 cleanup() {
