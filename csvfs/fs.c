@@ -581,6 +581,10 @@ static void set_fi(struct cv_fs *fs, struct fuse_file_info *fi,
 	fi->noflush = 0;
 }
 
+#ifndef FOPEN_PARALLEL_DIRECT_WRITES /* linux/fuse.h before 6.2 */
+#define FOPEN_PARALLEL_DIRECT_WRITES (1 << 6)
+#endif
+
 /*
  * fuse_reply_open, plus FOPEN_PARALLEL_DIRECT_WRITES on direct opens,
  * which libfuse 3.14 cannot express.  Without it the kernel holds the
@@ -589,19 +593,15 @@ static void set_fi(struct cv_fs *fs, struct fuse_file_info *fi,
  * whole round trip to us: the writes of all of a VM's I/O threads to
  * its disk went one at a time (16 threads of 4 KiB random pwrite: 8 %
  * of the backing directory's IOPS; 42 % with the flag, BENCHMARKS.md).
- * With the flag the kernel takes the lock shared for writes inside the file
- * (those past its end stay exclusive), and this daemon already admits
- * concurrent writes to one file: asynchronous ones always came so.  A
- * kernel older than 6.2 ignores the flag, and the kernel drops it
- * itself from an open that is not FOPEN_DIRECT_IO.
+ * With the flag the kernel takes the lock shared for writes inside the
+ * file (those past its end stay exclusive), and this daemon already
+ * admits concurrent writes to one file: asynchronous ones always came
+ * so.  A kernel older than 6.2 ignores the flag, and the kernel drops
+ * it itself from an open that is not FOPEN_DIRECT_IO.
  *
  * Create keeps fuse_reply_create: its reply carries the entry too, and
  * the writes into a file just created are mostly past its end.
  */
-#ifndef FOPEN_PARALLEL_DIRECT_WRITES /* linux/fuse.h before 6.2 */
-#define FOPEN_PARALLEL_DIRECT_WRITES (1 << 6)
-#endif
-
 static int reply_open(fuse_req_t req, const struct fuse_file_info *fi)
 {
 	struct fuse_open_out out = { .fh = fi->fh };
