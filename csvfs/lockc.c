@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "lkm.h"
 #include "lockc.h"
 #include "log.h"
@@ -288,13 +289,7 @@ static void *reconnector_main(void *arg)
 		}
 		pthread_mutex_lock(&lc->rlock);
 		lc->broken = true;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += LOCKC_RETRY_MS / 1000;
-		ts.tv_nsec += (LOCKC_RETRY_MS % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = cv_deadline_ms(LOCKC_RETRY_MS);
 		while (!lc->stop &&
 		       pthread_cond_timedwait(&lc->rcond, &lc->rlock, &ts) !=
 			       ETIMEDOUT)

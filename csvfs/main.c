@@ -21,6 +21,7 @@
 
 #include "aio.h"
 #include "fs.h"
+#include "lkm.h"
 #include "lockc.h"
 #include "log.h"
 #include "opts.h"
@@ -47,7 +48,7 @@ static void usage(FILE *out)
 		"                         (default on)\n"
 		"  -o allow_other,default_permissions,ro,... FUSE options\n"
 		"See csvfs(8).\n",
-		CV_DEFAULT_LOCKD);
+		LKM_DEFAULT_SOCKET);
 }
 
 /*
@@ -117,34 +118,16 @@ static int commit_volume(struct cv_fs *fs, bool *changed, char *err,
 static int open_backend(struct cv_fs *fs, bool *create, char *err,
 			size_t errlen)
 {
-	const struct backend_ops *ops;
-	const char *rest;
 	struct be_node *root;
 	struct stat st;
 	int rc;
 
-	rc = backend_parse_source(fs->opts->source, &ops, &rest);
-	if (rc == -EPROTONOSUPPORT) {
-		snprintf(err, errlen, "%s: this backend is not supported yet",
-			 fs->opts->source);
+	rc = backend_open(&fs->be, fs->opts->source, err, errlen);
+	if (rc)
 		return rc;
-	}
-	if (rc) {
-		snprintf(err, errlen, "%s: SOURCE must be an absolute "
-			 "directory, dir:/dir or nfs://...", fs->opts->source);
-		return rc;
-	}
-	fs->be.ops = ops;
-	rc = ops->init(&fs->be, rest);
-	if (rc) {
-		snprintf(err, errlen, "cannot use backend %s: %s",
-			 rest, strerror(-rc));
-		fs->be.ops = NULL;
-		return rc;
-	}
 	rc = open_volume(fs, create, err, errlen);
 	if (!rc)
-		rc = ops->root(&fs->be, &root, &st);
+		rc = fs->be.ops->root(&fs->be, &root, &st);
 	if (!rc) {
 		fs->root_dev = st.st_dev;
 		rc = cv_itable_init(&fs->itab, &fs->be);
@@ -152,11 +135,11 @@ static int open_backend(struct cv_fs *fs, bool *create, char *err,
 			rc = cv_inode_set_root(&fs->itab, root, st.st_dev,
 					       st.st_ino);
 		else
-			ops->node_put(&fs->be, root);
+			fs->be.ops->node_put(&fs->be, root);
 	}
 	if (rc && !err[0])
-		snprintf(err, errlen, "cannot open backend root %s: %s", rest,
-			 strerror(-rc));
+		snprintf(err, errlen, "cannot open the root of %s: %s",
+			 fs->opts->source, strerror(-rc));
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lkm.h"
 #include "opts.h"
 
 /* Options given to libfuse unchanged (flags, then key=value ones). */
@@ -171,7 +172,7 @@ static int parse_optlist(struct cv_opts *o, const char *list, char *err,
 static void set_defaults(struct cv_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	strcpy(o->lockd, CV_DEFAULT_LOCKD);
+	strcpy(o->lockd, LKM_DEFAULT_SOCKET);
 	o->cache = CV_CACHE_DIRECT;
 	o->attr_timeout = 1.0;
 	o->entry_timeout = 1.0;

@@ -22,7 +22,6 @@ enum cv_cache_mode {
 };
 
 #define CV_OPTS_FUSE_MAX 1024
-#define CV_DEFAULT_LOCKD "/run/csvfs/lockd.sock"
 
 struct cv_opts {
 	const char *source;	/* argv string */

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "own.h"
 
@@ -68,12 +69,9 @@ struct cv_own {
 
 static uint64_t now_ns(struct cv_own *o)
 {
-	struct timespec ts;
-
 	if (o->ops->now_ns)
 		return o->ops->now_ns(o->arg);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return cv_now_ns();
 }
 
 static bool local_mode(struct cv_own *o)
@@ -487,14 +485,9 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&o->lock);
 	while (!o->stop) {
 		struct timespec ts;
-		uint64_t t;
 
 		run_due(o);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		t = (uint64_t)ts.tv_sec * 1000000000ull +
-		    (uint64_t)ts.tv_nsec + tick;
-		ts.tv_sec = (time_t)(t / 1000000000ull);
-		ts.tv_nsec = (long)(t % 1000000000ull);
+		ts = cv_timespec_of(cv_now_ns() + tick);
 		if (!o->stop)
 			pthread_cond_timedwait(&o->wcond, &o->lock, &ts);
 	}

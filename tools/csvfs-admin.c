@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cvtool.h"
 #include "json.h"
 #include "lkm.h"
@@ -87,14 +88,6 @@ static int usage_error(const char *fmt, ...)
 	fputs("\n\n", stderr);
 	usage(stderr);
 	return EXIT_USAGE;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------------ lockd */
@@ -900,7 +893,7 @@ static int handoff_wait(struct admin *a, const char *path,
 			return lockd_fail("owners query", r);
 		if (e.owner == to->id)
 			break;
-		if (now_ms() - t0 >= (int64_t)a->timeout_s * 1000)
+		if ((int64_t)cv_now_ms() - t0 >= (int64_t)a->timeout_s * 1000)
 			return fail("handoff of %s to %s requested, but after "
 				    "%ds it is still owned by %s (it must "
 				    "flush and release first)", path,
@@ -909,9 +902,9 @@ static int handoff_wait(struct admin *a, const char *path,
 				    "nobody");
 		usleep(POLL_INTERVAL_MS * 1000 / 4);
 	}
-	cv_age_format(now_ms() - t0, age, sizeof(age));
+	cv_age_format((int64_t)cv_now_ms() - t0, age, sizeof(age));
 	if (a->json)
-		result_json(a, "handoff", path, to->name, now_ms() - t0,
+		result_json(a, "handoff", path, to->name, (int64_t)cv_now_ms() - t0,
 			    e.epoch);
 	else
 		printf("%s: now owned by %s (epoch %" PRIu64 ") after %s\n",
@@ -923,7 +916,7 @@ static int cmd_handoff(struct admin *a, int argc, char **argv)
 {
 	const struct lm_node_entry *to;
 	struct target *t;
-	int64_t t0 = now_ms();
+	int64_t t0 = (int64_t)cv_now_ms();
 	int r;
 
 	r = resolve_paths(1, argv, &t);
@@ -990,7 +983,7 @@ static int drain_wait(struct admin *a, const struct lm_node_entry *node,
 			       node->name, n, n == 1 ? "" : "s");
 		fflush(stdout);
 		last = n;
-		if (now_ms() - t0 >= (int64_t)a->timeout_s * 1000)
+		if ((int64_t)cv_now_ms() - t0 >= (int64_t)a->timeout_s * 1000)
 			return fail("drain of %s timed out after %ds: still "
 				    "owns %zu file%s (file ids %s); its csvfs "
 				    "must flush and release them; the node "
@@ -998,9 +991,9 @@ static int drain_wait(struct admin *a, const struct lm_node_entry *node,
 				    a->timeout_s, n, n == 1 ? "" : "s", ids);
 		usleep(POLL_INTERVAL_MS * 1000);
 	}
-	cv_age_format(now_ms() - t0, age, sizeof(age));
+	cv_age_format((int64_t)cv_now_ms() - t0, age, sizeof(age));
 	if (a->json)
-		result_json(a, "drain", NULL, node->name, now_ms() - t0, 0);
+		result_json(a, "drain", NULL, node->name, (int64_t)cv_now_ms() - t0, 0);
 	else
 		printf("%s drained in %s: owns nothing, takes no new "
 		       "ownership until 'csvfs-admin resume %s'\n",
@@ -1011,7 +1004,7 @@ static int drain_wait(struct admin *a, const struct lm_node_entry *node,
 static int cmd_drain(struct admin *a, int argc, char **argv)
 {
 	const struct lm_node_entry *node;
-	int64_t t0 = now_ms();
+	int64_t t0 = (int64_t)cv_now_ms();
 	int r;
 
 	r = resolve_node(a, argc ? argv[0] : NULL, &node);

@@ -228,7 +228,7 @@ static void serve_status(struct lockd *ld, struct lockd_client *c,
 	struct lm_smsg *r = calloc(1, sizeof(*r));
 	struct lm_s_r_status *s;
 	struct lm_status_info si;
-	uint64_t now = lockd_now_ns();
+	uint64_t now = cv_now_ns();
 
 	if (!r) {
 		lockd_client_reply(ld, c, seq, ENOMEM, 0);
@@ -369,7 +369,7 @@ static void serve_metrics(struct lockd *ld, struct lockd_client *c,
 	struct lm_smsg *r = calloc(1, sizeof(*r));
 	const struct lockd_metrics *mt = &ld->metrics;
 	struct lm_s_r_metrics *m;
-	uint64_t now = lockd_now_ns();
+	uint64_t now = cv_now_ns();
 
 	if (!r) {
 		lockd_client_reply(ld, c, seq, ENOMEM, 0);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * volume.c - what every backend shares: the text form of the volume record
- * (.csvfs/volume) and the parsing of a mount SOURCE into a backend.
+ * (.csvfs/volume) and the creation of a volume on a SOURCE.
  *
  * cv_volume_format() is what both csvfs (first mount) and `csvfs-admin
  * format` use to give a backend its record, so the two cannot differ.
@@ -142,31 +142,19 @@ int cv_volume_format(const char *source, const char *label,
 	const char *rest;
 	int rc;
 
-	rc = backend_parse_source(source, &ops, &rest);
-	if (rc == -EPROTONOSUPPORT) {
-		snprintf(err, errlen, "%s: this backend is not supported yet",
-			 source);
+	rc = backend_lookup(source, &ops, &rest, err, errlen);
+	if (rc)
 		return rc;
-	}
-	if (rc) {
-		snprintf(err, errlen, "%s: SOURCE must be an absolute "
-			 "directory, dir:/dir or nfs://...", source);
-		return rc;
-	}
 	rc = cv_volrec_new(rec, label);
 	if (rc) {
 		snprintf(err, errlen, "label '%s': at most %d characters, "
 			 "one line", label, CV_LABEL_MAX - 1);
 		return rc;
 	}
-	be.ops = ops;
-	rc = ops->init(&be, rest);
-	if (rc) {
-		snprintf(err, errlen, "cannot use %s: %s", source,
-			 strerror(-rc));
+	rc = backend_open(&be, source, err, errlen);
+	if (rc)
 		return rc;
-	}
-	rc = ops->vol_create(&be, rec);
+	rc = be.ops->vol_create(&be, rec);
 	if (rc == -EEXIST || rc == -EUCLEAN)
 		snprintf(err, errlen, "%s already holds a csvfs volume record "
 			 "(%s/%s); nothing changed", source, CV_META_DIR,
@@ -174,25 +162,6 @@ int cv_volume_format(const char *source, const char *label,
 	else if (rc)
 		snprintf(err, errlen, "cannot create the volume record in "
 			 "%s/%s: %s", source, CV_META_DIR, strerror(-rc));
-	ops->destroy(&be);
+	be.ops->destroy(&be);
 	return rc;
-}
-
-int backend_parse_source(const char *source, const struct backend_ops **ops,
-			 const char **rest)
-{
-	if (!strncmp(source, "nfs://", 6)) {
-		*ops = &be_nfs_ops;
-		*rest = source; /* libnfs parses the whole URL */
-		return 0;
-	}
-	if (!strncmp(source, "block:", 6))
-		return -EPROTONOSUPPORT;
-	if (!strncmp(source, "dir:", 4))
-		source += 4;
-	if (source[0] != '/')
-		return -EINVAL;
-	*ops = &be_dir_ops;
-	*rest = source;
-	return 0;
 }

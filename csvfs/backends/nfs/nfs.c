@@ -36,9 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend_nfs.h"
+#include "conn.h"
+#include "rpc.h"
+#include "wbuf.h"
 #include "volume.h"
-#include "../lockmgr/log.h"
+#include "log.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)

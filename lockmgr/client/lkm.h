@@ -30,8 +30,8 @@
 
 #include "lm_proto.h"
 
-#define LKM_DEFAULT_SOCKET "/run/csvfs/lockd.sock"
-#define LKM_SOCKET_ENV "CSVFS_LOCKD_SOCKET"
+#define LKM_DEFAULT_SOCKET LM_SOCKET_DEFAULT
+#define LKM_SOCKET_ENV LM_SOCKET_ENV
 
 struct lkm_client;
 

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "lkm.h"
 
 #define LKM_CALL_TIMEOUT_MS 10000 /* queries and admin calls */
@@ -87,28 +88,17 @@ static const struct lm_smsg lkm_break_ev;
 
 static void deadline_set(struct timespec *d, int timeout_ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, d);
-	d->tv_sec += timeout_ms / 1000;
-	d->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (d->tv_nsec >= 1000000000L) {
-		d->tv_sec++;
-		d->tv_nsec -= 1000000000L;
-	}
+	*d = cv_deadline_ms((uint64_t)timeout_ms);
 }
 
 /* Milliseconds left before d (0 when past); -1 for no deadline. */
 static int deadline_left_ms(const struct timespec *d)
 {
-	struct timespec now;
 	int64_t ms;
 
 	if (!d)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(d->tv_sec - now.tv_sec) * 1000 +
-	     (d->tv_nsec - now.tv_nsec) / 1000000;
-	if (ms < 0)
-		return 0;
+	ms = cv_ms_left(d);
 	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 

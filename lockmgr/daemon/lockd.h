@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "lm_proto.h"
 #include "lm_state.h"
@@ -260,7 +261,6 @@ static inline void lk_del(struct lockd_link *n)
 	     pos = tmp, tmp = pos->next)
 
 /* ---- lockd.c ---- */
-uint64_t lockd_now_ns(void);
 int lockd_epoll_add(struct lockd *ld, int fd, uint32_t events, uint64_t tag);
 int lockd_epoll_mod(struct lockd *ld, int fd, uint32_t events, uint64_t tag);
 void lockd_fatal(struct lockd *ld, const char *why);

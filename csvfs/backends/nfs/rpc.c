@@ -31,11 +31,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend_nfs.h" /* <nfsc/libnfs.h> first: the raw headers need it */
+#include "clock.h"
+#include "rpc.h" /* <nfsc/libnfs.h> first: the raw headers need it */
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-raw-nfs.h>
 #include <nfsc/libnfs-raw-nfs4.h>
-#include "../lockmgr/log.h"
+#include "log.h"
 
 #define NFS4_MAX_LOOKUPS 64 /* path components of the export root */
 #define NFS4_WRITE_PIECE 3072 /* data bytes per NFSv4 WRITE (see below) */
@@ -62,18 +63,23 @@ struct raw_call {
 	struct nfs4_rootattr root; /* NFSv4 GETATTR of the export root */
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* libnfs's errno of an nfsstat3 or nfsstat4, as -errno */
 static int neg(int e)
 {
 	return e > 0 ? -e : e;
+}
+
+/* Errors that say the server did not answer, not what it answered. */
+bool nfs_transport_error(int rc)
+{
+	switch (-rc) {
+	case EIO: case EFAULT: case EINTR: case ETIMEDOUT: case ENOTCONN:
+	case ECONNRESET: case ECONNREFUSED: case EPIPE: case EHOSTUNREACH:
+	case ENETUNREACH: case EAGAIN:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /*
@@ -246,7 +252,7 @@ bad:
 static int raw_wait(struct be_nfs *p, struct rpc_context *rpc,
 		    struct raw_call *call)
 {
-	uint64_t deadline = mono_ms() + (uint64_t)p->timeout_ms + 1000;
+	uint64_t deadline = cv_now_ms() + (uint64_t)p->timeout_ms + 1000;
 	int rc = 0;
 
 	while (!call->done) {
@@ -254,7 +260,7 @@ static int raw_wait(struct be_nfs *p, struct rpc_context *rpc,
 			.fd = rpc_get_fd(rpc),
 			.events = (short)rpc_which_events(rpc),
 		};
-		uint64_t now = mono_ms();
+		uint64_t now = cv_now_ms();
 		int n;
 
 		if (now >= deadline) {
@@ -687,77 +693,4 @@ int nfs_raw_commit(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
 	}
 	rc = raw_wait(p, rpc, call);
 	return rc ? rc : raw_result(call, res);
-}
-
-/* ---- uncommitted writes of a node ------------------------------------- */
-
-/* Keep a copy of an UNSTABLE write of n.  Returns 0 or -ENOMEM. */
-int nfs_unc_add(struct be_nfs *p, struct be_node *n, uint64_t off,
-		const void *buf, uint32_t len, const char *verf)
-{
-	struct nfs_extent *e = malloc(sizeof(*e) + len);
-
-	if (!e)
-		return -ENOMEM;
-	e->next = NULL;
-	e->off = off;
-	e->len = len;
-	memcpy(e->verf, verf, NFS_VERF_SIZE);
-	memcpy(e->data, buf, len);
-	pthread_mutex_lock(&n->unc_lock);
-	*n->unc_tail = e;
-	n->unc_tail = &e->next;
-	pthread_mutex_unlock(&n->unc_lock);
-	atomic_fetch_add(&p->unc_bytes, len);
-	return 0;
-}
-
-/* Detach n's list of uncommitted writes (the caller owns it). */
-struct nfs_extent *nfs_unc_take(struct be_node *n)
-{
-	struct nfs_extent *list;
-
-	pthread_mutex_lock(&n->unc_lock);
-	list = n->unc;
-	n->unc = NULL;
-	n->unc_tail = &n->unc;
-	pthread_mutex_unlock(&n->unc_lock);
-	return list;
-}
-
-/* Put a taken list back in front of writes queued since (still older). */
-void nfs_unc_putback(struct be_node *n, struct nfs_extent *list)
-{
-	struct nfs_extent *last;
-
-	if (!list)
-		return;
-	for (last = list; last->next; last = last->next)
-		;
-	pthread_mutex_lock(&n->unc_lock);
-	last->next = n->unc;
-	if (!n->unc)
-		n->unc_tail = &last->next;
-	n->unc = list;
-	pthread_mutex_unlock(&n->unc_lock);
-}
-
-void nfs_unc_free(struct be_nfs *p, struct nfs_extent *list)
-{
-	struct nfs_extent *e;
-
-	while ((e = list)) {
-		list = e->next;
-		atomic_fetch_sub(&p->unc_bytes, e->len);
-		free(e);
-	}
-}
-
-/* True if every write in list was made under verifier verf. */
-bool nfs_unc_all_match(const struct nfs_extent *list, const char *verf)
-{
-	for (; list; list = list->next)
-		if (memcmp(list->verf, verf, NFS_VERF_SIZE))
-			return false;
-	return true;
 }

@@ -72,7 +72,7 @@ static void set_req_id(struct lm_cmsg *m, uint64_t id)
 static void req_send(struct lockd *ld, struct lockd_req *r)
 {
 	r->state = RS_SENT;
-	r->sent_ns = lockd_now_ns();
+	r->sent_ns = cv_now_ns();
 	lockd_send(ld, &r->msg);
 }
 
@@ -286,7 +286,7 @@ static void own_granted(struct lockd *ld, struct lockd_own *o,
 	o->req_id = 0;
 	o->state = OWN_HELD;
 	o->epoch = epoch;
-	o->granted_ns = lockd_now_ns();
+	o->granted_ns = cv_now_ns();
 	o->idle_since_ns = o->granted_ns;
 	while (o->waiters) {
 		struct lockd_wait *w = o->waiters;
@@ -341,7 +341,7 @@ static struct lockd_wait *add_waiter(struct lockd *ld, struct lockd_own *o,
 	w->client = c;
 	w->seq = seq;
 	w->flags = flags;
-	w->start_ns = lockd_now_ns();
+	w->start_ns = cv_now_ns();
 	for (pp = &o->waiters; *pp; pp = &(*pp)->next)
 		;
 	*pp = w;
@@ -414,7 +414,7 @@ static void drop_holder(struct lockd *ld, struct lockd_own *o,
 	free(h);
 	if (o->holders)
 		return;
-	o->idle_since_ns = lockd_now_ns();
+	o->idle_since_ns = cv_now_ns();
 	if (o->state == OWN_HELD || o->state == OWN_REVOKING)
 		own_release(ld, o, why);
 }
@@ -633,7 +633,7 @@ static void on_revoke(struct lockd *ld, const struct lm_ev *ev)
 		return;
 	}
 	o->state = OWN_REVOKING;
-	o->revoke_ns = lockd_now_ns();
+	o->revoke_ns = cv_now_ns();
 	o->revoke_warned = false;
 	m.u.ev_file.fileid = o->res.fileid;
 	m.u.ev_file.epoch = o->epoch;
@@ -718,7 +718,7 @@ static void grant_seen(struct lockd *ld, const struct lm_ev *ev)
 	if (!g)
 		return; /* only an age in a query */
 	g->res = ev->res;
-	g->seen_ns = lockd_now_ns();
+	g->seen_ns = cv_now_ns();
 	lk_add_tail(&ld->grants, &g->link);
 }
 
@@ -732,7 +732,7 @@ int64_t lockd_grant_age_ms(struct lockd *ld, const struct lm_res *res)
 
 		if (g->res.fileid == res->fileid &&
 		    !memcmp(g->res.volume, res->volume, LM_VOLUME_LEN))
-			return (int64_t)((lockd_now_ns() - g->seen_ns) /
+			return (int64_t)((cv_now_ns() - g->seen_ns) /
 					 NS_PER_MS);
 	}
 	return -1;

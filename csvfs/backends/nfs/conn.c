@@ -42,34 +42,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend_nfs.h"
-#include "../lockmgr/log.h"
+#include "clock.h"
+#include "conn.h"
+#include "rpc.h"
+#include "log.h"
 
 #define RECONNECT_BACKOFF_MS 1000
 #define NFS4_FALLBACK_RWMAX (64 * 1024) /* server gives no maxread/write */
 #define NFS4_MAX_RW (1024 * 1024)	/* a FUSE request is no larger */
 #define NFS4_DEFAULT_LEASE_S 30		/* server gives no lease_time */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Errors that say the server did not answer, not what it answered. */
-bool nfs_transport_error(int rc)
-{
-	switch (-rc) {
-	case EIO: case EFAULT: case EINTR: case ETIMEDOUT: case ENOTCONN:
-	case ECONNRESET: case ECONNREFUSED: case EPIPE: case EHOSTUNREACH:
-	case ENETUNREACH: case EAGAIN:
-		return true;
-	default:
-		return false;
-	}
-}
 
 struct mount_wait {
 	bool done, abandoned; /* abandoned: the callback frees */
@@ -99,7 +80,7 @@ static int mount_timed(struct be_nfs *p, struct nfs_context *nfs,
 		       const char *server, const char *path)
 {
 	struct mount_wait *mw = calloc(1, sizeof(*mw));
-	uint64_t deadline = now_ms() + (uint64_t)p->timeout_ms;
+	uint64_t deadline = cv_now_ms() + (uint64_t)p->timeout_ms;
 	int rc = 0;
 
 	if (!mw)
@@ -111,7 +92,7 @@ static int mount_timed(struct be_nfs *p, struct nfs_context *nfs,
 	while (!mw->done && !rc) {
 		struct pollfd pfd = { .fd = nfs_get_fd(nfs),
 				      .events = (short)nfs_which_events(nfs) };
-		uint64_t now = now_ms();
+		uint64_t now = cv_now_ms();
 		int n;
 
 		if (now >= deadline) {
@@ -139,7 +120,7 @@ static int mount_timed(struct be_nfs *p, struct nfs_context *nfs,
 static void conn_identity(struct nfs_context *nfs, const struct nfs_conn *c)
 {
 	char host[64] = "", name[160], verf[8];
-	uint64_t v = now_ms() ^ ((uint64_t)c->gen << 48) ^ (uint64_t)c->idx;
+	uint64_t v = cv_now_ms() ^ ((uint64_t)c->gen << 48) ^ (uint64_t)c->idx;
 
 	gethostname(host, sizeof(host) - 1);
 	snprintf(name, sizeof(name), "csvfs %s pid %ld context %d", host,
@@ -186,7 +167,7 @@ static int conn_connect(struct be_nfs *p, struct nfs_conn *c)
 	nfs_destroy_url(url);
 	c->nfs = nfs;
 	c->gen++;
-	c->renew_by = now_ms() + p->lease_ms / 2;
+	c->renew_by = cv_now_ms() + p->lease_ms / 2;
 	return 0;
 }
 
@@ -227,7 +208,7 @@ struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc)
 			continue;
 		/* skip one waiting out its reconnect backoff while another
 		 * may already be connected again */
-		if (t->nfs || now_ms() >= t->retry_after)
+		if (t->nfs || cv_now_ms() >= t->retry_after)
 			c = t;
 		else
 			pthread_mutex_unlock(&t->lock);
@@ -237,7 +218,7 @@ struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc)
 		pthread_mutex_lock(&c->lock);
 	}
 	if (c->nfs && p->version == 4 && p->lease_ms &&
-	    now_ms() >= c->renew_by) {
+	    cv_now_ms() >= c->renew_by) {
 		/* renew the NFSv4 lease the only way libnfs allows */
 		log_debug("nfs: context %d: connecting again within the "
 			  "server's lease time", c->idx);
@@ -246,14 +227,14 @@ struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc)
 	}
 	if (c->nfs)
 		return c;
-	if (now_ms() < c->retry_after) {
+	if (cv_now_ms() < c->retry_after) {
 		*rc = -EIO;
 		goto fail;
 	}
 	*rc = conn_connect(p, c);
 	if (!*rc)
 		return c;
-	c->retry_after = now_ms() + RECONNECT_BACKOFF_MS;
+	c->retry_after = cv_now_ms() + RECONNECT_BACKOFF_MS;
 fail:
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -327,7 +308,7 @@ static int pool_rwmax(struct be_nfs *p, struct nfs_conn *c)
 	p->readmax = ra.maxread;
 	p->writemax = ra.maxwrite;
 	p->lease_ms = (ra.lease_s ? ra.lease_s : NFS4_DEFAULT_LEASE_S) * 1000;
-	c->renew_by = now_ms() + p->lease_ms / 2;
+	c->renew_by = cv_now_ms() + p->lease_ms / 2;
 	if (rc)
 		log_err("nfs: cannot read maxread/maxwrite of %s:%s: %s",
 			url->server, url->path, strerror(-rc));

@@ -62,16 +62,8 @@ static void usage(FILE *f)
 		"configuration, or $%s)\n"
 		"  --node NAME        this node's name (or $%s)\n"
 		"  --log-level LEVEL  error, warning, notice, info or debug\n",
-		LOCKD_DEFAULT_CONF, LOCKD_CONF_ENV, LOCKD_SOCKET_ENV,
+		LOCKD_DEFAULT_CONF, LOCKD_CONF_ENV, LM_SOCKET_ENV,
 		LOCKD_STATE_DIR_ENV, LOCKD_NODE_ENV);
-}
-
-uint64_t lockd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 int lockd_epoll_add(struct lockd *ld, int fd, uint32_t events, uint64_t tag)
@@ -314,7 +306,7 @@ static void start_stop(struct lockd *ld, const char *why)
 		return;
 	}
 	ld->stopping = true;
-	ld->stop_deadline_ns = lockd_now_ns() +
+	ld->stop_deadline_ns = cv_now_ns() +
 		(uint64_t)ld->conf.shutdown_timeout_ms * 1000000ull;
 	lockd_client_stop_listening(ld);
 	n = lockd_release_all(ld);
@@ -363,7 +355,7 @@ static int timer_init(struct lockd *ld)
 
 static void tick(struct lockd *ld)
 {
-	uint64_t expirations, now = lockd_now_ns();
+	uint64_t expirations, now = cv_now_ns();
 
 	if (read(ld->timerfd, &expirations, sizeof(expirations)) < 0 &&
 	    errno != EAGAIN)
@@ -493,7 +485,7 @@ static int parse_opts(int argc, char **argv, struct lockd_opts *o)
 static int set_overrides(struct lockd *ld, const struct lockd_opts *o,
 			 char *err, size_t errlen)
 {
-	const char *sock = o->socket ? o->socket : getenv(LOCKD_SOCKET_ENV);
+	const char *sock = o->socket ? o->socket : getenv(LM_SOCKET_ENV);
 	const char *node = o->node ? o->node : getenv(LOCKD_NODE_ENV);
 	const char *sdir = o->state_dir ? o->state_dir :
 			   getenv(LOCKD_STATE_DIR_ENV);
@@ -694,7 +686,7 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	ld->epfd = ld->sigfd = ld->timerfd = ld->listen_fd = ld->wd_fd = -1;
-	ld->start_ns = lockd_now_ns();
+	ld->start_ns = cv_now_ns();
 	ld->foreground = o.foreground;
 	cv_log_init("csvfs-lockd", true, LOG_NOTICE);
 	if (load_config(ld, &o, err, sizeof(err))) {

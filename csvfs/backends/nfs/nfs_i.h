@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * backend_nfs.h - private state of the nfs backend (backend_nfs*.c): the
- * backend instance, its pool of libnfs contexts and its object handles.
+ * nfs_i.h - the types every file of the nfs backend shares: the backend
+ * instance, its pool of libnfs contexts, its object handles and their
+ * uncommitted writes.  Functions are declared by the file that defines
+ * them: rpc.h (raw WRITE/COMMIT/SETATTR), conn.h (the context pool),
+ * wbuf.h (uncommitted writes); nfs.c (the backend ops) uses all three,
+ * conn.c and wbuf.c use rpc.h only, so no two files import each other.
  *
  * Lock order: be_node.resend_lock, then nfs_conn.lock, then
  * be_node.unc_lock or be_nfs.nodes_lock.  Never wait for a second context
  * while holding one.
  */
-#ifndef CSVFS_BACKEND_NFS_H
-#define CSVFS_BACKEND_NFS_H
+#ifndef CSVFS_NFS_I_H
+#define CSVFS_NFS_I_H
 
 #include <nfsc/libnfs.h>
 #include <pthread.h>
@@ -45,7 +49,7 @@ struct nfs_conn {
 	struct nfs_context *nfs;  /* protected by lock; NULL: reconnect */
 	unsigned gen;		  /* protected by lock; +1 per connect */
 	uint64_t renew_by;	  /* protected by lock; NFSv4: ms, reconnect
-				   * after it (see backend_nfs_conn.c) */
+				   * after it (see conn.c) */
 	uint64_t retry_after;	  /* protected by lock; ms, CLOCK_MONOTONIC */
 	bool down_logged;	  /* protected by lock */
 	int idx;		  /* immutable */
@@ -116,61 +120,11 @@ struct be_node {
 	struct nfs_extent **unc_tail;
 };
 
-/* The result of one raw WRITE or COMMIT (backend_nfs_wbuf.c). */
+/* The result of one raw WRITE or COMMIT (rpc.c). */
 struct nfs_wres {
 	uint32_t count;		  /* WRITE: bytes written */
 	int committed;		  /* WRITE: UNSTABLE, DATA_SYNC, FILE_SYNC */
 	char verf[NFS_VERF_SIZE]; /* the server's write verifier */
 };
 
-int nfs_pool_init(struct be_nfs *p);
-void nfs_pool_destroy(struct be_nfs *p);
-struct nfs_conn *nfs_conn_get(struct be_nfs *p, int *rc);
-enum { NFS_PUT_KEPT, NFS_PUT_DROPPED, NFS_PUT_REFUSED };
-int nfs_conn_put(struct be_nfs *p, struct nfs_conn *c, int rc,
-		 const char *what, const char *obj);
-bool nfs_transport_error(int rc);
-
-int nfs_raw_write(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
-		  uint64_t off, const void *buf, uint32_t len, int stable,
-		  struct nfs_wres *res);
-int nfs_raw_commit(struct be_nfs *p, struct nfs_conn *c, struct nfsfh *fh,
-		   struct nfs_wres *res);
-int nfs4_raw_setattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
-		     const struct nfs4_sattr *sa);
-int nfs4_raw_rootattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
-		      struct nfs4_rootattr *out);
-int nfs_unc_add(struct be_nfs *p, struct be_node *n, uint64_t off,
-		const void *buf, uint32_t len, const char *verf);
-struct nfs_extent *nfs_unc_take(struct be_node *n);
-void nfs_unc_putback(struct be_node *n, struct nfs_extent *list);
-void nfs_unc_free(struct be_nfs *p, struct nfs_extent *list);
-bool nfs_unc_all_match(const struct nfs_extent *list, const char *verf);
-
-/*
- * Run EXPR (an int-valued libnfs call using `c->nfs`) on a pooled
- * context; retry once on a fresh connection after a transport error when
- * IDEMPOTENT, and after a refusal for lost NFSv4 state in any case.  rc
- * receives the result (a transport failure ends as -EIO).  OBJ (a path,
- * "fileid N" or NULL) names what WHAT acted on in the log.
- */
-#define NFS_CALL(p, rc, idempotent, what, expr) \
-	NFS_CALL_ON(p, rc, idempotent, what, NULL, expr)
-#define NFS_CALL_ON(p, rc, idempotent, what, obj, expr)                   \
-	do {                                                              \
-		int try_, put_;                                           \
-		for (try_ = 0; try_ < 2; try_++) {                        \
-			struct nfs_conn *c = nfs_conn_get((p), &(rc));    \
-			if (!c)                                           \
-				break;                                    \
-			(rc) = (expr);                                    \
-			put_ = nfs_conn_put((p), c, (rc), (what), (obj)); \
-			if (put_ == NFS_PUT_KEPT)                         \
-				break;                                    \
-			(rc) = -EIO;                                      \
-			if (!(idempotent) && put_ != NFS_PUT_REFUSED)     \
-				break;                                    \
-		}                                                         \
-	} while (0)
-
-#endif /* CSVFS_BACKEND_NFS_H */
+#endif /* CSVFS_NFS_I_H */

@@ -22,9 +22,7 @@
 #include "lm_proto.h"
 
 #define LOCKD_DEFAULT_CONF CSVFS_SYSCONFDIR "/csvfs/csvfs.conf"
-#define LOCKD_DEFAULT_SOCKET "/run/csvfs/lockd.sock"
 #define LOCKD_CONF_ENV "CSVFS_CONF"
-#define LOCKD_SOCKET_ENV "CSVFS_LOCKD_SOCKET"
 #define LOCKD_NODE_ENV "CSVFS_NODE"
 #define LOCKD_DEFAULT_STATE_DIR "/var/lib/csvfs"
 #define LOCKD_STATE_DIR_ENV "CSVFS_LOCKD_STATE_DIR"

@@ -78,7 +78,7 @@ void lockd_conf_defaults(struct lockd_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->transport = LOCKD_TRANSPORT_COROSYNC;
-	snprintf(c->socket, sizeof(c->socket), "%s", LOCKD_DEFAULT_SOCKET);
+	snprintf(c->socket, sizeof(c->socket), "%s", LM_SOCKET_DEFAULT);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s",
 		 LOCKD_DEFAULT_STATE_DIR);
 	c->lease_timeout_ms = 0; /* derived from corosync: lockd_lease_resolve */

@@ -206,15 +206,21 @@ struct backend {
 	void *priv;
 };
 
+/* The backends' ops tables (one folder each under csvfs/backends/). */
 extern const struct backend_ops be_dir_ops;
 extern const struct backend_ops be_nfs_ops;
 
 /*
- * Parse SOURCE ("/abs/dir", "dir:/abs/dir", "nfs://...") into the ops
- * table and the backend-specific part.  Returns 0, -EINVAL (malformed),
- * or -EPROTONOSUPPORT (recognised but not available yet).
+ * The registry (registry.c): SOURCE ("/abs/dir", "dir:/abs/dir",
+ * "nfs://...") to the ops table and the part the backend parses.  Returns
+ * 0, -EINVAL (not a SOURCE csvfs knows) or -EPROTONOSUPPORT (a backend
+ * not built into this csvfs, or not available yet), with the reason for
+ * the user in err.
  */
-int backend_parse_source(const char *source, const struct backend_ops **ops,
-			 const char **rest);
+int backend_lookup(const char *source, const struct backend_ops **ops,
+		   const char **rest, char *err, size_t errlen);
+/* backend_lookup(), then the backend's init(): be->ops set on success. */
+int backend_open(struct backend *be, const char *source, char *err,
+		 size_t errlen);
 
 #endif /* CSVFS_BACKEND_H */

@@ -42,6 +42,11 @@
 #define LM_PROTO_VERSION 1
 #define LM_HDR_LEN 16
 
+/* Where csvfs-lockd listens for csvfs and csvfs-admin, unless the
+ * environment variable (or an option) names another socket. */
+#define LM_SOCKET_DEFAULT "/run/csvfs/lockd.sock"
+#define LM_SOCKET_ENV "CSVFS_LOCKD_SOCKET"
+
 #define LM_NAME_MAX 64		/* node and cluster names, NUL included */
 #define LM_PATH_MAX 256		/* mount points and sources, NUL included */
 #define LM_MAX_NODES 64		/* cluster size limit */

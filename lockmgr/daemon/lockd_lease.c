@@ -54,7 +54,7 @@ int lockd_lease_init(struct lockd *ld, char *err, size_t errlen)
 	const char *wd = ld->conf.watchdog_device;
 
 	ld->wd_fd = -1;
-	ld->hb_next_ns = lockd_now_ns();
+	ld->hb_next_ns = cv_now_ns();
 	if (wd[0] && access(wd, W_OK) < 0) {
 		snprintf(err, errlen, "watchdog_device %s: %s; load a watchdog "
 			 "driver (e.g. softdog) or remove the key", wd,
@@ -165,7 +165,7 @@ static struct lockd_node_rec *rec_get(struct lockd *ld, uint32_t id)
 	r = &ld->nodes[ld->n_nodes++];
 	memset(r, 0, sizeof(*r));
 	r->id = id;
-	r->last_hb_ns = lockd_now_ns(); /* conservative: not before now */
+	r->last_hb_ns = cv_now_ns(); /* conservative: not before now */
 	r->fence_result = -1;
 	return r;
 }
@@ -179,7 +179,7 @@ int64_t lockd_heartbeat_age_ms(struct lockd *ld, uint32_t id)
 {
 	for (unsigned i = 0; i < ld->n_nodes; i++)
 		if (ld->nodes[i].id == id && ld->nodes[i].hb_seen)
-			return (int64_t)((lockd_now_ns() -
+			return (int64_t)((cv_now_ns() -
 					  ld->nodes[i].last_hb_ns) / NS_PER_MS);
 	return -1;
 }
@@ -228,7 +228,7 @@ static bool table_quorate(struct lockd *ld)
 void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 			       uint64_t seq)
 {
-	uint64_t now = lockd_now_ns(), deadline;
+	uint64_t now = cv_now_ns(), deadline;
 	struct lockd_node_rec *r = rec_get(ld, from);
 	bool fencing = node_fencing(ld, from);
 
@@ -314,7 +314,7 @@ static void fence_cmd_start(struct lockd *ld, struct lockd_node_rec *r)
 		log_err("node %s: cannot fork the fence command: %s; retrying "
 			"in %d ms", name, strerror(errno),
 			LOCKD_FENCE_RETRY_MS);
-		r->fence_failed_ns = lockd_now_ns();
+		r->fence_failed_ns = cv_now_ns();
 		r->fence_result = 1;
 		return;
 	}
@@ -330,7 +330,7 @@ static void fence_cmd_start(struct lockd *ld, struct lockd_node_rec *r)
 		_exit(127);
 	}
 	r->fence_pid = pid;
-	r->fence_started_ns = lockd_now_ns();
+	r->fence_started_ns = cv_now_ns();
 	r->fence_result = -1;
 	log_notice("node %s: running fence command \"%s %s\" (pid %d, "
 		   "timeout %u ms)", name, ld->conf.fence_command, name,
@@ -354,13 +354,13 @@ void lockd_fence_child_exited(struct lockd *ld)
 			r->fence_result = 0;
 			log_notice("node %s: fence command confirmed the fence "
 				   "after %llu ms", name, (unsigned long long)
-				   ((lockd_now_ns() - r->fence_started_ns) /
+				   ((cv_now_ns() - r->fence_started_ns) /
 				    NS_PER_MS));
 			continue;
 		}
 		r->fence_result = WIFEXITED(status) ? WEXITSTATUS(status) :
 				  128 + WTERMSIG(status);
-		r->fence_failed_ns = lockd_now_ns();
+		r->fence_failed_ns = cv_now_ns();
 		log_err("node %s: fence command failed (%s %d); its files stay "
 			"blocked; retrying in %d ms - check the fence agent",
 			name, WIFEXITED(status) ? "exit status" : "signal",
@@ -500,7 +500,7 @@ void lockd_lease_resolve(struct lockd *ld, uint32_t detection_ms)
 
 void lockd_lease_heartbeat_now(struct lockd *ld)
 {
-	ld->hb_next_ns = lockd_now_ns();
+	ld->hb_next_ns = cv_now_ns();
 }
 
 void lockd_lease_tick(struct lockd *ld, uint64_t now)
