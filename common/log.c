@@ -137,17 +137,26 @@ void cv_log(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+size_t cv_log_ring_size(void)
+{
+	return RING_SIZE;
+}
+
 size_t cv_log_ring_read(char *buf, size_t cap)
 {
 	size_t out = 0;
 
 	pthread_mutex_lock(&lg.lock);
 	if (lg.ring_full) {
-		size_t n = RING_SIZE - lg.ring_pos;
+		/* The oldest line was partly overwritten: start after it. */
+		size_t at = lg.ring_pos, n;
+		const char *nl = memchr(lg.ring + at, '\n', RING_SIZE - at);
 
+		at = nl ? (size_t)(nl - lg.ring) + 1 : RING_SIZE;
+		n = RING_SIZE - at;
 		if (n > cap)
 			n = cap;
-		memcpy(buf, lg.ring + lg.ring_pos, n);
+		memcpy(buf, lg.ring + at, n);
 		out = n;
 	}
 	if (out < cap) {

@@ -31,7 +31,9 @@ void cv_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cv_vlog(int level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
-/* Copy the debug ring (oldest first) into buf; returns bytes written. */
+/* Copy the debug ring (whole lines, oldest first, every level) into buf;
+ * returns the bytes written.  csvfs-admin log shows lockd's. */
+size_t cv_log_ring_size(void);
 size_t cv_log_ring_read(char *buf, size_t cap);
 
 #define log_err(...) cv_log(LOG_ERR, __VA_ARGS__)

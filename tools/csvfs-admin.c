@@ -1352,6 +1352,44 @@ static int cmd_metrics(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+/* --------------------------------------------------------------- log */
+
+static void log_json(struct admin *a, char *text)
+{
+	char *line, *save = NULL;
+
+	json_obj_begin(&a->j);
+	json_kstr(&a->j, "node", lkm_server(a->c)->node_name);
+	json_key(&a->j, "lines");
+	json_arr_begin(&a->j);
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		json_str(&a->j, line);
+	json_arr_end(&a->j);
+	json_obj_end(&a->j);
+}
+
+/* lockd's debug ring: every level, whatever the configured log level. */
+static int cmd_log(struct admin *a, int argc, char **argv)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	r = admin_connect(a);
+	if (r)
+		return r;
+	r = lkm_log(a->c, &text, &len);
+	if (r < 0)
+		return lockd_fail("log query", r);
+	if (a->json)
+		log_json(a, text);
+	else
+		fwrite(text, 1, len, stdout);
+	free(text);
+	return 0;
+}
+
 /* -------------------------------------------------------------- main */
 
 static const struct command commands[] = {
@@ -1365,6 +1403,7 @@ static const struct command commands[] = {
 	{ "volumes", 0, 0, cmd_volumes, "" },
 	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL]" },
 	{ "metrics", 0, 0, cmd_metrics, "" },
+	{ "log", 0, 0, cmd_log, "" },
 };
 
 static void usage(FILE *f)

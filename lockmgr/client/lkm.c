@@ -213,6 +213,12 @@ static bool batch_view(const struct lm_smsg *m, const void **e, uint32_t *n,
 		*more = m->u.r_volumes.more;
 		*status = m->u.r_volumes.status;
 		return true;
+	case LM_S_R_LOG:
+		*e = m->u.r_log.e;
+		*n = m->u.r_log.n;
+		*more = m->u.r_log.more;
+		*status = m->u.r_log.status;
+		return true;
 	default:
 		return false;
 	}
@@ -899,6 +905,26 @@ int lkm_volumes(struct lkm_client *c, struct lm_volume_entry **v, size_t *n)
 {
 	return batch_query(c, LM_QUERY_VOLUMES, LM_S_R_VOLUMES, sizeof(**v),
 			   NULL, (void **)v, n);
+}
+
+int lkm_log(struct lkm_client *c, char **text, size_t *len)
+{
+	char *v;
+	size_t n;
+	int r;
+
+	r = batch_query(c, LM_QUERY_LOG, LM_S_R_LOG, 1, NULL, (void **)&v,
+			&n);
+	if (r)
+		return r;
+	*text = realloc(v, n + 1); /* NUL-terminated for the caller */
+	if (!*text) {
+		free(v);
+		return -ENOMEM;
+	}
+	(*text)[n] = '\0';
+	*len = n;
+	return 0;
 }
 
 int lkm_metrics(struct lkm_client *c, struct lm_s_r_metrics *out)

@@ -105,6 +105,9 @@ int lkm_locks(struct lkm_client *c, const struct lm_res *filter,
 int lkm_volumes(struct lkm_client *c, struct lm_volume_entry **v, size_t *n);
 /* This lockd's counters and acquire latency histogram. */
 int lkm_metrics(struct lkm_client *c, struct lm_s_r_metrics *out);
+/* This lockd's debug ring: recent log lines of every level, oldest first,
+ * as one NUL-terminated malloc'd text of *len bytes (the caller frees). */
+int lkm_log(struct lkm_client *c, char **text, size_t *len);
 
 /* Admin: node "" or NULL means the node lockd runs on. */
 int lkm_handoff(struct lkm_client *c, const struct lm_res *res,

@@ -328,6 +328,11 @@ static void *batch_of(struct lm_smsg *r, uint16_t type, uint8_t **more,
 		*more = &r->u.r_volumes.more;
 		*n = &r->u.r_volumes.n;
 		return r->u.r_volumes.e;
+	case LM_S_R_LOG:
+		*max = LM_LOG_BATCH_MAX;
+		*more = &r->u.r_log.more;
+		*n = &r->u.r_log.n;
+		return r->u.r_log.e;
 	default: /* LM_S_R_LOCKS */
 		*more = &r->u.r_locks.more;
 		*n = &r->u.r_locks.n;
@@ -436,6 +441,15 @@ static void serve_query(struct lockd *ld, struct lockd_client *c,
 	case LM_QUERY_METRICS:
 		serve_metrics(ld, c, m->seq);
 		return;
+	case LM_QUERY_LOG: /* rows of one byte: the ring's text */
+		type = LM_S_R_LOG;
+		rs.size = 1;
+		rs.v = malloc(cv_log_ring_size());
+		if (rs.v)
+			rs.n = cv_log_ring_read((char *)rs.v,
+						cv_log_ring_size());
+		ret = rs.v ? 0 : -ENOMEM;
+		break;
 	default:
 		lockd_client_reply(ld, c, m->seq, EINVAL, 0);
 		return;

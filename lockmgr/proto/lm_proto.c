@@ -60,6 +60,8 @@ _Static_assert(LM_BATCH_HDR_WIRE + LM_BATCH_MAX * LM_LOCK_ENTRY_WIRE <=
 _Static_assert(LM_BATCH_HDR_WIRE + LM_VOL_BATCH_MAX * LM_VOLUME_ENTRY_WIRE <=
 		   LM_MSG_MAX,
 	       "a full volumes batch exceeds LM_MSG_MAX");
+_Static_assert(LM_BATCH_HDR_WIRE + LM_LOG_BATCH_MAX <= LM_MSG_MAX,
+	       "a full log batch exceeds LM_MSG_MAX");
 _Static_assert(LM_HDR_LEN + 4 + 4 + LM_SYNC_CHUNK <= LM_MSG_MAX,
 	       "a full sync_data chunk exceeds LM_MSG_MAX");
 
@@ -338,7 +340,8 @@ static const char *const smsg_names[] = {
     [LM_S_R_GETLK] = "r_getlk",	      [LM_S_R_STATUS] = "r_status",
     [LM_S_R_NODES] = "r_nodes",	      [LM_S_R_OWNERS] = "r_owners",
     [LM_S_R_LOCKS] = "r_locks",	      [LM_S_R_VOLUMES] = "r_volumes",
-    [LM_S_R_METRICS] = "r_metrics",   [LM_S_EV_LEASE] = "ev_lease",
+    [LM_S_R_METRICS] = "r_metrics",   [LM_S_R_LOG] = "r_log",
+    [LM_S_EV_LEASE] = "ev_lease",
     [LM_S_EV_GRANTED] = "ev_granted", [LM_S_EV_REVOKE] = "ev_revoke",
     [LM_S_EV_OWNER] = "ev_owner",     [LM_S_EV_LOST] = "ev_lost",
 };
@@ -726,6 +729,15 @@ LM_X_BATCH(x_s_r_volumes, struct lm_s_r_volumes, x_volume_entry,
 	   LM_VOL_BATCH_MAX)
 #undef LM_X_BATCH
 
+/* The log batch: its bytes travel as they are. */
+static void x_s_r_log(struct lm_cur *c, struct lm_s_r_log *r)
+{
+	x_s32(c, &r->status);
+	x_u8(c, &r->more);
+	x_count(c, &r->n, LM_LOG_BATCH_MAX);
+	x_raw(c, (uint8_t *)r->e, r->n);
+}
+
 static bool x_smsg_request(struct lm_cur *c, struct lm_smsg *m)
 {
 	switch (m->type) {
@@ -789,6 +801,9 @@ static bool x_smsg_reply(struct lm_cur *c, struct lm_smsg *m)
 		break;
 	case LM_S_R_METRICS:
 		x_s_r_metrics(c, &m->u.r_metrics);
+		break;
+	case LM_S_R_LOG:
+		x_s_r_log(c, &m->u.r_log);
 		break;
 	default:
 		return false;
@@ -909,7 +924,7 @@ static bool smsg_ok(const struct lm_smsg *m)
 		return s_plock_ok(&m->u.plock, m->type == LM_S_GETLK);
 	case LM_S_QUERY:
 		return m->u.query.what >= LM_QUERY_STATUS &&
-		       m->u.query.what <= LM_QUERY_METRICS &&
+		       m->u.query.what <= LM_QUERY_LOG &&
 		       bool_ok(m->u.query.has_res);
 	case LM_S_ADMIN:
 		return a->op >= LM_ADMIN_HANDOFF && a->op <= LM_ADMIN_RESUME &&
@@ -927,6 +942,8 @@ static bool smsg_ok(const struct lm_smsg *m)
 	case LM_S_R_LOCKS:
 	case LM_S_R_VOLUMES:
 		return s_batch_ok(m);
+	case LM_S_R_LOG:
+		return bool_ok(m->u.r_log.more);
 	case LM_S_EV_LEASE:
 		return bool_ok(m->u.ev_lease.valid);
 	default:

@@ -54,6 +54,7 @@
 #define LM_SYNC_CHUNK 32768	/* state transfer payload per message */
 #define LM_BATCH_MAX 128	/* entries per query reply message */
 #define LM_VOL_BATCH_MAX 32	/* entries per volumes reply message */
+#define LM_LOG_BATCH_MAX 16384	/* debug-log bytes per log reply message */
 #define LM_HIST_BUCKETS 16	/* acquire latency histogram, +Inf included */
 #define LM_MSG_MAX 65536	/* no message is longer than this */
 
@@ -259,6 +260,7 @@ enum lm_smsg_type {
 	LM_S_R_LOCKS = 70,
 	LM_S_R_VOLUMES = 71, /* batches of LM_VOL_BATCH_MAX */
 	LM_S_R_METRICS = 72,
+	LM_S_R_LOG = 73,     /* batches of LM_LOG_BATCH_MAX bytes */
 	/* events, seq 0 */
 	LM_S_EV_LEASE = 128,   /* new lease deadline for this node */
 	LM_S_EV_GRANTED = 129, /* unsolicited grant (hand-off target) */
@@ -274,6 +276,7 @@ enum lm_query_what {
 	LM_QUERY_LOCKS = 4,
 	LM_QUERY_VOLUMES = 5, /* csvfs mounts of every member */
 	LM_QUERY_METRICS = 6, /* this lockd's counters */
+	LM_QUERY_LOG = 7,     /* this lockd's debug ring, oldest first */
 };
 
 enum lm_admin_op {
@@ -471,6 +474,13 @@ struct lm_smsg {
 			uint32_t lease_timeout_ms;
 			struct lm_hist acquire_latency; /* local clients */
 		} r_metrics;
+		/* The debug ring as text: whole lines, every level. */
+		struct lm_s_r_log {
+			int32_t status;
+			uint8_t more;
+			uint32_t n;
+			char e[LM_LOG_BATCH_MAX];
+		} r_log;
 
 		struct lm_s_ev_lease {
 			uint8_t valid;

@@ -269,6 +269,18 @@ echo "$out" | grep -q "drain of s1 timed out after 1s: still owns 1 file (file i
 expect_rc 0 "resume" adm --json resume
 jcheck resume "$out" '.op == "resume" and .node == "s1"'
 
+log "log: lockd's debug ring"
+expect_rc 0 "log" adm log
+echo "$out" | grep -q "csvfs-lockd debug: " || fail "log has no debug lines: $out"
+echo "$out" | grep -q "drain" || fail "log lacks the drain above: $out"
+# Every ring line is a line lockd also printed (level debug here).
+echo "$out" | tail -n 5 | while IFS= read -r l; do
+	grep -qxF -- "$l" "$work/lockd.log" || fail "ring line not in lockd.log: $l"
+done || exit 1
+expect_rc 0 "log --json" adm --json log
+jcheck log "$out" '.node == "s1" and (.lines | length) > 10 and (.lines | all(type == "string"))'
+expect_rc 2 "log with an argument" adm log extra
+
 log "lockd gone"
 kill -KILL "$lockd_pid"
 wait "$lockd_pid" 2>/dev/null

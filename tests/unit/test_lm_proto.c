@@ -43,7 +43,7 @@ static const uint16_t smsg_types[] = {
     LM_S_R_HELLO,    LM_S_R_RESULT,  LM_S_R_GETLK,  LM_S_R_STATUS,
     LM_S_R_NODES,    LM_S_R_OWNERS,  LM_S_R_LOCKS,  LM_S_EV_LEASE,
     LM_S_EV_GRANTED, LM_S_EV_REVOKE, LM_S_EV_OWNER, LM_S_EV_LOST,
-    LM_S_R_VOLUMES,  LM_S_R_METRICS,
+    LM_S_R_VOLUMES,  LM_S_R_METRICS, LM_S_R_LOG,
 };
 
 /* Two variants of each sample: typical values, and values at the limits. */
@@ -352,6 +352,12 @@ static void sample_s_reply(uint16_t type, int v, struct lm_smsg *m)
 		break;
 	case LM_S_R_METRICS:
 		sample_s_metrics(&m->u.r_metrics, v);
+		break;
+	case LM_S_R_LOG: /* v 1: a full batch of every byte value */
+		m->u.r_log.more = (uint8_t)!v;
+		m->u.r_log.n = v ? LM_LOG_BATCH_MAX : 5;
+		for (uint32_t i = 0; i < m->u.r_log.n; i++)
+			m->u.r_log.e[i] = (char)(v ? i * 7 : 'a' + i);
 		break;
 	}
 }
@@ -667,6 +673,12 @@ static void cmp_s_reply(const struct lm_smsg *a, const struct lm_smsg *b)
 		break;
 	case LM_S_R_METRICS:
 		cmp_s_metrics(&a->u.r_metrics, &b->u.r_metrics);
+		break;
+	case LM_S_R_LOG:
+		EQ(a, b, u.r_log.status);
+		EQ(a, b, u.r_log.more);
+		EQ(a, b, u.r_log.n);
+		assert_memory_equal(a->u.r_log.e, b->u.r_log.e, a->u.r_log.n);
 		break;
 	}
 }
@@ -1099,7 +1111,7 @@ static void test_smsg_rejects(void **state)
 	expect_s_reject(LM_S_GETLK, 0, 24, 0, 0xff);
 	expect_s_reject(LM_S_QUERY, 0, 16, LM_QUERY_OWNERS, 0);
 	expect_s_reject(LM_S_QUERY, 0, 16, LM_QUERY_OWNERS,
-			LM_QUERY_METRICS + 1);
+			LM_QUERY_LOG + 1);
 	expect_s_reject(LM_S_QUERY, 0, 20, 1, 2);
 	expect_s_reject(LM_S_ADMIN, 0, 16, LM_ADMIN_HANDOFF, 0);
 	expect_s_reject(LM_S_ADMIN, 0, 16, LM_ADMIN_HANDOFF, 4);
