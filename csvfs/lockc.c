@@ -341,11 +341,6 @@ void cv_lockc_close(struct cv_lockc *lc)
 	lockc_free(lc);
 }
 
-const char *cv_lockc_node_name(struct cv_lockc *lc)
-{
-	return lc->node;
-}
-
 /* The current connection, held shared until put_client(). */
 static struct lkm_client *get_client(struct cv_lockc *lc)
 {

@@ -50,7 +50,6 @@ int cv_lockc_start(struct cv_lockc *lc, struct cv_own *own,
  * invalidation thread go away); calls still work.  Idempotent. */
 void cv_lockc_stop(struct cv_lockc *lc);
 void cv_lockc_close(struct cv_lockc *lc);
-const char *cv_lockc_node_name(struct cv_lockc *lc);
 
 /* cv_own_ops callbacks (arg = lc). */
 int cv_lockc_acquire(void *arg, uint64_t fileid, uint64_t *epoch);

@@ -154,7 +154,6 @@ struct lockd_node_rec {
 	uint64_t fence_started_ns;
 	int fence_result;	 /* -1 none yet, 0 confirmed, >0 failed */
 	uint64_t fence_failed_ns;
-	uint64_t grant_seen_ns;	 /* unused for now */
 };
 
 struct lockd_grant_seen {
