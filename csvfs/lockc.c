@@ -8,7 +8,7 @@
  * 10 s; a blocking F_SETLKW waits until granted or interrupted.
  *
  * lockd restarts: when the connection breaks, the lease ends and every
- * file this mount owned is poisoned (own.c), as DESIGN.md 2.4 demands;
+ * file this mount owned is poisoned (own.c), as doc/design.md §2.4 demands;
  * then a reconnect thread says hello again once a second, and when lockd
  * answers (as the same node) the new connection replaces the old one:
  * new writes acquire ownership again, handles opened before stay

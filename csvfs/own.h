@@ -14,7 +14,7 @@
  *    +------ refused ---------+      lost -------+---> NONE (poison)|
  *    +-------------------- released (after fsync) ------------------+
  *
- * Rules (DESIGN.md 2.3, 2.4):
+ * Rules (doc/design.md §2.3, §2.4):
  *   - EX is acquired lazily, by the first modifying operation;
  *   - a write is admitted only in OWNED, with a lease valid for the
  *     write's margin, through a handle not poisoned; admitted writes are

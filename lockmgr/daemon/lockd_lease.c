@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * lockd_lease.c - this node's lease, the heartbeats, the watchdog, and
- * the fencing of departed nodes (DESIGN §2.4).
+ * the fencing of departed nodes (doc/design.md §2.4).
  *
  * Lease.  A heartbeat (LM_C_HEARTBEAT, seq) is multicast every
  * lease_timeout/8 (conf.h); its send time (CLOCK_MONOTONIC) is remembered

@@ -4,7 +4,7 @@
 #
 # Sourced by every t-*.sh.  A scenario makes a cluster of N nodes on this
 # one machine, starts corosync and csvfs-lockd on them, injects faults and
-# checks the invariants of DESIGN.md §2.6.
+# checks the invariants of doc/design.md §2.6.
 #
 # Each node is a network namespace <prefix>-nI with one veth to a bridge
 # that lives in its own hub namespace <prefix>-hub, so the host's own

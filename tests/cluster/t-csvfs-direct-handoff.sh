@@ -4,7 +4,7 @@
 # Ownership moving back and forth while a VM's direct I/O is in flight
 # (the io_uring path, csvfs/aio.c): every revoke on n1 arrives with up to
 # 32 asynchronous writes and 4 synchronous ones of n1 submitted and not
-# yet complete, and must wait for them (DESIGN.md 2.3: revoke = wait for
+# yet complete, and must wait for them (doc/design.md §2.3: revoke = wait for
 # in-flight writes + fsync + answer).
 #   n1: fio, O_DIRECT, random 4 KiB writes over the first half of the
 #       disk with a checksum in every block, then verified: libaio at

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# A node cut off while it has a VM disk open for write (DESIGN.md 2.4):
+# A node cut off while it has a VM disk open for write (doc/design.md §2.4):
 #   n1 opens the file, writes and keeps writing block 2 through the same
 #     handle in a loop (a VM that keeps running);
 #   partition n1 | n2 n3: n1's lease ends, its writes fail with EIO; the

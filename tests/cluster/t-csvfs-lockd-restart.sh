@@ -11,7 +11,7 @@
 #     reads still work, and csvfs says once that lockd is unreachable
 #     (not once a second);
 #  3. lockd starts again: csvfs reconnects by itself; the descriptor
-#     open across the outage stays poisoned (EIO: DESIGN.md 2.4, the VM
+#     open across the outage stays poisoned (EIO: doc/design.md §2.4, the VM
 #     may run elsewhere by now), a new descriptor writes, acquiring a
 #     new epoch above E1; cluster-wide locks work through the new
 #     connection, and csvfs-admin shows the mount and the owner again;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Live-migration style hand-offs of one VM disk (DESIGN.md 2.3):
+# Live-migration style hand-offs of one VM disk (doc/design.md §2.3):
 #   1. n1 writes blocks 0-7 with fsync and closes; n2 at once writes its
 #      own blocks 0-7: owner n2, epoch grew, every node and the backing
 #      file read n2's blocks only;

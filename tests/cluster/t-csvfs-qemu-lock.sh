@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# QEMU's image locking across nodes (DESIGN.md 2.2): the OFD locks QEMU
+# QEMU's image locking across nodes (doc/design.md §2.2): the OFD locks QEMU
 # takes on its image are cluster-wide through csvfs and lockd, so a
 # second QEMU on another node is refused exactly as on one host.
 #   n1 creates a qcow2 on the shared volume and keeps it open writable

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The fencing options of DESIGN §2.4, with stand-ins:
+# The fencing options of doc/design.md §2.4, with stand-ins:
 #   - fence_command: tests/cluster/fence-agent.sh, failing once then
 #     confirming: the survivors must not grant n1's file before the
 #     agent confirmed (fencing delayed until success), and retry it;

@@ -11,7 +11,7 @@
  * state runs a small model of the lockd shell (hellos, snapshot chunks,
  * revoke answers, resends, fencing).  Random requests, crashes, restarts,
  * splits and merges are drawn from a seeded PRNG, and the invariants of
- * DESIGN.md §2.6 are checked after every step:
+ * doc/design.md §2.6 are checked after every step:
  *
  *   I1 at most one node believes it owns a resource while its lease is
  *      valid; grant epochs strictly increase;
