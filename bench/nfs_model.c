@@ -5,7 +5,7 @@
  *
  * A libnfs context is not thread-safe.  The nfs backend keeps a pool of
  * contexts, each used by one FUSE worker at a time under its mutex with
- * the synchronous calls (backend_nfs_conn.c).  The alternative is a
+ * the synchronous calls (csvfs/backends/nfs/conn.c).  The alternative is a
  * service thread that owns a context and drives the asynchronous calls,
  * so the requests of many workers are in flight together on one TCP
  * connection.  This program runs both:

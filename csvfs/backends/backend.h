@@ -3,8 +3,8 @@
  * backend.h - the storage interface behind the csvfs FUSE layer.
  *
  * A backend turns file system operations into I/O on shared storage: a
- * POSIX directory (backend_dir.c), an NFS export through libnfs
- * (backend_nfs.c), later a shared block device.  The FUSE layer (fs.c) only ever talks to an ops
+ * POSIX directory (dir/dir.c), an NFS export through libnfs (nfs/), later
+ * a shared block device.  The FUSE layer (fs.c) only ever talks to an ops
  * table, so a new backend plugs in without touching it.
  *
  * Handles are backend-private and opaque here:

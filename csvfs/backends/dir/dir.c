@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * backend_dir.c - the `dir` backend: a csvfs volume stored in a POSIX
+ * dir.c - the `dir` backend: a csvfs volume stored in a POSIX
  * directory (a kernel NFS/SMB mount, a cluster file system, or a local
  * directory in tests).
  *

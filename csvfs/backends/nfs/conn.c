@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * backend_nfs_conn.c - the pool of libnfs contexts behind the nfs backend.
+ * conn.c - the pool of libnfs contexts behind the nfs backend.
  *
  * A libnfs context is not thread-safe, so the backend keeps a small pool
  * of them, each mounted on the export, each used by one thread at a time

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * backend_nfs.c - the `nfs` backend: a csvfs volume on an NFS export,
+ * nfs.c - the `nfs` backend: a csvfs volume on an NFS export,
  * reached through libnfs in user space (no kernel NFS client).
  *
  * SOURCE is a libnfs URL, nfs://server/export[/path][?args]; libnfs parses

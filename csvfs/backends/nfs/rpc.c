@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * backend_nfs_wbuf.c - NFS WRITE and COMMIT with the write verifier, and
- * the per-node list of uncommitted writes that makes fsync durable.
+ * rpc.c - NFS WRITE and COMMIT with the write verifier, through libnfs's
+ * raw RPC API; the per-node list of uncommitted writes that makes fsync
+ * durable is wbuf.c.
  *
  * libnfs's nfs_pwrite() sends UNSTABLE WRITEs and nfs_fsync() a COMMIT,
  * on NFSv3 and on NFSv4 alike, but neither looks at the write verifier,
@@ -10,7 +11,7 @@
  * backend therefore writes through the raw RPC API, keeps a copy of
  * every UNSTABLE write until a COMMIT returns the verifier it was written
  * under, and rewrites the copies FILE_SYNC when it does not
- * (backend_nfs.c decides when).
+ * (nfs.c decides when).
  *
  * NFSv4 WRITE and COMMIT are COMPOUNDs: PUTFH and the operation.  A
  * WRITE carries the anonymous stateid (all zeroes, RFC 7530 9.1.4.3), so
