@@ -382,6 +382,8 @@ static void send_hello(int i)
 	m.u.hello.votes = 1;
 	m.u.hello.expected_votes = K;
 	snprintf(m.u.hello.name, LM_NAME_MAX, "n%d", i + 1);
+	m.u.hello.proto_min = LM_PROTO_VERSION_MIN;
+	m.u.hello.proto_max = LM_PROTO_VERSION_MAX;
 	send(i, &m);
 }
 
