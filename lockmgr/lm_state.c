@@ -1627,6 +1627,10 @@ static int negotiate(struct lm_state *st, struct lm_evq *out)
 		struct lm_node *n = node_get(st, st->members[i]);
 
 		st->hellos[i].admitted = admitted[i];
+		/* the name now, for the logs and a node kept out that
+		 * never installs a table: the install sets the same */
+		if (st->hellos[i].name[0])
+			memcpy(n->name, st->hellos[i].name, LM_NAME_MAX);
 		n->proto_min = st->hellos[i].proto_min;
 		n->proto_max = st->hellos[i].proto_max;
 		rc = admit(st, n, admitted[i], out);

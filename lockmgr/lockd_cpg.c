@@ -308,10 +308,16 @@ void lockd_proto_event(struct lockd *ld, const struct lm_ev *ev)
 {
 	struct lm_node_entry e;
 
-	if (ev->type == LM_EV_PROTO) {
+	if (ev->type == LM_EV_PROTO && ev->owner) {
 		log_notice("cluster protocol version %llu (was %llu; this "
 			   "node speaks %u..%u)", (unsigned long long)ev->epoch,
 			   (unsigned long long)ev->owner,
+			   LM_PROTO_VERSION_MIN, LM_PROTO_VERSION_MAX);
+		return;
+	}
+	if (ev->type == LM_EV_PROTO) {
+		log_notice("cluster protocol version %llu (this node speaks "
+			   "%u..%u)", (unsigned long long)ev->epoch,
 			   LM_PROTO_VERSION_MIN, LM_PROTO_VERSION_MAX);
 		return;
 	}

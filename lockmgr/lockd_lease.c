@@ -244,12 +244,22 @@ void lockd_node_wire(struct lockd *ld, uint32_t id, uint16_t *hb_version,
  * the old version reach a newcomer that does not speak it (harmless, see
  * lockd_cpg.c), or a node too old or too new for the cluster sends
  * before it learns that it is kept out.  Said once per node and version.
+ *
+ * It may be a heartbeat that extended the sender's lease (a sender always
+ * reads its own), so it counts as one for the fence timing: the fencer
+ * then waits from a delivery at least as late as the sender's last
+ * heartbeat, never from an earlier one.
  */
 void lockd_undecodable(struct lockd *ld, uint32_t from, const uint8_t *buf,
 		       size_t len, int err)
 {
 	struct lockd_node_rec *r = rec_get(ld, from);
 	unsigned v = lm_msg_version(buf, len);
+
+	if (r && !node_fencing(ld, from)) {
+		r->last_hb_ns = lockd_now_ns();
+		r->hb_seen = true;
+	}
 
 	if (err == -EPROTONOSUPPORT) {
 		if (r && r->bad_version == v)
@@ -300,6 +310,7 @@ void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 	}
 	if (r) {
 		r->hb_version = m->version;
+		r->hb_lease_ms = 0;
 		if (m->version >= 3)
 			check_peer_lease(ld, r, &m->u.heartbeat);
 	}
