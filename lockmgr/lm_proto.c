@@ -460,6 +460,7 @@ static void x_c_hello(struct lm_cur *c, struct lm_c_sync_hello *h)
 	x_str(c, h->name, sizeof(h->name));
 	x_u16(c, &h->proto_min);
 	x_u16(c, &h->proto_max);
+	x_u8(c, &h->kept_out);
 }
 
 static void x_c_sync_data(struct lm_cur *c, struct lm_c_sync_data *d)
@@ -551,7 +552,8 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 		return m->u.hello.n_members <= LM_MAX_NODES &&
 		       str_ok(m->u.hello.name, sizeof(m->u.hello.name)) &&
 		       m->u.hello.proto_min >= 1 &&
-		       m->u.hello.proto_min <= m->u.hello.proto_max;
+		       m->u.hello.proto_min <= m->u.hello.proto_max &&
+		       bool_ok(m->u.hello.kept_out);
 	case LM_C_SYNC_DATA:
 		return m->u.sync_data.len <= LM_SYNC_CHUNK &&
 		       (m->u.sync_data.len == 0 || m->u.sync_data.data);

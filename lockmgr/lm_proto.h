@@ -218,6 +218,9 @@ struct lm_cmsg {
 			/* cluster versions the sender speaks, 1 <= min <= max */
 			uint16_t proto_min;
 			uint16_t proto_max;
+			/* 1: the sender was kept out by the last round (its
+			 * table, even if current, is not a running one) */
+			uint8_t kept_out;
 		} hello;
 		struct lm_c_sync_data {
 			uint32_t index; /* chunk number, from 0 */

@@ -1610,15 +1610,19 @@ static int negotiate(struct lm_state *st, struct lm_evq *out)
 	unsigned v;
 	int rc;
 
+	/* A node kept out may hold a copy of the latest table, but it is
+	 * not running it: ranking it with the running members could keep
+	 * out one of them in its place. */
 	for (uint32_t i = 0; i < st->n_members; i++)
-		if (st->hellos[i].version > latest)
+		if (!st->hellos[i].kept_out && st->hellos[i].version > latest)
 			latest = st->hellos[i].version;
 	for (uint32_t i = 0; i < st->n_members; i++) {
 		const struct lm_hello *h = &st->hellos[i];
 
 		peers[i] = (struct lm_proto_peer){
 			.min = h->proto_min, .max = h->proto_max,
-			.votes = h->votes, .latest = h->version == latest,
+			.votes = h->votes,
+			.latest = !h->kept_out && h->version == latest,
 		};
 	}
 	v = lm_proto_negotiate(peers, st->n_members, admitted);
@@ -1667,6 +1671,7 @@ static int do_hello(struct lm_state *st, uint32_t from,
 	e->name[LM_NAME_MAX - 1] = 0;
 	e->proto_min = h->proto_min;
 	e->proto_max = h->proto_max;
+	e->kept_out = h->kept_out;
 	for (uint32_t i = 0; i < st->n_members; i++)
 		if (!st->hellos[i].got)
 			return 0;

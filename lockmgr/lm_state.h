@@ -73,8 +73,9 @@
  * out (LM_EV_EXCLUDED, state LM_NODE_INCOMPATIBLE): it counts as not a
  * member for quorum, grants, requests and fencing, and the donor is
  * chosen among the others.  Since the running lineage (the members with
- * the latest table) ranks first, a newcomer too old or too new is kept
- * out rather than a running node.  Every later membership change with a
+ * the latest table, not counting those that say they were kept out)
+ * ranks first, a newcomer too old or too new is kept out rather than a
+ * running node.  Every later membership change with a
  * node kept out in the membership starts a round again, so it joins as
  * soon as the others would speak its version (or it was upgraded and
  * restarted, which is a join anyway).  A change with leaves only has no

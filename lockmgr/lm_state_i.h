@@ -108,6 +108,7 @@ struct lm_hello {
 	char name[LM_NAME_MAX];
 	uint16_t proto_min;
 	uint16_t proto_max;
+	uint8_t kept_out; /* says it was kept out by the last round */
 	uint8_t admitted; /* speaks the negotiated version */
 };
 

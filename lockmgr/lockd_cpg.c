@@ -424,6 +424,7 @@ void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc)
 	snprintf(h->name, sizeof(h->name), "%s", ld->node_name);
 	h->proto_min = LM_PROTO_VERSION_MIN;
 	h->proto_max = LM_PROTO_VERSION_MAX;
+	h->kept_out = ld->kept_out;
 	lockd_send(ld, &m);
 	ld->sent_votes = ld->votes;
 	ld->sent_expected = ld->expected_votes;
