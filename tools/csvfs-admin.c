@@ -145,7 +145,7 @@ static int admin_connect(struct admin *a)
 		return 0;
 	r = lkm_connect_err(a->socket, &hello, CONNECT_TIMEOUT_MS, &a->c, why,
 			    sizeof(why));
-	if (r == -EPROTONOSUPPORT)
+	if (r == -EPROTONOSUPPORT || r == -ECONNRESET)
 		return fail("cannot use csvfs-lockd at %s: %s", a->socket, why);
 	if (r < 0)
 		return fail("cannot reach csvfs-lockd at %s: %s%s", a->socket,
@@ -354,6 +354,14 @@ static const char *transport_name(uint8_t t)
 	return t == 1 ? "corosync" : t == 2 ? "standalone" : "unknown";
 }
 
+/* A lockd is kept out exactly when it does not speak the version the
+ * cluster runs (csvfs-lockd(8), ROLLING UPGRADES). */
+static bool kept_out(const struct lm_s_r_status *s)
+{
+	return s->proto_version && (s->proto_version < s->proto_min ||
+				    s->proto_version > s->proto_max);
+}
+
 static void status_json(struct admin *a, const struct lm_s_r_status *s)
 {
 	struct json *j = &a->j;
@@ -394,6 +402,7 @@ static void status_json(struct admin *a, const struct lm_s_r_status *s)
 		json_null(j);
 	json_kuint(j, "protocol_min", s->proto_min);
 	json_kuint(j, "protocol_max", s->proto_max);
+	json_kbool(j, "kept_out", kept_out(s));
 	json_obj_end(j);
 	json_finish(j);
 }
@@ -429,8 +438,9 @@ static void status_human(struct admin *a, const struct lm_s_r_status *s)
 	printf("clients:    %" PRIu32 "\n", s->n_clients);
 	if (s->proto_version)
 		printf("protocol:   cluster runs version %u, this node speaks "
-		       "%u..%u\n", s->proto_version, s->proto_min,
-		       s->proto_max);
+		       "%u..%u%s\n", s->proto_version, s->proto_min,
+		       s->proto_max, kept_out(s) ? ": this node is KEPT OUT "
+		       "(see csvfs-lockd(8), ROLLING UPGRADES)" : "");
 	else
 		printf("protocol:   none negotiated yet, this node speaks "
 		       "%u..%u\n", s->proto_min, s->proto_max);

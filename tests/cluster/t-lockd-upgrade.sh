@@ -194,6 +194,8 @@ for i in 1 3; do
 		"$(ndir "$i")/lockd.log" || _fail "n$i's log does not say n2 is kept out"
 done
 [ "$(status_field 2 .ready)" = false ] || _fail "n2 says it is ready"
+[ "$(status_field 2 .kept_out)" = true ] || _fail "n2's status does not say it is kept out"
+[ "$(status_field 1 .kept_out)" = false ] || _fail "n1's status says it is kept out"
 probe_start b 2
 probe_cmd b "acquire 5 5000"
 probe_expect b '^(ok|err) acquire 5 ' 10 || _fail "n2: no reply to acquire"
