@@ -111,7 +111,8 @@ static struct cv_lockc *lockc_new(const char *path,
 	return lc;
 }
 
-static int say_hello(const struct cv_lockc *lc, struct lkm_client **out)
+static int say_hello(const struct cv_lockc *lc, struct lkm_client **out,
+		     char *why, size_t whylen)
 {
 	struct lkm_hello hello = {
 		.kind = LM_CLIENT_CSVFS,
@@ -121,7 +122,8 @@ static int say_hello(const struct cv_lockc *lc, struct lkm_client **out)
 	};
 
 	memcpy(hello.volume, lc->volume, LM_VOLUME_LEN);
-	return lkm_connect(lc->path, &hello, LOCKC_CONNECT_MS, out);
+	return lkm_connect_err(lc->path, &hello, LOCKC_CONNECT_MS, out, why,
+			       whylen);
 }
 
 int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
@@ -130,6 +132,7 @@ int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
 {
 	const struct lkm_server_info *si;
 	struct cv_lockc *lc;
+	char why[256] = "";
 	int rc;
 
 	lc = lockc_new(path, mnt);
@@ -137,7 +140,12 @@ int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	rc = say_hello(lc, &lc->c);
+	rc = say_hello(lc, &lc->c, why, sizeof(why));
+	if (rc == -EPROTONOSUPPORT) {
+		snprintf(err, errlen, "cannot use csvfs-lockd at %s: %s", path,
+			 why);
+		goto fail;
+	}
 	if (rc) {
 		snprintf(err, errlen,
 			 "cannot connect to csvfs-lockd at %s: %s "
@@ -217,16 +225,19 @@ static void on_event(const struct lm_smsg *ev, void *arg)
 static int reconnect(struct cv_lockc *lc, bool *logged)
 {
 	struct lkm_client *nc, *old;
+	char why[256] = "";
 	const char *name;
 	int rc;
 
-	rc = say_hello(lc, &nc);
+	rc = say_hello(lc, &nc, why, sizeof(why));
 	if (rc) {
 		if (!*logged)
 			log_warn("csvfs-lockd at %s unreachable: %s; writes "
 				 "fail with EIO until it is back (retrying "
-				 "every %d ms)",
-				 lc->path, lkm_strerror(rc), LOCKC_RETRY_MS);
+				 "every %d ms)", lc->path,
+				 rc == -EPROTONOSUPPORT ? why :
+							  lkm_strerror(rc),
+				 LOCKC_RETRY_MS);
 		*logged = true;
 		return rc;
 	}

@@ -127,7 +127,7 @@ static int admin_connect(struct admin *a)
 		.kind = LM_CLIENT_ADMIN,
 		.label = "csvfs-admin",
 	};
-	char eb[128];
+	char eb[128], why[256] = "";
 	int r;
 
 	if (!a->socket || !*a->socket)
@@ -136,7 +136,10 @@ static int admin_connect(struct admin *a)
 		a->socket = LKM_DEFAULT_SOCKET;
 	if (a->c)
 		return 0;
-	r = lkm_connect(a->socket, &hello, CONNECT_TIMEOUT_MS, &a->c);
+	r = lkm_connect_err(a->socket, &hello, CONNECT_TIMEOUT_MS, &a->c, why,
+			    sizeof(why));
+	if (r == -EPROTONOSUPPORT || r == -ECONNRESET)
+		return fail("cannot use csvfs-lockd at %s: %s", a->socket, why);
 	if (r < 0)
 		return fail("cannot reach csvfs-lockd at %s: %s%s", a->socket,
 			    errtext(r, eb, sizeof(eb)), connect_hint(r));
@@ -248,6 +251,8 @@ static const char *node_state(const struct lm_node_entry *e)
 		return "fencing";
 	case LM_NODE_DOWN:
 		return "down";
+	case LM_NODE_INCOMPATIBLE:
+		return "incompatible";
 	default:
 		return "unknown";
 	}
@@ -342,6 +347,14 @@ static const char *transport_name(uint8_t t)
 	return t == 1 ? "corosync" : t == 2 ? "standalone" : "unknown";
 }
 
+/* A lockd is kept out exactly when it does not speak the version the
+ * cluster runs (csvfs-lockd(8), ROLLING UPGRADES). */
+static bool kept_out(const struct lm_s_r_status *s)
+{
+	return s->proto_version && (s->proto_version < s->proto_min ||
+				    s->proto_version > s->proto_max);
+}
+
 static void status_json(struct admin *a, const struct lm_s_r_status *s)
 {
 	struct json *j = &a->j;
@@ -375,6 +388,14 @@ static void status_json(struct admin *a, const struct lm_s_r_status *s)
 	json_kuint(j, "resources", s->n_resources);
 	json_kuint(j, "locks", s->n_locks);
 	json_kuint(j, "clients", s->n_clients);
+	json_key(j, "cluster_protocol");
+	if (s->proto_version)
+		json_int(j, s->proto_version);
+	else
+		json_null(j);
+	json_kuint(j, "protocol_min", s->proto_min);
+	json_kuint(j, "protocol_max", s->proto_max);
+	json_kbool(j, "kept_out", kept_out(s));
 	json_obj_end(j);
 	json_finish(j);
 }
@@ -408,6 +429,14 @@ static void status_human(struct admin *a, const struct lm_s_r_status *s)
 	printf("resources:  %" PRIu64 " tracked, %" PRIu64 " locks\n",
 	       s->n_resources, s->n_locks);
 	printf("clients:    %" PRIu32 "\n", s->n_clients);
+	if (s->proto_version)
+		printf("protocol:   cluster runs version %u, this node speaks "
+		       "%u..%u%s\n", s->proto_version, s->proto_min,
+		       s->proto_max, kept_out(s) ? ": this node is KEPT OUT "
+		       "(see csvfs-lockd(8), ROLLING UPGRADES)" : "");
+	else
+		printf("protocol:   none negotiated yet, this node speaks "
+		       "%u..%u\n", s->proto_min, s->proto_max);
 }
 
 static int cmd_status(struct admin *a, int argc, char **argv)
@@ -444,6 +473,31 @@ static int64_t self_lease_ms(struct admin *a)
 	return s.lease_remaining_ms;
 }
 
+/* Protocol fields of a nodes row; null when not known. */
+static void nodes_json_proto(struct json *j, const struct lm_node_entry *e)
+{
+	json_key(j, "protocol_min");
+	if (e->proto_min)
+		json_int(j, e->proto_min);
+	else
+		json_null(j);
+	json_key(j, "protocol_max");
+	if (e->proto_max)
+		json_int(j, e->proto_max);
+	else
+		json_null(j);
+	json_key(j, "heartbeat_protocol");
+	if (e->heartbeat_version)
+		json_int(j, e->heartbeat_version);
+	else
+		json_null(j);
+	json_key(j, "lease_timeout_ms");
+	if (e->lease_timeout_ms)
+		json_int(j, e->lease_timeout_ms);
+	else
+		json_null(j);
+}
+
 static void nodes_json(struct admin *a)
 {
 	uint32_t self = lkm_server(a->c)->node_id;
@@ -469,6 +523,7 @@ static void nodes_json(struct admin *a)
 		else
 			json_int(j, e->heartbeat_age_ms);
 		json_kbool(j, "this_node", e->id == self);
+		nodes_json_proto(j, e);
 		json_key(j, "lease_remaining_ms");
 		if (e->id != self || lease < 0)
 			json_null(j);
@@ -484,21 +539,22 @@ static int nodes_human(struct admin *a)
 {
 	static const char *const hdr[] = { "NAME",   ">ID",    "STATE",
 					   "MEMBER", ">VOTES", ">OWNED",
-					   ">LOCKS", "HEARTBEAT", "LEASE" };
+					   ">LOCKS", "HEARTBEAT", "LEASE",
+					   "PROTOCOL" };
 	uint32_t self = lkm_server(a->c)->node_id;
 	int64_t lease_ms = self_lease_ms(a);
 	struct cv_table t;
 	int r;
 
-	if (cv_table_init(&t, 9, hdr) < 0)
+	if (cv_table_init(&t, 10, hdr) < 0)
 		return fail("out of memory");
 	for (size_t i = 0; i < a->n_nodes; i++) {
 		const struct lm_node_entry *e = &a->nodes[i];
 		char name[LM_NAME_MAX + 4], id[16], votes[16], owned[16];
-		char locks[16], age[16], lease[24];
-		const char *row[9] = { name, id, node_state(e),
-				       e->member ? "yes" : "no", votes, owned,
-				       locks, age, lease };
+		char locks[16], age[16], lease[24], proto[16];
+		const char *row[10] = { name,  id,   node_state(e),
+					e->member ? "yes" : "no",
+					votes, owned, locks, age, lease, proto };
 
 		snprintf(name, sizeof(name), "%s%s", e->name,
 			 e->id == self ? " *" : "");
@@ -507,6 +563,11 @@ static int nodes_human(struct admin *a)
 		snprintf(owned, sizeof(owned), "%" PRIu32, e->n_owned);
 		snprintf(locks, sizeof(locks), "%" PRIu32, e->n_locks);
 		cv_age_format(e->heartbeat_age_ms, age, sizeof(age));
+		if (e->proto_max)
+			snprintf(proto, sizeof(proto), "%u..%u", e->proto_min,
+				 e->proto_max);
+		else
+			snprintf(proto, sizeof(proto), "-");
 		if (e->id != self)
 			snprintf(lease, sizeof(lease), "-");
 		else if (lease_ms < 0)
@@ -522,7 +583,8 @@ static int nodes_human(struct admin *a)
 	cv_table_print(&t, stdout);
 	cv_table_free(&t);
 	printf("(* = this node; LEASE is known for this node only, "
-	       "HEARTBEAT is the age of each node's last heartbeat)\n");
+	       "HEARTBEAT is the age of each node's last heartbeat, PROTOCOL\n"
+	       " the cluster protocol versions it speaks)\n");
 	return 0;
 }
 

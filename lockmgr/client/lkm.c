@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -62,6 +63,7 @@ struct lkm_call {
 struct lkm_client {
 	int fd;
 	struct lkm_server_info info;	/* set once by lkm_connect */
+	uint16_t version;		/* chosen at the hello, then fixed */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* CLOCK_MONOTONIC; any change below */
@@ -111,7 +113,7 @@ static int send_msg(struct lkm_client *c, const struct lm_smsg *m,
 	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 	int len, r;
 
-	len = lm_smsg_encode(m, buf, sizeof(buf));
+	len = lm_smsg_encode_v(m, c->version, buf, sizeof(buf));
 	if (len < 0)
 		return len;
 	for (;;) {
@@ -591,8 +593,42 @@ static int client_new(struct lkm_client **out)
 	return 0;
 }
 
+void lkm_proto_refusal(char *buf, size_t len, unsigned lockd_min,
+		       unsigned lockd_max, unsigned client_min,
+		       unsigned client_max)
+{
+	snprintf(buf, len, "csvfs-lockd speaks client protocol %u..%u, this "
+		 "client %u..%u: upgrade %s", lockd_min, lockd_max, client_min,
+		 client_max, client_max < lockd_min ? "this client" :
+		 "csvfs-lockd");
+}
+
+/* Why the hello failed, for lkm_connect_err(). */
+static void hello_error(const struct lkm_call *call, int r, char *err,
+			size_t errlen)
+{
+	const struct lm_s_r_hello *rh = &call->rep->u.r_hello;
+
+	if (!err || !errlen)
+		return;
+	if (r == -EPROTONOSUPPORT && call->rep->type == LM_S_R_HELLO) {
+		lkm_proto_refusal(err, errlen, rh->proto_min, rh->proto_max,
+				  LM_CLIENT_VERSION_MIN,
+				  LM_CLIENT_VERSION_MAX);
+	} else if (r == -ECONNRESET) {
+		/* what a csvfs-lockd from before version negotiation does
+		 * with a hello it cannot read */
+		snprintf(err, errlen, "csvfs-lockd closed the connection at "
+			 "the hello: it may be older than this client (client "
+			 "protocol %u..%u); upgrade csvfs-lockd",
+			 LM_CLIENT_VERSION_MIN, LM_CLIENT_VERSION_MAX);
+	} else {
+		snprintf(err, errlen, "%s", lkm_strerror(r));
+	}
+}
+
 static int say_hello(struct lkm_client *c, const struct lkm_hello *hello,
-		     int timeout_ms)
+		     int timeout_ms, char *err, size_t errlen)
 {
 	struct lkm_call *call;
 	struct lm_s_hello *h;
@@ -603,7 +639,8 @@ static int say_hello(struct lkm_client *c, const struct lkm_hello *hello,
 	if (!call)
 		return -ENOMEM;
 	h = &call->req->u.hello;
-	h->proto_version = LM_PROTO_VERSION;
+	h->proto_min = LM_CLIENT_VERSION_MIN;
+	h->proto_max = LM_CLIENT_VERSION_MAX;
 	h->kind = hello ? hello->kind : LM_CLIENT_ADMIN;
 	h->pid = (uint32_t)getpid();
 	if (hello) {
@@ -621,8 +658,14 @@ static int say_hello(struct lkm_client *c, const struct lkm_hello *hello,
 		r = call->status > 0 ? -call->status : call->status;
 	if (r == 0 && call->rep->type != LM_S_R_HELLO)
 		r = -EPROTO;
+	if (r == 0 && (call->rep->u.r_hello.version < LM_CLIENT_VERSION_MIN ||
+		       call->rep->u.r_hello.version > LM_CLIENT_VERSION_MAX))
+		r = -EPROTO; /* lockd chose what we never offered */
+	if (r)
+		hello_error(call, r, err, errlen);
 	if (r == 0) {
 		rh = &call->rep->u.r_hello;
+		c->version = (uint16_t)rh->version;
 		c->info.node_id = rh->node_id;
 		memcpy(c->info.node_name, rh->node_name, LM_NAME_MAX);
 		memcpy(c->info.cluster_name, rh->cluster_name, LM_NAME_MAX);
@@ -635,6 +678,13 @@ static int say_hello(struct lkm_client *c, const struct lkm_hello *hello,
 
 int lkm_connect(const char *path, const struct lkm_hello *hello,
 		int timeout_ms, struct lkm_client **out)
+{
+	return lkm_connect_err(path, hello, timeout_ms, out, NULL, 0);
+}
+
+int lkm_connect_err(const char *path, const struct lkm_hello *hello,
+		    int timeout_ms, struct lkm_client **out, char *err,
+		    size_t errlen)
 {
 	struct lkm_client *c;
 	struct timespec dl;
@@ -653,9 +703,12 @@ int lkm_connect(const char *path, const struct lkm_hello *hello,
 	if (r < 0)
 		return r;
 	r = open_socket(path, &dl, &c->fd);
-	if (r < 0)
+	if (r < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: %s", path, lkm_strerror(r));
 		goto fail;
-	r = say_hello(c, hello, deadline_left_ms(&dl));
+	}
+	r = say_hello(c, hello, deadline_left_ms(&dl), err, errlen);
 	if (r < 0)
 		goto fail;
 	*out = c;

@@ -50,9 +50,20 @@ struct lkm_server_info {
 	char cluster_name[LM_NAME_MAX];
 };
 
-/* path NULL: $CSVFS_LOCKD_SOCKET, else LKM_DEFAULT_SOCKET. */
+/* path NULL: $CSVFS_LOCKD_SOCKET, else LKM_DEFAULT_SOCKET.  The hello
+ * negotiates the client protocol version: -EPROTONOSUPPORT when lockd's
+ * range and ours do not meet. */
 int lkm_connect(const char *path, const struct lkm_hello *hello,
 		int timeout_ms, struct lkm_client **out);
+/* The same; on failure also a one-line reason in err (e.g. "csvfs-lockd
+ * speaks client protocol 2..2, this client 3..3: upgrade csvfs-lockd"). */
+int lkm_connect_err(const char *path, const struct lkm_hello *hello,
+		    int timeout_ms, struct lkm_client **out, char *err,
+		    size_t errlen);
+/* The reason given for a refused version, in buf. */
+void lkm_proto_refusal(char *buf, size_t len, unsigned lockd_min,
+		       unsigned lockd_max, unsigned client_min,
+		       unsigned client_max);
 void lkm_close(struct lkm_client *c);
 const struct lkm_server_info *lkm_server(const struct lkm_client *c);
 

@@ -136,6 +136,8 @@ static bool node_fencing(const struct lm_state *st, uint32_t id)
 
 static uint8_t node_state(const struct lm_node *n)
 {
+	if (n->excluded)
+		return LM_NODE_INCOMPATIBLE;
 	if (n->fencing)
 		return LM_NODE_FENCING;
 	return n->member ? LM_NODE_UP : LM_NODE_DOWN;
@@ -1144,6 +1146,7 @@ static int node_left(struct lm_state *st, struct lm_node *n,
 	struct lm_rsrc *r, *next;
 
 	n->member = 0;
+	n->excluded = 0;
 	FOR_EACH_RES(st, r, next) {
 		int i = waiter_find(r, n->id);
 
@@ -1156,6 +1159,31 @@ static int node_left(struct lm_state *st, struct lm_node *n,
 	if (node_holds(st, n->id))
 		n->fencing = 1;
 	return ev_push(out, LM_EV_NODE, n->id, 0, 0, NULL, 0, 0);
+}
+
+static int proto_set(struct lm_state *st, uint16_t v, struct lm_evq *out)
+{
+	uint16_t was = st->proto;
+
+	if (v == was)
+		return 0;
+	st->proto = v;
+	return ev_push(out, LM_EV_PROTO, 0, 0, 0, NULL, v, was);
+}
+
+/* Leaves only: the remaining members all spoke the version in force, so
+ * the highest they all speak is the same or higher. */
+static int proto_after_leaves(struct lm_state *st, struct lm_evq *out)
+{
+	uint16_t v = 0;
+
+	for (uint32_t i = 0; i < st->n_members; i++) {
+		const struct lm_node *n = node_get(st, st->members[i]);
+
+		if (n->member && n->proto_max && (!v || n->proto_max < v))
+			v = n->proto_max;
+	}
+	return v ? proto_set(st, v, out) : 0;
 }
 
 static int u32_cmp(const void *a, const void *b)
@@ -1192,6 +1220,11 @@ int lm_state_apply_confchg(struct lm_state *st, const struct lm_confchg *cc,
 	for (uint32_t i = 0; !rc && i < st->n_members; i++) {
 		struct lm_node *n = node_get(st, st->members[i]);
 
+		/* One kept out: a round again, it may fit now. */
+		if (n->excluded) {
+			joins = true;
+			continue;
+		}
 		if (!n->member) {
 			joins = true;
 			n->member = 1;
@@ -1203,7 +1236,10 @@ int lm_state_apply_confchg(struct lm_state *st, const struct lm_confchg *cc,
 	/* Joins start a transfer; any change during one restarts it. */
 	if (joins || st->syncing)
 		sync_reset(st, true);
-	rc = update_ready(st, out);
+	if (!st->syncing && leaves)
+		rc = proto_after_leaves(st, out);
+	if (!rc)
+		rc = update_ready(st, out);
 	if (!rc && leaves && st->ready) {
 		/* The latest quorate lineage must have the highest version. */
 		st->version++;
@@ -1541,6 +1577,74 @@ int lm_state_snapshot_check(const uint8_t *buf, size_t len)
  * State transfer
  */
 
+/* Keep node n out, or let it in again, after a round's negotiation. */
+static int admit(struct lm_state *st, struct lm_node *n, bool in,
+		 struct lm_evq *out)
+{
+	int rc = 0;
+
+	if (!in) {
+		if (n->member)
+			rc = node_left(st, n, out);
+		n->excluded = 1;
+		return rc;
+	}
+	if (n->excluded) {
+		n->excluded = 0;
+		n->member = 1;
+		rc = ev_push(out, LM_EV_NODE, n->id, 0, 0, NULL, 0, 0);
+	}
+	return rc;
+}
+
+/*
+ * Every hello of the round is in: the version the cluster runs and who
+ * speaks it (lm_state.h), from the hellos alone, so every member decides
+ * the same at this point of the order.
+ */
+static int negotiate(struct lm_state *st, struct lm_evq *out)
+{
+	struct lm_proto_peer peers[LM_MAX_NODES];
+	bool admitted[LM_MAX_NODES];
+	uint64_t latest = 0;
+	unsigned v;
+	int rc;
+
+	/* A node kept out may hold a copy of the latest table, but it is
+	 * not running it: ranking it with the running members could keep
+	 * out one of them in its place. */
+	for (uint32_t i = 0; i < st->n_members; i++)
+		if (!st->hellos[i].kept_out && st->hellos[i].version > latest)
+			latest = st->hellos[i].version;
+	for (uint32_t i = 0; i < st->n_members; i++) {
+		const struct lm_hello *h = &st->hellos[i];
+
+		peers[i] = (struct lm_proto_peer){
+			.min = h->proto_min, .max = h->proto_max,
+			.votes = h->votes,
+			.latest = !h->kept_out && h->version == latest,
+		};
+	}
+	v = lm_proto_negotiate(peers, st->n_members, admitted);
+	rc = proto_set(st, (uint16_t)v, out);
+	for (uint32_t i = 0; !rc && i < st->n_members; i++) {
+		struct lm_node *n = node_get(st, st->members[i]);
+
+		st->hellos[i].admitted = admitted[i];
+		/* the name now, for the logs and a node kept out that
+		 * never installs a table: the install sets the same */
+		if (st->hellos[i].name[0])
+			memcpy(n->name, st->hellos[i].name, LM_NAME_MAX);
+		n->proto_min = st->hellos[i].proto_min;
+		n->proto_max = st->hellos[i].proto_max;
+		rc = admit(st, n, admitted[i], out);
+		if (!rc && !admitted[i])
+			rc = ev_push(out, LM_EV_EXCLUDED, n->id, 0, 0, NULL,
+				     v, 0);
+	}
+	return rc;
+}
+
 static int do_hello(struct lm_state *st, uint32_t from,
 		    const struct lm_c_sync_hello *h, struct lm_evq *out)
 {
@@ -1548,6 +1652,7 @@ static int do_hello(struct lm_state *st, uint32_t from,
 	struct lm_hello *e;
 	uint32_t donor = 0;
 	uint64_t best = 0;
+	int rc;
 
 	/* A hello for another membership is from an older round. */
 	if (!st->syncing || idx < 0 || st->donor ||
@@ -1564,15 +1669,24 @@ static int do_hello(struct lm_state *st, uint32_t from,
 	e->expected = h->expected_votes;
 	memcpy(e->name, h->name, LM_NAME_MAX);
 	e->name[LM_NAME_MAX - 1] = 0;
-	for (uint32_t i = 0; i < st->n_members; i++) {
+	e->proto_min = h->proto_min;
+	e->proto_max = h->proto_max;
+	e->kept_out = h->kept_out;
+	for (uint32_t i = 0; i < st->n_members; i++)
 		if (!st->hellos[i].got)
 			return 0;
+	rc = negotiate(st, out);
+	for (uint32_t i = 0; !rc && i < st->n_members; i++) {
+		if (!st->hellos[i].admitted)
+			continue;
 		/* members are sorted: ties go to the lowest id */
 		if (!donor || st->hellos[i].version > best) {
 			donor = st->members[i];
 			best = st->hellos[i].version;
 		}
 	}
+	if (rc)
+		return rc;
 	st->donor = donor;
 	return ev_push(out, LM_EV_SYNC_DONOR, donor, 0, 0, NULL, 0, 0);
 }
@@ -1637,7 +1751,10 @@ static int install_nodes(struct lm_state *st, struct lm_state *ns)
 
 		if (!n)
 			return -ENOMEM;
-		n->member = 1;
+		n->member = h->admitted;
+		n->excluded = !h->admitted;
+		n->proto_min = h->proto_min;
+		n->proto_max = h->proto_max;
 		n->votes = h->votes;
 		n->expected = h->expected;
 		if (h->name[0])
@@ -1648,7 +1765,7 @@ static int install_nodes(struct lm_state *st, struct lm_state *ns)
 	for (uint32_t i = 0; i < st->n_nodes; i++) {
 		struct lm_node *n = &st->nodes[i];
 
-		n->member = member_index(st, n->id) >= 0;
+		n->member = member_index(st, n->id) >= 0 && !n->excluded;
 		if (!node_holds(st, n->id))
 			n->fencing = 0;
 		else if (!n->member)
@@ -1899,6 +2016,7 @@ void lm_state_status(const struct lm_state *st, struct lm_status_info *out)
 	out->epoch = st->epoch;
 	out->n_resources = st->n_resources;
 	out->n_locks = count_locks(st);
+	out->proto_version = st->proto;
 }
 
 static void fill_node(const struct lm_state *st, const struct lm_node *n,
@@ -1913,6 +2031,8 @@ static void fill_node(const struct lm_state *st, const struct lm_node *n,
 	e->votes = n->votes;
 	node_counts(st, n->id, &e->n_owned, &e->n_locks);
 	e->heartbeat_age_ms = -1;
+	e->proto_min = n->proto_min;
+	e->proto_max = n->proto_max;
 }
 
 int lm_state_node(const struct lm_state *st, uint32_t id,
@@ -2082,7 +2202,12 @@ int lm_state_getlk(const struct lm_state *st, const struct lm_res *res,
 
 uint32_t lm_state_fencer(const struct lm_state *st)
 {
-	return st->ready && st->n_members ? st->members[0] : 0;
+	if (!st->ready)
+		return 0;
+	for (uint32_t i = 0; i < st->n_members; i++)
+		if (node_get(st, st->members[i])->member)
+			return st->members[i];
+	return 0;
 }
 
 size_t lm_state_fence_pending(const struct lm_state *st, uint32_t *ids,
@@ -2193,8 +2318,11 @@ static int check_nodes(const struct lm_state *st, char *why, size_t whylen)
 
 		CHECK(n->id && (!i || st->nodes[i - 1].id < n->id),
 		      "nodes out of order at %u", i);
-		CHECK(!!n->member == (member_index(st, n->id) >= 0),
+		CHECK(!!n->member == (member_index(st, n->id) >= 0 &&
+				      !n->excluded),
 		      "node %u: member flag wrong", n->id);
+		CHECK(!n->excluded || member_index(st, n->id) >= 0,
+		      "node %u: kept out but not in the membership", n->id);
 		CHECK(!n->fencing || node_holds(st, n->id),
 		      "node %u: fencing but holds nothing", n->id);
 	}

@@ -64,6 +64,32 @@
  *      Chunks or DONE from anyone but the donor of the current round, or
  *      before the donor is known, are ignored.
  *
+ * Protocol version (rolling upgrades).  Each hello carries the range of
+ * cluster versions its sender speaks.  When the last hello of a round is
+ * in (step 2), before the donor is chosen, lm_proto_negotiate() picks the
+ * version the cluster runs from the members' ranges, votes and table
+ * versions (LM_EV_PROTO when it changes): the highest version all speak
+ * when their ranges overlap.  A member that does not speak it is kept
+ * out (LM_EV_EXCLUDED, state LM_NODE_INCOMPATIBLE): it counts as not a
+ * member for quorum, grants, requests and fencing, and the donor is
+ * chosen among the others.  Since the running lineage (the members with
+ * the latest table, not counting those that say they were kept out)
+ * ranks first, a newcomer too old or too new is kept out rather than a
+ * running node.  Every later membership change with a
+ * node kept out in the membership starts a round again, so it joins as
+ * soon as the others would speak its version (or it was upgraded and
+ * restarted, which is a join anyway).  A change with leaves only has no
+ * round: the version is recomputed from the ranges the remaining members
+ * announced; it can only rise then (they all spoke the old one), and it
+ * can only fall in a round with a join.  The daemon encodes what it sends
+ * at the version in force (lm_state_status().proto_version) and keeps
+ * its requests until a round is over (lockd_cpg.c tells why).
+ *
+ * The snapshot format does not depend on the version today (format 1 at
+ * versions 2 and 3).  A version that changes it must make the donor
+ * write the format of the version in force, which every member that the
+ * round admitted reads.
+ *
  * Requests (all need ready; "reply" = LM_EV_REPLY to the sender's req_id)
  *   ACQUIRE(res) from N:
  *     N draining -> reply LM_ERR_DRAINING; N fencing -> LM_ERR_FENCING.
@@ -159,6 +185,8 @@ enum lm_ev_type {
 	LM_EV_SYNC_DONOR,	/* node must send its snapshot now */
 	LM_EV_SYNC_INSTALLED,	/* transfer done; queued waits dropped */
 	LM_EV_SYNC_FAILED,	/* snapshot rejected (bug): daemon exits */
+	LM_EV_PROTO,		/* cluster version now epoch (was owner) */
+	LM_EV_EXCLUDED,		/* node kept out: its range misses epoch */
 };
 
 struct lm_ev {
@@ -215,6 +243,7 @@ struct lm_status_info {
 	uint64_t epoch;
 	uint64_t n_resources;
 	uint64_t n_locks;
+	uint16_t proto_version; /* cluster version in force; 0 none yet */
 };
 void lm_state_status(const struct lm_state *st, struct lm_status_info *out);
 
@@ -246,7 +275,8 @@ int lm_state_getlk(const struct lm_state *st, const struct lm_res *res,
 		   uint64_t start, uint64_t end,
 		   struct lm_lock_entry *conflict);
 
-/* The node that sends LM_C_FENCE: the lowest member id, 0 if not ready. */
+/* The node that sends LM_C_FENCE: the lowest member id not kept out, 0 if
+ * not ready. */
 uint32_t lm_state_fencer(const struct lm_state *st);
 /* Nodes that await a fence; returns the count (may exceed max, only max
  * ids are stored).  This includes FENCING nodes that are members again

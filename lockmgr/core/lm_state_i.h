@@ -91,7 +91,11 @@ struct lm_node {
 	char name[LM_NAME_MAX];
 	uint8_t fencing;  /* awaits LM_C_FENCE (replicated) */
 	uint8_t draining; /* replicated */
-	uint8_t member;	  /* local: in the current membership */
+	uint8_t member;	  /* local: in the current membership, not kept out */
+	uint8_t excluded; /* local: in the membership, but its protocol
+			   * range missed the cluster's at the last round */
+	uint16_t proto_min; /* local: range from its last hello, 0 unknown */
+	uint16_t proto_max;
 };
 
 /* One member's hello in the current transfer round. */
@@ -102,6 +106,10 @@ struct lm_hello {
 	uint32_t votes;
 	uint32_t expected;
 	char name[LM_NAME_MAX];
+	uint16_t proto_min;
+	uint16_t proto_max;
+	uint8_t kept_out; /* says it was kept out by the last round */
+	uint8_t admitted; /* speaks the negotiated version */
 };
 
 struct lm_state {
@@ -121,6 +129,8 @@ struct lm_state {
 	bool syncing;
 	bool sync_failed;
 	uint32_t donor;
+	uint16_t proto; /* cluster version in force, 0 before the first round;
+			 * a function of the membership and the hellos */
 	struct lm_hello hellos[LM_MAX_NODES]; /* parallel to members */
 	uint8_t *stage;
 	size_t stage_len;

@@ -189,13 +189,11 @@ void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 		return;
 	ret = lm_cmsg_decode(buf, len, &m);
 	if (ret) {
-		log_warn("dropped an undecodable cluster message from node "
-			 "%u (%zu bytes): %s; check that every node runs the "
-			 "same csvfs version", from, len, strerror(-ret));
+		lockd_undecodable(ld, from, buf, len, ret);
 		return;
 	}
 	if (m.type == LM_C_HEARTBEAT) {
-		lockd_heartbeat_delivered(ld, from, m.u.heartbeat.seq);
+		lockd_heartbeat_delivered(ld, from, &m);
 		return;
 	}
 	if (m.type == LM_C_MOUNT) {
@@ -214,6 +212,7 @@ void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 	if (epoch_persist(ld))
 		return;
 	route_events(ld);
+	lockd_proto_check(ld);
 }
 
 void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
@@ -238,6 +237,7 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 	if (epoch_persist(ld))
 		return;
 	route_events(ld);
+	lockd_proto_check(ld);
 	/*
 	 * Any membership change during a transfer restarts it (lm_state.h),
 	 * so every member answers every change that leaves the table

@@ -39,12 +39,20 @@ struct lockd_link {
 	struct lockd_link *next, *prev;
 };
 
-/* A message queued for the cluster, encoded. */
+/* A reply or event queued for a client, encoded. */
 struct lockd_out {
 	struct lockd_out *next;
-	uint16_t type; /* enum lm_cmsg_type */
+	uint16_t type;
 	size_t len;
 	uint8_t buf[];
+};
+
+/* A message queued for the cluster, encoded only when it is sent: at the
+ * cluster version in force then (lockd_cpg.c). */
+struct lockd_cout {
+	struct lockd_cout *next; /* first: lockd_cpg.c relies on it */
+	struct lm_cmsg msg;	 /* sync_data.data points at data */
+	uint8_t data[];		 /* a SYNC_DATA chunk */
 };
 
 /* A client waiting for an EX ownership this node is getting. */
@@ -133,6 +141,7 @@ struct lockd_client {
 	gid_t gid;
 	bool hello_done;
 	bool dead;		/* close at the next sweep */
+	uint16_t version;	/* socket version chosen at the hello */
 	enum lm_client_kind kind;
 	uint8_t volume[LM_VOLUME_LEN];
 	char label[LM_PATH_MAX];     /* csvfs: the mount point */
@@ -154,6 +163,10 @@ struct lockd_node_rec {
 	uint64_t fence_started_ns;
 	int fence_result;	 /* -1 none yet, 0 confirmed, >0 failed */
 	uint64_t fence_failed_ns;
+	uint16_t hb_version;	 /* version of its last heartbeat, 0 none */
+	uint32_t hb_lease_ms;	 /* its lease, from a version 3 heartbeat */
+	bool lease_warned;	 /* longer lease than ours: said once */
+	uint16_t bad_version;	 /* undecodable version last logged */
 };
 
 struct lockd_grant_seen {
@@ -195,8 +208,9 @@ struct lockd {
 	bool ring_match;	/* quorum's ring id == CPG totem ring id */
 	uint32_t votes, expected_votes; /* ours, from votequorum */
 	uint32_t sent_votes, sent_expected;
-	struct lockd_out *outq, *outq_tail; /* to multicast, in order */
+	struct lockd_cout *outq, *outq_tail; /* to multicast, in order */
 	unsigned outq_len;
+	bool kept_out;		/* this node is LM_NODE_INCOMPATIBLE */
 
 	/* leases (lockd_lease.c) */
 	uint64_t hb_seq;
@@ -281,6 +295,13 @@ void lockd_drop_queued_sync(struct lockd *ld);
 bool lockd_tp_quorate(const struct lockd *ld);
 void lockd_tp_send_node_info(struct lockd *ld);
 void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc);
+/* The cluster version this node encodes at now; 0: none (no round done
+ * yet, or this node is kept out). */
+uint16_t lockd_wire_version(struct lockd *ld);
+/* LM_EV_PROTO and LM_EV_EXCLUDED: say what changed, on every node. */
+void lockd_proto_event(struct lockd *ld, const struct lm_ev *ev);
+/* After an apply: is this node kept out now?  Ends the lease if so. */
+void lockd_proto_check(struct lockd *ld);
 
 /* ---- lockd_lease.c ---- */
 int lockd_lease_init(struct lockd *ld, char *err, size_t errlen);
@@ -292,10 +313,18 @@ void lockd_lease_resolve(struct lockd *ld, uint32_t detection_ms);
 /* Send the next heartbeat at the next tick rather than on schedule. */
 void lockd_lease_heartbeat_now(struct lockd *ld);
 void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
-			       uint64_t seq);
+			       const struct lm_cmsg *m);
+/* A cluster message from node from did not decode (-EPROTONOSUPPORT or
+ * other): say so once per node and version. */
+void lockd_undecodable(struct lockd *ld, uint32_t from, const uint8_t *buf,
+		       size_t len, int err);
 void lockd_lease_end(struct lockd *ld, const char *why);
 void lockd_node_seen_absent(struct lockd *ld, uint32_t id);
 int64_t lockd_heartbeat_age_ms(struct lockd *ld, uint32_t id);
+/* Version of node id's last heartbeat seen here and the lease it
+ * announced (0 when unknown). */
+void lockd_node_wire(struct lockd *ld, uint32_t id, uint16_t *hb_version,
+		     uint32_t *lease_ms);
 void lockd_fence_child_exited(struct lockd *ld);
 void lockd_fenced(struct lockd *ld, uint32_t id);
 

@@ -5,7 +5,8 @@
  * A non-blocking SOCK_SEQPACKET unix socket, one message per packet
  * (lm_proto.h).  Peers are authenticated by SO_PEERCRED (root, or a member
  * of socket_group) when they say hello; the first message must be
- * LM_S_HELLO with our protocol version.  A malformed or oversized message
+ * LM_S_HELLO, whose range of client protocol versions must meet ours: the
+ * reply names the version used on this connection from then on.  A malformed or oversized message
  * closes that client: nothing it sent reaches the lock table.
  *
  * Replies and events that the socket cannot take at once are queued per
@@ -304,7 +305,7 @@ void lockd_client_push(struct lockd *ld, struct lockd_client *c,
 		c->dead = true;
 		return;
 	}
-	len = lm_smsg_encode(m, buf, LM_MSG_MAX);
+	len = lm_smsg_encode_v(m, c->version, buf, LM_MSG_MAX);
 	if (len < 0)
 		log_err("cannot encode a %s message: %s; this is a bug",
 			lm_smsg_type_name(m->type), strerror(-len));
@@ -395,6 +396,19 @@ static void client_recv(struct lockd *ld, struct lockd_client *c)
 			break;
 		}
 		ret = lm_smsg_decode(buf, (size_t)n, m);
+		if (ret == -EPROTONOSUPPORT && !c->hello_done) {
+			log_warn("client %u (pid %d) speaks client protocol "
+				 "%u, this csvfs-lockd %u..%u: disconnecting "
+				 "it; upgrade %s", c->id, (int)c->pid,
+				 lm_msg_version(buf, (size_t)n),
+				 LM_CLIENT_VERSION_MIN, LM_CLIENT_VERSION_MAX,
+				 lm_msg_version(buf, (size_t)n) <
+						 LM_CLIENT_VERSION_MIN ?
+					 "the client (csvfs, csvfs-admin)" :
+					 "csvfs-lockd");
+			c->dead = true;
+			break;
+		}
 		if (ret) {
 			log_warn("client %u (pid %d): malformed message (%zd "
 				 "bytes): %s; disconnecting it", c->id,

@@ -82,32 +82,94 @@ static const char *cs_err_name(cs_error_t e)
 
 /* ---- outgoing queue ---- */
 
+/*
+ * Messages are queued unencoded and encoded when sent, at the cluster
+ * version in force then (lm_state.h, "Protocol version").  Why:
+ *   - a node encodes nothing but the frozen hello and node_info before
+ *     its first round is over, nor when it is kept out: it does not know
+ *     a version the others read;
+ *   - requests (the table's inputs other than the transfer's) wait while
+ *     the table syncs.  A round with a join may lower the version (an
+ *     older node came in), and a request encoded at the old one must
+ *     never be applied after the install, where the newcomer could not
+ *     decode it and the tables would part.  Every message a member sent
+ *     before its hello is ordered before that hello, so before the end
+ *     of the round; what it sends during the round waits here until its
+ *     own install and then goes at the new version.  Those requests would
+ *     only be refused (LM_ERR_SYNCING) during the round anyway.
+ * Heartbeats, mounts and the donor's chunks are not held back by a
+ * transfer: they are not applied to the table (heartbeats and mounts),
+ * or only by the members of the new round (chunks, sent after the
+ * negotiation).  A heartbeat that cannot go now is dropped, not queued:
+ * the next one is due soon and an old one is useless.  Messages that
+ * wait keep their order among themselves.
+ */
+enum out_class {
+	OUT_FROZEN,   /* hello, node_info: always */
+	OUT_UNAPPLIED, /* heartbeat, mount, sync data/done: once a version */
+	OUT_REQUEST,  /* table requests: once a version, and not syncing */
+};
+
+static enum out_class out_class(uint16_t type)
+{
+	switch (type) {
+	case LM_C_SYNC_HELLO:
+	case LM_C_NODE_INFO:
+		return OUT_FROZEN;
+	case LM_C_HEARTBEAT:
+	case LM_C_MOUNT:
+	case LM_C_SYNC_DATA:
+	case LM_C_SYNC_DONE:
+		return OUT_UNAPPLIED;
+	default:
+		return OUT_REQUEST;
+	}
+}
+
+uint16_t lockd_wire_version(struct lockd *ld)
+{
+	struct lm_status_info si;
+
+	if (ld->kept_out)
+		return 0;
+	lm_state_status(ld->st, &si);
+	return si.proto_version;
+}
+
+/* The version to send m at now, 0 if it must wait. */
+static uint16_t out_version(struct lockd *ld, const struct lm_cmsg *m)
+{
+	enum out_class k = out_class(m->type);
+	struct lm_status_info si;
+	uint16_t v;
+
+	if (k == OUT_FROZEN)
+		return LM_PROTO_FROZEN;
+	v = lockd_wire_version(ld);
+	if (!v || k == OUT_UNAPPLIED)
+		return v;
+	lm_state_status(ld->st, &si);
+	return si.syncing ? 0 : v;
+}
+
 int lockd_send(struct lockd *ld, const struct lm_cmsg *m)
 {
-	uint8_t *buf = malloc(LM_MSG_MAX);
-	struct lockd_out *o;
-	int len;
+	size_t extra = m->type == LM_C_SYNC_DATA ? m->u.sync_data.len : 0;
+	struct lockd_cout *o;
 
-	if (!buf)
-		return -ENOMEM;
-	len = lm_cmsg_encode(m, buf, LM_MSG_MAX);
-	if (len < 0) {
-		log_err("cannot encode a %s cluster message: %s; this is a bug",
-			lm_cmsg_type_name(m->type), strerror(-len));
-		free(buf);
-		return len;
-	}
-	o = malloc(sizeof(*o) + (size_t)len);
+	if (m->type == LM_C_HEARTBEAT && !out_version(ld, m))
+		return 0;
+	o = malloc(sizeof(*o) + extra);
 	if (!o) {
-		free(buf);
 		lockd_fatal(ld, "out of memory queueing a cluster message");
 		return -ENOMEM;
 	}
 	o->next = NULL;
-	o->type = m->type;
-	o->len = (size_t)len;
-	memcpy(o->buf, buf, (size_t)len);
-	free(buf);
+	o->msg = *m;
+	if (extra) {
+		memcpy(o->data, m->u.sync_data.data, extra);
+		o->msg.u.sync_data.data = o->data;
+	}
 	if (ld->outq_tail)
 		ld->outq_tail->next = o;
 	else
@@ -120,37 +182,44 @@ int lockd_send(struct lockd *ld, const struct lm_cmsg *m)
 	return 0;
 }
 
+/* Unlink *pp (o) from the queue; pp is &ld->outq or &prev->next. */
+static void outq_unlink(struct lockd *ld, struct lockd_cout **pp)
+{
+	struct lockd_cout *o = *pp;
+
+	*pp = o->next;
+	if (ld->outq_tail == o)
+		ld->outq_tail = pp == &ld->outq ? NULL :
+			(struct lockd_cout *)(void *)pp; /* next is first */
+	ld->outq_len--;
+}
+
 static void outq_pop(struct lockd *ld)
 {
-	struct lockd_out *o = ld->outq;
+	struct lockd_cout *o = ld->outq;
 
-	ld->outq = o->next;
-	if (!ld->outq)
-		ld->outq_tail = NULL;
-	ld->outq_len--;
+	outq_unlink(ld, &ld->outq);
 	free(o);
 }
 
 void lockd_drop_queued_sync(struct lockd *ld)
 {
-	struct lockd_out **pp = &ld->outq, *o;
+	struct lockd_cout **pp = &ld->outq, *o;
 
-	ld->outq_tail = NULL;
 	while ((o = *pp)) {
-		if (o->type == LM_C_SYNC_DATA || o->type == LM_C_SYNC_DONE) {
-			*pp = o->next;
-			ld->outq_len--;
+		if (o->msg.type == LM_C_SYNC_DATA ||
+		    o->msg.type == LM_C_SYNC_DONE) {
+			outq_unlink(ld, pp);
 			free(o);
 			continue;
 		}
-		ld->outq_tail = o;
 		pp = &o->next;
 	}
 }
 
-static bool mcast_one(struct lockd *ld, struct lockd_out *o)
+static bool mcast_one(struct lockd *ld, const uint8_t *buf, size_t len)
 {
-	struct iovec iov = { .iov_base = o->buf, .iov_len = o->len };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	cs_error_t e;
 
 	e = cpg_mcast_joined(tp_data.cpg, CPG_TYPE_AGREED, &iov, 1);
@@ -163,28 +232,132 @@ static bool mcast_one(struct lockd *ld, struct lockd_out *o)
 	return false; /* try again at the next turn */
 }
 
+/* Send (or deliver, standalone) o, encoded at version v; false: stop. */
+static bool send_one(struct lockd *ld, struct lockd_cout **pp, uint16_t v)
+{
+	static uint8_t buf[LM_MSG_MAX]; /* the loop thread only */
+	struct lockd_cout *o = *pp;
+	int len;
+
+	o->msg.version = v;
+	len = lm_cmsg_encode(&o->msg, buf, sizeof(buf));
+	if (len < 0) {
+		log_err("cannot encode a %s cluster message at version %u: "
+			"%s; this is a bug", lm_cmsg_type_name(o->msg.type),
+			v, strerror(-len));
+	} else if (tp_data.standalone) {
+		/* unlinked first: delivering may queue more behind it */
+		outq_unlink(ld, pp);
+		lockd_deliver(ld, ld->our_id, buf, (size_t)len);
+		free(o);
+		return true;
+	} else if (!mcast_one(ld, buf, (size_t)len)) {
+		return false;
+	}
+	outq_unlink(ld, pp);
+	free(o);
+	return true;
+}
+
 void lockd_flush(struct lockd *ld)
 {
-	struct lockd_out *o;
+	struct lockd_cout **pp = &ld->outq, *o;
 	unsigned budget = 10000;
+	uint16_t v;
 
 	if (ld->in_apply)
 		return;
-	while ((o = ld->outq) && !ld->exit_now && budget--) {
-		if (tp_data.standalone) {
-			/* deliver to ourselves: may queue more behind o */
-			ld->outq = o->next;
-			if (!ld->outq)
-				ld->outq_tail = NULL;
-			ld->outq_len--;
-			lockd_deliver(ld, ld->our_id, o->buf, o->len);
-			free(o);
+	while ((o = *pp) && !ld->exit_now && budget--) {
+		v = out_version(ld, &o->msg);
+		if (!v) {
+			pp = &o->next; /* waits; later ones may go */
 			continue;
 		}
-		if (!mcast_one(ld, o))
+		if (!send_one(ld, pp, v))
 			return;
-		outq_pop(ld);
 	}
+}
+
+/* ---- protocol version ---- */
+
+static void node_label(struct lockd *ld, uint32_t id, struct lm_node_entry *e)
+{
+	if (lm_state_node(ld->st, id, e) != 0) {
+		memset(e, 0, sizeof(*e));
+		e->id = id;
+	}
+	if (!e->name[0])
+		snprintf(e->name, sizeof(e->name), "%u", id);
+}
+
+/* What to do about a range that misses version v. */
+static const char *proto_advice(unsigned min, unsigned max, unsigned v,
+				bool self)
+{
+	if (max < v)
+		return self ? "upgrade csvfs-lockd on this node" :
+			      "upgrade csvfs-lockd on it";
+	(void)min;
+	return self ? "the cluster must be upgraded first, or run a "
+		      "csvfs-lockd here that still speaks that version" :
+		      "upgrade the other nodes first, or run a csvfs-lockd "
+		      "there that still speaks that version";
+}
+
+void lockd_proto_event(struct lockd *ld, const struct lm_ev *ev)
+{
+	struct lm_node_entry e;
+
+	if (ev->type == LM_EV_PROTO && ev->owner) {
+		log_notice("cluster protocol version %llu (was %llu; this "
+			   "node speaks %u..%u)", (unsigned long long)ev->epoch,
+			   (unsigned long long)ev->owner,
+			   LM_PROTO_VERSION_MIN, LM_PROTO_VERSION_MAX);
+		return;
+	}
+	if (ev->type == LM_EV_PROTO) {
+		log_notice("cluster protocol version %llu (this node speaks "
+			   "%u..%u)", (unsigned long long)ev->epoch,
+			   LM_PROTO_VERSION_MIN, LM_PROTO_VERSION_MAX);
+		return;
+	}
+	node_label(ld, ev->node, &e);
+	if (ev->node == ld->our_id) {
+		log_err("this node speaks cluster protocol %u..%u, but the "
+			"cluster runs version %llu: it is kept out of the "
+			"cluster (no grants, no lease) until that changes; %s",
+			LM_PROTO_VERSION_MIN, LM_PROTO_VERSION_MAX,
+			(unsigned long long)ev->epoch,
+			proto_advice(LM_PROTO_VERSION_MIN,
+				     LM_PROTO_VERSION_MAX,
+				     (unsigned)ev->epoch, true));
+		return;
+	}
+	log_warn("node %s (id %u) speaks cluster protocol %u..%u, the "
+		 "cluster runs version %llu: it is kept out; %s", e.name,
+		 ev->node, e.proto_min, e.proto_max,
+		 (unsigned long long)ev->epoch,
+		 proto_advice(e.proto_min, e.proto_max, (unsigned)ev->epoch,
+			      false));
+}
+
+void lockd_proto_check(struct lockd *ld)
+{
+	struct lm_node_entry e;
+	bool out = lm_state_node(ld->st, ld->our_id, &e) == 0 &&
+		   e.state == LM_NODE_INCOMPATIBLE;
+
+	if (out == ld->kept_out)
+		return;
+	ld->kept_out = out;
+	if (out) {
+		lockd_lease_end(ld, "this node is kept out of the cluster "
+			       "(protocol versions)");
+		return;
+	}
+	log_notice("this node takes part in the cluster again (protocol "
+		   "version %u)", lockd_wire_version(ld));
+	lockd_lease_heartbeat_now(ld);
 }
 
 /* ---- quorum view ---- */
@@ -249,6 +422,9 @@ void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc)
 	h->votes = ld->votes;
 	h->expected_votes = ld->expected_votes;
 	snprintf(h->name, sizeof(h->name), "%s", ld->node_name);
+	h->proto_min = LM_PROTO_VERSION_MIN;
+	h->proto_max = LM_PROTO_VERSION_MAX;
+	h->kept_out = ld->kept_out;
 	lockd_send(ld, &m);
 	ld->sent_votes = ld->votes;
 	ld->sent_expected = ld->expected_votes;

@@ -225,16 +225,94 @@ static bool table_quorate(struct lockd *ld)
 	return si.quorate;
 }
 
-void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
-			       uint64_t seq)
+void lockd_node_wire(struct lockd *ld, uint32_t id, uint16_t *hb_version,
+		     uint32_t *lease_ms)
 {
-	uint64_t now = cv_now_ns(), deadline;
+	*hb_version = 0;
+	*lease_ms = 0;
+	for (unsigned i = 0; i < ld->n_nodes; i++) {
+		if (ld->nodes[i].id == id) {
+			*hb_version = ld->nodes[i].hb_version;
+			*lease_ms = ld->nodes[i].hb_lease_ms;
+		}
+	}
+}
+
+/*
+ * A message this node cannot read.  In a cluster that negotiated its
+ * version this happens only around a round: messages a member sent at
+ * the old version reach a newcomer that does not speak it (harmless, see
+ * lockd_cpg.c), or a node too old or too new for the cluster sends
+ * before it learns that it is kept out.  Said once per node and version.
+ *
+ * It may be a heartbeat that extended the sender's lease (a sender always
+ * reads its own), so it counts as one for the fence timing: the fencer
+ * then waits from a delivery at least as late as the sender's last
+ * heartbeat, never from an earlier one.
+ */
+void lockd_undecodable(struct lockd *ld, uint32_t from, const uint8_t *buf,
+		       size_t len, int err)
+{
+	struct lockd_node_rec *r = rec_get(ld, from);
+	unsigned v = lm_msg_version(buf, len);
+
+	if (r && !node_fencing(ld, from)) {
+		r->last_hb_ns = cv_now_ns();
+		r->hb_seen = true;
+	}
+
+	if (err == -EPROTONOSUPPORT) {
+		if (r && r->bad_version == v)
+			return;
+		if (r)
+			r->bad_version = (uint16_t)v;
+		log_notice("node %u sent a cluster message at protocol version "
+			   "%u, which this node (%u..%u) does not speak; "
+			   "dropped%s", from, v, LM_PROTO_VERSION_MIN,
+			   LM_PROTO_VERSION_MAX, v < LM_PROTO_FROZEN ?
+			   ": that node runs a csvfs-lockd from before version "
+			   "negotiation, upgrade it" : "");
+		return;
+	}
+	log_warn("dropped an undecodable cluster message from node %u (%zu "
+		 "bytes, version %u): %s", from, len, v, strerror(-err));
+}
+
+/*
+ * The fencer waits for a departed node's lease by its own lease_timeout:
+ * a node whose lease is longer could still write when it is fenced.
+ * Version 3 heartbeats carry the sender's lease, so this can be told.
+ */
+static void check_peer_lease(struct lockd *ld, struct lockd_node_rec *r,
+			     const struct lm_c_heartbeat *hb)
+{
+	r->hb_lease_ms = hb->lease_timeout_ms;
+	if (r->lease_warned || hb->lease_timeout_ms <=
+	    ld->conf.lease_timeout_ms)
+		return;
+	r->lease_warned = true;
+	log_warn("node %u's lease is %u ms, longer than this node's %u ms: "
+		 "a fence by this node could come before its lease ends; set "
+		 "the same lease_timeout_ms on every node", r->id,
+		 hb->lease_timeout_ms, ld->conf.lease_timeout_ms);
+}
+
+void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
+			       const struct lm_cmsg *m)
+{
+	uint64_t now = cv_now_ns(), deadline, seq = m->u.heartbeat.seq;
 	struct lockd_node_rec *r = rec_get(ld, from);
 	bool fencing = node_fencing(ld, from);
 
 	if (r && !fencing) {
 		r->last_hb_ns = now;
 		r->hb_seen = true;
+	}
+	if (r) {
+		r->hb_version = m->version;
+		r->hb_lease_ms = 0;
+		if (m->version >= 3)
+			check_peer_lease(ld, r, &m->u.heartbeat);
 	}
 	if (from != ld->our_id || seq == 0 || seq > ld->hb_seq ||
 	    ld->hb_seq - seq >= LOCKD_HB_SLOTS)
@@ -274,6 +352,8 @@ static void heartbeat_send(struct lockd *ld, uint64_t now)
 	uint64_t period_ms;
 
 	m.u.heartbeat.seq = ++ld->hb_seq;
+	/* travels only at version 3 and later (lm_proto.h) */
+	m.u.heartbeat.lease_timeout_ms = ld->conf.lease_timeout_ms;
 	ld->hb_send_ns[ld->hb_seq % LOCKD_HB_SLOTS] = now;
 	lockd_send(ld, &m);
 	period_ms = lockd_conf_heartbeat_ms(ld->conf.lease_timeout_ms);

@@ -984,6 +984,10 @@ void lockd_route_event(struct lockd *ld, const struct lm_ev *ev)
 		lockd_fatal(ld, "the state transfer was rejected (the donor's "
 			    "table did not decode)");
 		break;
+	case LM_EV_PROTO:
+	case LM_EV_EXCLUDED:
+		lockd_proto_event(ld, ev);
+		break;
 	}
 }
 

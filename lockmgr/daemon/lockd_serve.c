@@ -47,7 +47,12 @@ static void serve_hello(struct lockd *ld, struct lockd_client *c,
 {
 	struct lm_smsg r = { .type = LM_S_R_HELLO, .seq = m->seq };
 	const struct lm_s_hello *h = &m->u.hello;
+	unsigned v = lm_proto_choose(h->proto_min, h->proto_max,
+				     LM_CLIENT_VERSION_MIN,
+				     LM_CLIENT_VERSION_MAX);
 
+	r.u.r_hello.proto_min = LM_CLIENT_VERSION_MIN;
+	r.u.r_hello.proto_max = LM_CLIENT_VERSION_MAX;
 	r.u.r_hello.node_id = ld->our_id;
 	snprintf(r.u.r_hello.node_name, LM_NAME_MAX, "%s", ld->node_name);
 	snprintf(r.u.r_hello.cluster_name, LM_NAME_MAX, "%s",
@@ -58,21 +63,28 @@ static void serve_hello(struct lockd *ld, struct lockd_client *c,
 			 ld->socket_gid != (gid_t)-1 ? " and group " : "",
 			 ld->conf.socket_group, ld->conf.socket);
 		r.u.r_hello.status = EACCES;
-	} else if (h->proto_version != LM_PROTO_VERSION) {
-		log_warn("client pid %d speaks protocol %u, this lockd %u: "
-			 "upgrade csvfs and csvfs-lockd together", (int)c->pid,
-			 h->proto_version, LM_PROTO_VERSION);
+	} else if (!v) {
+		log_warn("client pid %d speaks client protocol %u..%u, this "
+			 "csvfs-lockd %u..%u: refused; upgrade %s",
+			 (int)c->pid, h->proto_min, h->proto_max,
+			 LM_CLIENT_VERSION_MIN, LM_CLIENT_VERSION_MAX,
+			 h->proto_max < LM_CLIENT_VERSION_MIN ?
+				 "the client (csvfs, csvfs-admin)" :
+				 "csvfs-lockd");
 		r.u.r_hello.status = EPROTONOSUPPORT;
 	} else if (h->kind != LM_CLIENT_CSVFS && h->kind != LM_CLIENT_ADMIN) {
 		log_warn("client pid %d: unknown client kind %u", (int)c->pid,
 			 h->kind);
 		r.u.r_hello.status = EINVAL;
 	}
+	if (!r.u.r_hello.status)
+		r.u.r_hello.version = v;
 	lockd_client_push(ld, c, &r);
 	if (r.u.r_hello.status) {
 		c->dead = true;
 		return;
 	}
+	c->version = (uint16_t)v;
 	c->hello_done = true;
 	c->kind = (enum lm_client_kind)h->kind;
 	memcpy(c->volume, h->volume, LM_VOLUME_LEN);
@@ -243,7 +255,7 @@ static void serve_status(struct lockd *ld, struct lockd_client *c,
 	s->node_id = ld->our_id;
 	s->transport = (uint8_t)ld->conf.transport;
 	s->quorate = si.quorate;
-	s->ready = si.ready;
+	s->ready = si.ready && !ld->kept_out;
 	s->syncing = si.syncing;
 	s->expected_votes = si.expected_votes;
 	s->total_votes = si.total_votes;
@@ -258,6 +270,9 @@ static void serve_status(struct lockd *ld, struct lockd_client *c,
 		(int64_t)((ld->lease_deadline_ns - now) / 1000000) : -1;
 	s->lease_timeout_ms = ld->conf.lease_timeout_ms;
 	s->n_clients = ld->n_clients;
+	s->proto_version = si.proto_version;
+	s->proto_min = LM_PROTO_VERSION_MIN;
+	s->proto_max = LM_PROTO_VERSION_MAX;
 	lockd_client_push(ld, c, r);
 	free(r);
 }
@@ -292,6 +307,8 @@ static int node_row(const struct lm_node_entry *e, void *arg)
 	struct lm_node_entry row = *e;
 
 	row.heartbeat_age_ms = lockd_heartbeat_age_ms(rs->ld, e->id);
+	lockd_node_wire(rs->ld, e->id, &row.heartbeat_version,
+			&row.lease_timeout_ms);
 	return rows_add(rs, &row);
 }
 
@@ -519,6 +536,12 @@ void lockd_serve(struct lockd *ld, struct lockd_client *c,
 			 (int)c->pid, lm_smsg_type_name(m->type));
 		lockd_client_reply(ld, c, m->seq, EPROTO, 0);
 		c->dead = true;
+		return;
+	}
+	if (ld->kept_out && (m->type == LM_S_ACQUIRE ||
+			     m->type == LM_S_PLOCK || m->type == LM_S_ADMIN)) {
+		/* nothing this node sends would be read: say why at once */
+		lockd_client_reply(ld, c, m->seq, LM_ERR_PROTO, 0);
 		return;
 	}
 	switch (m->type) {

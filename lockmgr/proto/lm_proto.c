@@ -41,7 +41,8 @@ uint64_t lm_checksum64(uint64_t seed, const void *data, size_t len)
  * compile time (and against real encodings by the unit test).
  */
 #define LM_RES_WIRE	    (LM_VOLUME_LEN + 8)
-#define LM_NODE_ENTRY_WIRE  (4 + LM_NAME_MAX + 1 + 1 + 1 + 4 + 4 + 4 + 8)
+#define LM_NODE_ENTRY_WIRE  (4 + LM_NAME_MAX + 1 + 1 + 1 + 4 + 4 + 4 + 8 + \
+			     2 + 2 + 2 + 4)
 #define LM_OWNER_ENTRY_WIRE (LM_RES_WIRE + 4 + 8 + 4 + 4 + 1 + 8)
 #define LM_LOCK_ENTRY_WIRE  (LM_RES_WIRE + 1 + 1 + 1 + 4 + 8 + 4 + 8 + 8)
 #define LM_BATCH_HDR_WIRE   (LM_HDR_LEN + 4 + 1 + 4)
@@ -112,6 +113,7 @@ struct lm_cur {
 	size_t cap; /* bytes at out or in */
 	size_t off; /* next byte */
 	int err;
+	unsigned version; /* of the message: walkers add fields by it */
 };
 
 static bool cur_enc(const struct lm_cur *c)
@@ -155,6 +157,7 @@ static void x_uint(struct lm_cur *c, uint64_t *v, size_t n)
 			*v = (type)t;                                          \
 	}
 LM_X_UINT(x_u8, uint8_t, 1)
+LM_X_UINT(x_u16, uint16_t, 2)
 LM_X_UINT(x_u32, uint32_t, 4)
 LM_X_UINT(x_u64, uint64_t, 8)
 /* Signed fields travel as their two's complement bit pattern. */
@@ -279,12 +282,12 @@ void lm_hist_observe(struct lm_hist *h, uint64_t us)
  * Header.
  */
 static int hdr_encode(uint8_t *buf, size_t cap, uint32_t magic, uint16_t type,
-		      uint32_t seq)
+		      uint32_t seq, unsigned version)
 {
 	if (cap < LM_HDR_LEN)
 		return -ENOSPC;
 	put_le32(buf, magic);
-	put_le16(buf + 4, LM_PROTO_VERSION);
+	put_le16(buf + 4, (uint16_t)version);
 	put_le16(buf + 6, type);
 	put_le32(buf + 8, 0); /* length: patched once the body is written */
 	put_le32(buf + 12, seq);
@@ -302,18 +305,49 @@ static int hdr_finish(struct lm_cur *c)
 	return (int)c->off;
 }
 
+unsigned lm_msg_version(const uint8_t *buf, size_t len)
+{
+	return len < LM_HDR_LEN ? 0 : get_le16(buf + 4);
+}
+
+/*
+ * The version a message of this family and type may carry: the frozen
+ * one for the negotiating messages, else this build's range.  An encoder
+ * asked for version 0 uses the top of the range.
+ */
+static bool version_ok(uint32_t magic, bool frozen, unsigned v)
+{
+	if (frozen)
+		return v == LM_PROTO_FROZEN;
+	if (magic == LM_CMSG_MAGIC)
+		return v >= LM_PROTO_VERSION_MIN && v <= LM_PROTO_VERSION_MAX;
+	return v >= LM_CLIENT_VERSION_MIN && v <= LM_CLIENT_VERSION_MAX;
+}
+
+static unsigned version_to_encode(uint32_t magic, bool frozen, unsigned v)
+{
+	if (frozen)
+		return LM_PROTO_FROZEN;
+	if (v)
+		return v;
+	return magic == LM_CMSG_MAGIC ? LM_PROTO_VERSION_MAX :
+					LM_CLIENT_VERSION_MAX;
+}
+
 static int hdr_decode(const uint8_t *buf, size_t len, uint32_t magic,
-		      uint16_t *type, uint32_t *seq)
+		      bool (*frozen)(unsigned), uint16_t *type,
+		      uint16_t *version, uint32_t *seq)
 {
 	if (len < LM_HDR_LEN)
 		return -EBADMSG;
 	if (get_le32(buf) != magic)
 		return -EPROTO;
-	if (get_le16(buf + 4) != LM_PROTO_VERSION)
+	*type = get_le16(buf + 6);
+	*version = get_le16(buf + 4);
+	if (!version_ok(magic, frozen(*type), *version))
 		return -EPROTONOSUPPORT;
 	if (get_le32(buf + 8) != len)
 		return -EBADMSG;
-	*type = get_le16(buf + 6);
 	*seq = get_le32(buf + 12);
 	return 0;
 }
@@ -350,6 +384,7 @@ static const char *const node_state_names[] = {
     [LM_NODE_DOWN] = "down",
     [LM_NODE_UP] = "up",
     [LM_NODE_FENCING] = "fencing",
+    [LM_NODE_INCOMPATIBLE] = "incompatible",
 };
 
 #define LM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -426,6 +461,9 @@ static void x_c_hello(struct lm_cur *c, struct lm_c_sync_hello *h)
 	x_u32(c, &h->votes);
 	x_u32(c, &h->expected_votes);
 	x_str(c, h->name, sizeof(h->name));
+	x_u16(c, &h->proto_min);
+	x_u16(c, &h->proto_max);
+	x_u8(c, &h->kept_out);
 }
 
 static void x_c_sync_data(struct lm_cur *c, struct lm_c_sync_data *d)
@@ -469,6 +507,8 @@ static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 		break;
 	case LM_C_HEARTBEAT:
 		x_u64(c, &m->u.heartbeat.seq);
+		if (c->version >= 3)
+			x_u32(c, &m->u.heartbeat.lease_timeout_ms);
 		break;
 	case LM_C_ACQUIRE:
 		x_u64(c, &m->u.acquire.req_id);
@@ -513,7 +553,10 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 	switch (m->type) {
 	case LM_C_SYNC_HELLO:
 		return m->u.hello.n_members <= LM_MAX_NODES &&
-		       str_ok(m->u.hello.name, sizeof(m->u.hello.name));
+		       str_ok(m->u.hello.name, sizeof(m->u.hello.name)) &&
+		       m->u.hello.proto_min >= 1 &&
+		       m->u.hello.proto_min <= m->u.hello.proto_max &&
+		       bool_ok(m->u.hello.kept_out);
 	case LM_C_SYNC_DATA:
 		return m->u.sync_data.len <= LM_SYNC_CHUNK &&
 		       (m->u.sync_data.len == 0 || m->u.sync_data.data);
@@ -529,6 +572,11 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 	}
 }
 
+bool lm_cmsg_frozen(unsigned type)
+{
+	return type == LM_C_SYNC_HELLO || type == LM_C_NODE_INFO;
+}
+
 int lm_cmsg_encode(const struct lm_cmsg *m, uint8_t *buf, size_t cap)
 {
 	struct lm_cur c = {.out = buf, .cap = cap, .off = LM_HDR_LEN};
@@ -536,7 +584,11 @@ int lm_cmsg_encode(const struct lm_cmsg *m, uint8_t *buf, size_t cap)
 
 	if (!m || !buf || !cmsg_type_known(m->type) || !cmsg_ok(m))
 		return -EINVAL;
-	rc = hdr_encode(buf, cap, LM_CMSG_MAGIC, m->type, 0);
+	c.version = version_to_encode(LM_CMSG_MAGIC, lm_cmsg_frozen(m->type),
+				      m->version);
+	if (!version_ok(LM_CMSG_MAGIC, lm_cmsg_frozen(m->type), c.version))
+		return -EINVAL;
+	rc = hdr_encode(buf, cap, LM_CMSG_MAGIC, m->type, 0, c.version);
 	if (rc)
 		return rc;
 	/* Encoding only reads *m: the walker writes fields when decoding. */
@@ -551,9 +603,11 @@ int lm_cmsg_decode(const uint8_t *buf, size_t len, struct lm_cmsg *m)
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	rc = hdr_decode(buf, len, LM_CMSG_MAGIC, &m->type, &seq);
+	rc = hdr_decode(buf, len, LM_CMSG_MAGIC, lm_cmsg_frozen, &m->type,
+			&m->version, &seq);
 	if (rc)
 		goto fail;
+	c.version = m->version;
 	rc = -EPROTO;
 	if (!x_cmsg_body(&c, m))
 		goto fail;
@@ -571,7 +625,8 @@ fail:
  */
 static void x_s_hello(struct lm_cur *c, struct lm_s_hello *h)
 {
-	x_u32(c, &h->proto_version);
+	x_u32(c, &h->proto_min);
+	x_u32(c, &h->proto_max);
 	x_u32(c, &h->kind);
 	x_raw(c, h->volume, LM_VOLUME_LEN);
 	x_u32(c, &h->pid);
@@ -609,6 +664,9 @@ static void x_s_admin(struct lm_cur *c, struct lm_s_admin *a)
 static void x_s_r_hello(struct lm_cur *c, struct lm_s_r_hello *r)
 {
 	x_s32(c, &r->status);
+	x_u32(c, &r->version);
+	x_u32(c, &r->proto_min);
+	x_u32(c, &r->proto_max);
 	x_u32(c, &r->node_id);
 	x_str(c, r->node_name, sizeof(r->node_name));
 	x_str(c, r->cluster_name, sizeof(r->cluster_name));
@@ -657,6 +715,9 @@ static void x_s_r_status(struct lm_cur *c, struct lm_s_r_status *r)
 	x_s64(c, &r->lease_remaining_ms);
 	x_u32(c, &r->lease_timeout_ms);
 	x_u32(c, &r->n_clients);
+	x_u16(c, &r->proto_version);
+	x_u16(c, &r->proto_min);
+	x_u16(c, &r->proto_max);
 }
 
 static void x_node_entry(struct lm_cur *c, struct lm_node_entry *e)
@@ -670,6 +731,10 @@ static void x_node_entry(struct lm_cur *c, struct lm_node_entry *e)
 	x_u32(c, &e->n_owned);
 	x_u32(c, &e->n_locks);
 	x_s64(c, &e->heartbeat_age_ms);
+	x_u16(c, &e->proto_min);
+	x_u16(c, &e->proto_max);
+	x_u16(c, &e->heartbeat_version);
+	x_u32(c, &e->lease_timeout_ms);
 }
 
 static void x_owner_entry(struct lm_cur *c, struct lm_owner_entry *e)
@@ -847,7 +912,7 @@ static bool lock_entry_ok(const struct lm_lock_entry *e)
 static bool node_entry_ok(const struct lm_node_entry *e)
 {
 	return str_ok(e->name, sizeof(e->name)) &&
-	       e->state <= LM_NODE_FENCING && bool_ok(e->member) &&
+	       e->state <= LM_NODE_INCOMPATIBLE && bool_ok(e->member) &&
 	       bool_ok(e->draining);
 }
 
@@ -915,6 +980,8 @@ static bool smsg_ok(const struct lm_smsg *m)
 	case LM_S_HELLO:
 		return (m->u.hello.kind == LM_CLIENT_CSVFS ||
 			m->u.hello.kind == LM_CLIENT_ADMIN) &&
+		       m->u.hello.proto_min >= 1 &&
+		       m->u.hello.proto_min <= m->u.hello.proto_max &&
 		       str_ok(m->u.hello.label, sizeof(m->u.hello.label)) &&
 		       str_ok(m->u.hello.vol_label,
 			      sizeof(m->u.hello.vol_label)) &&
@@ -951,14 +1018,29 @@ static bool smsg_ok(const struct lm_smsg *m)
 	}
 }
 
+bool lm_smsg_frozen(unsigned type)
+{
+	return type == LM_S_HELLO || type == LM_S_R_HELLO;
+}
+
 int lm_smsg_encode(const struct lm_smsg *m, uint8_t *buf, size_t cap)
+{
+	return m ? lm_smsg_encode_v(m, m->version, buf, cap) : -EINVAL;
+}
+
+int lm_smsg_encode_v(const struct lm_smsg *m, unsigned version, uint8_t *buf,
+		     size_t cap)
 {
 	struct lm_cur c = {.out = buf, .cap = cap, .off = LM_HDR_LEN};
 	int rc;
 
 	if (!m || !buf || !smsg_type_known(m->type) || !smsg_ok(m))
 		return -EINVAL;
-	rc = hdr_encode(buf, cap, LM_SMSG_MAGIC, m->type, m->seq);
+	c.version = version_to_encode(LM_SMSG_MAGIC, lm_smsg_frozen(m->type),
+				      version);
+	if (!version_ok(LM_SMSG_MAGIC, lm_smsg_frozen(m->type), c.version))
+		return -EINVAL;
+	rc = hdr_encode(buf, cap, LM_SMSG_MAGIC, m->type, m->seq, c.version);
 	if (rc)
 		return rc;
 	/* Encoding only reads *m: the walker writes fields when decoding. */
@@ -972,9 +1054,11 @@ int lm_smsg_decode(const uint8_t *buf, size_t len, struct lm_smsg *m)
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	rc = hdr_decode(buf, len, LM_SMSG_MAGIC, &m->type, &m->seq);
+	rc = hdr_decode(buf, len, LM_SMSG_MAGIC, lm_smsg_frozen, &m->type,
+			&m->version, &m->seq);
 	if (rc)
 		goto fail;
+	c.version = m->version;
 	rc = -EPROTO;
 	if (!x_smsg_body(&c, m))
 		goto fail;
@@ -1003,6 +1087,9 @@ static const char *const lm_err_texts[] = {
     [LM_ERR_CANCELED - LM_ERR_BASE] = "request canceled",
     [LM_ERR_TIMEDOUT - LM_ERR_BASE] = "request timed out in lock manager",
     [LM_ERR_LOST - LM_ERR_BASE] = "ownership lost (fenced or lease ended)",
+    [LM_ERR_PROTO - LM_ERR_BASE] =
+	"this node is kept out of the cluster: its csvfs-lockd protocol "
+	"versions do not meet the cluster's",
 };
 
 #if defined(__GLIBC__) &&                                                      \
@@ -1060,4 +1147,80 @@ const char *lm_strerror(int status)
 	if (status > 0 && status < LM_ERR_BASE)
 		s = errno_text(status);
 	return s ? s : "unknown error";
+}
+
+/* ------------------------------------------------------------------------
+ * Version negotiation.
+ */
+unsigned lm_proto_choose(unsigned min_a, unsigned max_a, unsigned min_b,
+			 unsigned max_b)
+{
+	unsigned lo = min_a > min_b ? min_a : min_b;
+	unsigned hi = max_a < max_b ? max_a : max_b;
+
+	return lo <= hi && lo >= 1 ? hi : 0;
+}
+
+static bool peer_speaks(const struct lm_proto_peer *p, unsigned v)
+{
+	return p->min >= 1 && p->min <= v && v <= p->max;
+}
+
+/* The ranking key of version v (see lm_proto.h), compared field by field. */
+struct lm_proto_score {
+	uint64_t latest_votes, votes, speakers, version;
+};
+
+static struct lm_proto_score proto_score(const struct lm_proto_peer *p,
+					 size_t n, unsigned v)
+{
+	struct lm_proto_score s = { 0, 0, 0, v };
+
+	for (size_t i = 0; i < n; i++) {
+		if (!peer_speaks(&p[i], v))
+			continue;
+		s.votes += p[i].votes;
+		s.speakers++;
+		if (p[i].latest)
+			s.latest_votes += p[i].votes;
+	}
+	return s;
+}
+
+static bool score_better(const struct lm_proto_score *a,
+			 const struct lm_proto_score *b)
+{
+	if (a->latest_votes != b->latest_votes)
+		return a->latest_votes > b->latest_votes;
+	if (a->votes != b->votes)
+		return a->votes > b->votes;
+	if (a->speakers != b->speakers)
+		return a->speakers > b->speakers;
+	return a->version > b->version;
+}
+
+/*
+ * Only the peers' maxes need trying: as v grows, a peer starts speaking
+ * it at its min and stops past its max, so between one max and the next
+ * the speakers of the upper max include those of every v below it in the
+ * stretch, and it ranks higher on version too.
+ */
+unsigned lm_proto_negotiate(const struct lm_proto_peer *p, size_t n,
+			    bool *admitted)
+{
+	struct lm_proto_score best = { 0, 0, 0, 0 }, s;
+	unsigned v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].min < 1 || p[i].min > p[i].max)
+			continue;
+		s = proto_score(p, n, p[i].max);
+		if (!v || score_better(&s, &best)) {
+			best = s;
+			v = p[i].max;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		admitted[i] = v && peer_speaks(&p[i], v);
+	return v;
 }

@@ -13,7 +13,7 @@
  * Every message starts with a 16-byte header, little endian:
  *
  *	u32 magic	LM_CMSG_MAGIC or LM_SMSG_MAGIC
- *	u16 version	LM_PROTO_VERSION
+ *	u16 version	the version the body is encoded at (see below)
  *	u16 type	enum lm_cmsg_type / enum lm_smsg_type
  *	u32 length	whole message, header included
  *	u32 seq		socket: request sequence, echoed in the reply
@@ -27,8 +27,35 @@
  * Decoders are total: any input, of any length, either decodes into a
  * fully initialised struct or is rejected with -EBADMSG (malformed,
  * truncated, trailing bytes, counts over the limits below, strings without
- * NUL), -EPROTO (bad magic, unknown type) or -EPROTONOSUPPORT (unknown
- * version).  They never read outside [buf, buf + len).
+ * NUL), -EPROTO (bad magic, unknown type) or -EPROTONOSUPPORT (a version
+ * this build does not speak).  They never read outside [buf, buf + len).
+ *
+ * Versions.  Each family has a range of versions a build speaks
+ * (LM_PROTO_VERSION_MIN..MAX for cluster messages, LM_CLIENT_VERSION_MIN..
+ * MAX for socket messages); decoders accept any version of that range and
+ * report it in the struct's version field, encoders write the version they
+ * are given.  Which version is used is negotiated:
+ *   - cluster: every node announces its range in its sync hello, and the
+ *     replicated table picks the version the cluster runs at the same
+ *     point of the order on every node (lm_proto_negotiate(), lm_state.h);
+ *     a node whose range does not meet the cluster's is kept out;
+ *   - socket: per connection, the client's hello gives its range and
+ *     lockd's reply the chosen version (lm_proto_choose()) or a refusal
+ *     naming both ranges.
+ * The messages that carry the ranges (LM_C_SYNC_HELLO, LM_C_NODE_INFO,
+ * LM_S_HELLO, LM_S_R_HELLO) have a frozen layout, always encoded at
+ * LM_PROTO_FROZEN and read by every build whatever its range, so that
+ * builds too old or too new for each other can still tell each other so.
+ * Version 1 was the protocol before negotiation (one version, exact
+ * match): this build does not speak it.
+ *
+ * Version history (cluster):
+ *   2  negotiation (ranges in the sync hello);
+ *   3  the heartbeat also carries the sender's lease_timeout_ms.  Built
+ *      only when LM_PROTO_VERSION_MAX is raised to 3 (the test builds of
+ *      tests/Makefile.am do): the next version, there to prove that a
+ *      mixed cluster encodes at the negotiated version.
+ * Socket: 2 negotiation (ranges in the hello).
  */
 #ifndef CSVFS_LM_PROTO_H
 #define CSVFS_LM_PROTO_H
@@ -39,13 +66,40 @@
 
 #define LM_CMSG_MAGIC 0x43564c43u /* "CLVC": cluster message */
 #define LM_SMSG_MAGIC 0x43564c53u /* "SLVC": socket message */
-#define LM_PROTO_VERSION 1
 #define LM_HDR_LEN 16
 
 /* Where csvfs-lockd listens for csvfs and csvfs-admin, unless the
  * environment variable (or an option) names another socket. */
 #define LM_SOCKET_DEFAULT "/run/csvfs/lockd.sock"
 #define LM_SOCKET_ENV "CSVFS_LOCKD_SOCKET"
+
+/* The frozen layout of the messages that negotiate (see above). */
+#define LM_PROTO_FROZEN 2
+/* The highest version whose layout this source knows. */
+#define LM_PROTO_VERSION_KNOWN 3
+/* Range of cluster versions this build speaks; a test build overrides it
+ * with -DLM_PROTO_VERSION_MIN=... / -DLM_PROTO_VERSION_MAX=... */
+#ifndef LM_PROTO_VERSION_MIN
+#define LM_PROTO_VERSION_MIN 2
+#endif
+#ifndef LM_PROTO_VERSION_MAX
+#define LM_PROTO_VERSION_MAX 2
+#endif
+/* Range of socket (client) versions this build speaks. */
+#ifndef LM_CLIENT_VERSION_MIN
+#define LM_CLIENT_VERSION_MIN 2
+#endif
+#ifndef LM_CLIENT_VERSION_MAX
+#define LM_CLIENT_VERSION_MAX 2
+#endif
+_Static_assert(LM_PROTO_FROZEN <= LM_PROTO_VERSION_MIN &&
+		       LM_PROTO_VERSION_MIN <= LM_PROTO_VERSION_MAX &&
+		       LM_PROTO_VERSION_MAX <= LM_PROTO_VERSION_KNOWN,
+	       "bad cluster protocol version range");
+_Static_assert(LM_PROTO_FROZEN <= LM_CLIENT_VERSION_MIN &&
+		       LM_CLIENT_VERSION_MIN <= LM_CLIENT_VERSION_MAX &&
+		       LM_CLIENT_VERSION_MAX <= LM_PROTO_FROZEN,
+	       "bad client protocol version range");
 
 #define LM_NAME_MAX 64		/* node and cluster names, NUL included */
 #define LM_PATH_MAX 256		/* mount points and sources, NUL included */
@@ -78,6 +132,7 @@ enum lm_status {
 	LM_ERR_CANCELED = 1010,	  /* request canceled by its client */
 	LM_ERR_TIMEDOUT = 1011,	  /* request timed out in lockd */
 	LM_ERR_LOST = 1012,	  /* ownership lost (fenced / lease end) */
+	LM_ERR_PROTO = 1013,	  /* node kept out: protocol versions differ */
 	LM_ERR_MAX = 1099,
 };
 
@@ -152,9 +207,12 @@ enum lm_mount_op {
 };
 
 struct lm_cmsg {
-	uint16_t type; /* enum lm_cmsg_type */
+	uint16_t type;	  /* enum lm_cmsg_type */
+	uint16_t version; /* wire version: set by the decoder, used by the
+			   * encoder (0: LM_PROTO_VERSION_MAX); frozen
+			   * types always travel at LM_PROTO_FROZEN */
 	union {
-		struct lm_c_sync_hello {
+		struct lm_c_sync_hello { /* frozen */
 			/* the membership this hello answers (sorted ids) */
 			uint32_t n_members;
 			uint32_t members[LM_MAX_NODES];
@@ -163,6 +221,12 @@ struct lm_cmsg {
 			uint32_t votes;
 			uint32_t expected_votes;
 			char name[LM_NAME_MAX]; /* sender's node name */
+			/* cluster versions the sender speaks, 1 <= min <= max */
+			uint16_t proto_min;
+			uint16_t proto_max;
+			/* 1: the sender was kept out by the last round (its
+			 * table, even if current, is not a running one) */
+			uint8_t kept_out;
 		} hello;
 		struct lm_c_sync_data {
 			uint32_t index; /* chunk number, from 0 */
@@ -176,12 +240,15 @@ struct lm_cmsg {
 			uint64_t total_len;
 			uint64_t checksum; /* lm_checksum64 of the table */
 		} sync_done;
-		struct lm_c_node_info {
+		struct lm_c_node_info { /* frozen */
 			uint32_t votes;
 			uint32_t expected_votes;
 		} node_info;
 		struct lm_c_heartbeat {
 			uint64_t seq;
+			/* version >= 3 only: the sender's lease, so that
+			 * the fencer can tell a longer one than its own */
+			uint32_t lease_timeout_ms;
 		} heartbeat;
 		struct lm_c_acquire {
 			uint64_t req_id; /* sender-local; echoed in events */
@@ -222,10 +289,37 @@ struct lm_cmsg {
 	} u;
 };
 
-/* Encode m into buf[0..cap); returns the length or -EINVAL / -ENOSPC. */
+/* Encode m at m->version into buf[0..cap); returns the length or -EINVAL
+ * (also for a version this build does not speak) / -ENOSPC. */
 int lm_cmsg_encode(const struct lm_cmsg *m, uint8_t *buf, size_t cap);
 /* Decode; on success m->u.sync_data.data points into buf. */
 int lm_cmsg_decode(const uint8_t *buf, size_t len, struct lm_cmsg *m);
+/* The version in a message's header, 0 if too short to have one. */
+unsigned lm_msg_version(const uint8_t *buf, size_t len);
+/* Travels at LM_PROTO_FROZEN whatever the negotiated version. */
+bool lm_cmsg_frozen(unsigned type);
+
+/*
+ * Negotiation of the cluster version from the members' hellos (pure, used
+ * by lm_state at the point of the order where the last hello arrives).
+ * One peer per member, in member order.  The result is the version v
+ * that maximises, in this order: the votes of the peers holding the
+ * latest table that speak v (the running lineage is kept, not a newcomer),
+ * the votes of all peers speaking v, their number, and v itself.  When
+ * every range overlaps this is the highest version every peer speaks (the
+ * lowest max, which is >= every min).  admitted[i] is set for the peers
+ * that speak v; the others are kept out.  Returns 0 when n == 0.
+ */
+struct lm_proto_peer {
+	uint16_t min, max;
+	uint32_t votes;
+	bool latest; /* holds the highest table version of the round */
+};
+unsigned lm_proto_negotiate(const struct lm_proto_peer *p, size_t n,
+			    bool *admitted);
+/* Highest version in both ranges, 0 if none (socket hello). */
+unsigned lm_proto_choose(unsigned min_a, unsigned max_a, unsigned min_b,
+			 unsigned max_b);
 
 /* FNV-1a 64 over bytes; used for state-transfer checksums and digests. */
 uint64_t lm_checksum64(uint64_t seed, const void *data, size_t len);
@@ -289,6 +383,8 @@ enum lm_node_state {
 	LM_NODE_DOWN = 0,    /* not a member, holds nothing */
 	LM_NODE_UP = 1,	     /* member */
 	LM_NODE_FENCING = 2, /* left (or rejoined) holding locks: awaits fence */
+	LM_NODE_INCOMPATIBLE = 3, /* in the membership, but kept out: its
+				   * protocol range misses the cluster's */
 };
 
 /* One row of a nodes reply. */
@@ -302,6 +398,10 @@ struct lm_node_entry {
 	uint32_t n_owned;     /* EX ownerships */
 	uint32_t n_locks;     /* posix + flock locks held */
 	int64_t heartbeat_age_ms; /* since last heartbeat seen here; -1 none */
+	uint16_t proto_min;	  /* cluster versions it announced; 0 unknown */
+	uint16_t proto_max;
+	uint16_t heartbeat_version; /* of its last heartbeat seen here; 0 none */
+	uint32_t lease_timeout_ms;  /* from its heartbeat (version >= 3); 0 */
 };
 
 /* One row of an owners reply. */
@@ -351,11 +451,15 @@ struct lm_lock_entry {
 };
 
 struct lm_smsg {
-	uint16_t type; /* enum lm_smsg_type */
+	uint16_t type;	  /* enum lm_smsg_type */
+	uint16_t version; /* wire version, as in struct lm_cmsg (0 encodes
+			   * at LM_CLIENT_VERSION_MAX) */
 	uint32_t seq;
 	union {
-		struct lm_s_hello {
-			uint32_t proto_version;
+		struct lm_s_hello { /* frozen */
+			/* socket versions the client speaks, 1 <= min <= max */
+			uint32_t proto_min;
+			uint32_t proto_max;
 			uint32_t kind; /* enum lm_client_kind */
 			uint8_t volume[LM_VOLUME_LEN]; /* csvfs only */
 			uint32_t pid;
@@ -395,8 +499,12 @@ struct lm_smsg {
 			uint32_t seq; /* of the request to cancel */
 		} cancel;
 
-		struct lm_s_r_hello {
+		struct lm_s_r_hello { /* frozen */
+			/* 0, or EPROTONOSUPPORT when the ranges do not meet */
 			int32_t status;
+			uint32_t version;   /* chosen; 0 when refused */
+			uint32_t proto_min; /* lockd's range */
+			uint32_t proto_max;
 			uint32_t node_id;
 			char node_name[LM_NAME_MAX];
 			char cluster_name[LM_NAME_MAX];
@@ -431,6 +539,9 @@ struct lm_smsg {
 			int64_t lease_remaining_ms; /* -1: no valid lease */
 			uint32_t lease_timeout_ms;
 			uint32_t n_clients;
+			uint16_t proto_version; /* the cluster runs; 0 none yet */
+			uint16_t proto_min;	/* this lockd speaks */
+			uint16_t proto_max;
 		} r_status;
 		struct lm_s_r_nodes {
 			int32_t status;
@@ -496,8 +607,12 @@ struct lm_smsg {
 
 #define LM_ACQ_NOWAIT 0x1 /* fail with EAGAIN instead of queueing */
 
+/* As lm_cmsg_encode(), at m->version; _v at version instead. */
 int lm_smsg_encode(const struct lm_smsg *m, uint8_t *buf, size_t cap);
+int lm_smsg_encode_v(const struct lm_smsg *m, unsigned version, uint8_t *buf,
+		     size_t cap);
 int lm_smsg_decode(const uint8_t *buf, size_t len, struct lm_smsg *m);
+bool lm_smsg_frozen(unsigned type);
 
 /* Names for logs and JSON; "unknown" for values out of range. */
 const char *lm_cmsg_type_name(unsigned type);

@@ -68,6 +68,9 @@ CV_MAINPID=$BASHPID
 CV_NODES=0
 CV_DESTROYED=0
 declare -a CV_HOLDER=() CV_COROSYNC=() CV_LOCKDPID=()
+# CV_LOCKD_BIN[I]: another csvfs-lockd binary for node I (a test build
+# speaking other protocol versions, for the rolling upgrade scenario)
+declare -a CV_LOCKD_BIN=()
 declare -A CV_PROBEPID=() CV_PROBEFD=() CV_PROBEMARK=() CV_PROBENODE=()
 declare -a CV_EXTRA_PIDS=()
 
@@ -438,14 +441,15 @@ level = $CV_LOG_LEVEL
 EOF
 }
 
-# node_start_lockd I [ARGS...]: csvfs-lockd -f on node I.
+# node_start_lockd I [ARGS...]: csvfs-lockd -f on node I (the binary
+# CV_LOCKD_BIN[I] if set, else CV_LOCKD).
 node_start_lockd() {
 	local i=$1 d
 	shift
 	d=$(ndir "$i")
 	_lockd_conf "$i" >"$d/csvfs.conf"
-	node_spawn "$i" "$d/lockd.log" "$CV_LOCKD" -f -c "$d/csvfs.conf" \
-		--socket "$CV_SOCK" "$@"
+	node_spawn "$i" "$d/lockd.log" "${CV_LOCKD_BIN[$i]:-$CV_LOCKD}" -f \
+		-c "$d/csvfs.conf" --socket "$CV_SOCK" "$@"
 	CV_LOCKDPID[$i]=$CV_SPAWNED
 	echo "$CV_SPAWNED" >"$d/lockd.pid"
 	vlog "node $i: lockd pid ${CV_LOCKDPID[$i]}"
@@ -524,6 +528,24 @@ node_kill() { # I: kill -9 corosync and lockd of node I
 	CV_LOCKDPID[$i]=""
 	CV_COROSYNC[$i]=""
 	log "node $i: killed (corosync + lockd, SIGKILL)"
+}
+
+# node_stop_lockd I: SIGTERM to node I's lockd (it gives up what it owns
+# and leaves), wait for it to exit.
+node_stop_lockd() {
+	local i=$1 p=${CV_LOCKDPID[$1]:-} guard rc
+	[ -n "$p" ] || return 0
+	kill -TERM "$p" 2>/dev/null
+	# lockd is our child: wait reaps it; the guard ends a hung one
+	(sleep 15; kill -KILL "$p" 2>/dev/null) &
+	guard=$!
+	wait "$p" 2>/dev/null
+	rc=$?
+	kill "$guard" 2>/dev/null
+	wait "$guard" 2>/dev/null
+	CV_LOCKDPID[$i]=""
+	[ "$rc" = 137 ] && _fail "node $i: lockd did not stop within 15 s of SIGTERM"
+	log "node $i: lockd stopped (SIGTERM, exit $rc)"
 }
 
 node_kill_lockd() {

@@ -90,8 +90,11 @@ probe_start() { # NAME ARGS...
 	shift
 	fifo=$work/probe-$p.in
 	mkfifo "$fifo"
+	# the probe opens its log only once the fifo has a writer: make it
+	# now, or probe_do may look for it first
+	: >"$work/probe-$p.log"
 	"$PROBE" --socket "$sock" --volume "$VOLUME" --label "$p" "$@" \
-		<"$fifo" >"$work/probe-$p.log" 2>&1 &
+		<"$fifo" >>"$work/probe-$p.log" 2>&1 &
 	probe_pid[$p]=$!
 	exec {fd}>"$fifo"
 	probe_fd[$p]=$fd

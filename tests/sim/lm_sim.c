@@ -22,6 +22,11 @@
  *   I5 the members of a partition that are not syncing hold equal tables;
  * plus lm_state_check() on every node, and liveness after a final heal.
  *
+ * Rolling upgrades: each node (re)starts speaking a random range of
+ * cluster protocol versions (2..2, 2..3 or 3..3, mostly 2..3), so rounds
+ * keep nodes out and let them in again; a node kept out has no lease, as
+ * in lockd.  The final heal restarts crashed nodes at 2..3.
+ *
  *   lm_sim [--seed S] [--steps N] [--nodes K] [--verbose]
  */
 #include <errno.h>
@@ -93,6 +98,7 @@ struct node {
 	int revoke_at[NRES];	  /* step to answer a revoke, -1 none */
 	uint32_t fence_age[MAXK + 1]; /* as fencer: steps pending */
 	int down_since;
+	uint16_t proto_min, proto_max; /* cluster versions it speaks */
 };
 
 static struct node nodes[MAXK];
@@ -111,6 +117,7 @@ static uint32_t g_owner[NRES];	 /* its owner */
 static bool g_ended[NRES];	 /* that grant was released or fenced */
 static uint64_t g_max_epoch;
 static uint64_t g_store[NRES];	 /* newest epoch that wrote */
+static uint64_t n_kept_out; /* rounds that kept a node out */
 static uint64_t n_grants, n_writes, n_deliveries, n_syncs, n_fences,
 	n_faults, n_skipped;
 
@@ -178,11 +185,19 @@ static bool part_quorate(int p)
 	return popcount(parts[p].mask) * 2 > K;
 }
 
+static bool kept_out(int i)
+{
+	struct lm_node_entry e;
+
+	return lm_state_node(nodes[i].st, (uint32_t)i + 1, &e) == 0 &&
+	       e.state == LM_NODE_INCOMPATIBLE;
+}
+
 static bool lease_valid(int i)
 {
 	struct lm_status_info si;
 
-	if (!nodes[i].alive || !part_quorate(nodes[i].part))
+	if (!nodes[i].alive || !part_quorate(nodes[i].part) || kept_out(i))
 		return false;
 	lm_state_status(nodes[i].st, &si);
 	return si.ready;
@@ -382,6 +397,9 @@ static void send_hello(int i)
 	m.u.hello.votes = 1;
 	m.u.hello.expected_votes = K;
 	snprintf(m.u.hello.name, LM_NAME_MAX, "n%d", i + 1);
+	m.u.hello.proto_min = nodes[i].proto_min;
+	m.u.hello.proto_max = nodes[i].proto_max;
+	m.u.hello.kept_out = kept_out(i);
 	send(i, &m);
 }
 
@@ -487,6 +505,14 @@ static void shell(int i, bool *resend_retry, bool *resend_queued)
 		case LM_EV_FENCED:
 			n_fences++;
 			tr("node %u fenced (seen by %u)", e->node, self);
+			break;
+		case LM_EV_EXCLUDED:
+			if (e->node == self) {
+				n_kept_out++;
+				tr("node %u kept out (%u..%u, cluster %" PRIu64
+				   ")", self, n->proto_min, n->proto_max,
+				   e->epoch);
+			}
 			break;
 		case LM_EV_SYNC_FAILED:
 			die("node %u: state transfer failed", self);
@@ -672,13 +698,20 @@ static void node_reset(int i)
 		n->revoke_at[r] = -1;
 }
 
-static void node_start(int i)
+/* A (re)started node speaks a random range, any = false: 2..3. */
+static void node_start(int i, bool any)
 {
+	static const uint16_t ranges[][2] = { { 2, 2 }, { 3, 3 } };
+	uint32_t x = any ? rn(8) : 7;
+
 	node_reset(i);
+	nodes[i].proto_min = x < 2 ? ranges[x][0] : 2;
+	nodes[i].proto_max = x < 2 ? ranges[x][1] : 3;
 	nodes[i].alive = true;
 	nodes[i].st = lm_state_new();
 	nodes[i].part = new_part(1u << i);
-	tr("node %d starts", i + 1);
+	tr("node %d starts (%u..%u)", i + 1, nodes[i].proto_min,
+	   nodes[i].proto_max);
 	confchg(nodes[i].part, 0);
 }
 
@@ -981,7 +1014,7 @@ static void fault(void)
 			;
 		if (i == (int)K)
 			return;
-		node_start(i);
+		node_start(i, true);
 		p = nodes[i].part;
 		if (q != p && q >= 0 && q < n_parts && merge_ok(q, p))
 			merge(q, p, rn(2));
@@ -1001,7 +1034,7 @@ static void fault(void)
 			return;
 		}
 		crash(i, rn(2));
-		node_start(i);
+		node_start(i, true);
 		p = pick_part();
 		if (p != nodes[i].part && merge_ok(p, nodes[i].part))
 			merge(p, nodes[i].part, true);
@@ -1064,7 +1097,7 @@ static void heal(void)
 	tr("final heal");
 	for (int i = 0; i < (int)K; i++)
 		if (!nodes[i].alive)
-			node_start(i);
+			node_start(i, false);
 	/* merge everything into the partition with the newest table */
 	while (n_parts > 1) {
 		int best = 0;
@@ -1159,7 +1192,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < (int)K; i++)
 		node_reset(i);
 	for (int i = 0; i < (int)K; i++) {
-		node_start(i);
+		node_start(i, false);
 		if (i)
 			merge(0, nodes[i].part, true);
 	}
@@ -1169,9 +1202,10 @@ int main(int argc, char **argv)
 	printf("lm_sim: ok: %" PRIu64 " steps, %" PRIu64 " deliveries, %"
 	       PRIu64 " grants, %" PRIu64 " writes, %" PRIu64
 	       " transfers, %" PRIu64 " fences, %" PRIu64 " faults (%" PRIu64
-	       " skipped: would lose the newest table)\n",
+	       " skipped: would lose the newest table), %" PRIu64
+	       " nodes kept out\n",
 	       steps, n_deliveries, n_grants, n_writes, n_syncs, n_fences,
-	       n_faults, n_skipped);
+	       n_faults, n_skipped, n_kept_out);
 	for (int i = 0; i < (int)K; i++)
 		lm_state_free(nodes[i].st);
 	for (int p = 0; p < n_parts; p++) {

@@ -291,9 +291,18 @@ static void test_hello(void **state)
 	struct lkm_client *c = connect_csvfs("hello");
 	const struct lkm_server_info *si = lkm_server(c);
 
+	char why[200];
+
 	assert_string_equal(si->node_name, "t1");
 	assert_true(si->node_id != 0);
 	lkm_close(c);
+	/* what a refused client prints */
+	lkm_proto_refusal(why, sizeof(why), 1, 2, 3, 3);
+	assert_string_equal(why, "csvfs-lockd speaks client protocol 1..2, "
+				 "this client 3..3: upgrade csvfs-lockd");
+	lkm_proto_refusal(why, sizeof(why), 3, 4, 2, 2);
+	assert_string_equal(why, "csvfs-lockd speaks client protocol 3..4, "
+				 "this client 2..2: upgrade this client");
 }
 
 static void test_acquire_release(void **state)
@@ -654,7 +663,10 @@ static int wait_closed(int fd, struct lm_smsg *last)
 	}
 }
 
-static size_t encode_hello(uint8_t *buf, size_t cap, uint32_t version)
+/* A hello with header version `version` offering client versions
+ * min..max. */
+static size_t encode_hello(uint8_t *buf, size_t cap, uint32_t version,
+			   uint32_t min, uint32_t max)
 {
 	struct lm_smsg *m = calloc(1, sizeof(*m));
 	int len;
@@ -662,7 +674,8 @@ static size_t encode_hello(uint8_t *buf, size_t cap, uint32_t version)
 	assert_non_null(m);
 	m->type = LM_S_HELLO;
 	m->seq = 1;
-	m->u.hello.proto_version = LM_PROTO_VERSION;
+	m->u.hello.proto_min = min;
+	m->u.hello.proto_max = max;
 	m->u.hello.kind = LM_CLIENT_CSVFS;
 	memcpy(m->u.hello.volume, vol, LM_VOLUME_LEN);
 	len = lm_smsg_encode(m, buf, cap);
@@ -704,15 +717,51 @@ static void test_bad_input(void **state)
 		assert_int_equal(wait_closed(fd, NULL), 0);
 	close(fd);
 
-	/* another protocol version: the close, after an error reply if
-	 * lockd could still phrase one in this version */
+	/* a hello of a client from before version negotiation (header
+	 * version 1): closed */
 	fd = raw_connect();
-	len = encode_hello(buf, sizeof(buf), LM_PROTO_VERSION + 1);
+	len = encode_hello(buf, sizeof(buf), 1, 1, 1);
 	assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
 	reply->type = 0;
 	assert_int_equal(wait_closed(fd, reply), 0);
-	if (reply->type)
-		assert_int_not_equal(reply->u.r_hello.status, 0);
+	assert_int_equal(reply->type, 0);
+	close(fd);
+
+	/* ranges that miss lockd's, above and below: refused with lockd's
+	 * range in the reply, then closed */
+	for (int k = 0; k < 2; k++) {
+		uint32_t v = k ? LM_CLIENT_VERSION_MAX + 1 :
+				 LM_CLIENT_VERSION_MIN - 1;
+
+		fd = raw_connect();
+		len = encode_hello(buf, sizeof(buf), LM_PROTO_FROZEN, v, v);
+		assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
+		reply->type = 0;
+		assert_int_equal(wait_closed(fd, reply), 0);
+		assert_int_equal(reply->type, LM_S_R_HELLO);
+		assert_int_equal(reply->u.r_hello.status, EPROTONOSUPPORT);
+		assert_int_equal(reply->u.r_hello.version, 0);
+		assert_int_equal(reply->u.r_hello.proto_min,
+				 LM_CLIENT_VERSION_MIN);
+		assert_int_equal(reply->u.r_hello.proto_max,
+				 LM_CLIENT_VERSION_MAX);
+		close(fd);
+	}
+
+	/* a wider range: lockd picks the highest it speaks */
+	fd = raw_connect();
+	len = encode_hello(buf, sizeof(buf), LM_PROTO_FROZEN, 1,
+			   LM_CLIENT_VERSION_MAX + 7);
+	assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
+	{
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		assert_true(n > 0);
+		assert_int_equal(lm_smsg_decode(buf, (size_t)n, reply), 0);
+	}
+	assert_int_equal(reply->type, LM_S_R_HELLO);
+	assert_int_equal(reply->u.r_hello.status, 0);
+	assert_int_equal(reply->u.r_hello.version, LM_CLIENT_VERSION_MAX);
 	close(fd);
 
 	/* a request before the hello */
@@ -735,7 +784,8 @@ static void test_bad_input(void **state)
 
 	/* a good hello, then a truncated acquire */
 	fd = raw_connect();
-	len = encode_hello(buf, sizeof(buf), LM_PROTO_VERSION);
+	len = encode_hello(buf, sizeof(buf), LM_PROTO_FROZEN,
+			   LM_CLIENT_VERSION_MIN, LM_CLIENT_VERSION_MAX);
 	assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
 	assert_true(recv(fd, buf, sizeof(buf), 0) > 0); /* hello reply */
 	{

@@ -10,7 +10,11 @@
  * re-encoding is exactly the input (the format is canonical).  Specific
  * malformations (version, magic, counts, strings, enums, booleans,
  * ranges) are checked at hand-computed offsets, each offset verified
- * against the value the encoder put there.
+ * against the value the encoder put there.  Every version of the build's
+ * range is encoded and decoded, the frozen messages checked to travel at
+ * LM_PROTO_FROZEN, and the negotiation functions checked on chosen
+ * ranges.  tests/Makefile.am builds this file twice: at the release's
+ * range and at 2..3, where the version 3 heartbeat is checked too.
  *
  * struct lm_smsg holds whole batches, so messages live on the heap.
  */
@@ -104,6 +108,9 @@ static void sample_c_hello(struct lm_c_sync_hello *h, int v)
 	h->votes = 1;
 	h->expected_votes = 5;
 	fill_str(h->name, sizeof(h->name), v ? LM_NAME_MAX - 1 : 6, 3);
+	h->proto_min = v ? 1 : 2;
+	h->proto_max = v ? UINT16_MAX : 3;
+	h->kept_out = (uint8_t)v;
 }
 
 static void sample_c_plock(struct lm_c_plock *p, int v)
@@ -143,6 +150,7 @@ static void sample_cmsg(uint16_t type, int v, struct lm_cmsg *m)
 		break;
 	case LM_C_HEARTBEAT:
 		m->u.heartbeat.seq = v ? UINT64_MAX : 123456789;
+		m->u.heartbeat.lease_timeout_ms = v ? UINT32_MAX : 5000;
 		break;
 	case LM_C_ACQUIRE:
 		m->u.acquire.req_id = 17;
@@ -180,7 +188,8 @@ static void sample_s_request(uint16_t type, int v, struct lm_smsg *m)
 {
 	switch (type) {
 	case LM_S_HELLO:
-		m->u.hello.proto_version = LM_PROTO_VERSION;
+		m->u.hello.proto_min = v ? 1 : 2;
+		m->u.hello.proto_max = v ? UINT32_MAX : 2;
 		m->u.hello.kind = v ? LM_CLIENT_ADMIN : LM_CLIENT_CSVFS;
 		for (unsigned i = 0; i < LM_VOLUME_LEN; i++)
 			m->u.hello.volume[i] = (uint8_t)(0x5a ^ i);
@@ -250,6 +259,9 @@ static void sample_s_status(struct lm_s_r_status *r, int v)
 	r->lease_remaining_ms = v ? -1 : 7500;
 	r->lease_timeout_ms = 10000;
 	r->n_clients = 4;
+	r->proto_version = v ? 0 : 2;
+	r->proto_min = 2;
+	r->proto_max = v ? UINT16_MAX : 3;
 }
 
 static void sample_s_batch(uint16_t type, int v, struct lm_smsg *m)
@@ -263,13 +275,17 @@ static void sample_s_batch(uint16_t type, int v, struct lm_smsg *m)
 		if (type == LM_S_R_NODES) {
 			ne->id = i + 1;
 			fill_str(ne->name, LM_NAME_MAX, v ? 63 : 5, (char)i);
-			ne->state = (uint8_t)(i % 3);
+			ne->state = (uint8_t)(i % 4);
 			ne->member = (uint8_t)(i % 2);
 			ne->draining = (uint8_t)((i + 1) % 2);
 			ne->votes = 1;
 			ne->n_owned = 10 + i;
 			ne->n_locks = 20 + i;
 			ne->heartbeat_age_ms = i % 2 ? -1 : 250 + (int64_t)i;
+			ne->proto_min = (uint16_t)(i % 3);
+			ne->proto_max = v ? UINT16_MAX : (uint16_t)(2 + i % 2);
+			ne->heartbeat_version = (uint16_t)(i % 4);
+			ne->lease_timeout_ms = i % 2 ? 0 : 5000 + i;
 		} else if (type == LM_S_R_OWNERS) {
 			fill_res(&oe->res, i);
 			oe->owner = i % 4;
@@ -325,7 +341,10 @@ static void sample_s_reply(uint16_t type, int v, struct lm_smsg *m)
 {
 	switch (type) {
 	case LM_S_R_HELLO:
-		m->u.r_hello.status = v ? -EPERM : 0;
+		m->u.r_hello.status = v ? EPROTONOSUPPORT : 0;
+		m->u.r_hello.version = v ? 0 : 2;
+		m->u.r_hello.proto_min = 2;
+		m->u.r_hello.proto_max = v ? UINT32_MAX : 2;
 		m->u.r_hello.node_id = 3;
 		fill_str(m->u.r_hello.node_name, LM_NAME_MAX, v ? 63 : 2, 5);
 		fill_str(m->u.r_hello.cluster_name, LM_NAME_MAX, v ? 63 : 5, 7);
@@ -418,6 +437,9 @@ static void cmp_cmsg(const struct lm_cmsg *a, const struct lm_cmsg *b)
 		EQ(a, b, u.hello.votes);
 		EQ(a, b, u.hello.expected_votes);
 		assert_string_equal(a->u.hello.name, b->u.hello.name);
+		EQ(a, b, u.hello.proto_min);
+		EQ(a, b, u.hello.proto_max);
+		EQ(a, b, u.hello.kept_out);
 		break;
 	case LM_C_SYNC_DATA:
 		EQ(a, b, u.sync_data.index);
@@ -436,6 +458,11 @@ static void cmp_cmsg(const struct lm_cmsg *a, const struct lm_cmsg *b)
 		break;
 	case LM_C_HEARTBEAT:
 		EQ(a, b, u.heartbeat.seq);
+		/* travels from version 3 on only */
+		if (b->version >= 3)
+			EQ(a, b, u.heartbeat.lease_timeout_ms);
+		else
+			assert_int_equal(b->u.heartbeat.lease_timeout_ms, 0);
 		break;
 	case LM_C_ACQUIRE:
 		EQ(a, b, u.acquire.req_id);
@@ -505,6 +532,10 @@ static void cmp_node(const struct lm_node_entry *a,
 	EQ(a, b, n_owned);
 	EQ(a, b, n_locks);
 	EQ(a, b, heartbeat_age_ms);
+	EQ(a, b, proto_min);
+	EQ(a, b, proto_max);
+	EQ(a, b, heartbeat_version);
+	EQ(a, b, lease_timeout_ms);
 }
 
 static void cmp_owner(const struct lm_owner_entry *a,
@@ -523,7 +554,8 @@ static void cmp_s_request(const struct lm_smsg *a, const struct lm_smsg *b)
 {
 	switch (a->type) {
 	case LM_S_HELLO:
-		EQ(a, b, u.hello.proto_version);
+		EQ(a, b, u.hello.proto_min);
+		EQ(a, b, u.hello.proto_max);
 		EQ(a, b, u.hello.kind);
 		EQMEM(a, b, u.hello.volume);
 		EQ(a, b, u.hello.pid);
@@ -591,6 +623,9 @@ static void cmp_s_status(const struct lm_s_r_status *a,
 	EQ(a, b, lease_remaining_ms);
 	EQ(a, b, lease_timeout_ms);
 	EQ(a, b, n_clients);
+	EQ(a, b, proto_version);
+	EQ(a, b, proto_min);
+	EQ(a, b, proto_max);
 }
 
 static void cmp_s_batch(const struct lm_smsg *a, const struct lm_smsg *b)
@@ -645,6 +680,9 @@ static void cmp_s_reply(const struct lm_smsg *a, const struct lm_smsg *b)
 	switch (a->type) {
 	case LM_S_R_HELLO:
 		EQ(a, b, u.r_hello.status);
+		EQ(a, b, u.r_hello.version);
+		EQ(a, b, u.r_hello.proto_min);
+		EQ(a, b, u.r_hello.proto_max);
 		EQ(a, b, u.r_hello.node_id);
 		assert_string_equal(a->u.r_hello.node_name,
 				    b->u.r_hello.node_name);
@@ -851,7 +889,8 @@ static void test_sizes(void **state)
 		assert_int_equal((full - 25) * 3, (small - 25) * LM_BATCH_MAX);
 	}
 	assert_int_equal(enc_s(LM_S_R_NODES, 1, buf),
-			 25 + LM_BATCH_MAX * (4 + LM_NAME_MAX + 3 + 12 + 8));
+			 25 + LM_BATCH_MAX * (4 + LM_NAME_MAX + 3 + 12 + 8 +
+					      2 + 2 + 2 + 4));
 	sample_smsg(LM_S_R_LOCKS, 0, m);
 	m->u.r_locks.n = 0;
 	assert_int_equal(lm_smsg_encode(m, buf, sizeof(buf)), 25);
@@ -986,7 +1025,9 @@ static void test_header_rejects(void **state)
 	assert_int_equal(lm_smsg_decode(buf, len, m), -EPROTO);
 
 	len = enc_s(LM_S_ACQUIRE, 0, buf);
-	buf[4] = 2;
+	buf[4] = LM_CLIENT_VERSION_MAX + 1;
+	assert_int_equal(lm_smsg_decode(buf, len, m), -EPROTONOSUPPORT);
+	buf[4] = 1; /* before negotiation */
 	assert_int_equal(lm_smsg_decode(buf, len, m), -EPROTONOSUPPORT);
 	buf[4] = 0;
 	assert_int_equal(lm_smsg_decode(buf, len, m), -EPROTONOSUPPORT);
@@ -1038,6 +1079,16 @@ static void test_cmsg_rejects(void **state)
 	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
 	len = enc_c(LM_C_SYNC_HELLO, 0, buf);
 	patch8(buf, 56 + LM_NAME_MAX - 1, 0, 'x');
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+	/* range at 120/122: min 0, min > max; kept_out at 124 a boolean */
+	len = enc_c(LM_C_SYNC_HELLO, 0, buf);
+	patch8(buf, 120, 2, 0);
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+	len = enc_c(LM_C_SYNC_HELLO, 0, buf);
+	patch8(buf, 120, 2, 4);
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+	len = enc_c(LM_C_SYNC_HELLO, 0, buf);
+	patch8(buf, 124, 0, 2);
 	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
 
 	len = enc_c(LM_C_SYNC_DATA, 1, buf);
@@ -1095,12 +1146,15 @@ static void expect_s_reject(uint16_t type, int v, size_t off, uint8_t old,
 /* Socket: the same, for every checked field of every type. */
 static void test_smsg_rejects(void **state)
 {
-	expect_s_reject(LM_S_HELLO, 0, 20, LM_CLIENT_CSVFS, 0);
-	expect_s_reject(LM_S_HELLO, 0, 20, LM_CLIENT_CSVFS, 3);
-	expect_s_reject(LM_S_HELLO, 1, 44 + 255, 0, 'z'); /* label */
-	expect_s_reject(LM_S_HELLO, 1, 300 + 63, 0, 'z'); /* vol_label */
-	expect_s_reject(LM_S_HELLO, 1, 364 + 255, 0, 'z'); /* source */
-	expect_s_reject(LM_S_HELLO, 0, 44 + 20, 0, 'z'); /* junk after NUL */
+	/* hello: range 16/20, kind 24, label 48, vol_label 304, source 368 */
+	expect_s_reject(LM_S_HELLO, 0, 16, 2, 0); /* min 0 */
+	expect_s_reject(LM_S_HELLO, 0, 16, 2, 3); /* min > max */
+	expect_s_reject(LM_S_HELLO, 0, 24, LM_CLIENT_CSVFS, 0);
+	expect_s_reject(LM_S_HELLO, 0, 24, LM_CLIENT_CSVFS, 3);
+	expect_s_reject(LM_S_HELLO, 1, 48 + 255, 0, 'z'); /* label */
+	expect_s_reject(LM_S_HELLO, 1, 304 + 63, 0, 'z'); /* vol_label */
+	expect_s_reject(LM_S_HELLO, 1, 368 + 255, 0, 'z'); /* source */
+	expect_s_reject(LM_S_HELLO, 0, 48 + 20, 0, 'z'); /* junk after NUL */
 	/* plock: space 24, op 25, type 26, start 35, end 43 */
 	expect_s_reject(LM_S_PLOCK, 0, 24, 0, 2);
 	expect_s_reject(LM_S_PLOCK, 0, 25, LM_PL_SET, 0);
@@ -1116,8 +1170,8 @@ static void test_smsg_rejects(void **state)
 	expect_s_reject(LM_S_ADMIN, 0, 16, LM_ADMIN_HANDOFF, 0);
 	expect_s_reject(LM_S_ADMIN, 0, 16, LM_ADMIN_HANDOFF, 4);
 	expect_s_reject(LM_S_ADMIN, 1, 44 + 63, 0, 'q');
-	expect_s_reject(LM_S_R_HELLO, 1, 24 + 63, 0, 'q');
-	expect_s_reject(LM_S_R_HELLO, 1, 88 + 63, 0, 'q');
+	expect_s_reject(LM_S_R_HELLO, 1, 36 + 63, 0, 'q');
+	expect_s_reject(LM_S_R_HELLO, 1, 100 + 63, 0, 'q');
 	/* r_getlk: found 20, space 45, type 46, waiting 47 */
 	expect_s_reject(LM_S_R_GETLK, 0, 20, 1, 2);
 	expect_s_reject(LM_S_R_GETLK, 0, 45, 0, 2);
@@ -1135,7 +1189,7 @@ static void test_smsg_rejects(void **state)
 	expect_s_reject(LM_S_R_NODES, 1, 21, LM_BATCH_MAX, LM_BATCH_MAX + 1);
 	expect_s_reject(LM_S_R_NODES, 1, 24, 0, 1); /* n = 2^24 + 128 */
 	expect_s_reject(LM_S_R_NODES, 1, 29 + 63, 0, 'q');
-	expect_s_reject(LM_S_R_NODES, 0, 93, 0, 3);
+	expect_s_reject(LM_S_R_NODES, 0, 93, 0, LM_NODE_INCOMPATIBLE + 1);
 	expect_s_reject(LM_S_R_NODES, 0, 94, 0, 2);
 	expect_s_reject(LM_S_R_NODES, 0, 95, 1, 2);
 	expect_s_reject(LM_S_R_OWNERS, 1, 21, LM_BATCH_MAX, 0xff);
@@ -1250,7 +1304,7 @@ static void test_smsg_encode_rejects(void **state)
 	m->u.r_nodes.n = LM_BATCH_MAX + 1;
 	expect_s_einval(m);
 	sample_smsg(LM_S_R_NODES, 0, m);
-	m->u.r_nodes.e[2].state = LM_NODE_FENCING + 1;
+	m->u.r_nodes.e[2].state = LM_NODE_INCOMPATIBLE + 1;
 	expect_s_einval(m);
 	sample_smsg(LM_S_R_OWNERS, 0, m);
 	m->u.r_owners.e[1].revoking = 7;
@@ -1347,7 +1401,157 @@ static void test_names(void **state)
 	assert_string_equal(lm_node_state_name(LM_NODE_DOWN), "down");
 	assert_string_equal(lm_node_state_name(LM_NODE_UP), "up");
 	assert_string_equal(lm_node_state_name(LM_NODE_FENCING), "fencing");
-	assert_string_equal(lm_node_state_name(3), "unknown");
+	assert_string_equal(lm_node_state_name(LM_NODE_INCOMPATIBLE),
+			    "incompatible");
+	assert_string_equal(lm_node_state_name(4), "unknown");
+}
+
+
+/* ------------------------------------------------------------------------
+ * Versions: every version of the build's range round-trips, the layout
+ * follows the version, the frozen messages travel at LM_PROTO_FROZEN.
+ */
+static int enc_c_at(uint16_t type, unsigned version, uint8_t *out)
+{
+	struct lm_cmsg m;
+
+	sample_cmsg(type, 0, &m);
+	m.version = (uint16_t)version;
+	return lm_cmsg_encode(&m, out, LM_MSG_MAX);
+}
+
+static void test_versions(void **state)
+{
+	struct lm_cmsg c;
+	int len;
+
+	for (unsigned v = LM_PROTO_VERSION_MIN; v <= LM_PROTO_VERSION_MAX;
+	     v++) {
+		for (size_t t = 0; t < ARRAY_SIZE(cmsg_types); t++) {
+			struct lm_cmsg a;
+
+			len = enc_c_at(cmsg_types[t], v, buf);
+			assert_true(len > 0);
+			assert_int_equal(lm_cmsg_decode(buf, len, &c), 0);
+			sample_cmsg(cmsg_types[t], 0, &a);
+			cmp_cmsg(&a, &c);
+			assert_int_equal(c.version,
+					 lm_cmsg_frozen(cmsg_types[t]) ?
+						 LM_PROTO_FROZEN : v);
+			assert_int_equal(lm_msg_version(buf, len), c.version);
+		}
+		/* the heartbeat grew a field at version 3 */
+		len = enc_c_at(LM_C_HEARTBEAT, v, buf);
+		assert_int_equal(len, LM_HDR_LEN + 8 + (v >= 3 ? 4 : 0));
+		/* version 0 means the top of the range */
+		assert_int_equal(enc_c_at(LM_C_FENCE, 0, buf2), LM_HDR_LEN + 4);
+		assert_int_equal(lm_msg_version(buf2, LM_HDR_LEN + 4),
+				 LM_PROTO_VERSION_MAX);
+	}
+	/* outside the range: the encoder refuses, the decoder too */
+	assert_int_equal(enc_c_at(LM_C_FENCE, LM_PROTO_VERSION_MAX + 1, buf),
+			 -EINVAL);
+	assert_int_equal(enc_c_at(LM_C_FENCE, LM_PROTO_VERSION_MIN - 1, buf),
+			 -EINVAL);
+	assert_int_equal(enc_c_at(LM_C_HEARTBEAT, 1, buf), -EINVAL);
+	len = enc_c_at(LM_C_HEARTBEAT, LM_PROTO_VERSION_MAX, buf);
+	buf[4] = LM_PROTO_VERSION_MAX + 1;
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EPROTONOSUPPORT);
+	/* frozen: whatever version is asked, and only that one is read */
+	len = enc_c_at(LM_C_SYNC_HELLO, LM_PROTO_VERSION_MAX + 5, buf);
+	assert_true(len > 0);
+	assert_int_equal(lm_msg_version(buf, len), LM_PROTO_FROZEN);
+	buf[4] = LM_PROTO_FROZEN + 1;
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EPROTONOSUPPORT);
+	assert_int_equal(lm_msg_version(buf, 3), 0);
+}
+
+#if LM_PROTO_VERSION_MAX >= 3
+/* Built with the next version: a version 3 heartbeat read as version 2
+ * is four bytes too long, and the reverse too short. */
+static void test_heartbeat_v3(void **state)
+{
+	struct lm_cmsg c;
+	int len = enc_c_at(LM_C_HEARTBEAT, 3, buf);
+
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), 0);
+	assert_int_equal(c.u.heartbeat.lease_timeout_ms, 5000);
+	buf[4] = 2;
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+	len = enc_c_at(LM_C_HEARTBEAT, 2, buf);
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), 0);
+	assert_int_equal(c.u.heartbeat.lease_timeout_ms, 0);
+	buf[4] = 3;
+	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EBADMSG);
+}
+#endif
+
+static void test_choose(void **state)
+{
+	assert_int_equal(lm_proto_choose(2, 2, 2, 2), 2);
+	assert_int_equal(lm_proto_choose(1, 2, 2, 3), 2);
+	assert_int_equal(lm_proto_choose(2, 5, 3, 4), 4);
+	assert_int_equal(lm_proto_choose(3, 3, 1, 2), 0); /* too new */
+	assert_int_equal(lm_proto_choose(1, 2, 3, 3), 0); /* too old */
+	assert_int_equal(lm_proto_choose(0, 0, 0, 2), 0); /* no version 0 */
+}
+
+#define PEER(lo, hi, vt, l) { .min = lo, .max = hi, .votes = vt, .latest = l }
+
+/* negotiate n peers; expected version and admitted set as a bit mask */
+static void expect_negotiate(const struct lm_proto_peer *p, size_t n,
+			     unsigned want, unsigned want_mask)
+{
+	bool admitted[LM_MAX_NODES];
+	unsigned mask = 0;
+
+	assert_int_equal(lm_proto_negotiate(p, n, admitted), want);
+	for (size_t i = 0; i < n; i++)
+		if (admitted[i])
+			mask |= 1u << i;
+	assert_int_equal(mask, want_mask);
+}
+
+static void test_negotiate(void **state)
+{
+	/* all overlap: the lowest max, everyone in */
+	const struct lm_proto_peer same[] = {
+		PEER(2, 3, 1, true), PEER(2, 2, 1, true), PEER(2, 2, 1, true) };
+	const struct lm_proto_peer up[] = {
+		PEER(2, 3, 1, true), PEER(2, 3, 1, true), PEER(2, 3, 1, true) };
+	const struct lm_proto_peer wide[] = {
+		PEER(1, 9, 1, true), PEER(3, 7, 1, true), PEER(2, 5, 1, false) };
+	/* a newcomer too old for the running lineage: it stays out */
+	const struct lm_proto_peer old[] = {
+		PEER(3, 3, 1, true), PEER(2, 2, 1, false), PEER(2, 3, 1, true) };
+	/* a newcomer too new */
+	const struct lm_proto_peer new[] = {
+		PEER(2, 2, 1, true), PEER(3, 3, 1, false), PEER(2, 3, 1, true) };
+	/* no lineage yet (fresh start): the votes decide */
+	const struct lm_proto_peer fresh[] = {
+		PEER(3, 3, 1, true), PEER(2, 2, 1, true), PEER(2, 2, 1, true) };
+	/* the lineage outweighs more votes of newcomers */
+	const struct lm_proto_peer lineage[] = {
+		PEER(3, 3, 1, true), PEER(2, 3, 1, true), PEER(2, 3, 1, true),
+		PEER(2, 2, 1, false), PEER(2, 2, 1, false) };
+	/* a node without votes is not dropped for a higher version */
+	const struct lm_proto_peer novote[] = {
+		PEER(2, 3, 1, true), PEER(2, 2, 0, true) };
+	/* equal on everything: the higher version */
+	const struct lm_proto_peer tie[] = {
+		PEER(2, 3, 1, true), PEER(3, 3, 1, false), PEER(2, 2, 1, false) };
+
+	expect_negotiate(same, 3, 2, 07);
+	expect_negotiate(up, 3, 3, 07);
+	expect_negotiate(wide, 3, 5, 07);
+	expect_negotiate(old, 3, 3, 05);
+	expect_negotiate(new, 3, 2, 05);
+	expect_negotiate(fresh, 3, 2, 06);
+	expect_negotiate(lineage, 5, 3, 007);
+	expect_negotiate(novote, 2, 2, 03);
+	expect_negotiate(tie, 3, 3, 03);
+	expect_negotiate(same, 1, 3, 01);
+	expect_negotiate(same, 0, 0, 0);
 }
 
 static void test_checksum(void **state)
@@ -1438,6 +1642,12 @@ int main(void)
 	    cmocka_unit_test(test_strerror),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_checksum),
+	    cmocka_unit_test(test_versions),
+	    cmocka_unit_test(test_choose),
+	    cmocka_unit_test(test_negotiate),
+#if LM_PROTO_VERSION_MAX >= 3
+	    cmocka_unit_test(test_heartbeat_v3),
+#endif
 	};
 
 	for (size_t i = 0; i < sizeof(payload); i++)

@@ -87,8 +87,8 @@ static void confchg(struct t *t, const uint32_t *left, size_t n_left,
 	check_ok(t);
 }
 
-static void hello(struct t *t, uint32_t from, uint64_t version,
-		  uint64_t epoch)
+static void hello_range(struct t *t, uint32_t from, uint64_t version,
+			uint64_t epoch, uint16_t min, uint16_t max)
 {
 	struct lm_cmsg m = { .type = LM_C_SYNC_HELLO };
 
@@ -99,7 +99,15 @@ static void hello(struct t *t, uint32_t from, uint64_t version,
 	m.u.hello.votes = 1;
 	m.u.hello.expected_votes = t->expected;
 	snprintf(m.u.hello.name, sizeof(m.u.hello.name), "n%u", from);
+	m.u.hello.proto_min = min;
+	m.u.hello.proto_max = max;
 	msg(t, from, &m);
+}
+
+static void hello(struct t *t, uint32_t from, uint64_t version,
+		  uint64_t epoch)
+{
+	hello_range(t, from, version, epoch, 2, 2);
 }
 
 /* The donor sends buf in chunks of chunk bytes, then DONE. */
@@ -804,6 +812,157 @@ static void test_flock(void **state)
 	expect_range(&l.e[1], LM_LK_WRITE, 0, LM_OFFSET_MAX);
 }
 
+
+/* ---- tests: protocol versions ---- */
+
+/*
+ * A round where member i announces lo[i]..hi[i] and the table version of
+ * this table (or 0 where fresh[i]); then the donor's snapshot, this
+ * table's own.  The events of the last hello stay in *neg (copied).
+ */
+static uint32_t round_ranges(struct t *t, const uint16_t *lo,
+			     const uint16_t *hi, const bool *fresh,
+			     struct lm_evq *neg)
+{
+	struct lm_status_info si;
+	const struct lm_ev *d;
+	uint32_t donor;
+	uint8_t *buf;
+	size_t len;
+
+	lm_state_status(t->st, &si);
+	for (size_t i = 0; i < t->n; i++)
+		hello_range(t, t->members[i], fresh[i] ? 0 : si.version,
+			    si.epoch, lo[i], hi[i]);
+	neg->n = 0;
+	for (size_t i = 0; i < t->q.n; i++) {
+		if (neg->n == neg->cap) {
+			neg->cap = neg->cap ? 2 * neg->cap : 16;
+			neg->ev = realloc(neg->ev, neg->cap * sizeof(*neg->ev));
+			assert_non_null(neg->ev);
+		}
+		neg->ev[neg->n++] = t->q.ev[i];
+	}
+	d = ev_find(t, LM_EV_SYNC_DONOR, 0);
+	assert_non_null(d);
+	donor = d->node;
+	assert_int_equal(lm_state_snapshot(t->st, &buf, &len), 0);
+	send_snapshot(t, donor, buf, len, 1000);
+	free(buf);
+	assert_non_null(ev_find(t, LM_EV_SYNC_INSTALLED, 0));
+	return donor;
+}
+
+static const struct lm_ev *neg_find(const struct lm_evq *q,
+				    enum lm_ev_type type, uint32_t node)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (q->ev[i].type == type && (!node || q->ev[i].node == node))
+			return &q->ev[i];
+	return NULL;
+}
+
+static uint16_t proto_of(struct t *t)
+{
+	struct lm_status_info si;
+
+	lm_state_status(t->st, &si);
+	return si.proto_version;
+}
+
+static uint8_t state_of(struct t *t, uint32_t id)
+{
+	struct lm_node_entry e;
+
+	assert_int_equal(lm_state_node(t->st, id, &e), 0);
+	return e.state;
+}
+
+/* Ranges that overlap: the highest common version; it falls when an older
+ * node joins, rises when it leaves (no round needed then). */
+static void test_proto_overlap(void **state)
+{
+	static const uint16_t lo[] = { 2, 2, 2, 2, 2 }, hi3[] = { 3, 3, 3, 3 };
+	static const uint16_t hi2[] = { 3, 3, 3, 3, 2 };
+	static const bool fresh4[] = { 0, 0, 0, 1 }, fresh5[] = { 0, 0, 0, 0, 1 };
+	struct t *t = *state;
+	struct lm_evq neg = { 0 };
+	const struct lm_ev *e;
+	struct lm_status_info si;
+
+	assert_int_equal(proto_of(t), 2);
+	join(t, 4);
+	round_ranges(t, lo, hi3, fresh4, &neg);
+	e = neg_find(&neg, LM_EV_PROTO, 0);
+	assert_non_null(e);
+	assert_int_equal(e->epoch, 3);
+	assert_int_equal(e->owner, 2);
+	assert_null(neg_find(&neg, LM_EV_EXCLUDED, 0));
+	assert_int_equal(proto_of(t), 3);
+	join(t, 5);
+	round_ranges(t, lo, hi2, fresh5, &neg);
+	assert_int_equal(neg_find(&neg, LM_EV_PROTO, 0)->epoch, 2);
+	assert_int_equal(proto_of(t), 2);
+	assert_int_equal(state_of(t, 5), LM_NODE_UP);
+	leave(t, 5);
+	e = ev_find(t, LM_EV_PROTO, 0);
+	assert_non_null(e);
+	assert_int_equal(e->epoch, 3);
+	lm_state_status(t->st, &si);
+	assert_false(si.syncing);
+	assert_true(si.ready);
+	assert_int_equal(si.proto_version, 3);
+	free(neg.ev);
+}
+
+/* A newcomer too new for the running lineage is kept out: not a member
+ * for quorum, requests or fencing; any change restarts a round while it
+ * is there; once it speaks the cluster's version it is let in. */
+static void test_proto_excluded(void **state)
+{
+	static const uint16_t lo[] = { 2, 2, 2, 2, 2, 4 };
+	static const uint16_t hi[] = { 3, 3, 3, 3, 3, 4 };
+	static const uint16_t lo2[] = { 2, 2, 2, 2, 3 }, hi2[] = { 3, 3, 3, 3, 4 };
+	static const bool fresh[] = { 0, 0, 0, 0, 0, 1 };
+	struct t *t = *state;
+	struct lm_evq neg = { 0 };
+	struct lm_status_info si;
+	const struct lm_ev *e;
+
+	acquire(t, 1, 1, 1);
+	join(t, 6);
+	assert_int_equal(round_ranges(t, lo, hi, fresh, &neg), 1);
+	e = neg_find(&neg, LM_EV_EXCLUDED, 6);
+	assert_non_null(e);
+	assert_int_equal(e->epoch, 3);
+	assert_int_equal(neg_find(&neg, LM_EV_PROTO, 0)->epoch, 3);
+	assert_int_equal(state_of(t, 6), LM_NODE_INCOMPATIBLE);
+	lm_state_status(t->st, &si);
+	assert_true(si.ready);
+	assert_int_equal(si.total_votes, 5);
+	assert_int_equal(owner_of(t, 1).owner, 1);
+	acquire(t, 6, 9, 2);
+	assert_int_equal(reply_status(t, 6), LM_ERR_NOTMEMBER);
+	assert_int_equal(lm_state_fencer(t->st), 1);
+	/* another node leaves: node 6 is reconsidered in a round */
+	leave(t, 5);
+	lm_state_status(t->st, &si);
+	assert_true(si.syncing);
+	round_ranges(t, lo + 1, hi + 1, fresh + 1, &neg);
+	assert_non_null(neg_find(&neg, LM_EV_EXCLUDED, 6));
+	/* node 6 restarts with a range that meets the cluster's */
+	leave(t, 6);
+	assert_int_equal(state_of(t, 6), LM_NODE_DOWN);
+	lm_state_status(t->st, &si);
+	assert_false(si.syncing);
+	join(t, 6);
+	round_ranges(t, lo2, hi2, fresh + 1, &neg);
+	assert_null(neg_find(&neg, LM_EV_EXCLUDED, 0));
+	assert_int_equal(state_of(t, 6), LM_NODE_UP);
+	assert_int_equal(proto_of(t), 3);
+	free(neg.ev);
+}
+
 /* ---- tests: state transfer and snapshots ---- */
 
 static void test_sync_donor_choice(void **state)
@@ -991,6 +1150,7 @@ static void test_snapshot_roundtrip(void **state)
 		m.u.hello.version = 1000;
 		m.u.hello.votes = 1;
 		m.u.hello.expected_votes = 3;
+		m.u.hello.proto_min = m.u.hello.proto_max = 2;
 		for (uint32_t i = 1; i <= 3; i++) {
 			snprintf(m.u.hello.name, LM_NAME_MAX, "n%u", i);
 			assert_int_equal(lm_state_apply_msg(b, i, &m, &q), 0);
@@ -1131,6 +1291,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_bad, setup3,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_views, setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_proto_overlap, setup3,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_proto_excluded, setup5,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
