@@ -583,8 +583,8 @@ static int nodes_human(struct admin *a)
 	cv_table_print(&t, stdout);
 	cv_table_free(&t);
 	printf("(* = this node; LEASE is known for this node only, "
-	       "HEARTBEAT is the age of each node's last heartbeat, PROTOCOL\n"
-	       " the cluster protocol versions it speaks)\n");
+	       "HEARTBEAT is the age of\n each node's last heartbeat, "
+	       "PROTOCOL the cluster protocol versions it speaks)\n");
 	return 0;
 }
 
