@@ -530,12 +530,14 @@ int iotxn_fs_stop(struct iotxn *t, ext2_filsys fs)
 {
 	int rc;
 
-	if (!t->j)
+	if (t->j) {
+		rc = cvj_checkpoint(t->j);
+		if (rc)
+			return rc;
+		t->j = NULL;
+	}
+	if (!ext2fs_has_feature_journal_needs_recovery(fs->super))
 		return 0;
-	rc = cvj_checkpoint(t->j);
-	if (rc)
-		return rc;
-	t->j = NULL;
 	ext2fs_clear_feature_journal_needs_recovery(fs->super);
 	return write_super_direct(t, fs);
 }

@@ -82,7 +82,8 @@ uint32_t iotxn_journal_features(ext2_filsys fs);
  * in-memory superblock so that every logged copy carries it), then
  * journaled mode.  The journal must be empty (replayed). */
 int iotxn_fs_start(struct iotxn *t, ext2_filsys fs, struct cvj_journal *j);
-/* Checkpoint, back to direct mode, needs_recovery off (written). */
+/* Checkpoint (if journaling), back to direct mode, needs_recovery off
+ * (written directly; also what ends a replay). */
 int iotxn_fs_stop(struct iotxn *t, ext2_filsys fs);
 
 #endif

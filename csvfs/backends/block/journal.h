@@ -63,6 +63,7 @@ struct cvj_replay_info {
 	uint32_t first_seq, next_seq;	/* replayed sequence range */
 	int stop;		/* why the scan ended: 0 end of log, or
 				 * -EBADMSG a bad checksum / header */
+	bool wrapped;		/* the replayed log crossed the journal's end */
 };
 
 struct cvj_stats {

@@ -34,6 +34,7 @@ struct rp_scan {
 	struct jb_tag *tags;	/* jb_desc_max_tags entries */
 	uint64_t *rblocks;	/* jb_revoke_capacity entries */
 	uint32_t pos, seq, budget;
+	uint32_t wrap_seq;	/* first transaction that wrapped, 0 none */
 };
 
 static int push_item(struct rp_scan *s, const struct jb_tag *t,
@@ -72,7 +73,11 @@ static int push_rev(struct rp_scan *s, uint64_t blk, uint32_t seq)
  * (a log cannot hold more than itself). */
 static bool scan_step(struct cvj_journal *j, struct rp_scan *s)
 {
-	s->pos = cvj_log_next(j, s->pos);
+	uint32_t next = cvj_log_next(j, s->pos);
+
+	if (next < s->pos && !s->wrap_seq)
+		s->wrap_seq = s->seq;
+	s->pos = next;
 	return s->budget-- > 0;
 }
 
@@ -246,6 +251,7 @@ static int scan_all(struct cvj_journal *j, struct rp_scan *s,
 	while ((rc = scan_txn(j, s)) == 1)
 		info->transactions++;
 	info->next_seq = s->seq;
+	info->wrapped = s->wrap_seq && s->wrap_seq < s->seq;
 	if (rc == -EBADMSG) {
 		info->stop = rc;
 		rc = 0;
