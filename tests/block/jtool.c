@@ -545,20 +545,16 @@ static int fsck_clean(const char *img, char opt)
 	return system(cmd) == 0;
 }
 
-/* One round; 0 when the image is what it must be.  *applied gets how
- * many of ops the image holds. */
-static int crash_round(const char *img, struct jm *m, const struct jm_op *ops,
-		       int nops, uint64_t *rng, int *applied,
-		       struct crash_stats *cs)
+/* Fork the child of one round and wait for it: how many ops it
+ * committed, whether it had started the next commit, whether it died. */
+static bool crash_spawn(const char *img, struct jm *m, const struct jm_op *ops,
+			int nops, uint64_t *rng, uint64_t r, int *committed,
+			bool *started)
 {
 	long kill_at = 1 + (long)(xrnd(rng) % CRASH_WRITES);
-	uint64_t r = xrnd(rng);
-	struct cvj_replay_info info;
-	bool killed;
-	int p[2], st, committed;
-	bool started;
-	char *tree, *want;
+	int p[2], st;
 	pid_t pid;
+	bool killed;
 
 	if (pipe(p))
 		die("pipe", -errno);
@@ -571,13 +567,20 @@ static int crash_round(const char *img, struct jm *m, const struct jm_op *ops,
 		crash_child(img, m, ops, nops, kill_at, r, p[1]);
 	}
 	close(p[1]);
-	crash_progress(p[0], &committed, &started);
+	crash_progress(p[0], committed, started);
 	if (waitpid(pid, &st, 0) != pid)
 		die("waitpid", -errno);
 	killed = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
 	if (!killed && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
 		die("child failed", EIO);
-	cs->kills += killed;
+	return killed;
+}
+
+/* Replay with e2fsck -fy (one time in three) or ours, then e2fsck -fn. */
+static int crash_replay(const char *img, uint64_t r, struct crash_stats *cs)
+{
+	struct cvj_replay_info info;
+
 	if (r % 3 == 0) {	/* e2fsck's replay must agree with ours */
 		cs->by_e2fsck++;
 		if (!fsck_clean(img, 'y')) {
@@ -594,6 +597,24 @@ static int crash_round(const char *img, struct jm *m, const struct jm_op *ops,
 		fprintf(stderr, "e2fsck -fn not clean (e2fsck.out)\n");
 		return 1;
 	}
+	return 0;
+}
+
+/* One round; 0 when the image is what it must be.  *applied gets how
+ * many of ops the image holds. */
+static int crash_round(const char *img, struct jm *m, const struct jm_op *ops,
+		       int nops, uint64_t *rng, int *applied,
+		       struct crash_stats *cs)
+{
+	uint64_t r = xrnd(rng);
+	int committed, rc = 0;
+	bool started;
+	char *tree, *want;
+
+	cs->kills += crash_spawn(img, m, ops, nops, rng, r, &committed,
+				 &started);
+	if (crash_replay(img, r, cs))
+		return 1;
 	tree = tree_of(img);
 	*applied = committed;
 	want = model_after(m, ops, committed);
@@ -605,13 +626,11 @@ static int crash_round(const char *img, struct jm *m, const struct jm_op *ops,
 	if (strcmp(tree, want)) {
 		fprintf(stderr, "tree after %d ops (started %d):\n%s\nwant:\n%s",
 			committed, started, tree, want);
-		free(tree);
-		free(want);
-		return 1;
+		rc = 1;
 	}
 	free(tree);
 	free(want);
-	return 0;
+	return rc;
 }
 
 static int cmd_crash(const char *img, uint64_t seed, int iters)
