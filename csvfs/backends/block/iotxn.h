@@ -8,10 +8,11 @@
  * negative count means bytes), write_byte for sub-block writes (ext2fs
  * uses it for the superblock, writing only the bytes that changed since
  * open), and flush at the end of ext2fs_flush/ext2fs_close.
- * unix_io_manager keeps a small write-back cache of single blocks,
- * which would hide our own direct writes (journal, checkpoint) from it,
- * so iotxn is a whole io_manager on its own file descriptor rather than
- * a layer over unix_io.
+ * unix_io_manager keeps its own small block cache, which would go stale
+ * under the writes the journal makes beside it (log, checkpoint,
+ * replay), so iotxn is a whole io_manager on its own file descriptor
+ * rather than a layer over unix_io; the journal and iotxn share that
+ * descriptor (iotxn_dev).
  *
  * Modes: direct (writes go to the device; used before the journal is
  * set up and after the last checkpoint) and journaled (writes are kept
