@@ -12,8 +12,9 @@
 #                       every write of it changes (s_wtime,
 #                       s_kbytes_written, s_checksum) and s_lastcheck,
 #                       which e2fsck sets as it likes
-#   loop_attach IMG     print a new loop device for IMG (registered)
-#   mount_reg DIR       register a mount point for the trap
+#   loop_attach IMG     set LOOP to a new loop device for IMG (registered)
+#   loop_detach DEV     detach it and forget it
+#   mount_reg DIR / umount_reg DIR   a mount point for the trap
 # Environment: TMPDIR (work dir when /dev/shm is not usable), CV_KEEP=1
 # keeps the work dir.
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -69,12 +70,20 @@ cmp_but_super() {
 }
 
 loop_attach() {
-	local l
-	l=$(losetup -f --show "$1" 2>/dev/null) || return 1
-	LOOPS="$LOOPS $l"
-	echo "$l"
+	LOOP=$(losetup -f --show "$1" 2>/dev/null) || return 1
+	LOOPS="$LOOPS $LOOP"
+}
+
+# Forget a device as soon as it is detached: the number may go to
+# someone else's loop device at once, which the trap must not touch.
+loop_detach() {
+	losetup -d "$1" && LOOPS=$(echo "$LOOPS" | sed "s|[[:space:]]$1\\b||")
 }
 
 mount_reg() {
 	MOUNTS="$1 $MOUNTS"
+}
+
+umount_reg() {
+	umount "$1" && MOUNTS=$(echo "$MOUNTS" | sed "s|$1[[:space:]]||")
 }

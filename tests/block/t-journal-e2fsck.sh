@@ -27,19 +27,19 @@ N=60
 fsck_n() { e2fsck -fn "$1" >/dev/null 2>&1; }
 
 kernel_mount() {	# IMG EXPECT: kernel replay and tree
-	local l img=$1
+	local img=$1
 	[ "$(id -u)" = 0 ] || { echo "# no kernel mount: not root"; return 0; }
-	l=$(loop_attach "$img") || { echo "# no kernel mount: no loop device"; return 0; }
+	loop_attach "$img" || { echo "# no kernel mount: no loop device"; return 0; }
 	mkdir -p mnt
-	if ! mount -t ext4 -o ro "$l" mnt 2>mount.err; then
+	if ! mount -t ext4 -o ro "$LOOP" mnt 2>mount.err; then
 		echo "# no kernel mount: $(cat mount.err)"
-		losetup -d "$l"
+		loop_detach "$LOOP"
 		return 0
 	fi
 	mount_reg "$PWD/mnt"
 	(cd mnt && find . -mindepth 1 ! -path './lost+found*' | sed 's/^\.//' |
 		sort) >kernel.paths
-	umount mnt && losetup -d "$l"
+	umount_reg "$PWD/mnt" && loop_detach "$LOOP"
 	t "kernel mount: the expected names" \
 		cmp -s kernel.paths <(awk '{print $1}' "$2" | sort)
 	"$JTOOL" tree "$img" >kernel.tree
