@@ -369,13 +369,15 @@ int cvj_checkpoint(struct cvj_journal *j)
 		return -EUCLEAN;
 	if (!j->used && !j->sb.start)
 		return 0;
-	for (size_t i = 0; !rc && i < p->n; i++)
-		if (p->ents[i].data)
-			rc = j->dev.write(j->dev.priv, p->ents[i].blk, 1,
-					  p->ents[i].data);
+	for (size_t i = 0; !rc && i < p->n; i++) {
+		if (!p->ents[i].data)
+			continue;	/* revoked since it was logged */
+		rc = j->dev.write(j->dev.priv, p->ents[i].blk, 1,
+				  p->ents[i].data);
+		j->st.blocks_home++;
+	}
 	if (!rc)
 		rc = j->dev.flush(j->dev.priv);
-	j->st.blocks_home += p->n;
 	j->sb.start = 0;
 	j->sb.sequence = j->head_seq;
 	if (!rc)
