@@ -10,6 +10,9 @@
  *   jtool replay IMG                  replay the journal (ours)
  *   jtool tree IMG                    print the tree: path, type, size,
  *       crc32c of the contents, sorted
+ *   jtool scan IMG                    decode every jbd2 block in the
+ *       journal, live or stale, with our codec (as written by the
+ *       kernel, say) and check every tag's checksum against its block
  *   jtool crash IMG SEED ITER         ITER rounds of: a child runs random
  *       operations and is SIGKILLed at a random device write of the
  *       journal; then replay, e2fsck -fn, and the tree must be the one
@@ -663,6 +666,108 @@ static int cmd_crash(const char *img, uint64_t seed, int iters)
 	return 0;
 }
 
+struct scan {
+	struct iotxn *t;
+	struct cvj_extent *map;
+	unsigned nmap;
+	struct jb_fmt fmt;
+	uint8_t *blk;
+	unsigned desc, data, revoke, commit, bad;
+};
+
+static int scan_read(struct scan *sc, uint32_t lblk, uint8_t *buf)
+{
+	const struct cvj_dev *d = iotxn_dev(sc->t);
+
+	for (unsigned i = 0; i < sc->nmap; i++)
+		if (lblk >= sc->map[i].lblk &&
+		    lblk - sc->map[i].lblk < sc->map[i].len)
+			return d->read(d->priv, sc->map[i].pblk + lblk -
+				       sc->map[i].lblk, 1, buf);
+	return -EIO;
+}
+
+/* A descriptor at lblk: decode it and check its blocks' checksums;
+ * returns how many log blocks it covers. */
+static uint32_t scan_desc(struct scan *sc, uint32_t lblk, uint32_t maxlen)
+{
+	unsigned max = jb_desc_max_tags(&sc->fmt), n;
+	struct jb_tag *tags = calloc(max, sizeof(*tags));
+	uint8_t *data = malloc(sc->fmt.blocksize);
+	uint32_t seq, i = 0;
+
+	if (jb_desc_decode(&sc->fmt, sc->blk, sc->fmt.blocksize, &seq, tags,
+			   max, &n)) {
+		sc->bad++;
+		n = 0;
+	}
+	sc->desc += n > 0;
+	for (; i < n && lblk + 1 + i < maxlen; i++) {
+		if (scan_read(sc, lblk + 1 + i, data) ||
+		    !jb_tag_csum_ok(&sc->fmt, &tags[i], seq, data))
+			sc->bad++;
+		sc->data++;
+	}
+	free(tags);
+	free(data);
+	return 1 + i;
+}
+
+static void scan_block(struct scan *sc, uint32_t *lblk, uint32_t maxlen)
+{
+	uint32_t type, seq, nsec;
+	uint64_t sec, rv[1024];
+	unsigned n;
+
+	if (scan_read(sc, *lblk, sc->blk) ||
+	    jb_header_decode(sc->blk, sc->fmt.blocksize, &type, &seq)) {
+		(*lblk)++;
+		return;
+	}
+	if (type == JB_DESCRIPTOR) {
+		*lblk += scan_desc(sc, *lblk, maxlen);
+		return;
+	}
+	if (type == JB_REVOKE)
+		sc->revoke++, sc->bad += jb_revoke_decode(&sc->fmt, sc->blk,
+				sc->fmt.blocksize, &seq, rv, 1024, &n) != 0;
+	else if (type == JB_COMMIT)
+		sc->commit++, sc->bad += jb_commit_decode(&sc->fmt, sc->blk,
+				sc->fmt.blocksize, &seq, &sec, &nsec) != 0;
+	else
+		sc->bad++;
+	(*lblk)++;
+}
+
+static int cmd_scan(const char *img)
+{
+	struct scan sc = { 0 };
+	struct jb_super sb;
+	ext2_filsys fs;
+	int rc;
+
+	if ((rc = iotxn_open(img, &sc.t)))
+		die(img, rc);
+	if (ext2fs_open2(img, NULL, EXT2_FLAG_64BITS, 0, 0, iotxn_io_manager,
+			 &fs) || iotxn_journal_extents(fs, &sc.map, &sc.nmap))
+		die("journal inode", EIO);
+	ext2fs_close_free(&fs);
+	sc.blk = malloc(iotxn_blocksize(sc.t));
+	if ((rc = scan_read(&sc, 0, sc.blk)) ||
+	    (rc = jb_super_decode(sc.blk, iotxn_blocksize(sc.t), &sb)) ||
+	    (rc = jb_fmt_init(&sc.fmt, &sb)))
+		die("journal superblock", rc);
+	for (uint32_t l = sb.first; l < sb.maxlen;)
+		scan_block(&sc, &l, sb.maxlen);
+	printf("journal features %#x: %u descriptors, %u data blocks, "
+	       "%u revoke, %u commit blocks, %u bad\n", sb.incompat, sc.desc,
+	       sc.data, sc.revoke, sc.commit, sc.bad);
+	free(sc.blk);
+	free(sc.map);
+	iotxn_close(sc.t);
+	return sc.bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	add_error_table(&et_ext2_error_table);
@@ -675,10 +780,12 @@ int main(int argc, char **argv)
 		list_tree(argv[2], stdout);
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "scan"))
+		return cmd_scan(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "crash"))
 		return cmd_crash(argv[2], strtoull(argv[3], NULL, 0),
 				 atoi(argv[4]));
 	fprintf(stderr, "usage: jtool populate IMG SEED N EXPECT | replay IMG "
-		"| tree IMG | crash IMG SEED ITER\n");
+		"| tree IMG | scan IMG | crash IMG SEED ITER\n");
 	return 2;
 }
