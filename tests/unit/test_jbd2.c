@@ -263,6 +263,7 @@ struct memdev {
 	uint8_t *blk;
 	long writes;	/* device writes so far */
 	long fail_at;	/* write number that fails (and all after), -1 never */
+	bool tear;	/* the failing write lands half its first block */
 };
 
 static int md_read(void *priv, uint64_t b, unsigned count, void *buf)
@@ -281,8 +282,11 @@ static int md_write(void *priv, uint64_t b, unsigned count, const void *buf)
 
 	if (b + count > NBLK)
 		return -EIO;
-	if (m->fail_at >= 0 && m->writes >= m->fail_at)
+	if (m->fail_at >= 0 && m->writes >= m->fail_at) {
+		if (m->tear && m->writes++ == m->fail_at)
+			memcpy(m->blk + b * BS, buf, BS / 2);
 		return -EIO;	/* the process "died" here */
+	}
 	m->writes++;
 	memcpy(m->blk + b * BS, buf, (size_t)count * BS);
 	return 0;
@@ -497,7 +501,8 @@ static void test_bad_data_csum(void **state)
  * on the way) with the device failing for good at write number fail_at;
  * returns how many commits succeeded and leaves the models of every
  * state in models[0..TORN_TXNS]. */
-static unsigned torn_run(struct memdev *m, long fail_at, uint8_t *models)
+static unsigned torn_run(struct memdev *m, long fail_at, bool tear,
+			 uint8_t *models)
 {
 	struct cvj_journal *j = jopen(m);
 	uint8_t data[3 * BS];
@@ -508,6 +513,7 @@ static unsigned torn_run(struct memdev *m, long fail_at, uint8_t *models)
 	snap(m, models);
 	m->writes = 0;
 	m->fail_at = fail_at;
+	m->tear = tear;
 	for (unsigned k = 0; k < TORN_TXNS; k++) {
 		uint8_t *next = models + (size_t)(k + 1) * NHOME * BS;
 
@@ -532,13 +538,14 @@ static void test_torn_writes(void **state)
 	{	/* how many writes the whole run makes */
 		struct memdev *m = md_new();
 
-		assert_int_equal(torn_run(m, -1, models), TORN_TXNS);
+		assert_int_equal(torn_run(m, -1, false, models), TORN_TXNS);
 		total = m->writes;
 		md_free(m);
 	}
-	for (long f = 0; f <= total; f++) {
+	for (long f = 0; f <= 2 * total + 1; f++) {
 		struct memdev *m = md_new();
-		unsigned ok = torn_run(m, f, models);
+		/* each write fails whole, then each write is torn */
+		unsigned ok = torn_run(m, f % (total + 1), f > total, models);
 		struct cvj_journal *j = jopen(m);
 		struct cvj_replay_info info;
 
