@@ -326,7 +326,7 @@ static const char *const cmsg_names[] = {
     [LM_C_RELEASE] = "release",	      [LM_C_HANDOFF] = "handoff",
     [LM_C_DRAIN] = "drain",	      [LM_C_RESUME] = "resume",
     [LM_C_PLOCK] = "plock",	      [LM_C_FENCE] = "fence",
-    [LM_C_MOUNT] = "mount",
+    [LM_C_MOUNT] = "mount",	      [LM_C_QUORUM] = "quorum",
 };
 
 static const char *const smsg_names[] = {
@@ -445,6 +445,20 @@ static void x_c_plock(struct lm_cur *c, struct lm_c_plock *p)
 	x_u32(c, &p->pid);
 }
 
+static void x_quorum(struct lm_cur *c, struct lm_quorum *q)
+{
+	x_u32(c, &q->ring.nodeid);
+	x_u64(c, &q->ring.seq);
+	x_u8(c, &q->quorate);
+	x_u32(c, &q->node_votes);
+	x_u32(c, &q->expected_votes);
+	x_u32(c, &q->total_votes);
+	x_u32(c, &q->quorum);
+	x_u32(c, &q->qdevice_votes);
+	x_u32(c, &q->flags);
+	x_str(c, q->qdevice_name, sizeof(q->qdevice_name));
+}
+
 /* Walk the body of m; false for an unknown type. */
 static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 {
@@ -466,6 +480,9 @@ static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 		break;
 	case LM_C_HEARTBEAT:
 		x_u64(c, &m->u.heartbeat.seq);
+		break;
+	case LM_C_QUORUM:
+		x_quorum(c, &m->u.quorum);
 		break;
 	case LM_C_ACQUIRE:
 		x_u64(c, &m->u.acquire.req_id);
@@ -517,6 +534,11 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 	case LM_C_PLOCK:
 		return space_ok(p->space) && plop_ok(p->op) &&
 		       lktype_ok(p->type) && p->start <= p->end;
+	case LM_C_QUORUM:
+		return m->u.quorum.quorate <= 1 &&
+		       !(m->u.quorum.flags & ~(uint32_t)LM_QF_ALL) &&
+		       str_ok(m->u.quorum.qdevice_name,
+			      sizeof(m->u.quorum.qdevice_name));
 	case LM_C_MOUNT:
 		return m->u.mount.op >= LM_MOUNT_RESET &&
 		       m->u.mount.op <= LM_MOUNT_DEL &&

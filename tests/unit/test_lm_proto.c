@@ -34,7 +34,7 @@ static const uint16_t cmsg_types[] = {
     LM_C_SYNC_HELLO, LM_C_SYNC_DATA, LM_C_SYNC_DONE, LM_C_NODE_INFO,
     LM_C_HEARTBEAT,  LM_C_ACQUIRE,   LM_C_RELEASE,   LM_C_HANDOFF,
     LM_C_DRAIN,	     LM_C_RESUME,    LM_C_PLOCK,     LM_C_FENCE,
-    LM_C_MOUNT,
+    LM_C_MOUNT,	     LM_C_QUORUM,
 };
 
 static const uint16_t smsg_types[] = {
@@ -143,6 +143,20 @@ static void sample_cmsg(uint16_t type, int v, struct lm_cmsg *m)
 		break;
 	case LM_C_HEARTBEAT:
 		m->u.heartbeat.seq = v ? UINT64_MAX : 123456789;
+		break;
+	case LM_C_QUORUM:
+		m->u.quorum.ring.nodeid = v ? UINT32_MAX : 2;
+		m->u.quorum.ring.seq = v ? UINT64_MAX : 0x1234;
+		m->u.quorum.quorate = (uint8_t)!v;
+		m->u.quorum.node_votes = 1;
+		m->u.quorum.expected_votes = 3;
+		m->u.quorum.total_votes = v ? UINT32_MAX : 2;
+		m->u.quorum.quorum = 2;
+		m->u.quorum.qdevice_votes = v;
+		m->u.quorum.flags = v ? LM_QF_ALL : LM_QF_TWO_NODE;
+		snprintf(m->u.quorum.qdevice_name,
+			 sizeof(m->u.quorum.qdevice_name), "%s",
+			 v ? "Qdevice" : "");
 		break;
 	case LM_C_ACQUIRE:
 		m->u.acquire.req_id = 17;
@@ -430,6 +444,19 @@ static void cmp_cmsg(const struct lm_cmsg *a, const struct lm_cmsg *b)
 		break;
 	case LM_C_HEARTBEAT:
 		EQ(a, b, u.heartbeat.seq);
+		break;
+	case LM_C_QUORUM:
+		EQ(a, b, u.quorum.ring.nodeid);
+		EQ(a, b, u.quorum.ring.seq);
+		EQ(a, b, u.quorum.quorate);
+		EQ(a, b, u.quorum.node_votes);
+		EQ(a, b, u.quorum.expected_votes);
+		EQ(a, b, u.quorum.total_votes);
+		EQ(a, b, u.quorum.quorum);
+		EQ(a, b, u.quorum.qdevice_votes);
+		EQ(a, b, u.quorum.flags);
+		assert_string_equal(a->u.quorum.qdevice_name,
+				    b->u.quorum.qdevice_name);
 		break;
 	case LM_C_ACQUIRE:
 		EQ(a, b, u.acquire.req_id);
@@ -989,7 +1016,7 @@ static void test_header_rejects(void **state)
 	buf[6] = 0;
 	assert_int_equal(lm_smsg_decode(buf, len, m), -EPROTO);
 	len = enc_c(LM_C_FENCE, 0, buf);
-	buf[6] = 6;
+	buf[6] = 7;
 	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EPROTO);
 	buf[6] = LM_C_FENCE;
 	buf[7] = 1;
@@ -1145,7 +1172,7 @@ static void test_cmsg_encode_rejects(void **state)
 	assert_int_equal(lm_cmsg_encode(NULL, buf, sizeof(buf)), -EINVAL);
 	sample_cmsg(LM_C_FENCE, 0, &m);
 	assert_int_equal(lm_cmsg_encode(&m, NULL, 100), -EINVAL);
-	m.type = 6;
+	m.type = 7;
 	assert_int_equal(lm_cmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
 	m.type = 0;
 	assert_int_equal(lm_cmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
@@ -1328,7 +1355,7 @@ static void test_names(void **state)
 	assert_string_equal(lm_cmsg_type_name(LM_C_PLOCK), "plock");
 	assert_string_equal(lm_smsg_type_name(LM_S_R_NODES), "r_nodes");
 	assert_string_equal(lm_cmsg_type_name(0), "unknown");
-	assert_string_equal(lm_cmsg_type_name(6), "unknown");
+	assert_string_equal(lm_cmsg_type_name(7), "unknown");
 	assert_string_equal(lm_cmsg_type_name(UINT32_MAX), "unknown");
 	assert_string_equal(lm_smsg_type_name(9), "unknown");
 	assert_string_equal(lm_smsg_type_name(133), "unknown");
