@@ -519,6 +519,12 @@ static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 	return true;
 }
 
+static bool quorum_ok(const struct lm_quorum *q)
+{
+	return q->quorate <= 1 && !(q->flags & ~(uint32_t)LM_QF_ALL) &&
+	       str_ok(q->qdevice_name, sizeof(q->qdevice_name));
+}
+
 /* Field values a cluster message of a known type may carry. */
 static bool cmsg_ok(const struct lm_cmsg *m)
 {
@@ -535,10 +541,7 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 		return space_ok(p->space) && plop_ok(p->op) &&
 		       lktype_ok(p->type) && p->start <= p->end;
 	case LM_C_QUORUM:
-		return m->u.quorum.quorate <= 1 &&
-		       !(m->u.quorum.flags & ~(uint32_t)LM_QF_ALL) &&
-		       str_ok(m->u.quorum.qdevice_name,
-			      sizeof(m->u.quorum.qdevice_name));
+		return quorum_ok(&m->u.quorum);
 	case LM_C_MOUNT:
 		return m->u.mount.op >= LM_MOUNT_RESET &&
 		       m->u.mount.op <= LM_MOUNT_DEL &&
@@ -676,6 +679,9 @@ static void x_s_r_status(struct lm_cur *c, struct lm_s_r_status *r)
 	x_s64(c, &r->lease_remaining_ms);
 	x_u32(c, &r->lease_timeout_ms);
 	x_u32(c, &r->n_clients);
+	x_u32(c, &r->quorum_from);
+	x_u8(c, &r->local_quorate);
+	x_quorum(c, &r->q);
 }
 
 static void x_node_entry(struct lm_cur *c, struct lm_node_entry *e)
@@ -689,6 +695,7 @@ static void x_node_entry(struct lm_cur *c, struct lm_node_entry *e)
 	x_u32(c, &e->n_owned);
 	x_u32(c, &e->n_locks);
 	x_s64(c, &e->heartbeat_age_ms);
+	x_u8(c, &e->quorum_decision);
 }
 
 static void x_owner_entry(struct lm_cur *c, struct lm_owner_entry *e)
@@ -855,7 +862,7 @@ static bool node_entry_ok(const struct lm_node_entry *e)
 {
 	return str_ok(e->name, sizeof(e->name)) &&
 	       e->state <= LM_NODE_FENCING && bool_ok(e->member) &&
-	       bool_ok(e->draining);
+	       bool_ok(e->draining) && e->quorum_decision <= LM_NQ_NOT_QUORATE;
 }
 
 static bool s_plock_ok(const struct lm_s_plock *p, bool getlk)
@@ -870,7 +877,8 @@ static bool s_status_ok(const struct lm_s_r_status *r)
 	return str_ok(r->cluster_name, sizeof(r->cluster_name)) &&
 	       str_ok(r->node_name, sizeof(r->node_name)) &&
 	       bool_ok(r->quorate) && bool_ok(r->ready) &&
-	       bool_ok(r->syncing) && r->n_members <= LM_MAX_NODES;
+	       bool_ok(r->syncing) && r->n_members <= LM_MAX_NODES &&
+	       bool_ok(r->local_quorate) && quorum_ok(&r->q);
 }
 
 static bool s_batch_ok(const struct lm_smsg *m)

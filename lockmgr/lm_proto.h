@@ -334,6 +334,14 @@ struct lm_node_entry {
 	uint32_t n_owned;     /* EX ownerships */
 	uint32_t n_locks;     /* posix + flock locks held */
 	int64_t heartbeat_age_ms; /* since last heartbeat seen here; -1 none */
+	uint8_t quorum_decision; /* enum lm_node_quorum, current ring */
+};
+
+/* A node's latest quorum decision for the current ring. */
+enum lm_node_quorum {
+	LM_NQ_NONE = 0,	 /* none yet (or not a member) */
+	LM_NQ_QUORATE = 1,
+	LM_NQ_NOT_QUORATE = 2,
 };
 
 /* One row of an owners reply. */
@@ -463,6 +471,11 @@ struct lm_smsg {
 			int64_t lease_remaining_ms; /* -1: no valid lease */
 			uint32_t lease_timeout_ms;
 			uint32_t n_clients;
+			/* corosync's decision the table follows (0 = none
+			 * yet for this ring) and this node's own view */
+			uint32_t quorum_from;
+			uint8_t local_quorate; /* libquorum, same ring as CPG */
+			struct lm_quorum q; /* ring = the table's ring */
 		} r_status;
 		struct lm_s_r_nodes {
 			int32_t status;

@@ -1965,6 +1965,10 @@ static void fill_node(const struct lm_state *st, const struct lm_node *n,
 	e->votes = n->votes;
 	node_counts(st, n->id, &e->n_owned, &e->n_locks);
 	e->heartbeat_age_ms = -1;
+	for (uint32_t i = 0; i < st->n_qd; i++)
+		if (st->qd_from[i] == n->id)
+			e->quorum_decision = st->qd[i].quorate ?
+				LM_NQ_QUORATE : LM_NQ_NOT_QUORATE;
 }
 
 int lm_state_node(const struct lm_state *st, uint32_t id,

@@ -258,6 +258,11 @@ static void serve_status(struct lockd *ld, struct lockd_client *c,
 		(int64_t)((ld->lease_deadline_ns - now) / 1000000) : -1;
 	s->lease_timeout_ms = ld->conf.lease_timeout_ms;
 	s->n_clients = ld->n_clients;
+	s->quorum_from = si.quorum_from;
+	s->local_quorate = lockd_tp_quorate(ld);
+	s->q = si.quorum_from ? si.q : ld->quorum_info;
+	s->q.ring = si.ring;
+	s->q.quorate = si.quorate;
 	lockd_client_push(ld, c, r);
 	free(r);
 }

@@ -866,7 +866,7 @@ static void test_sizes(void **state)
 		assert_int_equal((full - 25) * 3, (small - 25) * LM_BATCH_MAX);
 	}
 	assert_int_equal(enc_s(LM_S_R_NODES, 1, buf),
-			 25 + LM_BATCH_MAX * (4 + LM_NAME_MAX + 3 + 12 + 8));
+			 25 + LM_BATCH_MAX * (4 + LM_NAME_MAX + 3 + 12 + 8 + 1));
 	sample_smsg(LM_S_R_LOCKS, 0, m);
 	m->u.r_locks.n = 0;
 	assert_int_equal(lm_smsg_encode(m, buf, sizeof(buf)), 25);
