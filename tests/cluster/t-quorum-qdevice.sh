@@ -66,6 +66,7 @@ node_exec 2 umount -l "$CV_MNT" 2>/dev/null
 wait "${CV_CSVFSPID[2]:-0}" 2>/dev/null
 CV_CSVFSPID[2]=""
 node_start_corosync 2
+corosync_wait_quorate 2 1 2
 node_start_qdevice 2
 for i in 1 2; do
 	wait_for 30 node_qdevice_votes "$i" 3 || _fail "node $i: not 3 votes again"

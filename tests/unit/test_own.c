@@ -34,8 +34,10 @@ struct fake {
 
 static struct fake F;
 
-static int f_acquire(void *arg, uint64_t fileid, uint64_t *epoch)
+static int f_acquire(void *arg, uint64_t fileid, int timeout_ms,
+		     uint64_t *epoch)
 {
+	(void)timeout_ms;
 	F.acquires++;
 	if (F.acquire_rc)
 		return F.acquire_rc;
