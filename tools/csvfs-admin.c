@@ -1420,6 +1420,56 @@ static void metrics_nodes(struct admin *a, FILE *f)
 	}
 }
 
+/* Why the cluster is (not) quorate: corosync's figures and settings. */
+static void metrics_quorum(FILE *f, const struct lm_s_r_status *s,
+			   const char *self)
+{
+	static const struct {
+		const char *name;
+		uint32_t flag;
+	} flags[] = {
+		{ "two_node", LM_QF_TWO_NODE },
+		{ "last_man_standing", LM_QF_LMS },
+		{ "auto_tie_breaker", LM_QF_ATB },
+		{ "wait_for_all", LM_QF_WAIT_FOR_ALL },
+		{ "qdevice_registered", LM_QF_QDEV_REGISTERED },
+		{ "qdevice_alive", LM_QF_QDEV_ALIVE },
+		{ "qdevice_cast_vote", LM_QF_QDEV_CAST_VOTE },
+	};
+	const struct lm_quorum *q = &s->q;
+	char l[256];
+
+	prom_family(f, "csvfs_quorum_decided", "gauge",
+		    "1 if the table applied corosync's quorum decision for "
+		    "the current ring.");
+	prom_uint(f, "csvfs_quorum_decided", self, s->quorum_from != 0);
+	prom_family(f, "csvfs_quorum_local_quorate", "gauge",
+		    "1 if this node's own corosync view is quorate for the "
+		    "current ring.");
+	prom_uint(f, "csvfs_quorum_local_quorate", self, s->local_quorate);
+	prom_family(f, "csvfs_quorum_votes", "gauge",
+		    "Votes in corosync's decision: present (quorum device "
+		    "included), expected, needed.");
+	for (int k = 0; k < 3; k++) {
+		snprintf(l, sizeof(l), "%s", self);
+		prom_label(l, sizeof(l), "kind", k == 0 ? "total" :
+			   k == 1 ? "expected" : "needed");
+		prom_uint(f, "csvfs_quorum_votes", l, k == 0 ? q->total_votes :
+			  k == 1 ? q->expected_votes : q->quorum);
+	}
+	prom_family(f, "csvfs_quorum_setting", "gauge",
+		    "votequorum settings and quorum device state (1 = on).");
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+		snprintf(l, sizeof(l), "%s", self);
+		prom_label(l, sizeof(l), "setting", flags[k].name);
+		prom_uint(f, "csvfs_quorum_setting", l,
+			  (q->flags & flags[k].flag) != 0);
+	}
+	prom_family(f, "csvfs_qdevice_votes", "gauge",
+		    "Votes of the quorum device (0 without one).");
+	prom_uint(f, "csvfs_qdevice_votes", self, q->qdevice_votes);
+}
+
 static void metrics_print(struct admin *a, FILE *f,
 			  const struct lm_s_r_status *s,
 			  const struct lm_s_r_metrics *m)
@@ -1433,6 +1483,7 @@ static void metrics_print(struct admin *a, FILE *f,
 	prom_family(f, "csvfs_cluster_members", "gauge",
 		    "Members in this node's view.");
 	prom_uint(f, "csvfs_cluster_members", self, s->n_members);
+	metrics_quorum(f, s, self);
 	prom_family(f, "csvfs_lease_valid", "gauge",
 		    "1 if this node holds a valid write lease.");
 	prom_uint(f, "csvfs_lease_valid", self, m->lease_remaining_ms >= 0);
