@@ -39,6 +39,8 @@ st=$(admin 1 --json status) || _fail "status failed"
 echo "$st" | jq -e '.quorum.qdevice.registered == true and
 	.quorum.expected_votes == 3 and .quorum.total_votes == 3' >/dev/null ||
 	_fail "status does not show the quorum device: $(echo "$st" | jq -c .quorum)"
+admin 1 metrics | grep -q '^csvfs_quorum_setting{node="n1",setting="qdevice_cast_vote"} 1$' ||
+	_fail "metrics do not show the device casting its vote"
 
 # A. kill -9 of the owner n2.
 dvw_start w1 2 $F $W --duration 60000
