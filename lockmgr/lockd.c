@@ -396,6 +396,7 @@ static void tick(struct lockd *ld)
 		log_debug("timerfd read: %s", strerror(errno));
 	lockd_lease_tick(ld, now);
 	lockd_res_tick(ld, now);
+	lockd_tp_tick(ld, now);
 	if (ld->stopping && (lockd_res_settled(ld) ||
 			     now >= ld->stop_deadline_ns)) {
 		if (!lockd_res_settled(ld))

@@ -289,6 +289,8 @@ void lockd_tp_send_node_info(struct lockd *ld);
  * when the CPG and quorum ring ids match and it differs from the last
  * one sent, or always after a ring or membership change. */
 void lockd_tp_send_quorum(struct lockd *ld);
+/* Periodic refresh of votequorum's figures (once a second). */
+void lockd_tp_tick(struct lockd *ld, uint64_t now);
 /* A new totem ring: applied to the table at this point of the order. */
 void lockd_ring(struct lockd *ld, const struct lm_ring *ring);
 void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc);

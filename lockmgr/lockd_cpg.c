@@ -480,16 +480,20 @@ static void quorum_info_set(struct lm_quorum *q,
 
 static void votes_refresh(struct lockd *ld)
 {
+	static bool warned; /* one warning per run of failures */
 	struct votequorum_info info;
 	cs_error_t e;
 
 	e = votequorum_getinfo(tp_data.vq, ld->our_id, &info);
 	if (e != CS_OK) {
-		log_warn("votequorum_getinfo failed: %s; keeping votes %u "
-			 "expected %u", cs_err_name(e), ld->votes,
-			 ld->expected_votes);
+		if (!warned)
+			log_warn("votequorum_getinfo failed: %s; keeping votes "
+				 "%u expected %u", cs_err_name(e), ld->votes,
+				 ld->expected_votes);
+		warned = true;
 		return;
 	}
+	warned = false;
 	ld->votes = info.node_votes;
 	ld->expected_votes = info.highest_expected > info.node_expected_votes ?
 			     info.highest_expected : info.node_expected_votes;
@@ -515,6 +519,22 @@ static void vq_expected(votequorum_handle_t h, uint64_t ctx, uint32_t exp)
 	(void)ctx;
 	(void)exp;
 	votes_refresh(g_ld);
+}
+
+/*
+ * votequorum calls back on quorum and expected-votes changes, but not on
+ * every figure csvfs-admin shows (last_man_standing lowering expected
+ * votes, a quorum device's state): read them once a second, and multicast
+ * the decision again when anything changed.
+ */
+void lockd_tp_tick(struct lockd *ld, uint64_t now)
+{
+	static uint64_t next;
+
+	if (tp_data.standalone || !tp_data.vq || now < next)
+		return;
+	next = now + 1000000000ull;
+	votes_refresh(ld);
 }
 
 /* ---- corosync set-up ---- */
