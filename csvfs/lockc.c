@@ -2,9 +2,11 @@
 /*
  * lockc.c - glue between csvfs and liblockmgr (see lockc.h).
  *
- * Timeouts: connect 5 s; acquire 60 s (a revoke on another node waits
- * for that node's in-flight writes and an fsync; past that the write
- * fails with EIO rather than hang a VM forever); release and queries
+ * Timeouts: connect 5 s; acquire as long as own.c asks (the mount's
+ * acquire_timeout, default 15 s, at most 60 s: a revoke on another node
+ * waits for that node's in-flight writes and an fsync, but past that the
+ * write fails with EIO rather than hang a VM); an acquire can also be
+ * canceled from another thread (a FUSE interrupt); release and queries
  * 10 s; a blocking F_SETLKW waits until granted or interrupted.
  *
  * lockd restarts: when the connection breaks, the lease ends and every
