@@ -905,6 +905,37 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(own_buf);
 }
 
+/* A signal reached a writer waiting for write ownership. */
+struct own_intr {
+	struct cv_fs *fs;
+	struct cv_own_wait w;
+};
+
+static void own_interrupted(fuse_req_t req, void *data)
+{
+	struct own_intr *oi = data;
+
+	(void)req;
+	cv_own_interrupt(oi->fs->own, &oi->w);
+}
+
+/*
+ * Admit a modifying request: bounded by acquire_timeout (EIO past it)
+ * and interruptible (EINTR), so that a writer without ownership - on a
+ * node that lost quorum, say - neither hangs nor ignores SIGTERM.
+ */
+static int own_begin(fuse_req_t req, struct cv_fs *fs,
+		     struct cv_own_file *of, uint64_t gen)
+{
+	struct own_intr oi = { .fs = fs };
+	int rc;
+
+	fuse_req_interrupt_func(req, own_interrupted, &oi);
+	rc = cv_own_write_begin_wait(fs->own, of, gen, &oi.w);
+	fuse_req_interrupt_func(req, NULL, NULL);
+	return rc;
+}
+
 static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -913,7 +944,7 @@ static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	ssize_t n;
 	int rc;
 
-	rc = cv_own_write_begin(fs->own, fh->own, fh->gen);
+	rc = own_begin(req, fs, fh->own, fh->gen);
 	if (rc) {
 		reply_err(req, rc);
 		return;
@@ -938,7 +969,7 @@ static void cv_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	struct cv_fh *fh = fh_of(fi);
 	int rc;
 
-	rc = cv_own_write_begin(fs->own, fh->own, fh->gen);
+	rc = own_begin(req, fs, fh->own, fh->gen);
 	if (!rc) {
 		rc = fs->be.ops->fallocate(be_of(fs), fh->file, mode, offset,
 					   length);

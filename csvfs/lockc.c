@@ -2,9 +2,11 @@
 /*
  * lockc.c - glue between csvfs and liblockmgr (see lockc.h).
  *
- * Timeouts: connect 5 s; acquire 60 s (a revoke on another node waits
- * for that node's in-flight writes and an fsync; past that the write
- * fails with EIO rather than hang a VM forever); release and queries
+ * Timeouts: connect 5 s; acquire as long as own.c asks (the mount's
+ * acquire_timeout, default 15 s, at most 60 s: a revoke on another node
+ * waits for that node's in-flight writes and an fsync, but past that the
+ * write fails with EIO rather than hang a VM); an acquire can also be
+ * canceled from another thread (a FUSE interrupt); release and queries
  * 10 s; a blocking F_SETLKW waits until granted or interrupted.
  *
  * lockd restarts: when the connection breaks, the lease ends and every
@@ -364,12 +366,67 @@ static void put_client(struct cv_lockc *lc)
 	pthread_rwlock_unlock(&lc->clock);
 }
 
-int cv_lockc_acquire(void *arg, uint64_t fileid, uint64_t *epoch)
+/* Why an acquire of fileid is not granted, as lockd sees it now. */
+static void explain_wait(struct lkm_client *c, const uint8_t *volume,
+			 uint64_t fileid, char *buf, size_t len)
+{
+	struct lm_s_r_status s;
+	struct lm_owner_entry *v = NULL;
+	struct lm_res res = { .fileid = fileid };
+	size_t n = 0;
+
+	memcpy(res.volume, volume, LM_VOLUME_LEN);
+	if (lkm_status(c, &s) < 0) {
+		snprintf(buf, len, "lockd does not answer");
+		return;
+	}
+	if (!s.quorate) {
+		snprintf(buf, len, "this node's lock table is not quorate "
+			 "(corosync: %u of %u votes, %u needed)",
+			 s.q.total_votes, s.q.expected_votes, s.q.quorum);
+		return;
+	}
+	if (s.syncing) {
+		snprintf(buf, len, "a state transfer is under way");
+		return;
+	}
+	if (lkm_owners(c, &res, &v, &n) == 0 && n && v[0].owner)
+		snprintf(buf, len, "node id %u owns it and has not released "
+			 "it (epoch %llu%s)", v[0].owner,
+			 (unsigned long long)v[0].epoch,
+			 v[0].revoking ? ", asked to revoke" : "");
+	else
+		snprintf(buf, len, "no grant came in time");
+	free(v);
+}
+
+int cv_lockc_acquire(void *arg, uint64_t fileid, int timeout_ms,
+		     uint64_t *epoch)
 {
 	struct cv_lockc *lc = arg;
+	struct lkm_client *c = get_client(lc);
+	char why[160];
 	int rc;
 
-	rc = lkm_acquire(get_client(lc), fileid, 0, LOCKC_ACQUIRE_MS, epoch);
+	if (timeout_ms <= 0 || timeout_ms > LOCKC_ACQUIRE_MS)
+		timeout_ms = LOCKC_ACQUIRE_MS;
+	rc = lkm_acquire(c, fileid, 0, timeout_ms, epoch);
+	if (rc == -LM_ERR_CANCELED)
+		rc = -EINTR;
+	if (rc == -ETIMEDOUT) {
+		explain_wait(c, lc->volume, fileid, why, sizeof(why));
+		log_res(LOG_ERR, fileid, "no write ownership after %d ms: %s",
+			timeout_ms, why);
+	}
+	put_client(lc);
+	return rc;
+}
+
+int cv_lockc_acquire_cancel(void *arg, uint64_t fileid)
+{
+	struct cv_lockc *lc = arg;
+	int rc = lkm_acquire_cancel(get_client(lc), fileid);
+
 	put_client(lc);
 	return rc;
 }

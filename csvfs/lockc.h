@@ -52,7 +52,9 @@ void cv_lockc_stop(struct cv_lockc *lc);
 void cv_lockc_close(struct cv_lockc *lc);
 
 /* cv_own_ops callbacks (arg = lc). */
-int cv_lockc_acquire(void *arg, uint64_t fileid, uint64_t *epoch);
+int cv_lockc_acquire(void *arg, uint64_t fileid, int timeout_ms,
+		     uint64_t *epoch);
+int cv_lockc_acquire_cancel(void *arg, uint64_t fileid);
 int cv_lockc_release(void *arg, uint64_t fileid, uint64_t epoch);
 
 /* Byte-range / flock: lkm_plock / lkm_getlk; -EAGAIN on conflict,

@@ -42,6 +42,9 @@ static void usage(FILE *out)
 		"  -o attr_timeout=S, entry_timeout=S  (default 1)\n"
 		"  -o idle_release_ms=N   release ownership after N ms\n"
 		"                         without writes (default 10000)\n"
+		"  -o acquire_timeout=MS  a write waits this long for write\n"
+		"                         ownership, then fails with EIO\n"
+		"                         (default 15000)\n"
 		"  -o label=TEXT          label of a newly created volume\n"
 		"  -o max_threads=N       FUSE worker threads (default 64)\n"
 		"  -o aio=on|off          direct I/O through io_uring\n"
@@ -166,9 +169,16 @@ static struct cv_own_ops own_ops;
  * own's callbacks take fs as their argument but acquire/release want the
  * lockd client: route them through fs.
  */
-static int own_acquire(void *arg, uint64_t fileid, uint64_t *epoch)
+static int own_acquire(void *arg, uint64_t fileid, int timeout_ms,
+		       uint64_t *epoch)
 {
-	return cv_lockc_acquire(((struct cv_fs *)arg)->lc, fileid, epoch);
+	return cv_lockc_acquire(((struct cv_fs *)arg)->lc, fileid, timeout_ms,
+				epoch);
+}
+
+static int own_acquire_cancel(void *arg, uint64_t fileid)
+{
+	return cv_lockc_acquire_cancel(((struct cv_fs *)arg)->lc, fileid);
 }
 
 static int own_release(void *arg, uint64_t fileid, uint64_t epoch)
@@ -203,12 +213,15 @@ static int setup_own(struct cv_fs *fs, char *err, size_t errlen)
 	}
 	own_ops.acquire = fs->lc ? own_acquire : NULL;
 	own_ops.release = fs->lc ? own_release : NULL;
+	own_ops.acquire_cancel = fs->lc ? own_acquire_cancel : NULL;
 	own_ops.flush = cv_fs_own_flush;
 	own_ops.hold = cv_fs_own_hold;
 	own_ops.drop = cv_fs_own_drop;
 	rc = cv_own_new(&own_ops, fs, o->idle_release_ms, &fs->own);
 	if (rc)
 		snprintf(err, errlen, "out of memory");
+	else
+		cv_own_set_acquire_timeout(fs->own, o->acquire_timeout_ms);
 	return rc;
 }
 

@@ -124,6 +124,9 @@ static int own_opt(struct cv_opts *o, const char *opt, int *rc, char *err,
 		bad = !val || parse_seconds(val, &o->entry_timeout);
 	else if (!strcmp(key, "idle_release_ms"))
 		bad = !val || parse_uint(val, 3600000, &o->idle_release_ms);
+	else if (!strcmp(key, "acquire_timeout"))
+		bad = !val || parse_uint(val, 600000, &o->acquire_timeout_ms) ||
+		      o->acquire_timeout_ms == 0;
 	else if (!strcmp(key, "aio")) {
 		if (val && !strcmp(val, "on"))
 			o->aio = true;
@@ -177,6 +180,7 @@ static void set_defaults(struct cv_opts *o)
 	o->attr_timeout = 1.0;
 	o->entry_timeout = 1.0;
 	o->idle_release_ms = 10000;
+	o->acquire_timeout_ms = 15000;
 	o->max_threads = 64;
 	o->aio = true;
 }

@@ -38,6 +38,7 @@ struct cv_opts {
 	double attr_timeout;	/* seconds */
 	double entry_timeout;	/* seconds */
 	unsigned idle_release_ms;
+	unsigned acquire_timeout_ms; /* wait for write ownership, then EIO */
 	unsigned max_threads;
 	bool aio;		/* direct I/O through io_uring (aio=on) */
 	char fuse_opts[CV_OPTS_FUSE_MAX]; /* comma list for libfuse */

@@ -62,6 +62,7 @@ struct cv_own {
 	bool disconnected;	      /* lock: no lockd connection */
 	uint64_t lease_deadline_ns;   /* lock */
 	uint64_t lease_margin_ns;     /* lock */
+	unsigned acquire_timeout_ms;  /* immutable after start */
 	bool stop;		      /* lock */
 	bool worker_running;	      /* lock */
 	pthread_t worker;
@@ -91,6 +92,7 @@ int cv_own_new(const struct cv_own_ops *ops, void *arg,
 	o->arg = arg;
 	o->idle_ns = (uint64_t)idle_release_ms * 1000000ull;
 	o->lease_margin_ns = OWN_MARGIN_MIN_NS;
+	o->acquire_timeout_ms = CV_OWN_ACQUIRE_TIMEOUT_MS;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -99,6 +101,11 @@ int cv_own_new(const struct cv_own_ops *ops, void *arg,
 	pthread_condattr_destroy(&ca);
 	*out = o;
 	return 0;
+}
+
+void cv_own_set_acquire_timeout(struct cv_own *o, unsigned ms)
+{
+	o->acquire_timeout_ms = ms ? ms : CV_OWN_ACQUIRE_TIMEOUT_MS;
 }
 
 static struct cv_own_file **bucket(struct cv_own *o, uint64_t fileid)
@@ -238,11 +245,27 @@ static bool lease_ok(struct cv_own *o)
 	return now_ns(o) + o->lease_margin_ns < o->lease_deadline_ns;
 }
 
-/* With o->lock held, f in NONE: acquire EX. */
-static int acquire(struct cv_own *o, struct cv_own_file *f)
+/* ms left until deadline (ns), at least 1 while not past it, 0 after */
+static int ms_left(struct cv_own *o, uint64_t deadline)
 {
-	uint64_t epoch = 0;
-	int rc;
+	uint64_t now = now_ns(o);
+
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+/*
+ * With o->lock held, f in NONE: acquire EX within the time left.  A
+ * writer without ownership must not hang: a VM's guest gives up on an I/O
+ * after 30 s or so, and a process in a FUSE request that never returns
+ * cannot even be killed by SIGTERM.
+ */
+static int acquire(struct cv_own *o, struct cv_own_file *f,
+		   uint64_t deadline, struct cv_own_wait *w)
+{
+	uint64_t epoch = 0, t0 = now_ns(o);
+	int rc, left = ms_left(o, deadline);
 
 	if (local_mode(o)) {
 		f->state = CV_OWN_OWNED;
@@ -250,17 +273,31 @@ static int acquire(struct cv_own *o, struct cv_own_file *f)
 	}
 	if (o->disconnected)
 		return -EIO;
+	if (!left)
+		return -ETIMEDOUT;
 	f->state = CV_OWN_ACQUIRING;
+	if (w) {
+		w->acquiring = true;
+		w->fileid = f->fileid;
+	}
 	pthread_mutex_unlock(&o->lock);
-	rc = o->ops->acquire(o->arg, f->fileid, &epoch);
+	rc = o->ops->acquire(o->arg, f->fileid, left, &epoch);
 	pthread_mutex_lock(&o->lock);
+	if (w)
+		w->acquiring = false;
 	if (f->state == CV_OWN_ACQUIRING) {
 		f->state = rc ? CV_OWN_NONE : CV_OWN_OWNED;
 		f->epoch = epoch;
 	}
 	pthread_cond_broadcast(&o->cond);
+	if (rc == -EINTR || (rc && w && w->interrupted))
+		return -EINTR;
+	if (rc == -ETIMEDOUT)
+		return -ETIMEDOUT;
 	if (rc) {
-		log_res(LOG_WARNING, f->fileid, "acquire failed: %d", rc);
+		log_res(LOG_WARNING, f->fileid, "acquire failed after %llu ms: "
+			"%d", (unsigned long long)((now_ns(o) - t0) / 1000000),
+			rc);
 		return -EIO;
 	}
 	log_res(LOG_DEBUG, f->fileid, "acquired epoch %llu",
@@ -268,41 +305,116 @@ static int acquire(struct cv_own *o, struct cv_own_file *f)
 	return 0;
 }
 
-int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f, uint64_t gen)
+/* With o->lock held: wait for a change of f, at most until deadline;
+ * -ETIMEDOUT past it. */
+static int wait_change(struct cv_own *o, uint64_t deadline)
 {
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline / 1000000000ull),
+		.tv_nsec = (long)(deadline % 1000000000ull),
+	};
+
+	if (o->ops->now_ns) /* a fake clock: the deadline means nothing */
+		pthread_cond_wait(&o->cond, &o->lock);
+	else if (pthread_cond_timedwait(&o->cond, &o->lock, &ts) == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* With o->lock held: f is OWNED; admit one write if the lease allows. */
+static int admit(struct cv_own *o, struct cv_own_file *f)
+{
+	if (!lease_ok(o)) {
+		log_res(LOG_ERR, f->fileid, "write refused: no valid lease");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int timed_out(struct cv_own *o, struct cv_own_file *f)
+{
+	log_res(LOG_ERR, f->fileid, "write refused with EIO: no write "
+		"ownership after %u ms (acquire_timeout): the lock manager "
+		"did not grant it - see csvfs-lockd's log and "
+		"csvfs-admin status (quorum, owner of this file)",
+		o->acquire_timeout_ms);
+	return -EIO;
+}
+
+int cv_own_write_begin_wait(struct cv_own *o, struct cv_own_file *f,
+			    uint64_t gen, struct cv_own_wait *w)
+{
+	uint64_t deadline;
 	int rc;
 
 	pthread_mutex_lock(&o->lock);
+	deadline = now_ns(o) + o->acquire_timeout_ms * 1000000ull;
 	for (;;) {
 		if (gen != f->gen) {
 			rc = -EIO; /* poisoned: ownership was lost */
 			break;
 		}
+		if (w && w->interrupted) {
+			rc = -EINTR;
+			break;
+		}
 		if (f->state == CV_OWN_OWNED && !f->revoke_pending) {
-			if (!lease_ok(o)) {
-				log_res(LOG_ERR, f->fileid,
-					"write refused: no valid lease");
-				rc = -EIO;
+			rc = admit(o, f);
+			if (rc)
 				break;
-			}
 			if (gen != f->gen || f->state != CV_OWN_OWNED)
 				continue;
 			f->inflight++;
 			f->last_write_ns = now_ns(o);
-			rc = 0;
 			break;
 		}
 		if (f->state == CV_OWN_NONE) {
-			rc = acquire(o, f);
+			rc = acquire(o, f, deadline, w);
+			if (rc == -ETIMEDOUT)
+				rc = timed_out(o, f);
 			if (rc)
 				break;
 			continue;
 		}
 		/* ACQUIRING by another writer, RELEASING, revoke pending */
-		pthread_cond_wait(&o->cond, &o->lock);
+		if (wait_change(o, deadline)) {
+			rc = timed_out(o, f);
+			break;
+		}
 	}
 	pthread_mutex_unlock(&o->lock);
 	return rc;
+}
+
+int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f, uint64_t gen)
+{
+	return cv_own_write_begin_wait(o, f, gen, NULL);
+}
+
+/*
+ * From a FUSE interrupt: the writer got a signal.  A blocked acquire is
+ * canceled in lockd (outside o->lock: that talks to lockd); if the
+ * acquire is not registered there yet, the cancel is tried again for a
+ * short while, after which the acquire timeout still bounds the wait.
+ */
+void cv_own_interrupt(struct cv_own *o, struct cv_own_wait *w)
+{
+	struct timespec pause = { .tv_nsec = 10000000 };
+	uint64_t fileid;
+	bool acquiring;
+
+	for (int tries = 0; tries < 50; tries++) {
+		pthread_mutex_lock(&o->lock);
+		w->interrupted = true;
+		pthread_cond_broadcast(&o->cond);
+		acquiring = w->acquiring;
+		fileid = w->fileid;
+		pthread_mutex_unlock(&o->lock);
+		if (!acquiring || !o->ops->acquire_cancel ||
+		    o->ops->acquire_cancel(o->arg, fileid) != -ENOENT)
+			return;
+		nanosleep(&pause, NULL);
+	}
 }
 
 void cv_own_write_end(struct cv_own *o, struct cv_own_file *f)

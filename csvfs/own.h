@@ -42,9 +42,14 @@
 #include <stdint.h>
 
 struct cv_own_ops {
-	/* Blocking EX acquire: 0 and *epoch, or -errno.  NULL: local mode
-	 * (no lock manager: everything is owned, no lease). */
-	int (*acquire)(void *arg, uint64_t fileid, uint64_t *epoch);
+	/* Blocking EX acquire, at most timeout_ms: 0 and *epoch, or -errno
+	 * (-ETIMEDOUT; -EINTR after acquire_cancel).  NULL: local mode (no
+	 * lock manager: everything is owned, no lease). */
+	int (*acquire)(void *arg, uint64_t fileid, int timeout_ms,
+		       uint64_t *epoch);
+	/* Make a blocked acquire of fileid return -EINTR soon; 0, or
+	 * -ENOENT when none is blocked (yet).  May be NULL. */
+	int (*acquire_cancel)(void *arg, uint64_t fileid);
 	/* Release (also answers a revoke). */
 	int (*release)(void *arg, uint64_t fileid, uint64_t epoch);
 	/* fsync the file to stable storage; obj as given to cv_own_ref. */
@@ -86,10 +91,31 @@ void cv_own_unref(struct cv_own *o, struct cv_own_file *f, bool writer);
 
 /*
  * Admit one modifying operation: 0 (then call write_end), or -EIO
- * (poisoned handle, lease expired, lock manager refused or gone).
+ * (poisoned handle, lease expired, lock manager refused or gone, or no
+ * ownership within the acquire timeout).
  */
 int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f,
 		       uint64_t gen);
+
+/*
+ * The same, interruptible: a FUSE interrupt (the writer got a signal)
+ * calls cv_own_interrupt(o, w) from another thread, and the waiting
+ * write_begin returns -EINTR soon, canceling its acquire in lockd.
+ */
+struct cv_own_wait {
+	bool interrupted; /* o->lock */
+	bool acquiring;	  /* o->lock: in ops->acquire for fileid */
+	uint64_t fileid;  /* o->lock */
+};
+int cv_own_write_begin_wait(struct cv_own *o, struct cv_own_file *f,
+			    uint64_t gen, struct cv_own_wait *w);
+void cv_own_interrupt(struct cv_own *o, struct cv_own_wait *w);
+
+/* How long a modifying operation waits for ownership (acquire plus any
+ * wait behind another writer's acquire or a release) before it fails
+ * with EIO; 0 = the default, OWN_ACQUIRE_TIMEOUT_MS. */
+void cv_own_set_acquire_timeout(struct cv_own *o, unsigned ms);
+#define CV_OWN_ACQUIRE_TIMEOUT_MS 15000
 void cv_own_write_end(struct cv_own *o, struct cv_own_file *f);
 
 /* Events from the lock manager; none of them blocks. */

@@ -355,6 +355,63 @@ static bool kept_out(const struct lm_s_r_status *s)
 				    s->proto_version > s->proto_max);
 }
 
+static const char *nq_name(uint8_t d)
+{
+	return d == LM_NQ_QUORATE ? "quorate" :
+	       d == LM_NQ_NOT_QUORATE ? "not quorate" : NULL;
+}
+
+static void qdevice_json(struct json *j, const struct lm_quorum *q)
+{
+	json_key(j, "qdevice");
+	if (!(q->flags & LM_QF_QDEV_REGISTERED)) {
+		json_null(j);
+		return;
+	}
+	json_obj_begin(j);
+	json_kstr(j, "name", q->qdevice_name);
+	json_kuint(j, "votes", q->qdevice_votes);
+	json_kbool(j, "registered", true);
+	json_kbool(j, "alive", q->flags & LM_QF_QDEV_ALIVE);
+	json_kbool(j, "cast_vote", q->flags & LM_QF_QDEV_CAST_VOTE);
+	json_kbool(j, "master_wins", q->flags & LM_QF_QDEV_MASTER_WINS);
+	json_obj_end(j);
+}
+
+/* The "quorum" object: where the table's quorate flag comes from. */
+static void quorum_json(struct admin *a, const struct lm_s_r_status *s)
+{
+	const struct lm_quorum *q = &s->q;
+	struct json *j = &a->j;
+	char buf[48];
+
+	json_key(j, "quorum");
+	json_obj_begin(j);
+	json_kstr(j, "source", s->transport == 2 ? "standalone" :
+						    "votequorum");
+	snprintf(buf, sizeof(buf), "%" PRIu32 ".%" PRIu64, q->ring.nodeid,
+		 q->ring.seq);
+	json_kstr(j, "ring", buf);
+	json_key(j, "decided_by");
+	if (s->quorum_from)
+		json_str(j, node_name(a, s->quorum_from, buf, sizeof(buf)));
+	else
+		json_null(j);
+	json_kbool(j, "quorate", s->quorate);
+	json_kbool(j, "local_quorate", s->local_quorate);
+	json_kuint(j, "node_votes", q->node_votes);
+	json_kuint(j, "expected_votes", q->expected_votes);
+	json_kuint(j, "total_votes", q->total_votes);
+	json_kuint(j, "quorum", q->quorum);
+	json_kbool(j, "two_node", q->flags & LM_QF_TWO_NODE);
+	json_kbool(j, "last_man_standing", q->flags & LM_QF_LMS);
+	json_kbool(j, "auto_tie_breaker", q->flags & LM_QF_ATB);
+	json_kbool(j, "wait_for_all", q->flags & LM_QF_WAIT_FOR_ALL);
+	json_kbool(j, "allow_downscale", q->flags & LM_QF_ALLOW_DOWNSCALE);
+	qdevice_json(j, q);
+	json_obj_end(j);
+}
+
 static void status_json(struct admin *a, const struct lm_s_r_status *s)
 {
 	struct json *j = &a->j;
@@ -376,6 +433,7 @@ static void status_json(struct admin *a, const struct lm_s_r_status *s)
 	json_arr_end(j);
 	json_kuint(j, "expected_votes", s->expected_votes);
 	json_kuint(j, "total_votes", s->total_votes);
+	quorum_json(a, s);
 	json_key(j, "lease_remaining_ms");
 	if (s->lease_remaining_ms < 0)
 		json_null(j);
@@ -400,6 +458,44 @@ static void status_json(struct admin *a, const struct lm_s_r_status *s)
 	json_finish(j);
 }
 
+/* One line: who decided, with what figures and settings. */
+static void quorum_human(struct admin *a, const struct lm_s_r_status *s)
+{
+	const struct lm_quorum *q = &s->q;
+	char buf[32];
+
+	if (s->transport == 2) {
+		printf("q. source:  standalone (always quorate)\n");
+		return;
+	}
+	printf("q. source:  votequorum, ring %" PRIu32 ".%" PRIu64 ", ",
+	       q->ring.nodeid, q->ring.seq);
+	if (s->quorum_from)
+		printf("decided by %s",
+		       node_name(a, s->quorum_from, buf, sizeof(buf)));
+	else
+		printf("no decision for this ring yet");
+	printf("; %" PRIu32 " of %" PRIu32 " votes, %" PRIu32 " needed; "
+	       "this node's corosync: %s\n", q->total_votes,
+	       q->expected_votes, q->quorum,
+	       s->local_quorate ? "quorate" : "not quorate");
+	printf("q. flags:  %s%s%s%s%s\n",
+	       q->flags & LM_QF_TWO_NODE ? " two_node" : "",
+	       q->flags & LM_QF_LMS ? " last_man_standing" : "",
+	       q->flags & LM_QF_ATB ? " auto_tie_breaker" : "",
+	       q->flags & LM_QF_WAIT_FOR_ALL ? " wait_for_all" : "",
+	       q->flags & (LM_QF_TWO_NODE | LM_QF_LMS | LM_QF_ATB |
+			   LM_QF_WAIT_FOR_ALL) ? "" : " (none)");
+	if (q->flags & LM_QF_QDEV_REGISTERED)
+		printf("q. device:  %s, %" PRIu32 " vote(s), %s, %s\n",
+		       q->qdevice_name, q->qdevice_votes,
+		       q->flags & LM_QF_QDEV_ALIVE ? "alive" : "NOT ALIVE",
+		       q->flags & LM_QF_QDEV_CAST_VOTE ? "casting its vote" :
+		       "NOT casting its vote");
+	else
+		printf("q. device:  none\n");
+}
+
 static void status_human(struct admin *a, const struct lm_s_r_status *s)
 {
 	char buf[32], left[16], total[16];
@@ -413,6 +509,7 @@ static void status_human(struct admin *a, const struct lm_s_r_status *s)
 	       s->syncing ? ", state transfer under way" :
 	       s->ready ? ", ready" : ", not ready",
 	       s->total_votes, s->expected_votes);
+	quorum_human(a, s);
 	printf("members:   ");
 	for (uint32_t i = 0; i < s->n_members && i < LM_MAX_NODES; i++)
 		printf(" %s", node_name(a, s->members[i], buf, sizeof(buf)));
@@ -515,6 +612,11 @@ static void nodes_json(struct admin *a)
 		json_kbool(j, "member", e->member);
 		json_kbool(j, "draining", e->draining);
 		json_kuint(j, "votes", e->votes);
+		json_key(j, "quorum_decision");
+		if (nq_name(e->quorum_decision))
+			json_str(j, nq_name(e->quorum_decision));
+		else
+			json_null(j);
 		json_kuint(j, "owned", e->n_owned);
 		json_kuint(j, "locks", e->n_locks);
 		json_key(j, "heartbeat_age_ms");
@@ -535,26 +637,42 @@ static void nodes_json(struct admin *a)
 	json_finish(j);
 }
 
+/* Below the nodes table: the quorum the table follows, and why. */
+static int quorum_summary(struct admin *a)
+{
+	struct lm_s_r_status s;
+
+	if (lkm_status(a->c, &s) < 0)
+		return 0;
+	printf("quorum:     %s, %" PRIu32 " of %" PRIu32 " votes\n",
+	       s.quorate ? "quorate" : "NOT QUORATE", s.q.total_votes,
+	       s.q.expected_votes);
+	quorum_human(a, &s);
+	return 0;
+}
+
 static int nodes_human(struct admin *a)
 {
 	static const char *const hdr[] = { "NAME",   ">ID",    "STATE",
-					   "MEMBER", ">VOTES", ">OWNED",
-					   ">LOCKS", "HEARTBEAT", "LEASE",
-					   "PROTOCOL" };
+					   "MEMBER", ">VOTES", "QUORUM",
+					   ">OWNED", ">LOCKS", "HEARTBEAT",
+					   "LEASE", "PROTOCOL" };
 	uint32_t self = lkm_server(a->c)->node_id;
 	int64_t lease_ms = self_lease_ms(a);
 	struct cv_table t;
 	int r;
 
-	if (cv_table_init(&t, 10, hdr) < 0)
+	if (cv_table_init(&t, 11, hdr) < 0)
 		return fail("out of memory");
 	for (size_t i = 0; i < a->n_nodes; i++) {
 		const struct lm_node_entry *e = &a->nodes[i];
 		char name[LM_NAME_MAX + 4], id[16], votes[16], owned[16];
 		char locks[16], age[16], lease[24], proto[16];
-		const char *row[10] = { name,  id,   node_state(e),
-					e->member ? "yes" : "no",
-					votes, owned, locks, age, lease, proto };
+		const char *nq = nq_name(e->quorum_decision);
+		const char *row[11] = { name, id, node_state(e),
+					e->member ? "yes" : "no", votes,
+					nq ? nq : "-", owned, locks, age,
+					lease, proto };
 
 		snprintf(name, sizeof(name), "%s%s", e->name,
 			 e->id == self ? " *" : "");
@@ -584,8 +702,9 @@ static int nodes_human(struct admin *a)
 	cv_table_free(&t);
 	printf("(* = this node; LEASE is known for this node only, "
 	       "HEARTBEAT is the age of\n each node's last heartbeat, "
+	       "QUORUM the node's corosync decision for the current ring,\n "
 	       "PROTOCOL the cluster protocol versions it speaks)\n");
-	return 0;
+	return quorum_summary(a);
 }
 
 static int cmd_nodes(struct admin *a, int argc, char **argv)
@@ -1355,6 +1474,56 @@ static void metrics_nodes(struct admin *a, FILE *f)
 	}
 }
 
+/* Why the cluster is (not) quorate: corosync's figures and settings. */
+static void metrics_quorum(FILE *f, const struct lm_s_r_status *s,
+			   const char *self)
+{
+	static const struct {
+		const char *name;
+		uint32_t flag;
+	} flags[] = {
+		{ "two_node", LM_QF_TWO_NODE },
+		{ "last_man_standing", LM_QF_LMS },
+		{ "auto_tie_breaker", LM_QF_ATB },
+		{ "wait_for_all", LM_QF_WAIT_FOR_ALL },
+		{ "qdevice_registered", LM_QF_QDEV_REGISTERED },
+		{ "qdevice_alive", LM_QF_QDEV_ALIVE },
+		{ "qdevice_cast_vote", LM_QF_QDEV_CAST_VOTE },
+	};
+	const struct lm_quorum *q = &s->q;
+	char l[256];
+
+	prom_family(f, "csvfs_quorum_decided", "gauge",
+		    "1 if the table applied corosync's quorum decision for "
+		    "the current ring.");
+	prom_uint(f, "csvfs_quorum_decided", self, s->quorum_from != 0);
+	prom_family(f, "csvfs_quorum_local_quorate", "gauge",
+		    "1 if this node's own corosync view is quorate for the "
+		    "current ring.");
+	prom_uint(f, "csvfs_quorum_local_quorate", self, s->local_quorate);
+	prom_family(f, "csvfs_quorum_votes", "gauge",
+		    "Votes in corosync's decision: present (quorum device "
+		    "included), expected, needed.");
+	for (int k = 0; k < 3; k++) {
+		snprintf(l, sizeof(l), "%s", self);
+		prom_label(l, sizeof(l), "kind", k == 0 ? "total" :
+			   k == 1 ? "expected" : "needed");
+		prom_uint(f, "csvfs_quorum_votes", l, k == 0 ? q->total_votes :
+			  k == 1 ? q->expected_votes : q->quorum);
+	}
+	prom_family(f, "csvfs_quorum_setting", "gauge",
+		    "votequorum settings and quorum device state (1 = on).");
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+		snprintf(l, sizeof(l), "%s", self);
+		prom_label(l, sizeof(l), "setting", flags[k].name);
+		prom_uint(f, "csvfs_quorum_setting", l,
+			  (q->flags & flags[k].flag) != 0);
+	}
+	prom_family(f, "csvfs_qdevice_votes", "gauge",
+		    "Votes of the quorum device (0 without one).");
+	prom_uint(f, "csvfs_qdevice_votes", self, q->qdevice_votes);
+}
+
 static void metrics_print(struct admin *a, FILE *f,
 			  const struct lm_s_r_status *s,
 			  const struct lm_s_r_metrics *m)
@@ -1368,6 +1537,7 @@ static void metrics_print(struct admin *a, FILE *f,
 	prom_family(f, "csvfs_cluster_members", "gauge",
 		    "Members in this node's view.");
 	prom_uint(f, "csvfs_cluster_members", self, s->n_members);
+	metrics_quorum(f, s, self);
 	prom_family(f, "csvfs_lease_valid", "gauge",
 		    "1 if this node holds a valid write lease.");
 	prom_uint(f, "csvfs_lease_valid", self, m->lease_remaining_ms >= 0);

@@ -795,6 +795,24 @@ int lkm_acquire(struct lkm_client *c, uint64_t fileid, uint32_t flags,
 	return simple_call(c, call, timeout_ms, epoch);
 }
 
+int lkm_acquire_cancel(struct lkm_client *c, uint64_t fileid)
+{
+	struct lkm_call *call;
+	uint32_t seq = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (call = c->calls; call && !seq; call = call->next)
+		if (!call->done && !call->abandoned &&
+		    call->req->type == LM_S_ACQUIRE &&
+		    call->req->u.acquire.fileid == fileid)
+			seq = call->seq;
+	pthread_mutex_unlock(&c->lock);
+	if (!seq)
+		return -ENOENT;
+	send_cancel(c, seq);
+	return 0;
+}
+
 int lkm_release(struct lkm_client *c, uint64_t fileid, uint64_t epoch,
 		int timeout_ms)
 {

@@ -78,6 +78,10 @@ int lkm_start_events(struct lkm_client *c, lkm_event_fn fn, void *arg);
  * request is canceled in lockd).  timeout_ms < 0 waits forever. */
 int lkm_acquire(struct lkm_client *c, uint64_t fileid, uint32_t flags,
 		int timeout_ms, uint64_t *epoch);
+/* From another thread: cancel a blocked lkm_acquire of fileid, which then
+ * returns -LM_ERR_CANCELED (or its grant, if that won the race).  0, or
+ * -ENOENT when no acquire of fileid is waiting. */
+int lkm_acquire_cancel(struct lkm_client *c, uint64_t fileid);
 int lkm_release(struct lkm_client *c, uint64_t fileid, uint64_t epoch,
 		int timeout_ms);
 /* Fire-and-forget release, safe from the event handler. */

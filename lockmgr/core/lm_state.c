@@ -1063,29 +1063,34 @@ static int do_fence(struct lm_state *st, uint32_t target, struct lm_evq *out)
  * Readiness
  */
 
-static void quorum(const struct lm_state *st, uint32_t *expected,
-		   uint32_t *total)
-{
-	uint32_t exp = st->n_nodes, tot = 0;
-
-	for (uint32_t i = 0; i < st->n_nodes; i++) {
-		const struct lm_node *n = &st->nodes[i];
-
-		if (n->expected > exp)
-			exp = n->expected;
-		if (n->member)
-			tot += n->votes;
-	}
-	*expected = exp;
-	*total = tot;
-}
-
+/*
+ * Quorum is corosync's decision, never a vote count of ours: each lockd
+ * multicasts what its votequorum decided for ring R (LM_C_QUORUM), and the
+ * table counts only decisions for the ring it is in (lm_state_apply_ring).
+ * A ring change and any membership change forget every decision, so a
+ * "quorate" from an older ring - still in flight, or from before a
+ * split - can never count.  The partition is quorate when at least one
+ * member's latest decision for the current ring says so and none says
+ * otherwise: members of one ring normally agree, and while they do not
+ * (a quorum device's vote reaching one node first), the cautious answer
+ * wins.
+ */
 static bool is_quorate(const struct lm_state *st)
 {
-	uint32_t exp, tot;
+	bool any = false;
 
-	quorum(st, &exp, &tot);
-	return (uint64_t)tot * 2 > exp;
+	for (uint32_t i = 0; i < st->n_qd; i++) {
+		if (!st->qd[i].quorate)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+static void decisions_clear(struct lm_state *st)
+{
+	st->n_qd = 0;
+	st->q_last_from = 0;
 }
 
 /* Re-evaluate every resource (sorted): wake lock waits and grant or
@@ -1114,6 +1119,14 @@ static int update_ready(struct lm_state *st, struct lm_evq *out)
 	if (ready == st->ready)
 		return 0;
 	st->ready = ready;
+	/*
+	 * The latest quorate lineage must have the highest version: every
+	 * member of a partition that becomes ready bumps it at this same
+	 * point of the order; a partition that never becomes ready (a
+	 * minority that merely saw members leave) never does.
+	 */
+	if (ready)
+		st->version++;
 	rc = ev_push(out, ready ? LM_EV_READY : LM_EV_NOT_READY, 0, 0, 0,
 		     NULL, 0, 0);
 	if (!rc && ready)
@@ -1238,14 +1251,24 @@ int lm_state_apply_confchg(struct lm_state *st, const struct lm_confchg *cc,
 		sync_reset(st, true);
 	if (!st->syncing && leaves)
 		rc = proto_after_leaves(st, out);
-	if (!rc)
-		rc = update_ready(st, out);
-	if (!rc && leaves && st->ready) {
-		/* The latest quorate lineage must have the highest version. */
-		st->version++;
-		rc = settle_all(st, out);
-	}
-	return rc;
+	if (rc)
+		return rc;
+	/* Whichever of the ring change and this confchg corosync delivers
+	 * first, no decision made before both counts. */
+	decisions_clear(st);
+	return update_ready(st, out);
+}
+
+int lm_state_apply_ring(struct lm_state *st, const struct lm_ring *ring,
+			struct lm_evq *out)
+{
+	if (st->have_ring && st->ring.nodeid == ring->nodeid &&
+	    st->ring.seq == ring->seq)
+		return 0;
+	st->ring = *ring;
+	st->have_ring = true;
+	decisions_clear(st);
+	return update_ready(st, out);
 }
 
 /* ---------------------------------------------------------------------
@@ -1838,10 +1861,8 @@ static int do_sync_done(struct lm_state *st, uint32_t from,
 	if (rc)
 		return rc;
 	sync_reset(st, false);
-	/* A quorate install starts a newer lineage than any partition
-	 * that was not part of it. */
-	if (is_quorate(st))
-		st->version++;
+	/* A quorate install starts a newer lineage than any partition that
+	 * was not part of it: update_ready() bumps the version below. */
 	rc = ev_push(out, LM_EV_SYNC_INSTALLED, from, 0, 0, NULL, 0, 0);
 	for (uint32_t i = 0; !rc && i < st->n_nodes; i++)
 		rc = ev_push(out, LM_EV_NODE, st->nodes[i].id, 0, 0, NULL, 0,
@@ -1873,6 +1894,37 @@ static int do_node_info(struct lm_state *st, uint32_t from,
 		st->hellos[idx].votes = ni->votes;
 		st->hellos[idx].expected = ni->expected_votes;
 	}
+	return update_ready(st, out);
+}
+
+/* A member's decision for the current ring replaces its earlier one;
+ * one for another ring, or from a non-member, is stale and ignored. */
+static int do_quorum(struct lm_state *st, uint32_t from,
+		     const struct lm_quorum *q, struct lm_evq *out)
+{
+	uint32_t i;
+
+	/*
+	 * Only the ordered inputs since the last ring or membership change
+	 * decide which decisions count, never the table's own node records:
+	 * a node installing a transfer has stale ones, and decisions are not
+	 * part of the transfer.  (A node kept out for its protocol version
+	 * sends none: lockd_cpg.c holds them back.)
+	 */
+	if (!st->have_ring || q->ring.nodeid != st->ring.nodeid ||
+	    q->ring.seq != st->ring.seq || member_index(st, from) < 0)
+		return 0;
+	for (i = 0; i < st->n_qd && st->qd_from[i] != from; i++)
+		;
+	if (i == st->n_qd) {
+		if (st->n_qd == LM_MAX_NODES)
+			return 0; /* cannot happen: one slot per member */
+		st->n_qd++;
+	}
+	st->qd[i] = *q;
+	st->qd_from[i] = from;
+	st->q_last = *q;
+	st->q_last_from = from;
 	return update_ready(st, out);
 }
 
@@ -1951,6 +2003,9 @@ int lm_state_apply_msg(struct lm_state *st, uint32_t from,
 		break;
 	case LM_C_HEARTBEAT:
 		return 0;
+	case LM_C_QUORUM:
+		rc = do_quorum(st, from, &m->u.quorum, out);
+		break;
 	default:
 		if (!st->ready) {
 			/* A FENCE has no sender waiting: its fencer resends
@@ -2009,7 +2064,13 @@ void lm_state_status(const struct lm_state *st, struct lm_status_info *out)
 	out->ready = st->ready;
 	out->syncing = st->syncing;
 	out->donor = st->donor;
-	quorum(st, &out->expected_votes, &out->total_votes);
+	out->ring = st->ring;
+	out->quorum_from = st->q_last_from;
+	if (st->q_last_from) {
+		out->q = st->q_last;
+		out->expected_votes = st->q_last.expected_votes;
+		out->total_votes = st->q_last.total_votes;
+	}
 	out->n_members = st->n_members;
 	memcpy(out->members, st->members, st->n_members * sizeof(uint32_t));
 	out->version = st->version;
@@ -2033,6 +2094,10 @@ static void fill_node(const struct lm_state *st, const struct lm_node *n,
 	e->heartbeat_age_ms = -1;
 	e->proto_min = n->proto_min;
 	e->proto_max = n->proto_max;
+	for (uint32_t i = 0; i < st->n_qd; i++)
+		if (st->qd_from[i] == n->id)
+			e->quorum_decision = st->qd[i].quorate ?
+				LM_NQ_QUORATE : LM_NQ_NOT_QUORATE;
 }
 
 int lm_state_node(const struct lm_state *st, uint32_t id,

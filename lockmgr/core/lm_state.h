@@ -18,19 +18,32 @@
  *   - POSIX byte-range locks and flock locks per resource, held and
  *     queued, keyed by (node, owner);
  *   - version: bumped by every applied change of the replicated content
- *     while ready, by a confchg with leaves that leaves the state ready,
- *     and by an install that is quorate; never while not ready, so that
+ *     while ready and whenever the state becomes ready (after a ring or
+ *     membership change, or an install); never while not ready, so that
  *     the latest quorate lineage always has the strictly highest version
  *     (a minority that merely saw members leave must not tie with it);
  *     epoch: the highest epoch ever granted (grants take epoch + 1).
  *
  * Readiness.  Requests are applied only while the state is ready: quorate
- * (the members carry more than half of the expected votes, where expected
- * is the largest of every known node's reported expected_votes and the
- * number of nodes ever seen) and no state transfer under way.  A request
+ * as corosync decided for the current ring (below) and no state transfer
+ * under way.  A request
  * delivered while not ready is answered with LM_EV_REPLY status
  * LM_ERR_NOQUORUM or LM_ERR_SYNCING and changes nothing; its sender keeps
  * it and sends it again after LM_EV_READY.
+ *
+ * Quorum (lm_state_apply_ring, LM_C_QUORUM).  The table never counts
+ * votes: votequorum decides (with its quorum device, two_node,
+ * last_man_standing, auto_tie_breaker, wait_for_all) and each lockd
+ * multicasts the decision its votequorum gave for ring R.  The daemon
+ * applies every new totem ring (lm_state_apply_ring) where CPG reports
+ * it, after the old ring's messages and before the new ring's.  A ring
+ * change or a membership change forgets every decision; a decision is
+ * applied only when it names the current ring and comes from a member.
+ * Quorate = at least one member's latest decision for the current ring
+ * says quorate and none says not quorate.  So a decision from an older
+ * ring, delivered late, never counts, and every node applies the same
+ * decisions at the same point of the order.  Becoming ready bumps the
+ * version (see version above).
  *
  * Membership (lm_state_apply_confchg)
  *   - A node that leaves loses its queued waits at once (acquires, SETW).
@@ -227,6 +240,11 @@ int lm_state_apply_confchg(struct lm_state *st, const struct lm_confchg *cc,
 			   struct lm_evq *out);
 int lm_state_apply_msg(struct lm_state *st, uint32_t from,
 		       const struct lm_cmsg *m, struct lm_evq *out);
+/* corosync formed a new totem ring: every quorum decision is forgotten
+ * until one for this ring is delivered (see Quorum above).  Applying the
+ * ring the table is already in changes nothing. */
+int lm_state_apply_ring(struct lm_state *st, const struct lm_ring *ring,
+			struct lm_evq *out);
 
 /* ---- read-only views (for the daemon, queries and tests) ---- */
 
@@ -235,8 +253,11 @@ struct lm_status_info {
 	bool ready;
 	bool syncing;
 	uint32_t donor; /* 0 until chosen */
-	uint32_t expected_votes;
-	uint32_t total_votes; /* of the members */
+	uint32_t expected_votes; /* of the latest decision, 0 = none */
+	uint32_t total_votes;	 /* likewise */
+	struct lm_ring ring;	 /* the ring the table is in */
+	uint32_t quorum_from;	 /* sender of the latest decision, 0 none */
+	struct lm_quorum q;	 /* that decision (zero when none) */
 	uint32_t n_members;
 	uint32_t members[LM_MAX_NODES]; /* sorted */
 	uint64_t version;

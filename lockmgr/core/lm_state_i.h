@@ -132,6 +132,16 @@ struct lm_state {
 	uint16_t proto; /* cluster version in force, 0 before the first round;
 			 * a function of the membership and the hellos */
 	struct lm_hello hellos[LM_MAX_NODES]; /* parallel to members */
+
+	/* local: corosync's quorum decisions for the current ring, the
+	 * latest per member, in the order they were applied */
+	struct lm_ring ring;
+	bool have_ring;
+	struct lm_quorum qd[LM_MAX_NODES];
+	uint32_t qd_from[LM_MAX_NODES];
+	uint32_t n_qd;
+	struct lm_quorum q_last; /* the latest applied, for status */
+	uint32_t q_last_from;	 /* its sender, 0 = none this ring */
 	uint8_t *stage;
 	size_t stage_len;
 	size_t stage_cap;

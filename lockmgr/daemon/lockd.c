@@ -200,6 +200,11 @@ void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 		lockd_mounts_delivered(ld, from, &m.u.mount);
 		return;
 	}
+	if (m.type == LM_C_QUORUM)
+		log_debug("node %u: corosync decided %s for ring %u.%llu",
+			  from, m.u.quorum.quorate ? "quorate" : "not quorate",
+			  m.u.quorum.ring.nodeid,
+			  (unsigned long long)m.u.quorum.ring.seq);
 	ld->in_apply = true;
 	ret = lm_state_apply_msg(ld->st, from, &m, &ld->evq);
 	ld->in_apply = false;
@@ -246,6 +251,9 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 	lm_state_status(ld->st, &st);
 	if (st.syncing)
 		lockd_tp_send_hello(ld, cc);
+	/* the change made the table forget every quorum decision */
+	ld->quorum_resend = true;
+	lockd_tp_send_quorum(ld);
 	/*
 	 * Heartbeats multicast while the ring was re-forming may be lost;
 	 * prove membership of the new ring at once rather than a heartbeat
@@ -253,6 +261,24 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 	 * than a period runs out on the survivors.
 	 */
 	lockd_lease_heartbeat_now(ld);
+}
+
+void lockd_ring(struct lockd *ld, const struct lm_ring *ring)
+{
+	int ret;
+
+	if (ld->exit_now)
+		return;
+	ld->in_apply = true;
+	ret = lm_state_apply_ring(ld->st, ring, &ld->evq);
+	ld->in_apply = false;
+	if (ret) {
+		lockd_fatal(ld, "applying a new corosync ring failed");
+		return;
+	}
+	route_events(ld);
+	ld->quorum_resend = true;
+	lockd_tp_send_quorum(ld);
 }
 
 /* ---- signals ---- */
@@ -362,6 +388,7 @@ static void tick(struct lockd *ld)
 		log_debug("timerfd read: %s", strerror(errno));
 	lockd_lease_tick(ld, now);
 	lockd_res_tick(ld, now);
+	lockd_tp_tick(ld, now);
 	if (ld->stopping && (lockd_res_settled(ld) ||
 			     now >= ld->stop_deadline_ns)) {
 		if (!lockd_res_settled(ld))

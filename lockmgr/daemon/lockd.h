@@ -208,6 +208,10 @@ struct lockd {
 	bool ring_match;	/* quorum's ring id == CPG totem ring id */
 	uint32_t votes, expected_votes; /* ours, from votequorum */
 	uint32_t sent_votes, sent_expected;
+	struct lm_quorum quorum_info;	/* our votequorum's figures */
+	struct lm_quorum quorum_sent;	/* the last decision multicast */
+	bool quorum_resend;		/* send even if unchanged */
+	bool two_node_no_qdevice;	/* corosync two_node without a device */
 	struct lockd_cout *outq, *outq_tail; /* to multicast, in order */
 	unsigned outq_len;
 	bool kept_out;		/* this node is LM_NODE_INCOMPATIBLE */
@@ -294,6 +298,14 @@ void lockd_drop_queued_sync(struct lockd *ld);
 /* The quorum view may extend a lease (quorate, same ring as CPG). */
 bool lockd_tp_quorate(const struct lockd *ld);
 void lockd_tp_send_node_info(struct lockd *ld);
+/* Multicast votequorum's decision for the current ring (LM_C_QUORUM)
+ * when the CPG and quorum ring ids match and it differs from the last
+ * one sent, or always after a ring or membership change. */
+void lockd_tp_send_quorum(struct lockd *ld);
+/* Periodic refresh of votequorum's figures (once a second). */
+void lockd_tp_tick(struct lockd *ld, uint64_t now);
+/* A new totem ring: applied to the table at this point of the order. */
+void lockd_ring(struct lockd *ld, const struct lm_ring *ring);
 void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc);
 /* The cluster version this node encodes at now; 0: none (no round done
  * yet, or this node is kept out). */

@@ -5,9 +5,13 @@
  * corosync: CPG (group "csvfs-lockd", AGREED order) carries the cluster
  * messages; libquorum reports "quorate" together with the ring id it is
  * for, which lets the lease code compare it with the CPG totem ring id;
- * votequorum gives this node's votes and expected votes, which we
- * multicast (LM_C_NODE_INFO) when they change.  cmap names this node and
- * the cluster.
+ * votequorum gives this node's votes, expected votes, flags and quorum
+ * device state.  When the two ring ids match, the decision is multicast
+ * (LM_C_QUORUM, naming the ring) for the lock table to apply at one point
+ * of the order; the CPG totem ring change is applied to the table where
+ * CPG delivers it (lockd_ring).  Votes also go out as LM_C_NODE_INFO for
+ * display.  cmap names this node and the cluster and tells whether
+ * two_node is set without a quorum device.
  *
  * standalone: no corosync.  This node is id 1, joins alone at start, and
  * every multicast is delivered back to itself, in order, from the loop.
@@ -379,6 +383,52 @@ bool lockd_tp_quorate(const struct lockd *ld)
 	return ld->quorate && ld->ring_match;
 }
 
+static const struct {
+	unsigned vq;
+	uint32_t lm;
+} qflag_map[] = {
+	{ VOTEQUORUM_INFO_TWONODE, LM_QF_TWO_NODE },
+	{ VOTEQUORUM_INFO_WAIT_FOR_ALL, LM_QF_WAIT_FOR_ALL },
+	{ VOTEQUORUM_INFO_LAST_MAN_STANDING, LM_QF_LMS },
+	{ VOTEQUORUM_INFO_AUTO_TIE_BREAKER, LM_QF_ATB },
+	{ VOTEQUORUM_INFO_ALLOW_DOWNSCALE, LM_QF_ALLOW_DOWNSCALE },
+	{ VOTEQUORUM_INFO_QDEVICE_REGISTERED, LM_QF_QDEV_REGISTERED },
+	{ VOTEQUORUM_INFO_QDEVICE_ALIVE, LM_QF_QDEV_ALIVE },
+	{ VOTEQUORUM_INFO_QDEVICE_CAST_VOTE, LM_QF_QDEV_CAST_VOTE },
+	{ VOTEQUORUM_INFO_QDEVICE_MASTER_WINS, LM_QF_QDEV_MASTER_WINS },
+};
+
+/*
+ * The decision goes out only for a ring both libquorum and CPG agree on:
+ * a "quorate" that libquorum reported for an older ring must not be
+ * multicast as the new ring's.  The table applies it only in the ring it
+ * names, so one that arrives after yet another ring change is dropped.
+ */
+void lockd_tp_send_quorum(struct lockd *ld)
+{
+	struct lm_cmsg m = { .type = LM_C_QUORUM };
+	struct lm_quorum *q = &m.u.quorum;
+
+	if (!tp_data.joined || !ld->ring_match)
+		return;
+	*q = ld->quorum_info;
+	q->ring.nodeid = tp_data.cpg_ring.nodeid;
+	q->ring.seq = tp_data.cpg_ring.seq;
+	q->quorate = ld->quorate;
+	if (!ld->quorum_resend &&
+	    memcmp(q, &ld->quorum_sent, sizeof(*q)) == 0)
+		return;
+	if (lockd_send(ld, &m) == 0) {
+		ld->quorum_sent = *q;
+		ld->quorum_resend = false;
+		log_info("quorum decision for ring %u.%llu multicast: %s (%u "
+			 "of %u votes, %u needed)", q->ring.nodeid,
+			 (unsigned long long)q->ring.seq, q->quorate ?
+			 "quorate" : "not quorate", q->total_votes,
+			 q->expected_votes, q->quorum);
+	}
+}
+
 void lockd_tp_send_node_info(struct lockd *ld)
 {
 	struct lm_cmsg m = { .type = LM_C_NODE_INFO };
@@ -439,12 +489,20 @@ static int standalone_init(struct lockd *ld)
 		.members = &self, .n_members = 1,
 		.joined = &self, .n_joined = 1,
 	};
+	static const struct lm_ring ring = { .nodeid = 1, .seq = 1 };
 
 	tp_data.standalone = true;
 	tp_data.joined = true;
+	tp_data.cpg_ring.nodeid = ring.nodeid;
+	tp_data.cpg_ring.seq = ring.seq;
 	ld->our_id = 1;
 	ld->votes = ld->expected_votes = 1;
 	ld->quorate = ld->ring_match = true;
+	ld->quorum_info.node_votes = 1;
+	ld->quorum_info.expected_votes = 1;
+	ld->quorum_info.total_votes = 1;
+	ld->quorum_info.quorum = 1;
+	lockd_ring(ld, &ring);
 	lockd_confchg(ld, &cc);
 	return 0;
 }
@@ -539,6 +597,8 @@ static void cpg_confchg(cpg_handle_t h, const struct cpg_name *group,
 static void cpg_totem(cpg_handle_t h, struct cpg_ring_id ring,
 		      uint32_t n, const uint32_t *members)
 {
+	struct lm_ring r = { .nodeid = ring.nodeid, .seq = ring.seq };
+
 	(void)h;
 	(void)members;
 	tp_data.cpg_ring = ring;
@@ -546,6 +606,8 @@ static void cpg_totem(cpg_handle_t h, struct cpg_ring_id ring,
 	log_info("totem ring %u.%llu with %u node(s)", ring.nodeid,
 		 (unsigned long long)ring.seq, n);
 	update_ring_match(g_ld);
+	/* after the old ring's messages, before the new ring's */
+	lockd_ring(g_ld, &r);
 }
 
 static void quorum_notify(quorum_handle_t h, uint32_t quorate,
@@ -566,28 +628,54 @@ static void quorum_notify(quorum_handle_t h, uint32_t quorate,
 	if (was && !g_ld->quorate)
 		lockd_lease_end(g_ld, "quorum lost");
 	update_ring_match(g_ld);
+	lockd_tp_send_quorum(g_ld);
 	/* a heartbeat delivered before this notice did not count for the
 	 * lease (ring ids must match): send the next one now */
 	if (g_ld->quorate)
 		lockd_lease_heartbeat_now(g_ld);
 }
 
+static void quorum_info_set(struct lm_quorum *q,
+			    const struct votequorum_info *info,
+			    uint32_t expected)
+{
+	memset(q, 0, sizeof(*q));
+	q->node_votes = info->node_votes;
+	q->expected_votes = expected;
+	q->total_votes = info->total_votes;
+	q->quorum = info->quorum;
+	for (size_t i = 0; i < sizeof(qflag_map) / sizeof(qflag_map[0]); i++)
+		if (info->flags & qflag_map[i].vq)
+			q->flags |= qflag_map[i].lm;
+	if (info->flags & VOTEQUORUM_INFO_QDEVICE_REGISTERED) {
+		q->qdevice_votes = info->qdevice_votes;
+		snprintf(q->qdevice_name, sizeof(q->qdevice_name), "%.*s",
+			 (int)sizeof(q->qdevice_name) - 1, info->qdevice_name);
+	}
+}
+
 static void votes_refresh(struct lockd *ld)
 {
+	static bool warned; /* one warning per run of failures */
 	struct votequorum_info info;
 	cs_error_t e;
 
 	e = votequorum_getinfo(tp_data.vq, ld->our_id, &info);
 	if (e != CS_OK) {
-		log_warn("votequorum_getinfo failed: %s; keeping votes %u "
-			 "expected %u", cs_err_name(e), ld->votes,
-			 ld->expected_votes);
+		if (!warned)
+			log_warn("votequorum_getinfo failed: %s; keeping votes "
+				 "%u expected %u", cs_err_name(e), ld->votes,
+				 ld->expected_votes);
+		warned = true;
 		return;
 	}
+	warned = false;
 	ld->votes = info.node_votes;
 	ld->expected_votes = info.highest_expected > info.node_expected_votes ?
 			     info.highest_expected : info.node_expected_votes;
+	quorum_info_set(&ld->quorum_info, &info, ld->expected_votes);
 	lockd_tp_send_node_info(ld);
+	lockd_tp_send_quorum(ld);
 }
 
 static void vq_quorum(votequorum_handle_t h, uint64_t ctx, uint32_t quorate,
@@ -607,6 +695,22 @@ static void vq_expected(votequorum_handle_t h, uint64_t ctx, uint32_t exp)
 	(void)ctx;
 	(void)exp;
 	votes_refresh(g_ld);
+}
+
+/*
+ * votequorum calls back on quorum and expected-votes changes, but not on
+ * every figure csvfs-admin shows (last_man_standing lowering expected
+ * votes, a quorum device's state): read them once a second, and multicast
+ * the decision again when anything changed.
+ */
+void lockd_tp_tick(struct lockd *ld, uint64_t now)
+{
+	static uint64_t next;
+
+	if (tp_data.standalone || !tp_data.vq || now < next)
+		return;
+	next = now + 1000000000ull;
+	votes_refresh(ld);
 }
 
 /* ---- corosync set-up ---- */
@@ -662,6 +766,41 @@ static uint32_t detection_ms_from_cmap(void)
 		consensus = token + token / 5; /* corosync's default */
 	cmap_finalize(cm);
 	return token ? token + consensus : 0;
+}
+
+/*
+ * two_node without a quorum device keeps both halves of a split quorate
+ * (that is what two_node means), so leases alone cannot tell which half
+ * may take the other's files: only a fence command that has confirmed
+ * the other node is dead (STONITH) can.  Refuse to run without one.
+ */
+static int two_node_check(struct lockd *ld, char *err, size_t errlen)
+{
+	cmap_handle_t cm;
+	uint8_t two8 = 0;
+	uint32_t two32 = 0;
+	char *model = NULL;
+	bool two, qdev;
+
+	if (cmap_initialize(&cm) != CS_OK)
+		return 0; /* nothing known: votequorum's flags show it later */
+	if (cmap_get_uint8(cm, "quorum.two_node", &two8) != CS_OK &&
+	    cmap_get_uint32(cm, "quorum.two_node", &two32) != CS_OK)
+		two8 = 0;
+	qdev = cmap_get_string(cm, "quorum.device.model", &model) == CS_OK;
+	free(model);
+	cmap_finalize(cm);
+	two = two8 || two32;
+	ld->two_node_no_qdevice = two && !qdev;
+	if (!ld->two_node_no_qdevice || ld->conf.fence_command[0])
+		return 0;
+	snprintf(err, errlen, "corosync has two_node: 1 and no quorum device: "
+		 "both halves of a split stay quorate, so csvfs-lockd can "
+		 "only take over a departed node's files after a fence "
+		 "command confirmed it is dead; set fence_command in "
+		 "csvfs.conf (a STONITH agent) or add a quorum device "
+		 "(corosync-qdevice with corosync-qnetd) to corosync.conf");
+	return -EINVAL;
 }
 
 static int cpg_setup(struct lockd *ld, char *err, size_t errlen)
@@ -747,6 +886,9 @@ static int corosync_init(struct lockd *ld, char *err, size_t errlen)
 		return ret;
 	if (!ld->node_name[0] || !ld->cluster_name[0])
 		names_from_cmap(ld);
+	ret = two_node_check(ld, err, errlen);
+	if (ret)
+		return ret;
 	lockd_lease_resolve(ld, detection_ms_from_cmap());
 	snprintf(group.value, sizeof(group.value), "%s", LOCKD_CPG_GROUP);
 	group.length = (uint32_t)strlen(group.value);

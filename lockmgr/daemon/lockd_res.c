@@ -875,10 +875,19 @@ static void on_not_ready(struct lockd *ld)
 
 	ld->ready = false;
 	lm_state_status(ld->st, &si);
-	if (!si.quorate) {
-		log_warn("lock table not quorate (%u of %u expected votes): "
-			 "no grants until quorum returns", si.total_votes,
-			 si.expected_votes);
+	if (!si.quorate && !si.quorum_from) {
+		/* a new ring or membership: corosync's decision for it is
+		 * on its way; the lease is not extended meanwhile */
+		log_info("waiting for corosync's quorum decision for ring "
+			 "%u.%llu", si.ring.nodeid,
+			 (unsigned long long)si.ring.seq);
+	} else if (!si.quorate) {
+		log_warn("lock table not quorate: corosync (votequorum on "
+			 "node %u) decided so for ring %u.%llu (%u of %u "
+			 "expected votes, %u needed); no grants until quorum "
+			 "returns", si.quorum_from, si.ring.nodeid,
+			 (unsigned long long)si.ring.seq, si.total_votes,
+			 si.expected_votes, si.q.quorum);
 		lockd_lease_end(ld, "the lock table lost quorum");
 	} else {
 		log_notice("state transfer under way: no grants until it "

@@ -273,6 +273,11 @@ static void serve_status(struct lockd *ld, struct lockd_client *c,
 	s->proto_version = si.proto_version;
 	s->proto_min = LM_PROTO_VERSION_MIN;
 	s->proto_max = LM_PROTO_VERSION_MAX;
+	s->quorum_from = si.quorum_from;
+	s->local_quorate = lockd_tp_quorate(ld);
+	s->q = si.quorum_from ? si.q : ld->quorum_info;
+	s->q.ring = si.ring;
+	s->q.quorate = si.quorate;
 	lockd_client_push(ld, c, r);
 	free(r);
 }

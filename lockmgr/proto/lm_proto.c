@@ -42,7 +42,7 @@ uint64_t lm_checksum64(uint64_t seed, const void *data, size_t len)
  */
 #define LM_RES_WIRE	    (LM_VOLUME_LEN + 8)
 #define LM_NODE_ENTRY_WIRE  (4 + LM_NAME_MAX + 1 + 1 + 1 + 4 + 4 + 4 + 8 + \
-			     2 + 2 + 2 + 4)
+			     2 + 2 + 2 + 4 + 1)
 #define LM_OWNER_ENTRY_WIRE (LM_RES_WIRE + 4 + 8 + 4 + 4 + 1 + 8)
 #define LM_LOCK_ENTRY_WIRE  (LM_RES_WIRE + 1 + 1 + 1 + 4 + 8 + 4 + 8 + 8)
 #define LM_BATCH_HDR_WIRE   (LM_HDR_LEN + 4 + 1 + 4)
@@ -362,7 +362,7 @@ static const char *const cmsg_names[] = {
     [LM_C_RELEASE] = "release",	      [LM_C_HANDOFF] = "handoff",
     [LM_C_DRAIN] = "drain",	      [LM_C_RESUME] = "resume",
     [LM_C_PLOCK] = "plock",	      [LM_C_FENCE] = "fence",
-    [LM_C_MOUNT] = "mount",
+    [LM_C_MOUNT] = "mount",	      [LM_C_QUORUM] = "quorum",
 };
 
 static const char *const smsg_names[] = {
@@ -486,6 +486,20 @@ static void x_c_plock(struct lm_cur *c, struct lm_c_plock *p)
 	x_u32(c, &p->pid);
 }
 
+static void x_quorum(struct lm_cur *c, struct lm_quorum *q)
+{
+	x_u32(c, &q->ring.nodeid);
+	x_u64(c, &q->ring.seq);
+	x_u8(c, &q->quorate);
+	x_u32(c, &q->node_votes);
+	x_u32(c, &q->expected_votes);
+	x_u32(c, &q->total_votes);
+	x_u32(c, &q->quorum);
+	x_u32(c, &q->qdevice_votes);
+	x_u32(c, &q->flags);
+	x_str(c, q->qdevice_name, sizeof(q->qdevice_name));
+}
+
 /* Walk the body of m; false for an unknown type. */
 static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 {
@@ -509,6 +523,9 @@ static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 		x_u64(c, &m->u.heartbeat.seq);
 		if (c->version >= 3)
 			x_u32(c, &m->u.heartbeat.lease_timeout_ms);
+		break;
+	case LM_C_QUORUM:
+		x_quorum(c, &m->u.quorum);
 		break;
 	case LM_C_ACQUIRE:
 		x_u64(c, &m->u.acquire.req_id);
@@ -545,6 +562,12 @@ static bool x_cmsg_body(struct lm_cur *c, struct lm_cmsg *m)
 	return true;
 }
 
+static bool quorum_ok(const struct lm_quorum *q)
+{
+	return q->quorate <= 1 && !(q->flags & ~(uint32_t)LM_QF_ALL) &&
+	       str_ok(q->qdevice_name, sizeof(q->qdevice_name));
+}
+
 /* Field values a cluster message of a known type may carry. */
 static bool cmsg_ok(const struct lm_cmsg *m)
 {
@@ -563,6 +586,8 @@ static bool cmsg_ok(const struct lm_cmsg *m)
 	case LM_C_PLOCK:
 		return space_ok(p->space) && plop_ok(p->op) &&
 		       lktype_ok(p->type) && p->start <= p->end;
+	case LM_C_QUORUM:
+		return quorum_ok(&m->u.quorum);
 	case LM_C_MOUNT:
 		return m->u.mount.op >= LM_MOUNT_RESET &&
 		       m->u.mount.op <= LM_MOUNT_DEL &&
@@ -718,6 +743,9 @@ static void x_s_r_status(struct lm_cur *c, struct lm_s_r_status *r)
 	x_u16(c, &r->proto_version);
 	x_u16(c, &r->proto_min);
 	x_u16(c, &r->proto_max);
+	x_u32(c, &r->quorum_from);
+	x_u8(c, &r->local_quorate);
+	x_quorum(c, &r->q);
 }
 
 static void x_node_entry(struct lm_cur *c, struct lm_node_entry *e)
@@ -735,6 +763,7 @@ static void x_node_entry(struct lm_cur *c, struct lm_node_entry *e)
 	x_u16(c, &e->proto_max);
 	x_u16(c, &e->heartbeat_version);
 	x_u32(c, &e->lease_timeout_ms);
+	x_u8(c, &e->quorum_decision);
 }
 
 static void x_owner_entry(struct lm_cur *c, struct lm_owner_entry *e)
@@ -913,7 +942,7 @@ static bool node_entry_ok(const struct lm_node_entry *e)
 {
 	return str_ok(e->name, sizeof(e->name)) &&
 	       e->state <= LM_NODE_INCOMPATIBLE && bool_ok(e->member) &&
-	       bool_ok(e->draining);
+	       bool_ok(e->draining) && e->quorum_decision <= LM_NQ_NOT_QUORATE;
 }
 
 static bool s_plock_ok(const struct lm_s_plock *p, bool getlk)
@@ -928,7 +957,8 @@ static bool s_status_ok(const struct lm_s_r_status *r)
 	return str_ok(r->cluster_name, sizeof(r->cluster_name)) &&
 	       str_ok(r->node_name, sizeof(r->node_name)) &&
 	       bool_ok(r->quorate) && bool_ok(r->ready) &&
-	       bool_ok(r->syncing) && r->n_members <= LM_MAX_NODES;
+	       bool_ok(r->syncing) && r->n_members <= LM_MAX_NODES &&
+	       bool_ok(r->local_quorate) && quorum_ok(&r->q);
 }
 
 static bool s_batch_ok(const struct lm_smsg *m)

@@ -176,6 +176,7 @@ enum lm_cmsg_type {
 	LM_C_SYNC_DONE = 3,  /* end of the donor's table */
 	LM_C_NODE_INFO = 4,  /* votequorum figures of the sender */
 	LM_C_HEARTBEAT = 5,  /* lease heartbeat (not applied to the table) */
+	LM_C_QUORUM = 6,     /* votequorum's decision for a ring (sender's) */
 	LM_C_ACQUIRE = 10,
 	LM_C_RELEASE = 11,
 	LM_C_HANDOFF = 12,
@@ -184,6 +185,44 @@ enum lm_cmsg_type {
 	LM_C_PLOCK = 15,
 	LM_C_FENCE = 16,
 	LM_C_MOUNT = 17, /* a csvfs mount of the sender (not applied) */
+};
+
+/* A corosync totem ring id: the representative node and a sequence that
+ * grows with every new ring. */
+struct lm_ring {
+	uint32_t nodeid;
+	uint64_t seq;
+};
+
+/*
+ * Flags of a quorum decision: votequorum's settings and the quorum
+ * device's state as the sender's votequorum reports them (its
+ * VOTEQUORUM_INFO_* flags, in our own numbering).
+ */
+enum lm_quorum_flag {
+	LM_QF_TWO_NODE = 0x01,		/* two_node: 1 */
+	LM_QF_WAIT_FOR_ALL = 0x02,	/* wait_for_all: 1 */
+	LM_QF_LMS = 0x04,		/* last_man_standing: 1 */
+	LM_QF_ATB = 0x08,		/* auto_tie_breaker: 1 */
+	LM_QF_QDEV_REGISTERED = 0x10,	/* a quorum device is registered */
+	LM_QF_QDEV_ALIVE = 0x20,	/* it polls votequorum in time */
+	LM_QF_QDEV_CAST_VOTE = 0x40,	/* and gives this node its vote */
+	LM_QF_QDEV_MASTER_WINS = 0x80,
+	LM_QF_ALLOW_DOWNSCALE = 0x100,
+	LM_QF_ALL = 0x1ff,
+};
+
+/* What the sender's votequorum decided for one ring (LM_C_QUORUM). */
+struct lm_quorum {
+	struct lm_ring ring;	 /* the ring the decision is for */
+	uint8_t quorate;
+	uint32_t node_votes;	 /* the sender's own votes */
+	uint32_t expected_votes; /* votequorum's (highest) expected votes */
+	uint32_t total_votes;	 /* votes present, quorum device included */
+	uint32_t quorum;	 /* votes needed */
+	uint32_t qdevice_votes;	 /* the quorum device's votes, 0 = none */
+	uint32_t flags;		 /* enum lm_quorum_flag */
+	char qdevice_name[LM_NAME_MAX]; /* "" = none */
 };
 
 /* A csvfs mount as lockd knows it from the mount's hello. */
@@ -250,6 +289,7 @@ struct lm_cmsg {
 			 * the fencer can tell a longer one than its own */
 			uint32_t lease_timeout_ms;
 		} heartbeat;
+		struct lm_quorum quorum;
 		struct lm_c_acquire {
 			uint64_t req_id; /* sender-local; echoed in events */
 			struct lm_res res;
@@ -402,6 +442,14 @@ struct lm_node_entry {
 	uint16_t proto_max;
 	uint16_t heartbeat_version; /* of its last heartbeat seen here; 0 none */
 	uint32_t lease_timeout_ms;  /* from its heartbeat (version >= 3); 0 */
+	uint8_t quorum_decision; /* enum lm_node_quorum, current ring */
+};
+
+/* A node's latest quorum decision for the current ring. */
+enum lm_node_quorum {
+	LM_NQ_NONE = 0,	 /* none yet (or not a member) */
+	LM_NQ_QUORATE = 1,
+	LM_NQ_NOT_QUORATE = 2,
 };
 
 /* One row of an owners reply. */
@@ -542,6 +590,11 @@ struct lm_smsg {
 			uint16_t proto_version; /* the cluster runs; 0 none yet */
 			uint16_t proto_min;	/* this lockd speaks */
 			uint16_t proto_max;
+			/* corosync's decision the table follows (0 = none
+			 * yet for this ring) and this node's own view */
+			uint32_t quorum_from;
+			uint8_t local_quorate; /* libquorum, same ring as CPG */
+			struct lm_quorum q; /* ring = the table's ring */
 		} r_status;
 		struct lm_s_r_nodes {
 			int32_t status;

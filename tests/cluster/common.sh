@@ -35,6 +35,12 @@
 #                  node's name); see also fence_agent
 #   CV_TOTEM, CV_TOKEN, CV_CONSENSUS, CV_TOKEN_COEFF, CV_KNET_PING
 #                  corosync's timeouts (_corosync_totem, _corosync_knet)
+#   CV_QUORUM_CONF lines for corosync.conf's quorum { } section (two_node,
+#                  last_man_standing, a device { } ...)
+#   CV_RING_NODES  how many of the nodes are corosync nodes (default all;
+#                  the others, e.g. a quorum witness, only share the net)
+#   CV_PRIVATE_ETC=1  a private tmpfs on /etc/corosync in every node, for
+#                  the qdevice/qnetd certificate databases
 
 set -u
 
@@ -308,8 +314,10 @@ cluster_create() {
 			mkdir -p /run/csvfs /run/corosync /run/lock &&
 			mount -t tmpfs -o mode=755 cv-varlib /var/lib/corosync &&
 			mount -t tmpfs -o mode=1777 cv-shm /dev/shm &&
+			{ [ "$2" != 1 ] ||
+			  mount -t tmpfs -o mode=755 cv-etc /etc/corosync; } &&
 			touch "$1/holder.ready" && exec sleep 100000' \
-			holder "$d" >"$d/holder.log" 2>&1 &
+			holder "$d" "${CV_PRIVATE_ETC:-0}" >"$d/holder.log" 2>&1 &
 		CV_HOLDER[$i]=$!
 	done
 	CV_NODES=$n
@@ -367,7 +375,7 @@ $(_corosync_knet)
 }
 nodelist {
 EOF
-	for j in $(seq 1 "$CV_NODES"); do
+	for j in $(seq 1 "${CV_RING_NODES:-$CV_NODES}"); do
 		cat <<EOF
 	node {
 		nodeid: $j
@@ -380,6 +388,7 @@ EOF
 }
 quorum {
 	provider: corosync_votequorum
+${CV_QUORUM_CONF:-}
 }
 logging {
 	to_stderr: no

@@ -94,7 +94,7 @@ for i in 1 2 3; do
 		all(.[]; if .this_node then (.lease_remaining_ms | type) == "number"
 			 else .lease_remaining_ms == null end)' nodes
 done
-admin 2 nodes | grep -q -E '^NAME +ID +STATE +MEMBER +VOTES +OWNED +LOCKS +HEARTBEAT +LEASE' ||
+admin 2 nodes | grep -q -E '^NAME +ID +STATE +MEMBER +VOTES +QUORUM +OWNED +LOCKS +HEARTBEAT +LEASE' ||
 	_fail "nodes: no header"
 admin 2 status | grep -q -E '^lease: +valid' || _fail "status: no valid lease on n2"
 log "status and nodes agree on every node"

@@ -167,6 +167,8 @@ jcheck status "$out" '.cluster == "admintest" and .node == "s1" and
 	(.node_id | type) == "number" and .transport == "standalone" and
 	.quorate == true and .ready == true and .syncing == false and
 	.members == ["s1"] and (.expected_votes | type) == "number" and
+	.quorum.source == "standalone" and .quorum.quorate == true and
+	.quorum.decided_by == "s1" and .quorum.qdevice == null and
 	(.total_votes | type) == "number" and
 	.lease_timeout_ms == 2000 and (.table_version | type) == "number" and
 	(.epoch | type) == "number" and
@@ -180,12 +182,13 @@ lease=$(adm --json status | jq '.lease_remaining_ms')
 
 log "nodes"
 expect_rc 0 "nodes" adm nodes
-echo "$out" | head -n 1 | grep -q -E "^NAME +ID +STATE +MEMBER +VOTES +OWNED +LOCKS +HEARTBEAT" ||
+echo "$out" | head -n 1 | grep -q -E "^NAME +ID +STATE +MEMBER +VOTES +QUORUM +OWNED +LOCKS +HEARTBEAT" ||
 	fail "nodes header: $out"
 echo "$out" | grep -q -E "^s1 \* +[0-9]+ +up +yes" || fail "nodes row: $out"
 expect_rc 0 "nodes --json" adm --json nodes
 jcheck nodes "$out" 'length == 1 and .[0].name == "s1" and
 	(.[0].id | type) == "number" and .[0].state == "up" and
+	.[0].quorum_decision == "quorate" and
 	.[0].member == true and (.[0].votes | type) == "number" and
 	.[0].owned == 0 and (.[0].locks | type) == "number" and
 	(.[0] | has("heartbeat_age_ms"))'

@@ -7,7 +7,14 @@
  * stream; a membership change reaches every member of a partition at the
  * same point of its stream; a message goes to every member of the
  * partition it was sent in, or, when the partition changes first, is
- * either delivered in the old view or discarded for all.  Around each
+ * either delivered in the old view or discarded for all.  Every view
+ * change is also a new corosync ring, applied to each member just before
+ * or just after the confchg (either order is drawn), and quorum comes
+ * from outside the table as corosync's does: each member multicasts its
+ * votequorum's decision for the new ring (a majority of K); some first
+ * send a cautious "not quorate" and correct it later, some resend the
+ * decision of their previous ring late (stale), and clients inject
+ * decisions for older or other rings.  Around each
  * state runs a small model of the lockd shell (hellos, snapshot chunks,
  * revoke answers, resends, fencing).  Random requests, crashes, restarts,
  * splits and merges are drawn from a seeded PRNG, and the invariants of
@@ -15,7 +22,8 @@
  *
  *   I1 at most one node believes it owns a resource while its lease is
  *      valid; grant epochs strictly increase;
- *   I2 nothing is granted in a partition that is not quorate;
+ *   I2 nothing is granted in a partition that is not quorate, whatever
+ *      stale or disagreeing decisions were delivered;
  *   I3 an ownership ends only by its owner's release or by a fence, so a
  *      departed owner's resources are re-granted only after its fence;
  *   I4 every modelled write carries the newest epoch of its resource;
@@ -74,6 +82,7 @@ struct qmsg {
 
 struct part {
 	uint32_t mask; /* bit i: node i + 1 */
+	uint64_t ring; /* ring seq of the current view */
 	struct qmsg *q;
 	size_t head, n, cap;
 };
@@ -99,6 +108,8 @@ struct node {
 	uint32_t fence_age[MAXK + 1]; /* as fencer: steps pending */
 	int down_since;
 	uint16_t proto_min, proto_max; /* cluster versions it speaks */
+	struct lm_quorum last_q; /* the decision it sent last */
+	int64_t q_fix_at;	 /* step to send the true decision, -1 none */
 };
 
 static struct node nodes[MAXK];
@@ -119,7 +130,8 @@ static uint64_t g_max_epoch;
 static uint64_t g_store[NRES];	 /* newest epoch that wrote */
 static uint64_t n_kept_out; /* rounds that kept a node out */
 static uint64_t n_grants, n_writes, n_deliveries, n_syncs, n_fences,
-	n_faults, n_skipped;
+	n_faults, n_skipped, n_stale_q, n_cautious_q;
+static uint64_t g_ring_seq;
 
 static char trace[TRACE_LEN][160];
 static int trace_pos;
@@ -604,6 +616,61 @@ static size_t ids_of(uint32_t mask, uint32_t *ids)
 	return n;
 }
 
+/* ---- quorum decisions from outside the table ---- */
+
+static void send_decision(int i, uint64_t ring, bool quorate)
+{
+	struct lm_cmsg m = { .type = LM_C_QUORUM };
+
+	m.u.quorum.ring.nodeid = 1;
+	m.u.quorum.ring.seq = ring;
+	m.u.quorum.quorate = quorate;
+	m.u.quorum.node_votes = 1;
+	m.u.quorum.expected_votes = K;
+	m.u.quorum.total_votes = popcount(parts[nodes[i].part].mask);
+	m.u.quorum.quorum = K / 2 + 1;
+	send(i, &m);
+	nodes[i].last_q = m.u.quorum;
+}
+
+/* Node i's votequorum decided for its new ring: maybe a stale decision
+ * of its previous ring still leaves first, maybe a cautious "not
+ * quorate" comes before the true one. */
+static void decide_new_ring(int i)
+{
+	struct node *n = &nodes[i];
+	struct part *p = &parts[n->part];
+	bool truth = part_quorate(n->part);
+
+	if (n->last_q.ring.seq && n->last_q.ring.seq < p->ring && !rn(4)) {
+		struct lm_quorum old = n->last_q;
+
+		n_stale_q++;
+		send_decision(i, old.ring.seq, true);
+		n->last_q = old;
+	}
+	if (truth && !rn(6)) {
+		n_cautious_q++;
+		send_decision(i, p->ring, false);
+		n->q_fix_at = (int64_t)(step + 1 + rn(20));
+		return;
+	}
+	n->q_fix_at = -1;
+	send_decision(i, p->ring, truth);
+}
+
+static void apply_ring(int i, uint64_t seq)
+{
+	struct lm_ring r = { .nodeid = 1, .seq = seq };
+	bool retry = false, queued = false;
+
+	lm_evq_reset(&evq);
+	if (lm_state_apply_ring(nodes[i].st, &r, &evq))
+		die("ring failed on %d", i + 1);
+	shell(i, &retry, &queued);
+	after_events(i, retry, queued);
+}
+
 /* Partition p now has members mask (was old): a confchg to each member. */
 static void confchg(int p, uint32_t old)
 {
@@ -615,8 +682,11 @@ static void confchg(int p, uint32_t old)
 		.joined = joined, .n_joined = ids_of(mask & ~old, joined),
 	};
 
-	tr("confchg partition %d: %zu members (+%zu -%zu)%s", p,
-	   cc.n_members, cc.n_joined, cc.n_left,
+	bool ring_first;
+
+	parts[p].ring = ++g_ring_seq;
+	tr("confchg partition %d: %zu members (+%zu -%zu) ring %" PRIu64
+	   "%s", p, cc.n_members, cc.n_joined, cc.n_left, parts[p].ring,
 	   part_quorate(p) ? " quorate" : "");
 	for (int i = 0; i < (int)K; i++) {
 		bool retry = false, queued = false;
@@ -626,6 +696,10 @@ static void confchg(int p, uint32_t old)
 		if (!(mask & (1u << i)))
 			continue;
 		nodes[i].part = p;
+		/* corosync may hand the ring before or after the confchg */
+		ring_first = rn(2);
+		if (ring_first)
+			apply_ring(i, parts[p].ring);
 		/* each side of a merge sees the other as joined */
 		if (!(old & (1u << i))) {
 			c.n_joined = ids_of(old ? old : mask, joined);
@@ -638,9 +712,12 @@ static void confchg(int p, uint32_t old)
 		if (lm_state_apply_confchg(nodes[i].st, &c, &evq))
 			die("confchg failed on %d", i + 1);
 		shell(i, &retry, &queued);
+		if (!ring_first)
+			apply_ring(i, parts[p].ring);
 		lm_state_status(nodes[i].st, &si);
 		if (si.syncing)
 			send_hello(i);
+		decide_new_ring(i);
 		for (int k = 0; k < nodes[i].n_reqs; k++)
 			if (nodes[i].reqs[k].lost)
 				resend(i, &nodes[i].reqs[k]);
@@ -694,6 +771,7 @@ static void node_reset(int i)
 	lm_state_free(n->st);
 	memset(n, 0, sizeof(*n));
 	n->part = -1;
+	n->q_fix_at = -1;
 	for (int r = 0; r < NRES; r++)
 		n->revoke_at[r] = -1;
 }
@@ -842,14 +920,38 @@ static void client_op(void)
 		m.type = rn(3) ? LM_C_RESUME : LM_C_DRAIN;
 		m.u.drain.target = 1 + rn(K);
 		request(i, &m);
-	} else if (x < 98) {
+	} else if (x < 94) {
 		random_plock(i);
-	} else {
+	} else if (x < 95) {
 		m.type = LM_C_NODE_INFO;
 		m.u.node_info.votes = 1;
 		m.u.node_info.expected_votes = K;
 		send(i, &m);
+	} else {
+		/* a decision for an older or a foreign ring, saying quorate:
+		 * must never count */
+		uint64_t cur = parts[nodes[i].part].ring, ring;
+		struct lm_quorum keep = nodes[i].last_q;
+
+		if (rn(2) && cur > 1)
+			ring = cur - 1 - rn((uint32_t)(cur - 1));
+		else
+			ring = g_ring_seq + 1 + rn(3);
+		n_stale_q++;
+		send_decision(i, ring, true);
+		nodes[i].last_q = keep;
 	}
+}
+
+/* A node that first sent a cautious "not quorate" sends the truth. */
+static void fix_decision(int i)
+{
+	struct node *n = &nodes[i];
+
+	if (n->q_fix_at < 0 || (uint64_t)n->q_fix_at > step)
+		return;
+	n->q_fix_at = -1;
+	send_decision(i, parts[n->part].ring, part_quorate(n->part));
 }
 
 /* ---- timers of the shells ---- */
@@ -1048,15 +1150,32 @@ static void tick(void)
 			continue;
 		answer_revokes(i);
 		fencer(i);
+		fix_decision(i);
 	}
+}
+
+/* I2 at its root: a table is ready only in a partition corosync deems
+ * quorate, whatever decisions (stale, foreign, cautious) it was fed. */
+static void check_ready(int i)
+{
+	struct lm_status_info si;
+
+	lm_state_status(nodes[i].st, &si);
+	if (si.ready && !part_quorate(nodes[i].part))
+		die("I2: node %d is ready in a partition of %u/%u (ring %"
+		    PRIu64 ", decision from %u)", i + 1,
+		    popcount(parts[nodes[i].part].mask), K, si.ring.seq,
+		    si.quorum_from);
 }
 
 static void check_all(void)
 {
 	check_owners();
 	for (int i = 0; i < (int)K; i++)
-		if (nodes[i].alive)
+		if (nodes[i].alive) {
 			check_node(i);
+			check_ready(i);
+		}
 	for (int p = 0; p < n_parts; p++)
 		check_partition(p);
 }
@@ -1126,6 +1245,8 @@ static void heal(void)
 		for (int i = 0; i < (int)K; i++)
 			for (int r = 0; r < NRES; r++)
 				busy |= nodes[i].revoke_at[r] >= 0;
+		for (int i = 0; i < (int)K; i++)
+			busy |= nodes[i].q_fix_at >= 0;
 		for (int i = 0; i < (int)K; i++)
 			busy |= lm_state_fence_pending(nodes[i].st, NULL, 0) >
 				0;
@@ -1203,9 +1324,10 @@ int main(int argc, char **argv)
 	       PRIu64 " grants, %" PRIu64 " writes, %" PRIu64
 	       " transfers, %" PRIu64 " fences, %" PRIu64 " faults (%" PRIu64
 	       " skipped: would lose the newest table), %" PRIu64
-	       " nodes kept out\n",
+	       " nodes kept out, %" PRIu64 " stale and %" PRIu64
+	       " cautious quorum decisions\n",
 	       steps, n_deliveries, n_grants, n_writes, n_syncs, n_fences,
-	       n_faults, n_skipped, n_kept_out);
+	       n_faults, n_skipped, n_kept_out, n_stale_q, n_cautious_q);
 	for (int i = 0; i < (int)K; i++)
 		lm_state_free(nodes[i].st);
 	for (int p = 0; p < n_parts; p++) {

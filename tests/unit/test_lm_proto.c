@@ -38,7 +38,7 @@ static const uint16_t cmsg_types[] = {
     LM_C_SYNC_HELLO, LM_C_SYNC_DATA, LM_C_SYNC_DONE, LM_C_NODE_INFO,
     LM_C_HEARTBEAT,  LM_C_ACQUIRE,   LM_C_RELEASE,   LM_C_HANDOFF,
     LM_C_DRAIN,	     LM_C_RESUME,    LM_C_PLOCK,     LM_C_FENCE,
-    LM_C_MOUNT,
+    LM_C_MOUNT,	     LM_C_QUORUM,
 };
 
 static const uint16_t smsg_types[] = {
@@ -151,6 +151,20 @@ static void sample_cmsg(uint16_t type, int v, struct lm_cmsg *m)
 	case LM_C_HEARTBEAT:
 		m->u.heartbeat.seq = v ? UINT64_MAX : 123456789;
 		m->u.heartbeat.lease_timeout_ms = v ? UINT32_MAX : 5000;
+		break;
+	case LM_C_QUORUM:
+		m->u.quorum.ring.nodeid = v ? UINT32_MAX : 2;
+		m->u.quorum.ring.seq = v ? UINT64_MAX : 0x1234;
+		m->u.quorum.quorate = (uint8_t)!v;
+		m->u.quorum.node_votes = 1;
+		m->u.quorum.expected_votes = 3;
+		m->u.quorum.total_votes = v ? UINT32_MAX : 2;
+		m->u.quorum.quorum = 2;
+		m->u.quorum.qdevice_votes = v;
+		m->u.quorum.flags = v ? LM_QF_ALL : LM_QF_TWO_NODE;
+		snprintf(m->u.quorum.qdevice_name,
+			 sizeof(m->u.quorum.qdevice_name), "%s",
+			 v ? "Qdevice" : "");
 		break;
 	case LM_C_ACQUIRE:
 		m->u.acquire.req_id = 17;
@@ -463,6 +477,19 @@ static void cmp_cmsg(const struct lm_cmsg *a, const struct lm_cmsg *b)
 			EQ(a, b, u.heartbeat.lease_timeout_ms);
 		else
 			assert_int_equal(b->u.heartbeat.lease_timeout_ms, 0);
+		break;
+	case LM_C_QUORUM:
+		EQ(a, b, u.quorum.ring.nodeid);
+		EQ(a, b, u.quorum.ring.seq);
+		EQ(a, b, u.quorum.quorate);
+		EQ(a, b, u.quorum.node_votes);
+		EQ(a, b, u.quorum.expected_votes);
+		EQ(a, b, u.quorum.total_votes);
+		EQ(a, b, u.quorum.quorum);
+		EQ(a, b, u.quorum.qdevice_votes);
+		EQ(a, b, u.quorum.flags);
+		assert_string_equal(a->u.quorum.qdevice_name,
+				    b->u.quorum.qdevice_name);
 		break;
 	case LM_C_ACQUIRE:
 		EQ(a, b, u.acquire.req_id);
@@ -890,7 +917,7 @@ static void test_sizes(void **state)
 	}
 	assert_int_equal(enc_s(LM_S_R_NODES, 1, buf),
 			 25 + LM_BATCH_MAX * (4 + LM_NAME_MAX + 3 + 12 + 8 +
-					      2 + 2 + 2 + 4));
+					      2 + 2 + 2 + 4 + 1));
 	sample_smsg(LM_S_R_LOCKS, 0, m);
 	m->u.r_locks.n = 0;
 	assert_int_equal(lm_smsg_encode(m, buf, sizeof(buf)), 25);
@@ -1042,7 +1069,7 @@ static void test_header_rejects(void **state)
 	buf[6] = 0;
 	assert_int_equal(lm_smsg_decode(buf, len, m), -EPROTO);
 	len = enc_c(LM_C_FENCE, 0, buf);
-	buf[6] = 6;
+	buf[6] = 7;
 	assert_int_equal(lm_cmsg_decode(buf, len, &c), -EPROTO);
 	buf[6] = LM_C_FENCE;
 	buf[7] = 1;
@@ -1211,7 +1238,7 @@ static void test_cmsg_encode_rejects(void **state)
 	assert_int_equal(lm_cmsg_encode(NULL, buf, sizeof(buf)), -EINVAL);
 	sample_cmsg(LM_C_FENCE, 0, &m);
 	assert_int_equal(lm_cmsg_encode(&m, NULL, 100), -EINVAL);
-	m.type = 6;
+	m.type = 7;
 	assert_int_equal(lm_cmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
 	m.type = 0;
 	assert_int_equal(lm_cmsg_encode(&m, buf, sizeof(buf)), -EINVAL);
@@ -1394,7 +1421,7 @@ static void test_names(void **state)
 	assert_string_equal(lm_cmsg_type_name(LM_C_PLOCK), "plock");
 	assert_string_equal(lm_smsg_type_name(LM_S_R_NODES), "r_nodes");
 	assert_string_equal(lm_cmsg_type_name(0), "unknown");
-	assert_string_equal(lm_cmsg_type_name(6), "unknown");
+	assert_string_equal(lm_cmsg_type_name(7), "unknown");
 	assert_string_equal(lm_cmsg_type_name(UINT32_MAX), "unknown");
 	assert_string_equal(lm_smsg_type_name(9), "unknown");
 	assert_string_equal(lm_smsg_type_name(133), "unknown");

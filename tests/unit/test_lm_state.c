@@ -26,6 +26,9 @@ struct t {
 	uint32_t members[LM_MAX_NODES];
 	size_t n;
 	uint32_t expected;
+	uint64_t ring_seq;
+	bool manual_quorum; /* confchg() sends no decision */
+	bool keep_ring;	    /* confchg() without a new ring (a lockd left) */
 };
 
 static struct lm_res R(uint64_t fileid)
@@ -72,7 +75,37 @@ static void msg(struct t *t, uint32_t from, const struct lm_cmsg *m)
 	check_ok(t);
 }
 
-/* Apply a membership change to the list in t->members. */
+/* votequorum's decision for ring seq, as node from multicasts it;
+ * events are appended to t->q. */
+static void decide(struct t *t, uint32_t from, uint64_t seq, bool quorate)
+{
+	struct lm_cmsg m = { .type = LM_C_QUORUM };
+
+	m.u.quorum.ring.nodeid = 1;
+	m.u.quorum.ring.seq = seq;
+	m.u.quorum.quorate = quorate;
+	m.u.quorum.node_votes = 1;
+	m.u.quorum.expected_votes = t->expected;
+	m.u.quorum.total_votes = (uint32_t)t->n;
+	m.u.quorum.quorum = t->expected / 2 + 1;
+	assert_int_equal(lm_state_apply_msg(t->st, from, &m, &t->q), 0);
+	check_ok(t);
+}
+
+static void ring(struct t *t)
+{
+	struct lm_ring r = { .nodeid = 1, .seq = ++t->ring_seq };
+
+	assert_int_equal(lm_state_apply_ring(t->st, &r, &t->q), 0);
+	check_ok(t);
+}
+
+/*
+ * Apply a membership change to the list in t->members, as corosync
+ * delivers it: a new ring, the confchg, then (unless the test decides
+ * itself) the lowest member's votequorum decision for the new ring, a
+ * simple majority of t->expected one-vote nodes.
+ */
 static void confchg(struct t *t, const uint32_t *left, size_t n_left,
 		    const uint32_t *joined, size_t n_joined)
 {
@@ -83,8 +116,12 @@ static void confchg(struct t *t, const uint32_t *left, size_t n_left,
 	};
 
 	lm_evq_reset(&t->q);
+	if (!t->keep_ring)
+		ring(t);
 	assert_int_equal(lm_state_apply_confchg(t->st, &cc, &t->q), 0);
 	check_ok(t);
+	if (!t->manual_quorum && t->n)
+		decide(t, t->members[0], t->ring_seq, t->n * 2 > t->expected);
 }
 
 static void hello_range(struct t *t, uint32_t from, uint64_t version,
@@ -350,30 +387,124 @@ static void test_not_ready_replies(void **state)
 	lm_evq_free(&t->q);
 }
 
+static bool is_ready(struct t *t)
+{
+	struct lm_status_info si;
+
+	lm_state_status(t->st, &si);
+	return si.ready;
+}
+
+/* Votes reported by nodes are shown, never counted: corosync decides. */
 static void test_quorum_node_info(void **state)
 {
 	struct t *t = *state;
 	struct lm_cmsg m = { .type = LM_C_NODE_INFO };
-	struct lm_status_info si;
+	struct lm_node_entry ne;
 
-	/* expected votes grow to 7: 3 of 7 is not a majority */
-	m.u.node_info.votes = 1;
+	m.u.node_info.votes = 3;
 	m.u.node_info.expected_votes = 7;
 	msg(t, 2, &m);
-	assert_non_null(ev_find(t, LM_EV_NOT_READY, 0));
-	lm_state_status(t->st, &si);
-	assert_false(si.ready);
-	assert_int_equal(si.expected_votes, 7);
-	/* node 2 carries 3 votes: 5 of 7 */
-	m.u.node_info.votes = 3;
-	msg(t, 2, &m);
-	assert_non_null(ev_find(t, LM_EV_READY, 0));
-	lm_state_status(t->st, &si);
-	assert_int_equal(si.total_votes, 5);
+	assert_null(ev_find(t, LM_EV_NOT_READY, 0));
+	assert_true(is_ready(t));
+	assert_int_equal(lm_state_node(t->st, 2, &ne), 0);
+	assert_int_equal(ne.votes, 3);
 	/* heartbeats are not applied */
 	m.type = LM_C_HEARTBEAT;
 	msg(t, 1, &m);
 	assert_int_equal(t->q.n, 0);
+}
+
+static void test_quorum_decisions(void **state)
+{
+	struct t *t = *state;
+	struct lm_status_info si;
+	uint64_t r = t->ring_seq, v;
+
+	/* member 2's votequorum says not quorate: the cautious view wins */
+	lm_evq_reset(&t->q);
+	decide(t, 2, r, false);
+	assert_non_null(ev_find(t, LM_EV_NOT_READY, 0));
+	lm_state_status(t->st, &si);
+	assert_false(si.quorate);
+	assert_int_equal(si.quorum_from, 2);
+	acquire(t, 1, 1, 1);
+	assert_int_equal(reply_status(t, 1), LM_ERR_NOQUORUM);
+	/* stale (older ring), foreign (other ring) and non-member decisions
+	 * change nothing */
+	lm_evq_reset(&t->q);
+	decide(t, 2, r - 1, true);
+	decide(t, 2, r + 1, true);
+	decide(t, 9, r, true);
+	assert_int_equal(t->q.n, 0);
+	assert_false(is_ready(t));
+	/* member 2 changes its mind within the ring (a quorum device's
+	 * vote arrived): ready again, the version bumped */
+	lm_state_status(t->st, &si);
+	v = si.version;
+	lm_evq_reset(&t->q);
+	decide(t, 2, r, true);
+	assert_non_null(ev_find(t, LM_EV_READY, 0));
+	lm_state_status(t->st, &si);
+	assert_int_equal(si.version, v + 1);
+	/* a new ring forgets every decision without deciding "not
+	 * quorate": the daemon waits for the new ring's decision */
+	lm_evq_reset(&t->q);
+	ring(t);
+	assert_non_null(ev_find(t, LM_EV_NOT_READY, 0));
+	lm_state_status(t->st, &si);
+	assert_false(si.quorate);
+	assert_int_equal(si.quorum_from, 0);
+	/* the same ring again changes nothing */
+	{
+		struct lm_ring same = { .nodeid = 1, .seq = t->ring_seq };
+
+		lm_evq_reset(&t->q);
+		assert_int_equal(lm_state_apply_ring(t->st, &same, &t->q), 0);
+		assert_int_equal(t->q.n, 0);
+	}
+	/* "quorate" for the old ring, delivered late, never counts */
+	lm_evq_reset(&t->q);
+	decide(t, 1, r, true);
+	assert_false(is_ready(t));
+	decide(t, 3, t->ring_seq, true);
+	assert_non_null(ev_find(t, LM_EV_READY, 0));
+	/* a membership change without a ring change forgets them too */
+	lm_evq_reset(&t->q);
+	t->manual_quorum = true;
+	t->keep_ring = true;
+	leave(t, 3);
+	assert_non_null(ev_find(t, LM_EV_NOT_READY, 0));
+	lm_evq_reset(&t->q);
+	decide(t, 3, t->ring_seq, true); /* no longer a member */
+	assert_false(is_ready(t));
+	decide(t, 1, t->ring_seq, true);
+	assert_true(is_ready(t));
+}
+
+/*
+ * The table follows votequorum even where a vote count of the members
+ * would not: one node of two with a quorum device's vote, and
+ * last_man_standing shrinking expected votes as nodes go.
+ */
+static void test_quorum_follows_votequorum(void **state)
+{
+	struct t *t = *state;
+	struct lm_status_info si;
+
+	leave(t, 3);
+	assert_true(is_ready(t));
+	t->manual_quorum = true;
+	leave(t, 2);
+	assert_false(is_ready(t));
+	t->expected = 1; /* last_man_standing recalculated it */
+	decide(t, 1, t->ring_seq, true);
+	assert_non_null(ev_find(t, LM_EV_READY, 0));
+	lm_state_status(t->st, &si);
+	assert_int_equal(si.expected_votes, 1);
+	assert_int_equal(lm_state_fencer(t->st), 1);
+	acquire(t, 1, 1, 1);
+	assert_non_null(ev_find(t, LM_EV_GRANTED, 1));
 }
 
 static void test_quorum_lost_on_leave(void **state)
@@ -381,9 +512,9 @@ static void test_quorum_lost_on_leave(void **state)
 	struct t *t = *state;
 
 	leave(t, 3);
-	assert_null(ev_find(t, LM_EV_NOT_READY, 0));
+	assert_true(is_ready(t));
 	leave(t, 2);
-	assert_non_null(ev_find(t, LM_EV_NOT_READY, 0));
+	assert_false(is_ready(t));
 	acquire(t, 1, 1, 1);
 	assert_int_equal(reply_status(t, 1), LM_ERR_NOQUORUM);
 }
@@ -939,7 +1070,8 @@ static void test_proto_excluded(void **state)
 	assert_int_equal(state_of(t, 6), LM_NODE_INCOMPATIBLE);
 	lm_state_status(t->st, &si);
 	assert_true(si.ready);
-	assert_int_equal(si.total_votes, 5);
+	/* votequorum counts it: corosync knows no protocol versions */
+	assert_int_equal(si.total_votes, 6);
 	assert_int_equal(owner_of(t, 1).owner, 1);
 	acquire(t, 6, 9, 2);
 	assert_int_equal(reply_status(t, 6), LM_ERR_NOTMEMBER);
@@ -1143,7 +1275,9 @@ static void test_snapshot_roundtrip(void **state)
 		struct lm_confchg cc = { .members = mem, .n_members = 3,
 					 .joined = mem, .n_joined = 3 };
 		struct lm_cmsg m = { .type = LM_C_SYNC_HELLO };
+		struct lm_ring rg = { .nodeid = 1, .seq = 1 };
 
+		assert_int_equal(lm_state_apply_ring(b, &rg, &q), 0);
 		assert_int_equal(lm_state_apply_confchg(b, &cc, &q), 0);
 		m.u.hello.n_members = 3;
 		memcpy(m.u.hello.members, mem, sizeof(mem));
@@ -1166,8 +1300,13 @@ static void test_snapshot_roundtrip(void **state)
 		m.u.sync_done.checksum =
 			lm_checksum64(LM_CHECKSUM_SEED, buf, len);
 		assert_int_equal(lm_state_apply_msg(b, 1, &m, &q), 0);
+		m.type = LM_C_QUORUM;
+		memset(&m.u.quorum, 0, sizeof(m.u.quorum));
+		m.u.quorum.ring = rg;
+		m.u.quorum.quorate = 1;
+		assert_int_equal(lm_state_apply_msg(b, 2, &m, &q), 0);
 	}
-	/* equal content; the install bumped the version only */
+	/* equal content; becoming ready bumped the version only */
 	assert_int_equal(lm_state_snapshot(b, &buf2, &len2), 0);
 	assert_int_equal(len, len2);
 	assert_memory_equal(buf + 24, buf2 + 24, len - 24);
@@ -1252,6 +1391,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_not_ready_replies),
+		cmocka_unit_test_setup_teardown(test_quorum_decisions, setup3,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_quorum_follows_votequorum,
+						setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_node_info, setup3,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_quorum_lost_on_leave,

@@ -30,13 +30,31 @@ struct fake {
 	struct cv_own *o;
 	bool revoke_in_acquire; /* simulate revoke overtaking the grant */
 	int held;		/* hold - drop balance */
+	int last_timeout_ms;	/* given to the latest acquire */
+	/* a blocking acquire, until canceled (interrupt tests) */
+	pthread_mutex_t blk_lock;
+	pthread_cond_t blk_cond;
+	bool block, in_acquire, canceled;
+	int cancels;
 };
 
 static struct fake F;
 
-static int f_acquire(void *arg, uint64_t fileid, uint64_t *epoch)
+static int f_acquire(void *arg, uint64_t fileid, int timeout_ms,
+		     uint64_t *epoch)
 {
+	F.last_timeout_ms = timeout_ms;
 	F.acquires++;
+	if (F.block) {
+		pthread_mutex_lock(&F.blk_lock);
+		F.in_acquire = true;
+		pthread_cond_broadcast(&F.blk_cond);
+		while (!F.canceled)
+			pthread_cond_wait(&F.blk_cond, &F.blk_lock);
+		F.in_acquire = false;
+		pthread_mutex_unlock(&F.blk_lock);
+		return -EINTR;
+	}
 	if (F.acquire_rc)
 		return F.acquire_rc;
 	*epoch = ++F.next_epoch;
@@ -66,8 +84,24 @@ static void f_hold(void *arg, void *obj) { F.held++; }
 static void f_drop(void *arg, void *obj) { F.held--; }
 static uint64_t f_now(void *arg) { return F.now; }
 
+static int f_cancel(void *arg, uint64_t fileid)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&F.blk_lock);
+	if (F.in_acquire) {
+		F.canceled = true;
+		F.cancels++;
+		pthread_cond_broadcast(&F.blk_cond);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&F.blk_lock);
+	return rc;
+}
+
 static const struct cv_own_ops ops = {
-	.acquire = f_acquire, .release = f_release, .flush = f_flush,
+	.acquire = f_acquire, .acquire_cancel = f_cancel,
+	.release = f_release, .flush = f_flush,
 	.hold = f_hold, .drop = f_drop, .now_ns = f_now,
 };
 static const struct cv_own_ops local_ops = {
@@ -79,6 +113,8 @@ static int obj; /* stands for an inode */
 static int setup(void **state)
 {
 	memset(&F, 0, sizeof(F));
+	pthread_mutex_init(&F.blk_lock, NULL);
+	pthread_cond_init(&F.blk_cond, NULL);
 	F.now = 1000 * MS;
 	assert_int_equal(cv_own_new(&ops, NULL, 500, &F.o), 0);
 	/* a lease of 1 s from now */
@@ -343,6 +379,71 @@ static void test_granted_event(void **state)
 	assert_int_equal(F.released_epoch, 42);
 }
 
+/* The acquire gets the acquire timeout; its expiry is EIO. */
+static void test_acquire_timeout(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(F.last_timeout_ms, 0);
+	cv_own_set_acquire_timeout(F.o, 2500);
+	F.acquire_rc = -ETIMEDOUT;
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), -EIO);
+	assert_int_equal(F.last_timeout_ms, 2500);
+	cv_own_set_acquire_timeout(F.o, 0); /* the default */
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), -EIO);
+	assert_int_equal(F.last_timeout_ms, CV_OWN_ACQUIRE_TIMEOUT_MS);
+	F.acquire_rc = 0;
+	cv_own_unref(F.o, f, true);
+}
+
+struct wb {
+	struct cv_own_file *f;
+	uint64_t gen;
+	struct cv_own_wait w;
+	int rc;
+};
+
+static void *write_begin_thread(void *arg)
+{
+	struct wb *b = arg;
+
+	b->rc = cv_own_write_begin_wait(F.o, b->f, b->gen, &b->w);
+	return NULL;
+}
+
+/* A signal (FUSE interrupt) ends a blocked acquire with EINTR. */
+static void test_interrupt(void **state)
+{
+	struct wb b = { .rc = 1 };
+	pthread_t th;
+
+	b.f = cv_own_ref(F.o, 7, &obj, true, &b.gen);
+	F.block = true;
+	pthread_create(&th, NULL, write_begin_thread, &b);
+	pthread_mutex_lock(&F.blk_lock);
+	while (!F.in_acquire)
+		pthread_cond_wait(&F.blk_cond, &F.blk_lock);
+	pthread_mutex_unlock(&F.blk_lock);
+	cv_own_interrupt(F.o, &b.w);
+	pthread_join(th, NULL);
+	assert_int_equal(b.rc, -EINTR);
+	assert_int_equal(F.cancels, 1);
+	assert_int_equal(cv_own_state_of(F.o, 7, NULL), CV_OWN_NONE);
+	/* interrupted before it waits: no acquire at all */
+	F.block = false;
+	memset(&b.w, 0, sizeof(b.w));
+	cv_own_interrupt(F.o, &b.w);
+	F.acquires = 0;
+	assert_int_equal(cv_own_write_begin_wait(F.o, b.f, b.gen, &b.w),
+			 -EINTR);
+	assert_int_equal(F.acquires, 0);
+	/* and the next write acquires normally */
+	assert_int_equal(cv_own_write_begin(F.o, b.f, b.gen), 0);
+	cv_own_write_end(F.o, b.f);
+	cv_own_unref(F.o, b.f, true);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -351,6 +452,8 @@ int main(void)
 		cmocka_unit_test(test_local_mode),
 		T(test_lazy_acquire),
 		T(test_acquire_refused),
+		T(test_acquire_timeout),
+		T(test_interrupt),
 		T(test_lease_margin),
 		T(test_revoke),
 		T(test_revoke_waits_for_inflight),
