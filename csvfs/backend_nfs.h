@@ -32,6 +32,19 @@ struct nfs4_rootattr {
 	uint32_t lease_s; /* lease_time: state expires unrenewed after it */
 };
 
+/* One name of a directory snapshot: d_ino is the server's fileid. */
+struct dirent_snap {
+	char *name;
+	uint64_t ino;
+	unsigned dtype;
+};
+
+/* A directory listing being read (backend_nfs.c keeps it per open). */
+struct dirent_list {
+	struct dirent_snap *ents;
+	size_t n, cap;
+};
+
 /* What an NFSv4 SETATTR sets (-1, false: leave it). */
 struct nfs4_sattr {
 	int mode, uid, gid;
@@ -140,6 +153,11 @@ int nfs4_raw_setattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
 		     const struct nfs4_sattr *sa);
 int nfs4_raw_rootattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
 		      struct nfs4_rootattr *out);
+int nfs4_raw_readdir(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		     struct dirent_list *out);
+int dirent_list_add(struct dirent_list *l, const char *name, size_t len,
+		    uint64_t ino, uint32_t nftype);
+void dirent_list_clear(struct dirent_list *l);
 int nfs_unc_add(struct be_nfs *p, struct be_node *n, uint64_t off,
 		const void *buf, uint32_t len, const char *verf);
 struct nfs_extent *nfs_unc_take(struct be_node *n);
