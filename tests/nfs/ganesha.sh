@@ -22,7 +22,11 @@
 # change there.  ganesha_ro_url names it.  GANESHA_NO_CACHE=1 makes
 # ganesha look at the exported file system on every call (no attribute
 # or directory cache), so that changes made there directly, behind the
-# server's back, are seen at once.
+# server's back, are seen at once.  GANESHA_VERF_EXPORT=DIR exports DIR
+# too, read-write (Export_Id 79), with UseCookieVerifier: its READDIR
+# replies carry the directory's change attribute as cookie verifier and
+# a continuation under an older one fails with BAD_COOKIE, as RFC 1813
+# and RFC 7530 allow any server to do.  ganesha_verf_url names it.
 #
 # Run in a network namespace with `GANESHA_NS=name ganesha_start ...`.
 # Installs nothing: scripts/setup-deps brings nfs-ganesha,
@@ -32,6 +36,7 @@
 GANESHA_PID= GANESHA_RPCBIND_PID= GANESHA_NS=${GANESHA_NS:-} GANESHA_STARTED=
 GANESHA_NFS_VERSION=${GANESHA_NFS_VERSION:-3}
 GANESHA_RO_EXPORT=${GANESHA_RO_EXPORT:-} GANESHA_NO_CACHE=${GANESHA_NO_CACHE:-0}
+GANESHA_VERF_EXPORT=${GANESHA_VERF_EXPORT:-}
 GANESHA_WORK= GANESHA_EXPORT= GANESHA_ADDR=127.0.0.1
 
 _g_exec() { if [ -n "$GANESHA_NS" ]; then ip netns exec "$GANESHA_NS" "$@"; else "$@"; fi; }
@@ -76,6 +81,8 @@ NFSv4 {
 EOF
 	_g_export 77 "$GANESHA_EXPORT" RW "$nocache"
 	[ -z "$GANESHA_RO_EXPORT" ] || _g_export 78 "$GANESHA_RO_EXPORT" RO "$nocache"
+	[ -z "$GANESHA_VERF_EXPORT" ] ||
+		_g_export 79 "$GANESHA_VERF_EXPORT" RW "$nocache UseCookieVerifier = true;"
 }
 
 _g_rpcbind() {
@@ -118,7 +125,8 @@ ganesha_start() { # WORKDIR EXPORTDIR [ADDR]
 	if _g_exec ss -Hltn "sport = :2049" | grep -q .; then
 		_notrun "port 2049 is taken (a system NFS server?)"
 	fi
-	mkdir -p "$GANESHA_WORK/recovery" "$GANESHA_EXPORT" ${GANESHA_RO_EXPORT:+"$GANESHA_RO_EXPORT"}
+	mkdir -p "$GANESHA_WORK/recovery" "$GANESHA_EXPORT" ${GANESHA_RO_EXPORT:+"$GANESHA_RO_EXPORT"} \
+		${GANESHA_VERF_EXPORT:+"$GANESHA_VERF_EXPORT"}
 	_g_conf >"$GANESHA_WORK/ganesha.conf"
 	_g_rpcbind || _notrun "cannot start rpcbind"
 	_g_launch || { ganesha_stop; _notrun "ganesha.nfsd did not start: $(tail -2 "$GANESHA_WORK/ganesha.log" 2>/dev/null)"; }
@@ -174,4 +182,8 @@ ganesha_url() { # [EXTRA_ARGS]
 
 ganesha_ro_url() { # [EXTRA_ARGS]: the GANESHA_RO_EXPORT one
 	echo "nfs://$GANESHA_ADDR$GANESHA_RO_EXPORT?version=$GANESHA_NFS_VERSION${1:+&$1}"
+}
+
+ganesha_verf_url() { # [EXTRA_ARGS]: the GANESHA_VERF_EXPORT one
+	echo "nfs://$GANESHA_ADDR$GANESHA_VERF_EXPORT?version=$GANESHA_NFS_VERSION${1:+&$1}"
 }

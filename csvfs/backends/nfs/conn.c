@@ -149,6 +149,10 @@ static int conn_connect(struct be_nfs *p, struct nfs_conn *c)
 	}
 	nfs_set_timeout(nfs, p->timeout_ms);
 	nfs_set_autoreconnect(nfs, 0);
+	/* no NFSv3 listing served from libnfs's cache while the directory's
+	 * mtime looks unchanged: other nodes change directories, and every
+	 * opendir here is meant to read the directory as it is now */
+	nfs_set_dircache(nfs, 0);
 	rc = mount_timed(p, nfs, url->server, url->path);
 	if (rc) {
 		if (!c->down_logged)

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "dirlist.h"
 #include "rpc.h"
 #include "wbuf.h"
 #include "volume.h"
@@ -50,18 +51,13 @@
 #define NFS_DEFAULT_CONNS 8 /* BENCHMARKS.md: NFS backend, pool */
 #define NFS_MAX_CONNS 64
 #define NFS_DEFAULT_WBUF_MB 64
+#define NFS_READDIR_PASSES 8 /* listings begun again after BAD_COOKIE */
 
 struct be_file {
 	struct be_node *node; /* immutable; holds a reference */
 	int flags;	      /* immutable: flags for opens on other contexts */
 	struct nfsfh **fh;    /* fh[i] protected by conns[i].lock */
 	unsigned *gen;	      /* gen[i] protected by conns[i].lock */
-};
-
-struct dirent_snap {
-	char *name;
-	uint64_t ino;
-	unsigned dtype;
 };
 
 struct be_dir {
@@ -1279,78 +1275,68 @@ static ssize_t nfs_readlink_op(struct backend *be, struct be_node *node,
 
 /* ---- directories --------------------------------------------------------- */
 
-static unsigned dtype_of(uint32_t nf3type)
+/*
+ * NFSv3: read the whole directory through libnfs (READDIRPLUS, with the
+ * server's cookie verifier).  A listing the server would not continue
+ * because the directory changed under it (BAD_COOKIE) is begun again.
+ */
+static int snap_read3(struct nfs_context *nfs, const char *path,
+		      struct dirent_list *out)
 {
-	static const unsigned map[] = {
-		[1] = DT_REG, [2] = DT_DIR, [3] = DT_BLK, [4] = DT_CHR,
-		[5] = DT_LNK, [6] = DT_SOCK, [7] = DT_FIFO,
-	};
-
-	return nf3type < 8 ? map[nf3type] : DT_UNKNOWN;
-}
-
-static void snap_free(struct dirent_snap *ents, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(ents[i].name);
-	free(ents);
-}
-
-/* Read the whole directory (libnfs does) into a snapshot. */
-static int snap_read(struct nfs_context *nfs, const char *path,
-		     struct dirent_snap **out, size_t *nout)
-{
-	struct dirent_snap *ents = NULL, *tmp;
 	struct nfsdirent *e;
 	struct nfsdir *dir;
-	size_t n = 0, cap = 0;
-	int rc = nfs_opendir(nfs, path, &dir);
+	int pass, rc = 0;
+
+	for (pass = 0; pass < NFS_READDIR_PASSES; pass++) {
+		dirent_list_clear(out);
+		rc = nfs_opendir(nfs, path, &dir);
+		if (!rc)
+			break;
+		if (!nfs_get_error(nfs) ||
+		    !strstr(nfs_get_error(nfs), "BAD_COOKIE"))
+			return rc;
+		log_debug("nfs: readdir %s: the directory changed during the "
+			  "listing (cookie verifier); reading it again", path);
+	}
+	if (rc) {
+		log_warn("nfs: readdir %s: the directory changed during each "
+			 "of %d listings; giving up", path, pass);
+		return -EBUSY;
+	}
+	while (!rc && (e = nfs_readdir(nfs, dir)))
+		rc = dirent_list_add(out, e->name, strlen(e->name), e->inode,
+				     e->type);
+	nfs_closedir(nfs, dir);
+	return rc;
+}
+
+/* Read the whole directory into a snapshot. */
+static int snap_read(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		     struct dirent_list *out)
+{
+	int rc = p->version == 4 ? nfs4_raw_readdir(p, c, path, out)
+				 : snap_read3(c->nfs, path, out);
 
 	if (rc)
-		return rc;
-	while ((e = nfs_readdir(nfs, dir))) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			tmp = realloc(ents, cap * sizeof(*ents));
-			if (!tmp)
-				goto nomem;
-			ents = tmp;
-		}
-		ents[n].name = strdup(e->name);
-		if (!ents[n].name)
-			goto nomem;
-		ents[n].ino = e->inode;
-		ents[n].dtype = dtype_of(e->type);
-		n++;
-	}
-	nfs_closedir(nfs, dir);
-	*out = ents;
-	*nout = n;
-	return 0;
-nomem:
-	nfs_closedir(nfs, dir);
-	snap_free(ents, n);
-	return -ENOMEM;
+		dirent_list_clear(out);
+	return rc;
 }
 
 static int dir_snapshot(struct be_nfs *p, struct be_dir *d)
 {
-	struct dirent_snap *ents = NULL;
-	size_t n = 0;
+	struct dirent_list l = { 0 };
 	char *path;
 	int rc = node_path(p, d->node, NULL, &path);
 
 	if (rc)
 		return rc;
-	NFS_CALL_ON(p, rc, true, "readdir", path, snap_read(c->nfs, path, &ents, &n));
+	NFS_CALL_ON(p, rc, true, "readdir", path, snap_read(p, c, path, &l));
 	free(path);
 	if (rc)
 		return rc;
-	snap_free(d->ents, d->n);
-	d->ents = ents;
-	d->n = n;
+	dirent_snap_free(d->ents, d->n);
+	d->ents = l.ents;
+	d->n = l.n;
 	d->taken = false;
 	return 0;
 }
@@ -1405,7 +1391,7 @@ static int nfs_fsyncdir_op(struct backend *be, struct be_dir *d,
 
 static void nfs_releasedir_op(struct backend *be, struct be_dir *d)
 {
-	snap_free(d->ents, d->n);
+	dirent_snap_free(d->ents, d->n);
 	pthread_mutex_destroy(&d->lock);
 	node_unref(npriv(be), d->node);
 	free(d);

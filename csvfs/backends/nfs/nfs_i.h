@@ -3,9 +3,10 @@
  * nfs_i.h - the types every file of the nfs backend shares: the backend
  * instance, its pool of libnfs contexts, its object handles and their
  * uncommitted writes.  Functions are declared by the file that defines
- * them: rpc.h (raw WRITE/COMMIT/SETATTR), conn.h (the context pool),
- * wbuf.h (uncommitted writes); nfs.c (the backend ops) uses all three,
- * conn.c and wbuf.c use rpc.h only, so no two files import each other.
+ * them: rpc.h (raw WRITE, COMMIT, SETATTR, READDIR), conn.h (the context
+ * pool), wbuf.h (uncommitted writes), dirlist.h (directory listings).
+ * nfs.c (the backend ops) uses all four, conn.c uses rpc.h, rpc.c uses
+ * dirlist.h: no two files import each other.
  *
  * Lock order: be_node.resend_lock, then nfs_conn.lock, then
  * be_node.unc_lock or be_nfs.nodes_lock.  Never wait for a second context

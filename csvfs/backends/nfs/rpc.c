@@ -19,6 +19,15 @@
  * server restart.  libnfs 4.0 leaves the NFSv4 rsize and wsize at 0, so
  * the backend asks for the export root's maxread and maxwrite itself.
  *
+ * NFSv4 directories are read here too (READDIR), because libnfs 4.0's
+ * nfs_opendir() gets them wrong on NFSv4: it never fills in the entries'
+ * inode numbers (heap garbage becomes d_ino, and readdir(3) drops an
+ * entry whose d_ino happens to be 0), copies names as C strings though
+ * XDR does not terminate them, sends a zero cookie verifier with every
+ * continuation (a server that checks verifiers refuses all listings
+ * longer than one reply) and does not ask for rdattr_error (one entry
+ * whose attributes cannot be read fails the whole listing).
+ *
  * The raw calls run on a pooled context the caller has locked, drive its
  * socket with poll() and rpc_service() until the reply, and give up after
  * the backend's RPC timeout plus a second, so no call waits longer.  A
@@ -41,6 +50,8 @@
 
 #define NFS4_MAX_LOOKUPS 64 /* path components of the export root */
 #define NFS4_WRITE_PIECE 3072 /* data bytes per NFSv4 WRITE (see below) */
+#define NFS4_READDIR_MAX (64 * 1024) /* maxcount of one READDIR reply */
+#define NFS4_READDIR_PASSES 8 /* listings begun again after BAD_COOKIE */
 
 /*
  * libnfs 4.0 returns its private struct nfs_fh from nfs_get_fh() for use
@@ -62,6 +73,19 @@ struct raw_call {
 	struct nfs_wres res;
 	u_int nops;	 /* NFSv4: operations in the COMPOUND */
 	struct nfs4_rootattr root; /* NFSv4 GETATTR of the export root */
+	struct rdir_pass *rd;	   /* NFSv4 READDIR: the pass it serves */
+};
+
+/* One pass over a directory by NFSv4 READDIRs, filled by readdir4_cb. */
+struct rdir_pass {
+	struct dirent_list *out;
+	uint64_t cookie;		/* the last entry's: continue there */
+	char verf[NFS4_VERIFIER_SIZE];	/* the last reply's verifier */
+	bool eof;
+	u_int nents;			/* entries in the last reply */
+	int nfs4_status;		/* of the last COMPOUND */
+	u_int fhlen;			/* the directory's handle (GETFH) */
+	char fh[NFS4_FHSIZE];
 };
 
 /* libnfs's errno of an nfsstat3 or nfsstat4, as -errno */
@@ -132,13 +156,13 @@ static void commit_cb(struct rpc_context *rpc, int status, void *data,
 }
 
 /*
- * Copy the result of the last operation of call's NFSv4 COMPOUND to op
+ * Copy the result of operation idx of call's NFSv4 COMPOUND to op
  * (libnfs decodes the result array with 4-byte alignment only, hence the
  * copy).  Returns 0, or the -errno of the COMPOUND's status (that of the
  * first failing operation), -EIO if it came back short.
  */
-static int compound_last(const struct raw_call *call, void *data,
-			 int status, nfs_resop4 *op)
+static int compound_op(const struct raw_call *call, void *data, int status,
+		       u_int idx, nfs_resop4 *op)
 {
 	COMPOUND4res *r = data;
 	u_int nops = call->nops;
@@ -147,11 +171,17 @@ static int compound_last(const struct raw_call *call, void *data,
 		return 0;
 	if (r->status != NFS4_OK)
 		return neg(nfsstat4_to_errno((int)r->status));
-	if (r->resarray.resarray_len != nops)
+	if (r->resarray.resarray_len != nops || idx >= nops)
 		return -EIO;
-	memcpy(op, (char *)r->resarray.resarray_val +
-			   (nops - 1) * sizeof(*op), sizeof(*op));
+	memcpy(op, (char *)r->resarray.resarray_val + idx * sizeof(*op),
+	       sizeof(*op));
 	return 0;
+}
+
+static int compound_last(const struct raw_call *call, void *data,
+			 int status, nfs_resop4 *op)
+{
+	return compound_op(call, data, status, call->nops - 1, op);
 }
 
 static void write4_cb(struct rpc_context *rpc, int status, void *data,
@@ -243,6 +273,119 @@ static void rootattr4_cb(struct rpc_context *rpc, int status, void *data,
 	return;
 bad:
 	call->err = -EIO;
+}
+
+/*
+ * type (bit 1, uint32), rdattr_error (11, uint32) and fileid (20, uint64)
+ * of one READDIR entry: the values come in bit order, only those the
+ * server gives.  All three are in the first bitmap word and asked for
+ * alone, so a value of any other attribute before them is an error.
+ */
+static int entry4_attrs(const fattr4 *a, uint32_t *type, uint64_t *fileid,
+			uint32_t *rderr)
+{
+	const unsigned char *v =
+		(const unsigned char *)a->attr_vals.attrlist4_val;
+	u_int len = a->attr_vals.attrlist4_len, at = 0, bit;
+	uint32_t mask = a->attrmask.bitmap4_len ? a->attrmask.bitmap4_val[0]
+						: 0;
+	uint64_t x;
+
+	*type = 0;
+	*rderr = 0;
+	for (bit = 0; bit <= FATTR4_FILEID; bit++) {
+		if (!(mask & 1u << bit))
+			continue;
+		if (bit != FATTR4_TYPE && bit != FATTR4_RDATTR_ERROR &&
+		    bit != FATTR4_FILEID)
+			return -EIO;
+		if (!attr_uint(v, len, &at, bit == FATTR4_FILEID ? 8 : 4, &x))
+			return -EIO;
+		if (bit == FATTR4_TYPE)
+			*type = (uint32_t)x;
+		else if (bit == FATTR4_RDATTR_ERROR)
+			*rderr = (uint32_t)x;
+		else
+			*fileid = x;
+	}
+	/* without a fileid there is no d_ino to give */
+	return *rderr || mask & 1u << FATTR4_FILEID ? 0 : -EIO;
+}
+
+/*
+ * Take one READDIR reply's entries.  An entry whose attributes the server
+ * could not read (rdattr_error: removed while being listed, a junction)
+ * is left out, as a name removed before the listing reached it.
+ */
+static int readdir4_take(struct rdir_pass *rd, const READDIR4resok *ok)
+{
+	const entry4 *next;
+	entry4 ent, *e = &ent;
+	uint32_t type, rderr;
+	uint64_t ino = 0;
+	int rc;
+
+	memcpy(rd->verf, ok->cookieverf, NFS4_VERIFIER_SIZE);
+	rd->eof = ok->reply.eof;
+	rd->nents = 0;
+	for (next = ok->reply.entries; next; next = e->nextentry) {
+		/* libnfs aligns what it decodes to 4 bytes only */
+		memcpy(&ent, next, sizeof(ent));
+		rd->cookie = e->cookie;
+		rd->nents++;
+		rc = entry4_attrs(&e->attrs, &type, &ino, &rderr);
+		if (rc) {
+			log_err("nfs: READDIR entry without a file id or with "
+				"attributes not asked for");
+			return rc;
+		}
+		if (rderr) {
+			int err = neg(nfsstat4_to_errno((int)rderr));
+
+			log_debug("nfs: READDIR: %.*s left out (%s)",
+				  (int)e->name.utf8string_len,
+				  e->name.utf8string_val, strerror(-err));
+			continue;
+		}
+		rc = dirent_list_add(rd->out, e->name.utf8string_val,
+				     e->name.utf8string_len, ino, type);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * A READDIR COMPOUND: PUTROOTFH, LOOKUPs, GETFH, READDIR for the first
+ * reply of a pass (the handle is kept), PUTFH, READDIR for the others.
+ */
+static void readdir4_cb(struct rpc_context *rpc, int status, void *data,
+			void *priv)
+{
+	struct raw_call *call = priv;
+	COMPOUND4res *r = data;
+	nfs_resop4 op, fhop;
+	bool first = !call->abandoned && !call->rd->fhlen;
+	int err = compound_last(call, data, status, &op);
+	nfs_fh4 *fh;
+
+	if (status == RPC_STATUS_SUCCESS && !call->abandoned)
+		call->rd->nfs4_status = (int)r->status;
+	if (!err && first)
+		err = compound_op(call, data, status, call->nops - 2, &fhop);
+	if (!answer_ok(call, status, err))
+		return;
+	if (first) {
+		fh = &fhop.nfs_resop4_u.opgetfh.GETFH4res_u.resok4.object;
+		if (!fh->nfs_fh4_len || fh->nfs_fh4_len > NFS4_FHSIZE) {
+			call->err = -EIO;
+			return;
+		}
+		memcpy(call->rd->fh, fh->nfs_fh4_val, fh->nfs_fh4_len);
+		call->rd->fhlen = fh->nfs_fh4_len;
+	}
+	call->err = readdir4_take(
+		call->rd, &op.nfs_resop4_u.opreaddir.READDIR4res_u.resok4);
 }
 
 /*
@@ -631,6 +774,128 @@ int nfs4_raw_setattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
 		rc = raw_result(call, NULL);
 	free(copy);
 	return rc;
+}
+
+/* LOOKUP operations for the components of path (modified) from ops[*n]. */
+static int lookup_ops(char *path, nfs_argop4 *ops, u_int *n)
+{
+	char *comp, *save;
+
+	for (comp = strtok_r(path, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		if (*n > NFS4_MAX_LOOKUPS)
+			return -ENAMETOOLONG;
+		ops[*n].argop = OP_LOOKUP;
+		ops[*n].nfs_argop4_u.oplookup.objname.utf8string_len =
+			(u_int)strlen(comp);
+		ops[(*n)++].nfs_argop4_u.oplookup.objname.utf8string_val = comp;
+	}
+	return 0;
+}
+
+/* The READDIR operation continuing rd (cookie 0, zero verifier: start). */
+static void readdir4_op(nfs_argop4 *op, const struct rdir_pass *rd,
+			uint32_t *mask)
+{
+	READDIR4args *a = &op->nfs_argop4_u.opreaddir;
+
+	memset(op, 0, sizeof(*op));
+	op->argop = OP_READDIR;
+	a->cookie = rd->cookie;
+	memcpy(a->cookieverf, rd->verf, NFS4_VERIFIER_SIZE);
+	a->dircount = NFS4_READDIR_MAX / 4;
+	a->maxcount = NFS4_READDIR_MAX;
+	a->attr_request.bitmap4_len = 1;
+	a->attr_request.bitmap4_val = mask;
+}
+
+static int readdir4_call(struct be_nfs *p, struct nfs_conn *c,
+			 nfs_argop4 *ops, u_int n, struct rdir_pass *rd)
+{
+	struct raw_call *call = raw_new();
+	int rc;
+
+	if (!call)
+		return -ENOMEM;
+	call->rd = rd;
+	rd->nfs4_status = NFS4_OK;
+	rc = compound_wait(p, nfs_get_rpc_context(c->nfs), readdir4_cb, ops,
+			   n, call);
+	return rc ? rc : raw_result(call, NULL);
+}
+
+/*
+ * One pass over the directory at path, from its first entry to EOF, each
+ * READDIR continuing at the last entry's cookie with the verifier of the
+ * reply that gave it.  Returns 0, 1 when the server refused to continue
+ * (BAD_COOKIE, NOT_SAME: the directory changed, its cookies are void),
+ * or -errno.
+ */
+static int readdir4_pass(struct be_nfs *p, struct nfs_conn *c,
+			 const char *path, struct dirent_list *out)
+{
+	nfs_argop4 ops[NFS4_MAX_LOOKUPS + 3] = { { .argop = OP_PUTROOTFH } };
+	uint32_t mask = 1u << FATTR4_TYPE | 1u << FATTR4_RDATTR_ERROR |
+			1u << FATTR4_FILEID;
+	struct rdir_pass rd = { .out = out };
+	char *copy = NULL;
+	u_int n = 1;
+	int rc;
+
+	if (asprintf(&copy, "%s/%s", p->export_path, path) < 0)
+		return -ENOMEM;
+	rc = lookup_ops(copy, ops, &n);
+	if (!rc) {
+		ops[n++].argop = OP_GETFH;
+		readdir4_op(&ops[n++], &rd, &mask);
+	}
+	while (!rc) {
+		rc = readdir4_call(p, c, ops, n, &rd);
+		if (rc || rd.eof)
+			break;
+		if (!rd.nents) {
+			log_err("nfs: readdir %s: the server gave an empty "
+				"reply before the end", path);
+			rc = -EIO;
+			break;
+		}
+		memset(&ops[0], 0, sizeof(ops[0]));
+		ops[0].argop = OP_PUTFH;
+		ops[0].nfs_argop4_u.opputfh.object.nfs_fh4_len = rd.fhlen;
+		ops[0].nfs_argop4_u.opputfh.object.nfs_fh4_val = rd.fh;
+		readdir4_op(&ops[1], &rd, &mask);
+		n = 2;
+	}
+	free(copy);
+	if (rc && (rd.nfs4_status == NFS4ERR_BAD_COOKIE ||
+		   rd.nfs4_status == NFS4ERR_NOT_SAME))
+		return 1;
+	return rc;
+}
+
+/*
+ * NFSv4: the entries of the directory at path below the export root into
+ * out (emptied first).  A listing the server will not continue because
+ * the directory changed under it is begun again, a few times; after that
+ * -EBUSY (not a transport error: the context stays).
+ */
+int nfs4_raw_readdir(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		     struct dirent_list *out)
+{
+	int pass, rc;
+
+	for (pass = 0; pass < NFS4_READDIR_PASSES; pass++) {
+		dirent_list_clear(out);
+		rc = readdir4_pass(p, c, path, out);
+		if (rc <= 0)
+			return rc;
+		log_debug("nfs: readdir %s: the directory changed during the "
+			  "listing (cookie verifier); reading it again", path);
+	}
+	dirent_list_clear(out);
+	log_warn("nfs: readdir %s: the directory changed during each of %d "
+		 "listings; giving up", path, pass);
+	return -EBUSY;
 }
 
 /*

@@ -8,6 +8,7 @@
 #ifndef CSVFS_NFS_RPC_H
 #define CSVFS_NFS_RPC_H
 
+#include "dirlist.h"
 #include "nfs_i.h"
 
 /* Errors that say the server did not answer, not what it answered. */
@@ -22,5 +23,8 @@ int nfs4_raw_setattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
 		     const struct nfs4_sattr *sa);
 int nfs4_raw_rootattr(struct be_nfs *p, struct nfs_conn *c, const char *path,
 		      struct nfs4_rootattr *out);
+/* The whole listing of the directory at path, by NFSv4 READDIR. */
+int nfs4_raw_readdir(struct be_nfs *p, struct nfs_conn *c, const char *path,
+		     struct dirent_list *out);
 
 #endif /* CSVFS_NFS_RPC_H */
