@@ -18,7 +18,7 @@ set -u
 . "$(dirname "$0")/../tap.sh"
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 srcdir=$(cd "$(dirname "$0")" && pwd)
-CSVFS=$top_builddir/csvfs/csvfs
+CSVFS=${CV_CSVFS:-$top_builddir/csvfs/csvfs}
 LOCKD=$top_builddir/lockmgr/csvfs-lockd
 FSX=$top_builddir/tests/posix/cvfsx
 CVMAP=$top_builddir/tests/posix/cvmap
