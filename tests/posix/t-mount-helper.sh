@@ -61,8 +61,11 @@ fstype() { findmnt -n -o FSTYPE --mountpoint "$MNT"; }
 src() { findmnt -n -o SOURCE --mountpoint "$MNT"; }
 
 # check HOW: the mount is there with type fuse.csvfs, then umount(8).
+NSTART=0
 check() {
+	NSTART=$((NSTART + 1))
 	t "$1: mounted" mountpoint -q "$MNT"
+	t "$1: by csvfs's helper" test "$(wc -l <"$W/starts" 2>/dev/null)" = "$NSTART"
 	t "$1: findmnt shows type fuse.csvfs ($(fstype))" test "$(fstype)" = fuse.csvfs
 	t "$1: findmnt shows the source" test "$(src)" = "$BE"
 	t "$1: a file written through it lands in the backend" \
@@ -91,7 +94,12 @@ t "a foreign type is refused by the helper" bash -c \
 	"! '$H/mount.fuse.csvfs' '$BE' '$MNT' -t ext4 -o lockd=none 2>/dev/null && ! mountpoint -q '$MNT'"
 EOS
 
-CSVFS_BIN=$CSVFS unshare -m --propagation private \
+# CSVFS_BIN: a wrapper that notes each start, so that a mount made by
+# another helper (fuse3's mount.fuse, which would run any csvfs on PATH)
+# does not pass for ours.
+printf '#!/bin/sh\necho "$*" >>"%s"\nexec "%s" "$@"\n' "$W/starts" "$CSVFS" >"$W/csvfs-bin"
+chmod +x "$W/csvfs-bin"
+CSVFS_BIN=$W/csvfs-bin unshare -m --propagation private \
 	bash "$W/inner.sh" "$H" "$W/be" "$W/mnt" "$W" >"$W/inner.out" 2>&1
 rc=$?
 cat "$W/inner.out"
