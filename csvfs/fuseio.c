@@ -40,7 +40,7 @@
 
 /* flags2 exists from protocol 7.36 on: an INIT argument shorter than
  * this has none. */
-#define CV_INIT_IN_MIN (offsetof(struct fuse_init_in, flags2) + 4)
+#define CV_INIT_IN_MIN	(offsetof(struct fuse_init_in, flags2) + 4)
 #define CV_INIT_OUT_MIN (offsetof(struct fuse_init_out, flags2) + 4)
 
 static void note_init(struct cv_fs *fs, const void *buf, size_t n)
@@ -65,8 +65,8 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 
 	/* INIT is the first request and comes once; after its reply
 	 * init_unique is 0 again and this costs one load. */
-	if (n > 0 && !atomic_load_explicit(&fs->init_done,
-					   memory_order_relaxed))
+	if (n > 0 &&
+	    !atomic_load_explicit(&fs->init_done, memory_order_relaxed))
 		note_init(fs, buf, (size_t)n);
 	return n;
 }
@@ -103,20 +103,19 @@ static ssize_t init_reply(struct cv_fs *fs, int fd, const struct iovec *iov,
 	if (n >= 0) {
 		fs->direct_mmap = on;
 		atomic_store(&fs->init_done, true);
-		log_info("shared mmap of files opened for direct I/O: %s", on
-			 ? "on (FUSE_DIRECT_IO_ALLOW_MMAP)"
-			 : "off (the kernel does not offer "
-			   "FUSE_DIRECT_IO_ALLOW_MMAP, Linux < 6.6)");
+		log_info("shared mmap of files opened for direct I/O: %s",
+			 on ? "on (FUSE_DIRECT_IO_ALLOW_MMAP)"
+			    : "off (the kernel does not offer "
+			      "FUSE_DIRECT_IO_ALLOW_MMAP, Linux < 6.6)");
 	}
 	return n;
 }
 
-static ssize_t io_writev(int fd, struct iovec *iov, int count,
-			 void *userdata)
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct cv_fs *fs = userdata;
-	uint64_t u = atomic_load_explicit(&fs->init_unique,
-					  memory_order_relaxed);
+	uint64_t u =
+		atomic_load_explicit(&fs->init_unique, memory_order_relaxed);
 	const struct fuse_out_header *oh;
 
 	if (u && count >= 1 && iov[0].iov_len == sizeof(*oh)) {
@@ -130,9 +129,8 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count,
 
 /* Spliced replies (reads straight from a backing descriptor) as libfuse
  * would send them: without this hook libfuse would stop splicing. */
-static ssize_t io_splice_send(int fdin, off_t *offin, int fdout,
-			      off_t *offout, size_t len, unsigned int flags,
-			      void *userdata)
+static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
+			      size_t len, unsigned int flags, void *userdata)
 {
 	(void)userdata;
 	return splice(fdin, offin, fdout, offout, len, flags);

@@ -31,7 +31,12 @@
  *    writeback_begin admits in OWNED whatever revoke_pending and wb say;
  *    ordinary writes do not enter while wb is set, so the pass ends.
  *    Pages dirtied after the pass reach us after the release, and
- *    acquire again like any later write.
+ *    acquire again like any later write.  The pass needs a free FUSE
+ *    worker for each page it writes: ordinary writes to the file that
+ *    wait for the revoke each hold one, so with max_threads of them
+ *    waiting and dirty mapped pages left, the pass waits too (a program
+ *    that maps the file and writes it from that many threads at once,
+ *    while another node takes it; raise max_threads for such a one).
  */
 #include <errno.h>
 #include <pthread.h>
