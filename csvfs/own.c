@@ -222,13 +222,16 @@ static void writeback(struct cv_own *o, struct cv_own_file *f)
  */
 static int do_release(struct cv_own *o, struct cv_own_file *f, bool wb)
 {
-	uint64_t epoch;
+	uint64_t epoch = f->epoch;
 	int rc = 0;
 
-	if (wb)
+	if (wb) {
 		writeback(o, f);
-	if (f->state != CV_OWN_OWNED) /* lost meanwhile */
-		return -EIO;
+		/* lost, or released by a last close (and maybe acquired
+		 * again) while the lock was dropped: nothing of ours left */
+		if (f->state != CV_OWN_OWNED || f->epoch != epoch)
+			return -EAGAIN;
+	}
 	f->state = CV_OWN_RELEASING;
 	while (f->inflight)
 		pthread_cond_wait(&o->cond, &o->lock);
