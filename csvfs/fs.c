@@ -944,7 +944,15 @@ static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	ssize_t n;
 	int rc;
 
-	rc = own_begin(req, fs, fh->own, fh->gen);
+	/*
+	 * fi->writepage: the kernel writing back dirty pages of a shared
+	 * mapping.  Admitted like any write (ownership, lease, poisoning),
+	 * and also while a revoke waits for exactly these pages (own.h).
+	 */
+	if (fi->writepage)
+		rc = cv_own_writeback_begin(fs->own, fh->own, fh->gen);
+	else
+		rc = own_begin(req, fs, fh->own, fh->gen);
 	if (rc) {
 		reply_err(req, rc);
 		return;
@@ -1598,6 +1606,36 @@ int cv_fs_own_flush(void *arg, void *obj)
 	struct cv_inode *i = obj;
 
 	return fs->be.ops->sync_node(be_of(fs), i->node);
+}
+
+/*
+ * Before this node gives a file up (revoke, idle release): the kernel
+ * writes back the dirty pages that shared mappings left in its page cache
+ * (each reaches cv_write as a writeback write while we still own the
+ * file) and drops every cached page, so that this node's mappings fault
+ * in the next owner's data.  The kernel does both in one call: the
+ * invalidation of a dirty page writes it first (launder), and returns
+ * once those writes are answered.  ENOENT: the kernel has no such inode
+ * cached, so no pages either.
+ */
+int cv_fs_own_writeback(void *arg, void *obj)
+{
+	struct cv_fs *fs = arg;
+	struct cv_inode *i = obj;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&fs->se_lock);
+	if (fs->se_live)
+		rc = fuse_lowlevel_notify_inval_inode(fs->se, i->nodeid, 0, 0);
+	pthread_rwlock_unlock(&fs->se_lock);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+void cv_fs_session_live(struct cv_fs *fs, bool live)
+{
+	pthread_rwlock_wrlock(&fs->se_lock);
+	fs->se_live = live;
+	pthread_rwlock_unlock(&fs->se_lock);
 }
 
 void cv_fs_own_hold(void *arg, void *obj)

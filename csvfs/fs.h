@@ -41,9 +41,19 @@ struct cv_fs {
 	struct cv_own *own;
 	struct cv_lockc *lc;		/* NULL: lockd=none */
 	struct fuse_session *se;
+	pthread_rwlock_t se_lock;	/* static initializer */
+	bool se_live;			/* se_lock: se mounted, notifications
+					 * may be sent */
 	struct cv_aio *aio;		/* NULL: synchronous backing I/O */
 	atomic_uint io_here;		/* reads/writes doing their backing
 					 * I/O on a worker now */
+
+	/* INIT as seen by fuseio.c (before any other request) */
+	_Atomic uint64_t init_unique;	/* INIT request not answered yet */
+	atomic_bool init_mmap_offered;	/* kernel offers
+					 * FUSE_DIRECT_IO_ALLOW_MMAP */
+	atomic_bool init_done;		/* INIT answered */
+	bool direct_mmap;		/* written once, before init_done */
 
 	pthread_mutex_t fh_lock;	/* static initializer */
 	struct cv_fh *fh_list;		/* fh_lock: open files */
@@ -71,8 +81,20 @@ int cv_fs_inval_start(struct cv_fs *fs);
 void cv_fs_close_files(struct cv_fs *fs);
 void cv_fs_inval_stop(struct cv_fs *fs);
 
+/*
+ * Read and write /dev/fuse through fuseio.c, so that the INIT reply asks
+ * for shared mmap of direct-I/O files; after fuse_session_mount.
+ */
+int cv_fuseio_install(struct cv_fs *fs);
+
+/* Whether ownership callbacks may notify the kernel through fs->se; set
+ * false (waiting for any notification under way) before the session is
+ * destroyed. */
+void cv_fs_session_live(struct cv_fs *fs, bool live);
+
 /* cv_own_ops callbacks: obj is a pinned struct cv_inode. */
 int cv_fs_own_flush(void *arg, void *obj);
+int cv_fs_own_writeback(void *arg, void *obj);
 void cv_fs_own_hold(void *arg, void *obj);
 void cv_fs_own_drop(void *arg, void *obj);
 

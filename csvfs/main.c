@@ -215,6 +215,7 @@ static int setup_own(struct cv_fs *fs, char *err, size_t errlen)
 	own_ops.release = fs->lc ? own_release : NULL;
 	own_ops.acquire_cancel = fs->lc ? own_acquire_cancel : NULL;
 	own_ops.flush = cv_fs_own_flush;
+	own_ops.writeback = cv_fs_own_writeback;
 	own_ops.hold = cv_fs_own_hold;
 	own_ops.drop = cv_fs_own_drop;
 	rc = cv_own_new(&own_ops, fs, o->idle_release_ms, &fs->own);
@@ -338,7 +339,10 @@ static int start_threads(struct cv_fs *fs)
 
 int main(int argc, char *argv[])
 {
-	static struct cv_fs fs = { .fh_lock = PTHREAD_MUTEX_INITIALIZER };
+	static struct cv_fs fs = {
+		.fh_lock = PTHREAD_MUTEX_INITIALIZER,
+		.se_lock = PTHREAD_RWLOCK_INITIALIZER,
+	};
 	struct cv_opts opts;
 	bool create_vol = false, changed;
 	char err[512] = "";
@@ -397,6 +401,11 @@ int main(int argc, char *argv[])
 			 opts.mountpoint);
 		goto out_signals;
 	}
+	cv_fs_session_live(&fs, true);
+	rc = cv_fuseio_install(&fs);
+	if (rc)
+		log_warn("cannot take over /dev/fuse I/O (%s): no shared mmap "
+			 "of direct-I/O files", strerror(-rc));
 	if (fuse_daemonize(opts.foreground)) {
 		snprintf(err, sizeof(err), "cannot daemonize");
 		goto out_unmount;
@@ -411,7 +420,11 @@ int main(int argc, char *argv[])
 	cv_lockc_stop(fs.lc); /* no more events for own and invalidation */
 	cv_fs_inval_stop(&fs);
 out_unmount:
+	/* The connection is closed now: a writeback notification still
+	 * under way (own's worker) fails and returns; later ones are not
+	 * sent to a session about to be freed. */
 	fuse_session_unmount(fs.se);
+	cv_fs_session_live(&fs, false);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:

@@ -20,6 +20,23 @@
  *
  * 3. Writers during a release wait on o->cond; when the release ends they
  *    acquire again, queueing in lockd behind the node that revoked us.
+ *
+ * 4. Mapped pages and a revoke.  Dirty pages of a shared mapping are in
+ *    the kernel, not here: the kernel sends them as FUSE_WRITE when it
+ *    pleases.  Before a release the worker asks the kernel to write them
+ *    back (cb writeback, with the file still OWNED, flag wb set), and the
+ *    kernel's writeback - including one it had started on its own just
+ *    before - must be admitted meanwhile, or the worker waits for the
+ *    kernel, which waits for a write that waits for the worker.  So
+ *    writeback_begin admits in OWNED whatever revoke_pending and wb say;
+ *    ordinary writes do not enter while wb is set, so the pass ends.
+ *    Pages dirtied after the pass reach us after the release, and
+ *    acquire again like any later write.  The pass needs a free FUSE
+ *    worker for each page it writes: ordinary writes to the file that
+ *    wait for the revoke each hold one, so with max_threads of them
+ *    waiting and dirty mapped pages left, the pass waits too (a program
+ *    that maps the file and writes it from that many threads at once,
+ *    while another node takes it; raise max_threads for such a one).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +63,7 @@ struct cv_own_file {
 	unsigned inflight;	  /* o->lock: admitted, unfinished writes */
 	uint64_t last_write_ns;	  /* o->lock */
 	bool revoke_pending;	  /* o->lock */
+	bool wb;		  /* o->lock: cb writeback under way */
 	struct cv_own_file *next; /* o->lock */
 };
 
@@ -181,14 +199,44 @@ struct cv_own_file *cv_own_ref(struct cv_own *o, uint64_t fileid, void *obj,
 }
 
 /*
- * Release f: wait for in-flight writes, fsync, release in lockd.  Called
- * with o->lock held and a reference on f; returns with it held.
+ * With o->lock held, f OWNED: have the kernel write back its dirty pages
+ * of f while writeback writes are still admitted (note 4).
  */
-static int do_release(struct cv_own *o, struct cv_own_file *f)
+static void writeback(struct cv_own *o, struct cv_own_file *f)
 {
-	uint64_t epoch;
+	int rc;
+
+	if (!f->obj || !o->ops->writeback)
+		return;
+	f->wb = true;
+	pthread_mutex_unlock(&o->lock);
+	rc = o->ops->writeback(o->arg, f->obj);
+	pthread_mutex_lock(&o->lock);
+	f->wb = false;
+	pthread_cond_broadcast(&o->cond);
+	if (rc)
+		log_res(LOG_WARNING, f->fileid,
+			"page cache writeback before release failed: %d", rc);
+}
+
+/*
+ * Release f: write back mapped pages (wb: a revoke or an idle release;
+ * a last close has none left, the kernel wrote them on munmap), wait for
+ * in-flight writes, fsync, release in lockd.  Called with o->lock held and
+ * a reference on f; returns with it held.
+ */
+static int do_release(struct cv_own *o, struct cv_own_file *f, bool wb)
+{
+	uint64_t epoch = f->epoch;
 	int rc = 0;
 
+	if (wb) {
+		writeback(o, f);
+		/* lost, or released by a last close (and maybe acquired
+		 * again) while the lock was dropped: nothing of ours left */
+		if (f->state != CV_OWN_OWNED || f->epoch != epoch)
+			return -EAGAIN;
+	}
 	f->state = CV_OWN_RELEASING;
 	while (f->inflight)
 		pthread_cond_wait(&o->cond, &o->lock);
@@ -217,7 +265,7 @@ void cv_own_unref(struct cv_own *o, struct cv_own_file *f, bool writer)
 	pthread_mutex_lock(&o->lock);
 	if (writer && --f->writers == 0 && f->state == CV_OWN_OWNED &&
 	    !local_mode(o))
-		do_release(o, f);
+		do_release(o, f, false);
 	f->refs--;
 	maybe_free(o, f);
 	pthread_mutex_unlock(&o->lock);
@@ -305,6 +353,14 @@ static int acquire(struct cv_own *o, struct cv_own_file *f,
 	return 0;
 }
 
+/* With o->lock held: may a write enter now?  (cached: page writeback) */
+static bool admits(struct cv_own_file *f, bool cached)
+{
+	if (f->state != CV_OWN_OWNED)
+		return false;
+	return cached || (!f->revoke_pending && !f->wb);
+}
+
 /* With o->lock held: wait for a change of f, at most until deadline;
  * -ETIMEDOUT past it. */
 static int wait_change(struct cv_own *o, uint64_t deadline)
@@ -341,8 +397,8 @@ static int timed_out(struct cv_own *o, struct cv_own_file *f)
 	return -EIO;
 }
 
-int cv_own_write_begin_wait(struct cv_own *o, struct cv_own_file *f,
-			    uint64_t gen, struct cv_own_wait *w)
+static int write_begin(struct cv_own *o, struct cv_own_file *f, uint64_t gen,
+		       bool cached, struct cv_own_wait *w)
 {
 	uint64_t deadline;
 	int rc;
@@ -358,11 +414,11 @@ int cv_own_write_begin_wait(struct cv_own *o, struct cv_own_file *f,
 			rc = -EINTR;
 			break;
 		}
-		if (f->state == CV_OWN_OWNED && !f->revoke_pending) {
+		if (admits(f, cached)) {
 			rc = admit(o, f);
 			if (rc)
 				break;
-			if (gen != f->gen || f->state != CV_OWN_OWNED)
+			if (gen != f->gen || !admits(f, cached))
 				continue;
 			f->inflight++;
 			f->last_write_ns = now_ns(o);
@@ -388,7 +444,19 @@ int cv_own_write_begin_wait(struct cv_own *o, struct cv_own_file *f,
 
 int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f, uint64_t gen)
 {
-	return cv_own_write_begin_wait(o, f, gen, NULL);
+	return write_begin(o, f, gen, false, NULL);
+}
+
+int cv_own_writeback_begin(struct cv_own *o, struct cv_own_file *f,
+			   uint64_t gen)
+{
+	return write_begin(o, f, gen, true, NULL);
+}
+
+int cv_own_write_begin_wait(struct cv_own *o, struct cv_own_file *f,
+			    uint64_t gen, struct cv_own_wait *w)
+{
+	return write_begin(o, f, gen, false, w);
 }
 
 /*
@@ -567,7 +635,7 @@ static int run_due(struct cv_own *o)
 
 	while (!o->stop && (f = due(o, now_ns(o)))) {
 		f->refs++;
-		do_release(o, f);
+		do_release(o, f, true);
 		f->refs--;
 		maybe_free(o, f);
 		n++;
@@ -635,7 +703,7 @@ void cv_own_free(struct cv_own *o)
 			next = f->next;
 			if (f->state == CV_OWN_OWNED && !local_mode(o)) {
 				f->refs++;
-				do_release(o, f);
+				do_release(o, f, false);
 			}
 			if (f->obj && o->ops->drop)
 				o->ops->drop(o->arg, f->obj);

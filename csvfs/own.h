@@ -19,6 +19,11 @@
  *   - a write is admitted only in OWNED, with a lease valid for the
  *     write's margin, through a handle not poisoned; admitted writes are
  *     counted (inflight);
+ *   - a revoke or an idle release first has the kernel write back the
+ *     file's dirty page-cache pages (cb writeback: shared mmap); those
+ *     writes come as FUSE_WRITE from the kernel's writeback and are
+ *     admitted by writeback_begin while the file is still OWNED, revoke
+ *     pending or not; other writes wait;
  *   - RELEASING admits nothing: it waits for inflight to drain, fsyncs the
  *     file (cb flush) and releases (cb release); writes that arrive
  *     meanwhile wait and then acquire again (they queue behind the next
@@ -54,6 +59,10 @@ struct cv_own_ops {
 	int (*release)(void *arg, uint64_t fileid, uint64_t epoch);
 	/* fsync the file to stable storage; obj as given to cv_own_ref. */
 	int (*flush)(void *arg, void *obj);
+	/* Have the kernel write back (and drop) its cached pages of obj,
+	 * before a revoke or idle release (may be NULL).  It blocks until
+	 * those writes, admitted by cv_own_writeback_begin, are done. */
+	int (*writeback)(void *arg, void *obj);
 	/* Keep / let go of obj while the entry lives (may be NULL). */
 	void (*hold)(void *arg, void *obj);
 	void (*drop)(void *arg, void *obj);
@@ -117,6 +126,14 @@ void cv_own_interrupt(struct cv_own *o, struct cv_own_wait *w);
 void cv_own_set_acquire_timeout(struct cv_own *o, unsigned ms);
 #define CV_OWN_ACQUIRE_TIMEOUT_MS 15000
 void cv_own_write_end(struct cv_own *o, struct cv_own_file *f);
+/*
+ * Admit a write of the kernel's page-cache writeback (dirty pages of a
+ * shared mapping): as write_begin, except that it is admitted while the
+ * file is OWNED even when a revoke or release waits for the kernel to
+ * write those pages back (cb writeback).  Then call write_end.
+ */
+int cv_own_writeback_begin(struct cv_own *o, struct cv_own_file *f,
+			   uint64_t gen);
 
 /* Events from the lock manager; none of them blocks. */
 void cv_own_ev_lease(struct cv_own *o, bool valid, uint64_t deadline_ns);

@@ -3,7 +3,8 @@
  * test_own.c - unit tests of the write ownership state machine
  * (csvfs/own.c) with fake lock manager callbacks and a fake clock: lazy
  * acquire, lease margin, revoke after in-flight writes, release on last
- * close and on idle, poisoning on loss, the revoke-before-grant race.
+ * close and on idle, poisoning on loss, the revoke-before-grant race,
+ * page-cache writeback (shared mmap) before a revoke or idle release.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +37,11 @@ struct fake {
 	pthread_cond_t blk_cond;
 	bool block, in_acquire, canceled;
 	int cancels;
+	int writebacks, writeback_order;
+	struct cv_own_file *wb_file; /* written back by f_writeback */
+	uint64_t wb_gen;
+	int wb_rc;		/* writeback_begin's answer inside the cb */
+	enum cv_own_state wb_state;
 };
 
 static struct fake F;
@@ -80,6 +86,21 @@ static int f_flush(void *arg, void *obj)
 	return 0;
 }
 
+/* The kernel writing back a dirty page: one writeback write, admitted
+ * while the release waits for it. */
+static int f_writeback(void *arg, void *obj)
+{
+	F.writebacks++;
+	F.writeback_order = ++F.order;
+	F.wb_state = cv_own_state_of(F.o, 7, NULL);
+	if (F.wb_file) {
+		F.wb_rc = cv_own_writeback_begin(F.o, F.wb_file, F.wb_gen);
+		if (!F.wb_rc)
+			cv_own_write_end(F.o, F.wb_file);
+	}
+	return 0;
+}
+
 static void f_hold(void *arg, void *obj) { F.held++; }
 static void f_drop(void *arg, void *obj) { F.held--; }
 static uint64_t f_now(void *arg) { return F.now; }
@@ -101,7 +122,7 @@ static int f_cancel(void *arg, uint64_t fileid)
 
 static const struct cv_own_ops ops = {
 	.acquire = f_acquire, .acquire_cancel = f_cancel,
-	.release = f_release, .flush = f_flush,
+	.release = f_release, .flush = f_flush, .writeback = f_writeback,
 	.hold = f_hold, .drop = f_drop, .now_ns = f_now,
 };
 static const struct cv_own_ops local_ops = {
@@ -444,6 +465,122 @@ static void test_interrupt(void **state)
 	cv_own_unref(F.o, b.f, true);
 }
 
+/* A revoke has the kernel write back mapped pages first, admitting that
+ * writeback while still the owner; then flush, then release. */
+static void test_revoke_writes_back(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	F.wb_file = f;
+	F.wb_gen = gen;
+	F.wb_rc = 1;
+	cv_own_ev_revoke(F.o, 7, 1);
+	assert_int_equal(cv_own_run_pending(F.o), 1);
+	assert_int_equal(F.writebacks, 1);
+	assert_int_equal(F.wb_state, CV_OWN_OWNED);
+	assert_int_equal(F.wb_rc, 0);
+	assert_true(F.writeback_order < F.flush_order);
+	assert_true(F.flush_order < F.release_order);
+	assert_int_equal(F.acquires, 1); /* admitted as the owner */
+	cv_own_unref(F.o, f, true);
+}
+
+static void test_idle_release_writes_back(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	F.now += 500 * MS;
+	assert_int_equal(cv_own_run_pending(F.o), 1);
+	assert_int_equal(F.writebacks, 1);
+	assert_true(F.writeback_order < F.release_order);
+	cv_own_unref(F.o, f, true);
+}
+
+/* The last close has nothing mapped left (munmap wrote it back). */
+static void test_last_close_no_writeback(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	cv_own_unref(F.o, f, true);
+	assert_int_equal(F.releases, 1);
+	assert_int_equal(F.writebacks, 0);
+}
+
+static void *write_thread(void *arg)
+{
+	uint64_t gen = *(uint64_t *)arg;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+	intptr_t rc = cv_own_write_begin(F.o, f, gen);
+
+	if (!rc)
+		cv_own_write_end(F.o, f);
+	cv_own_unref(F.o, f, true);
+	return (void *)rc;
+}
+
+/*
+ * With a revoke pending, the kernel's writeback is admitted at once (the
+ * release will wait for it: note 4 of own.c), an ordinary write waits for
+ * the release and then acquires again.
+ */
+static void test_writeback_admitted_during_revoke(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+	pthread_t th;
+	void *rc;
+
+	assert_int_equal(cv_own_write_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	cv_own_ev_revoke(F.o, 7, 1);
+	assert_int_equal(cv_own_writeback_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	pthread_create(&th, NULL, write_thread, &gen);
+	usleep(50000);
+	assert_int_equal(__atomic_load_n(&F.acquires, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(cv_own_run_pending(F.o), 1);
+	pthread_join(th, &rc);
+	assert_int_equal((intptr_t)rc, 0);
+	assert_int_equal(F.acquires, 2); /* the waiting write acquired again */
+	cv_own_unref(F.o, f, true);
+}
+
+/* Writeback through a handle poisoned by a loss fails like any write. */
+static void test_writeback_poisoned(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_writeback_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	assert_int_equal(F.acquires, 1); /* writeback acquires like a write */
+	cv_own_ev_lost(F.o, 7);
+	assert_int_equal(cv_own_writeback_begin(F.o, f, gen), -EIO);
+	cv_own_unref(F.o, f, true);
+}
+
+/* Writeback after the lease ended is refused. */
+static void test_writeback_no_lease(void **state)
+{
+	uint64_t gen;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &gen);
+
+	assert_int_equal(cv_own_writeback_begin(F.o, f, gen), 0);
+	cv_own_write_end(F.o, f);
+	F.now += 1000 * MS; /* past the lease of setup() */
+	assert_int_equal(cv_own_writeback_begin(F.o, f, gen), -EIO);
+	cv_own_unref(F.o, f, true);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -464,6 +601,12 @@ int main(void)
 		T(test_reconnect),
 		T(test_revoke_overtakes_grant),
 		T(test_granted_event),
+		T(test_revoke_writes_back),
+		T(test_idle_release_writes_back),
+		T(test_last_close_no_writeback),
+		T(test_writeback_admitted_during_revoke),
+		T(test_writeback_poisoned),
+		T(test_writeback_no_lease),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
