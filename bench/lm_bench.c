@@ -288,15 +288,14 @@ struct pingpong {
 	bool broken;		/* protected by m */
 };
 
-static void pp_event(const struct lm_smsg *ev, void *arg)
+static void pp_event(const struct lkm_event *ev, void *arg)
 {
 	struct pingpong *pp = arg;
 
 	pthread_mutex_lock(&pp->m);
-	if (ev->type == 0)
+	if (ev->type == LKM_EV_BROKEN)
 		pp->broken = true;
-	else if (ev->type == LM_S_EV_REVOKE &&
-		 ev->u.ev_file.fileid == pp->fileid)
+	else if (ev->type == LKM_EV_REVOKE && ev->fileid == pp->fileid)
 		pp->revokes++;
 	pthread_cond_broadcast(&pp->cv);
 	pthread_mutex_unlock(&pp->m);

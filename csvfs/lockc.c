@@ -174,10 +174,9 @@ fail:
 	return rc;
 }
 
-static void on_event(const struct lm_smsg *ev, void *arg)
+static void on_event(const struct lkm_event *ev, void *arg)
 {
 	struct cv_lockc *lc = arg;
-	const struct lm_s_ev_file *f = &ev->u.ev_file;
 
 	pthread_mutex_lock(&lc->evlock);
 	if (!lc->own) { /* stopped: the mount is going away */
@@ -185,24 +184,24 @@ static void on_event(const struct lm_smsg *ev, void *arg)
 		return;
 	}
 	switch (ev->type) {
-	case LM_S_EV_LEASE:
-		cv_own_ev_lease(lc->own, ev->u.ev_lease.valid,
-				ev->u.ev_lease.deadline_ns);
+	case LKM_EV_LEASE:
+		cv_own_ev_lease(lc->own, ev->lease_valid,
+				ev->lease_deadline_ns);
 		break;
-	case LM_S_EV_GRANTED:
-		cv_own_ev_granted(lc->own, f->fileid, f->epoch);
+	case LKM_EV_GRANTED:
+		cv_own_ev_granted(lc->own, ev->fileid, ev->epoch);
 		break;
-	case LM_S_EV_REVOKE:
-		cv_own_ev_revoke(lc->own, f->fileid, f->epoch);
+	case LKM_EV_REVOKE:
+		cv_own_ev_revoke(lc->own, ev->fileid, ev->epoch);
 		break;
-	case LM_S_EV_OWNER:
+	case LKM_EV_OWNER:
 		if (lc->on_owner)
-			lc->on_owner(lc->arg, f->fileid);
+			lc->on_owner(lc->arg, ev->fileid);
 		break;
-	case LM_S_EV_LOST:
-		cv_own_ev_lost(lc->own, f->fileid);
+	case LKM_EV_LOST:
+		cv_own_ev_lost(lc->own, ev->fileid);
 		break;
-	case 0:
+	case LKM_EV_BROKEN:
 		log_err("connection to csvfs-lockd lost: lease ended, files "
 			"open for write are poisoned (EIO), cluster-wide locks "
 			"taken through this mount are gone; reconnecting");

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "lm_proto.h"
+#include "lkm.h"
 #include "volume.h"
 
 #define CV_XATTR_VOLUME "user.csvfs.volume"

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "lm_proto.h"
+#include "lkm.h"
 
 /* "# HELP name help" and "# TYPE name type" (counter, gauge, histogram). */
 void prom_family(FILE *f, const char *name, const char *type,

@@ -39,6 +39,7 @@
 
 #include "clock.h"
 #include "lkm.h"
+#include "lm_proto.h"
 
 #define LKM_CALL_TIMEOUT_MS 10000 /* queries and admin calls */
 #define LKM_CANCEL_TIMEOUT_MS 1000
@@ -83,8 +84,23 @@ struct lkm_client {
 	void *fn_arg;
 };
 
-/* The break "event" (type 0) passed to the handler. */
-static const struct lm_smsg lkm_break_ev;
+/* The break event passed to the handler. */
+static const struct lkm_event lkm_break_ev = { .type = LKM_EV_BROKEN };
+
+/* The public form of an event lockd pushed (same type numbers). */
+static void event_of(const struct lm_smsg *m, struct lkm_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->type = (enum lkm_event_type)m->type;
+	if (m->type == LM_S_EV_LEASE) {
+		ev->lease_valid = m->u.ev_lease.valid;
+		ev->lease_deadline_ns = m->u.ev_lease.deadline_ns;
+		return;
+	}
+	ev->fileid = m->u.ev_file.fileid;
+	ev->epoch = m->u.ev_file.epoch;
+	ev->owner = m->u.ev_file.owner;
+}
 
 /* ---------------------------------------------------------------- time */
 
@@ -353,7 +369,10 @@ static void *reader_main(void *arg)
 		if (recv_msg(c, NULL) < 0)
 			break;
 		if (c->rmsg->seq == 0 && c->rmsg->type >= LM_S_EV_LEASE) {
-			c->fn(c->rmsg, c->fn_arg);
+			struct lkm_event ev;
+
+			event_of(c->rmsg, &ev);
+			c->fn(&ev, c->fn_arg);
 			continue;
 		}
 		pthread_mutex_lock(&c->lock);

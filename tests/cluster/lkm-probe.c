@@ -183,22 +183,22 @@ static void log_ev(int kind, uint64_t fileid, uint64_t epoch)
 	pthread_cond_broadcast(&cond);
 }
 
-static void on_lease(const struct lm_smsg *ev)
+static void on_lease(const struct lkm_event *ev)
 {
 	struct timespec ts;
 	int64_t rem = -1;
 
-	if (ev->u.ev_lease.valid) {
+	if (ev->lease_valid) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		rem = ((int64_t)ev->u.ev_lease.deadline_ns -
+		rem = ((int64_t)ev->lease_deadline_ns -
 		       ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec)) /
 		      1000000;
 	}
-	log_ev(EVK_LEASE, 0, ev->u.ev_lease.valid);
-	if (all_lease || lease_valid != ev->u.ev_lease.valid)
+	log_ev(EVK_LEASE, 0, ev->lease_valid);
+	if (all_lease || lease_valid != ev->lease_valid)
 		out("event lease valid=%u remaining_ms=%" PRId64,
-		    ev->u.ev_lease.valid, rem);
-	lease_valid = ev->u.ev_lease.valid;
+		    ev->lease_valid, rem);
+	lease_valid = ev->lease_valid;
 }
 
 static void on_revoke(uint64_t fileid, uint64_t epoch)
@@ -222,35 +222,35 @@ static void on_revoke(uint64_t fileid, uint64_t epoch)
 	log_ev(EVK_RELEASED, fileid, e);
 }
 
-static void on_event(const struct lm_smsg *ev, void *arg)
+static void on_event(const struct lkm_event *ev, void *arg)
 {
-	const struct lm_s_ev_file *f = &ev->u.ev_file;
+	const struct lkm_event *f = ev;
 
 	pthread_mutex_lock(&lock);
 	switch (ev->type) {
-	case 0:
+	case LKM_EV_BROKEN:
 		out("event disconnected");
 		log_ev(EVK_BREAK, 0, 0);
 		break;
-	case LM_S_EV_LEASE:
+	case LKM_EV_LEASE:
 		on_lease(ev);
 		break;
-	case LM_S_EV_REVOKE:
+	case LKM_EV_REVOKE:
 		on_revoke(f->fileid, f->epoch);
 		break;
-	case LM_S_EV_GRANTED:
+	case LKM_EV_GRANTED:
 		held_set(f->fileid, f->epoch);
 		out("event granted %" PRIu64 " epoch=%" PRIu64, f->fileid,
 		    f->epoch);
 		log_ev(EVK_GRANTED, f->fileid, f->epoch);
 		break;
-	case LM_S_EV_LOST:
+	case LKM_EV_LOST:
 		held_take(f->fileid);
 		out("event lost %" PRIu64 " epoch=%" PRIu64, f->fileid,
 		    f->epoch);
 		log_ev(EVK_LOST, f->fileid, f->epoch);
 		break;
-	case LM_S_EV_OWNER:
+	case LKM_EV_OWNER:
 		out("event owner %" PRIu64 " owner=%" PRIu32 " epoch=%" PRIu64,
 		    f->fileid, f->owner, f->epoch);
 		log_ev(EVK_OWNER, f->fileid, f->epoch);

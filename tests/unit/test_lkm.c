@@ -39,6 +39,7 @@
 #include <cmocka.h>
 
 #include "lkm.h"
+#include "lm_proto.h" /* the fake lockd below speaks the wire */
 
 #define TMO 5000
 #define LEASE_MS 2000
@@ -184,18 +185,18 @@ static void rec_init(struct recorder *r, struct lkm_client *c, bool auto_rel)
 	r->auto_release = auto_rel;
 }
 
-static void on_event(const struct lm_smsg *ev, void *arg)
+static void on_event(const struct lkm_event *ev, void *arg)
 {
 	struct recorder *r = arg;
 	struct rec_ev e = { .type = ev->type };
 
-	if (ev->type == LM_S_EV_LEASE) {
-		e.valid = ev->u.ev_lease.valid;
-	} else if (ev->type != 0) {
-		e.fileid = ev->u.ev_file.fileid;
-		e.epoch = ev->u.ev_file.epoch;
+	if (ev->type == LKM_EV_LEASE) {
+		e.valid = ev->lease_valid;
+	} else if (ev->type != LKM_EV_BROKEN) {
+		e.fileid = ev->fileid;
+		e.epoch = ev->epoch;
 	}
-	if (ev->type == LM_S_EV_REVOKE && r->auto_release)
+	if (ev->type == LKM_EV_REVOKE && r->auto_release)
 		lkm_release_async(r->c, e.fileid, e.epoch);
 	pthread_mutex_lock(&r->m);
 	if (r->n < MAX_EV)
@@ -352,7 +353,7 @@ static void test_shared_and_revoke(void **state)
 
 	/* Drain: a is asked to give the file up. */
 	assert_int_equal(lkm_drain(adm, NULL), 0);
-	assert_true(rec_wait(&ra, LM_S_EV_REVOKE, 2, TMO, &ev));
+	assert_true(rec_wait(&ra, LKM_EV_REVOKE, 2, TMO, &ev));
 	assert_int_equal(ev.epoch, ea);
 	/* While it is being revoked, NOWAIT fails at once... */
 	assert_int_equal(lkm_acquire(c, 2, LM_ACQ_NOWAIT, TMO, &ec), -EAGAIN);
@@ -580,7 +581,7 @@ static void test_lease_events(void **state)
 	/* Calls still work with the reader thread. */
 	assert_int_equal(lkm_acquire(c, 6, 0, TMO, &ev.epoch), 0);
 	assert_int_equal(lkm_release(c, 6, ev.epoch, TMO), 0);
-	assert_true(rec_wait(&r, LM_S_EV_LEASE, ~0ull, 2 * LEASE_MS, &ev));
+	assert_true(rec_wait(&r, LKM_EV_LEASE, ~0ull, 2 * LEASE_MS, &ev));
 	assert_int_equal(ev.valid, 1);
 	lkm_close(c);
 }
