@@ -2,10 +2,11 @@
 /*
  * lockc.c - glue between csvfs and liblockmgr (see lockc.h).
  *
- * Timeouts: connect 5 s; acquire as long as own.c asks (the mount's
- * acquire_timeout, default 15 s, at most 60 s: a revoke on another node
- * waits for that node's in-flight writes and an fsync, but past that the
- * write fails with EIO rather than hang a VM); an acquire can also be
+ * Timeouts: connect 5 s; acquire as long as own.c asks (what is left of
+ * the mount's acquire_timeout, default 15 s, at most 600 s: a revoke on
+ * another node waits for that node's in-flight writes and an fsync, but
+ * past that the write fails with EIO rather than hang a VM; 60 s for a
+ * caller that names no time-out); an acquire can also be
  * canceled from another thread (a FUSE interrupt); release and queries
  * 10 s; a blocking F_SETLKW waits until granted or interrupted.
  *
@@ -407,7 +408,7 @@ int cv_lockc_acquire(void *arg, uint64_t fileid, int timeout_ms,
 	char why[160];
 	int rc;
 
-	if (timeout_ms <= 0 || timeout_ms > LOCKC_ACQUIRE_MS)
+	if (timeout_ms <= 0)
 		timeout_ms = LOCKC_ACQUIRE_MS;
 	rc = lkm_acquire(c, fileid, 0, timeout_ms, epoch);
 	if (rc == -LM_ERR_CANCELED)
