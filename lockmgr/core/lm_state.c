@@ -15,7 +15,8 @@
  *	lm_table.c  the event queue, the nodes, the resource hash table
  *	lm_own.c    EX ownership: acquire, release, hand-off, drain, fence
  *	lm_plock.c  POSIX, OFD and flock locks
- *	lm_sync.c   the snapshot and the state transfer
+ *	lm_snap.c   the snapshot codec
+ *	lm_sync.c   the state transfer
  *	lm_views.c  read-only queries and lm_state_check()
  */
 

@@ -224,6 +224,9 @@ int lm_member_left(struct lm_state *st, struct lm_node *n,
 		   struct lm_evq *out);
 int lm_set_proto(struct lm_state *st, uint16_t v, struct lm_evq *out);
 
+/* lm_snap.c: the snapshot codec */
+int lm_snap_decode(const uint8_t *buf, size_t len, struct lm_state **out);
+
 /* lm_sync.c: the state transfer (apply side) */
 int lm_do_hello(struct lm_state *st, uint32_t from,
 		const struct lm_c_sync_hello *h, struct lm_evq *out);
