@@ -2,9 +2,10 @@
 /*
  * lm_state_i.h - private layout of the replicated lock table (lm_state.c).
  *
- * Only lm_state.c includes this.  It documents the in-memory shapes and the
- * snapshot format in one place so that the encoder, the decoder and
- * lm_state_check() agree on them.
+ * Only the files of the table (core/lm_*.c) include this.  It documents the
+ * in-memory shapes and the snapshot format in one place so that the
+ * encoder, the decoder and lm_state_check() agree on them, and declares the
+ * lm_ helpers the files share (lm_state.h is the table's public side).
  *
  * Memory: a resource with only an EX owner costs one struct lm_rsrc
  * (64 bytes) plus its hash bucket pointer; waiters and locks live in a
@@ -149,5 +150,89 @@ struct lm_state {
 
 	bool dirty; /* replicated content changed in this apply */
 };
+
+/* Calls fn on every resource (in hash order); fn may delete r. */
+#define FOR_EACH_RES(st, r, next)                                   \
+	for (uint64_t b_ = 0; b_ < (st)->n_buckets; b_++)           \
+		for ((r) = (st)->buckets[b_]; (r) && ((next) = (r)->next, 1); \
+		     (r) = (next))
+
+/* lm_table.c: the event queue, the nodes, the resource hash table */
+int lm_ev_push(struct lm_evq *q, enum lm_ev_type type, uint32_t node,
+	       uint64_t req_id, int32_t status, const struct lm_res *res,
+	       uint64_t epoch, uint64_t owner);
+int lm_reply(struct lm_evq *q, uint32_t node, uint64_t req_id,
+	     int32_t status, const struct lm_res *res, uint64_t epoch);
+struct lm_node *lm_nodes_get(const struct lm_state *st, uint32_t id);
+struct lm_node *lm_nodes_add(struct lm_state *st, uint32_t id);
+int lm_member_index(const struct lm_state *st, uint32_t id);
+uint64_t lm_res_hash(const struct lm_res *res);
+int lm_res_cmp(const struct lm_res *a, const struct lm_res *b);
+struct lm_rsrc *lm_res_find(const struct lm_state *st,
+			    const struct lm_res *res);
+int lm_res_insert(struct lm_state *st, struct lm_rsrc *r);
+int lm_res_get(struct lm_state *st, const struct lm_res *res,
+	       struct lm_rsrc **out);
+void lm_rx_free(struct lm_rx *x);
+bool lm_rx_empty(const struct lm_rx *x);
+struct lm_rx *lm_rx_get(struct lm_rsrc *r);
+uint32_t lm_res_n_held(const struct lm_rsrc *r);
+void lm_res_gc(struct lm_state *st, struct lm_rsrc *r);
+void lm_table_clear(struct lm_state *st);
+int lm_res_sorted(const struct lm_state *st, struct lm_rsrc ***out);
+
+/* lm_own.c: EX ownership and fencing */
+int lm_waiter_find(const struct lm_rsrc *r, uint32_t node);
+void lm_waiter_del(struct lm_rsrc *r, uint32_t i);
+int lm_settle(struct lm_state *st, struct lm_rsrc *r, struct lm_evq *out);
+int32_t lm_requester_status(const struct lm_state *st, uint32_t from);
+int lm_do_acquire(struct lm_state *st, uint32_t from,
+		  const struct lm_c_acquire *a, struct lm_evq *out);
+int lm_do_release(struct lm_state *st, uint32_t from,
+		  const struct lm_c_release *m, struct lm_evq *out);
+int lm_do_handoff(struct lm_state *st, uint32_t from,
+		  const struct lm_c_handoff *m, struct lm_evq *out);
+int lm_do_drain(struct lm_state *st, uint32_t from, bool drain,
+		const struct lm_c_drain *m, struct lm_evq *out);
+bool lm_holds(const struct lm_state *st, uint32_t id);
+int lm_do_fence(struct lm_state *st, uint32_t target, struct lm_evq *out);
+
+/* lm_plock.c: POSIX, OFD and flock locks */
+bool lm_same_owner(const struct lm_lock *l, uint32_t node, uint64_t owner);
+bool lm_lk_conflict(const struct lm_lock *l, uint32_t node,
+		    uint64_t owner, uint8_t type, uint64_t start,
+		    uint64_t end);
+int lm_lk_cmp(const struct lm_lock *a, uint32_t node, uint64_t owner,
+	      uint64_t start);
+int lm_lv_insert_at(struct lm_lockv *lv, uint32_t i,
+		    const struct lm_lock *l);
+int lm_wake(struct lm_state *st, struct lm_rsrc *r, int space,
+	    struct lm_evq *out);
+int lm_drop_waits(struct lm_rsrc *r, int space, uint32_t node,
+		  uint64_t owner, bool all_owners, int32_t status,
+		  struct lm_evq *out);
+void lm_drop_held(struct lm_state *st, struct lm_rsrc *r, int space,
+		  uint32_t node, uint64_t owner, bool all_owners);
+int lm_do_plock(struct lm_state *st, uint32_t from,
+		const struct lm_c_plock *p, struct lm_evq *out);
+
+/* lm_state.c: readiness, membership, protocol version */
+bool lm_is_quorate(const struct lm_state *st);
+int lm_update_ready(struct lm_state *st, struct lm_evq *out);
+void lm_sync_reset(struct lm_state *st, bool syncing);
+int lm_member_left(struct lm_state *st, struct lm_node *n,
+		   struct lm_evq *out);
+int lm_set_proto(struct lm_state *st, uint16_t v, struct lm_evq *out);
+
+/* lm_snap.c: the snapshot codec */
+int lm_snap_decode(const uint8_t *buf, size_t len, struct lm_state **out);
+
+/* lm_sync.c: the state transfer (apply side) */
+int lm_do_hello(struct lm_state *st, uint32_t from,
+		const struct lm_c_sync_hello *h, struct lm_evq *out);
+int lm_do_sync_data(struct lm_state *st, uint32_t from,
+		    const struct lm_c_sync_data *d);
+int lm_do_sync_done(struct lm_state *st, uint32_t from,
+		    const struct lm_c_sync_done *d, struct lm_evq *out);
 
 #endif /* CSVFS_LM_STATE_I_H */
