@@ -651,7 +651,10 @@ static int setup(struct lockd *ld, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	lm_evq_init(&ld->evq);
-	lockd_res_init(ld);
+	if (lockd_res_init(ld)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	ret = epoch_init(ld, err, errlen);
 	if (ret)
 		return ret;

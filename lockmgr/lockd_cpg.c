@@ -269,6 +269,7 @@ static int standalone_init(struct lockd *ld)
 	ld->our_id = 1;
 	ld->votes = ld->expected_votes = 1;
 	ld->quorate = ld->ring_match = true;
+	lockd_lease_resolve(ld, 0); /* once our_id is known */
 	lockd_confchg(ld, &cc);
 	return 0;
 }
@@ -622,10 +623,8 @@ int lockd_tp_init(struct lockd *ld, char *err, size_t errlen)
 	default_names(ld);
 	if (ret)
 		return ret;
-	if (ld->conf.transport == LOCKD_TRANSPORT_STANDALONE) {
-		lockd_lease_resolve(ld, 0);
+	if (ld->conf.transport == LOCKD_TRANSPORT_STANDALONE)
 		return standalone_init(ld);
-	}
 	return 0;
 }
 
