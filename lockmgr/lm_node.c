@@ -1643,13 +1643,38 @@ static void fence_one(struct lm_node *n, uint32_t id, uint64_t now,
 	r->fence_sent_gen = n->ready_gen;
 }
 
+/*
+ * The fencer is the lowest member that does not await a fence itself.
+ * lm_state_fencer() names the lowest member, and a node never fences
+ * itself (its fence command would stop the fencer); so when the lowest
+ * node rejoined before its fence - a lockd restarted at once - nobody
+ * fenced it and its old files stayed blocked for good (found by
+ * tests/sim once it ran this code).  When every member awaits a fence,
+ * the lowest fences the others, and the first of them fenced then fences
+ * it.  Every member reads the same states at the same point of the
+ * order, so they agree on the fencer.
+ */
+static uint32_t fencer(struct lm_node *n)
+{
+	uint32_t lowest = lm_state_fencer(n->st);
+	struct lm_status_info si;
+
+	if (!lowest)
+		return 0;
+	lm_state_status(n->st, &si);
+	for (uint32_t i = 0; i < si.n_members; i++)
+		if (!node_fencing(n, si.members[i]))
+			return si.members[i];
+	return lowest;
+}
+
 static void fence_check(struct lm_node *n, uint64_t now,
 			struct lm_node_actq *q)
 {
 	uint32_t ids[NODE_RECS];
 	size_t k;
 
-	if (!n->ready || lm_state_fencer(n->st) != n->c.self)
+	if (!n->ready || fencer(n) != n->c.self)
 		return;
 	k = lm_state_fence_pending(n->st, ids, NODE_RECS);
 	if (k > NODE_RECS)

@@ -182,13 +182,15 @@ void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 
 /* ---- fencing ---- */
 
+/* The running fence command for node id, or (id 0) the one with pid;
+ * pid 0 and id 0: a free slot. */
 static struct lockd_fence_child *child_of(struct lockd *ld, uint32_t id,
 					  pid_t pid)
 {
 	for (unsigned i = 0; i < 2 * LM_MAX_NODES; i++) {
 		struct lockd_fence_child *f = &ld->fence_children[i];
 
-		if (f->pid && (id ? f->id == id : f->pid == pid))
+		if (id ? f->pid && f->id == id : f->pid == pid)
 			return f;
 	}
 	return NULL;
@@ -218,8 +220,8 @@ static void fence_cmd_start(struct lockd *ld, uint32_t id)
 	pid = f ? fork() : -1;
 	if (pid < 0) {
 		log_err("node %s: cannot fork the fence command: %s; retrying "
-			"in %d ms", name, f ? strerror(errno) : "too many",
-			LOCKD_FENCE_RETRY_MS);
+			"in %d ms", name, f ? strerror(errno) :
+			"too many running", LOCKD_FENCE_RETRY_MS);
 		lm_node_fence_cmd_done(ld->node, id, 1, now_ns(), &ld->acts);
 		return;
 	}
