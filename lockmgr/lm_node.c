@@ -1181,15 +1181,26 @@ static void send_snapshot(struct lm_node *n, struct lm_node_actq *q)
 		free(buf); /* no chunk took it */
 }
 
+/*
+ * Everything owned is lost, even when the lease had already ended: the
+ * table may have granted files to this node since (it was still a member
+ * of the quorate ring, only its heartbeats came late), and a node that
+ * merges back from a minority has its lease extended before the transfer
+ * shows what it still owns.  Race without this (found by tests/sim): the
+ * lease runs out, file F is granted to us, the partition splits and we
+ * are in the minority, the majority fences us and grants F elsewhere; we
+ * merge back, our next heartbeat makes the lease valid during the
+ * transfer, and our client, never told LOST, writes F with its old epoch.
+ */
 void lm_node_lease_end(struct lm_node *n, const char *why,
 		       struct lm_node_actq *q)
 {
-	if (!n->lease_valid)
-		return;
-	n->lease_valid = false;
-	act_log(q, LOG_ERR, NULL, "lease ended: %s; writes on this node stop "
-		"until it is renewed", why);
-	act_lease(n, q);
+	if (n->lease_valid) {
+		n->lease_valid = false;
+		act_log(q, LOG_ERR, NULL, "lease ended: %s; writes on this "
+			"node stop until it is renewed", why);
+		act_lease(n, q);
+	}
 	lease_lost_all(n, q);
 }
 
