@@ -1555,9 +1555,10 @@ void lm_node_fence_cmd_done(struct lm_node *n, uint32_t id, int status,
 	}
 	r->fence_result = status;
 	r->fence_failed_ns = now;
-	act_log(q, LOG_ERR, NULL, "node %s: fence command failed (status %d); "
-		"its files stay blocked; retrying in %u ms - check the fence "
-		"agent", name, status, n->c.fence_retry_ms);
+	act_log(q, LOG_ERR, NULL, "node %s: fence command failed (exit status "
+		"%d, 128 + signal when killed); its files stay blocked; "
+		"retrying in %u ms - check the fence agent", name, status,
+		n->c.fence_retry_ms);
 }
 
 static void on_fenced(struct lm_node *n, uint32_t id, uint64_t now,

@@ -5,9 +5,12 @@
  * csvfs-lockd is a single-threaded imperative shell around the pure lock
  * table (lm_state.h): one epoll loop (lockd.c) over the transport
  * (lockd_cpg.c: corosync CPG + quorum, or standalone), the client socket
- * (lockd_client.c), a timer tick and a signalfd.  Cluster events of the
- * table are routed back to clients by lockd_res.c; leases, heartbeats and
- * fencing live in lockd_lease.c.
+ * (lockd_client.c), a timer tick and a signalfd.  What this node does
+ * about the table - local ownership, requests and resends, the lease and
+ * the fencer's timing - is decided by the pure lm_node (lm_node.h), which
+ * the simulator runs too; lockd_res.c and lockd_lease.c feed it and carry
+ * out its actions (cluster messages, client replies and events, the
+ * watchdog, fence commands).
  *
  * Concurrency: everything here is touched only by the loop thread (the
  * only thread), so no field needs a lock.  lm_state is never re-entered:

@@ -272,11 +272,9 @@ void lockd_fence_child_exited(struct lockd *ld)
 		result = WIFEXITED(status) ? WEXITSTATUS(status) :
 			 128 + WTERMSIG(status);
 		node_name(ld, f->id, name, sizeof(name));
-		if (result)
-			log_err("node %s: fence command failed (%s %d)", name,
-				WIFEXITED(status) ? "exit status" : "signal",
-				WIFEXITED(status) ? WEXITSTATUS(status) :
-				WTERMSIG(status));
+		if (WIFSIGNALED(status))
+			log_info("node %s: fence command (pid %d) killed by "
+				 "signal %d", name, (int)pid, WTERMSIG(status));
 		lm_node_fence_cmd_done(ld->node, f->id, result, now_ns(),
 				       &ld->acts);
 	}
