@@ -1572,6 +1572,19 @@ static void on_fenced(struct lm_node *n, uint32_t id, uint64_t now,
 		"be granted again", name, id);
 	if (!r)
 		return;
+	/*
+	 * X's lease may rest on a heartbeat this node did not count: one
+	 * delivered while X's own table was still being transferred and did
+	 * not yet show X as FENCING (a restarted lockd, a merge).  Every such
+	 * heartbeat was delivered before this fence, so a later departure of
+	 * X is measured from here at the earliest.  Race without this (found
+	 * by tests/sim): X restarts and rejoins, its heartbeat during the
+	 * transfer extends its lease, X is fenced while a member, is granted
+	 * a file and is cut off at once; the fencer, counting from X's last
+	 * heartbeat before the restart, fenced X again while X's clients
+	 * still held a valid lease.
+	 */
+	r->last_hb_ns = now;
 	r->fence_sent_ns = 0;
 	r->fence_result = -1;
 	if (r->fence_running) {

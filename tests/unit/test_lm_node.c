@@ -427,6 +427,28 @@ static void test_fencing_heartbeat_ignored(void **state)
 	assert_true(fence_sent_at(t, 10 + LEASE));
 }
 
+/* Fenced while a member, granted a file, gone again: the next fence is
+ * measured from the first one at the earliest, since X's lease may rest
+ * on a heartbeat delivered during its transfer, which nobody counted. */
+static void test_fence_measured_from_last_fence(void **state)
+{
+	struct t *t = *state;
+
+	owner_departs(t, 10, 20);
+	t->now = 30 * MS;
+	join(t, 3);
+	sync_all(t);
+	assert_true(fence_sent_at(t, 10 + LEASE));
+	deliver_sent(t); /* applied at 1010 ms: node 3 up again */
+	assert_int_equal(lm_state_fence_pending(t->st, NULL, 0), 0);
+	acquire_from(t, 3, 51, 2);
+	assert_int_equal(owner(t, 2), 3);
+	t->now = 1100 * MS;
+	leave(t, 3);
+	assert_false(fence_sent_at(t, 10 + LEASE + LEASE - 1));
+	assert_true(fence_sent_at(t, 10 + LEASE + LEASE));
+}
+
 /* The lowest node awaits a fence: the next one fences it. */
 static void test_fencer_skips_fencing_node(void **state)
 {
@@ -786,6 +808,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_fencing_heartbeat_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_fence_measured_from_last_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_fencer_skips_fencing_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_command,
