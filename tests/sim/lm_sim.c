@@ -55,6 +55,7 @@
 #define MAXLOST 256	 /* requests discarded with a view, to send again */
 #define MAXREQ 24	 /* a node's unanswered requests: clients wait */
 #define STEP_NS 1000000ull /* simulated time per step: 1 ms */
+#define DRIFT_PPM 50000	 /* clock rates differ by up to 5 % */
 #define TRACE_LEN 40
 
 /* ---- PRNG: xorshift64* ---- */
@@ -123,6 +124,7 @@ struct node {
 };
 
 static struct node nodes[MAXK];
+static uint32_t machine_drift[MAXK]; /* ppm, 0..DRIFT_PPM */
 static struct part parts[MAXK];
 static int n_parts;
 static uint32_t K = 5;
@@ -147,9 +149,15 @@ static uint64_t n_grants, n_writes, n_deliveries, n_syncs, n_fences,
 static char trace[TRACE_LEN][160];
 static int trace_pos;
 
-static uint64_t now_ns(void)
+/*
+ * Node i's CLOCK_MONOTONIC.  Each machine's clock runs fast by its own
+ * 0..DRIFT_PPM (kept across lockd restarts), so two clocks differ in
+ * rate by at most DRIFT_PPM, which is what the fencer is told to allow
+ * for: leaving the drift out of its wait shows.
+ */
+static uint64_t now_ns(int i)
 {
-	return step * STEP_NS;
+	return step * (STEP_NS + machine_drift[i] * (STEP_NS / 1000000));
 }
 
 static void tr(const char *fmt, ...)
@@ -220,7 +228,7 @@ static bool lease_valid(int i)
 	uint64_t deadline;
 
 	return nodes[i].alive && lm_node_lease(nodes[i].ln, &deadline) &&
-	       now_ns() < deadline;
+	       now_ns(i) < deadline;
 }
 
 /* ---- the bus ---- */
@@ -508,7 +516,7 @@ static void route_events(int i)
 {
 	observe(i);
 	for (size_t k = 0; k < evq.n; k++)
-		lm_node_event(nodes[i].ln, &evq.ev[k], now_ns(), &acts);
+		lm_node_event(nodes[i].ln, &evq.ev[k], now_ns(i), &acts);
 	run_acts(i);
 }
 
@@ -532,7 +540,7 @@ static void deliver(int p)
 		if (q.m.type == LM_C_HEARTBEAT) {
 			lm_node_heartbeat(nodes[i].ln, q.from,
 					  q.m.u.heartbeat.seq,
-					  part_quorate(p), now_ns(), &acts);
+					  part_quorate(p), now_ns(i), &acts);
 			run_acts(i);
 			continue;
 		}
@@ -608,7 +616,7 @@ static void node_confchg(int i, int p, const struct lm_confchg *c)
 	struct lm_status_info si;
 
 	nodes[i].part = p;
-	lm_node_confchg(nodes[i].ln, c, now_ns());
+	lm_node_confchg(nodes[i].ln, c, now_ns(i));
 	/* the transport's quorum view (lockd_cpg.c): a partition without
 	 * quorum ends the lease at once */
 	if (!part_quorate(p))
@@ -712,9 +720,9 @@ static void node_start(int i)
 		.self = (uint32_t)i + 1,
 		.lease_ms = lease_ms,
 		.heartbeat_ms = lease_ms / 8,
-		/* one clock for all: the fencer's wait is exactly the lease,
-		 * so any shortening of it shows */
-		.drift_ppm = 0, .margin_ms = 0, .watchdog_ms = 0,
+		/* no margin: the fencer's wait is exactly the lease plus
+		 * the drift allowance, so any shortening of it shows */
+		.drift_ppm = DRIFT_PPM, .margin_ms = 0, .watchdog_ms = 0,
 		.fence_command = fence_cmd,
 		.fence_command_timeout_ms = 20,
 		.fence_retry_ms = 10,
@@ -726,7 +734,7 @@ static void node_start(int i)
 	node_reset(i);
 	nodes[i].alive = true;
 	nodes[i].st = lm_state_new();
-	nodes[i].ln = lm_node_new(nodes[i].st, now_ns());
+	nodes[i].ln = lm_node_new(nodes[i].st, now_ns(i));
 	if (!nodes[i].st || !nodes[i].ln)
 		die("out of memory");
 	lm_node_configure(nodes[i].ln, &c);
@@ -874,7 +882,7 @@ static void client_acquire(int i, struct client *c, int r)
 	if (c->belief[r] || !pend_add(c, seq, r, true))
 		return;
 	lm_node_acquire(nodes[i].ln, c->id, seq, &res,
-			rn(5) ? 0 : LM_ACQ_NOWAIT, now_ns(), &acts);
+			rn(5) ? 0 : LM_ACQ_NOWAIT, now_ns(i), &acts);
 }
 
 /* Stop treating itself as owner, then tell lockd. */
@@ -887,7 +895,7 @@ static void client_release(int i, struct client *c, int r)
 		return;
 	c->belief[r] = 0;
 	c->release_at[r] = -1;
-	if (lm_node_release(nodes[i].ln, c->id, &res, e, now_ns(), &acts))
+	if (lm_node_release(nodes[i].ln, c->id, &res, e, now_ns(i), &acts))
 		tr("node %d client %u: release of file %d refused", i + 1,
 		   c->id, r);
 }
@@ -913,7 +921,7 @@ static void client_plock(int i, struct client *c)
 		return;
 	c->plowners |= 1u << ((r * 2 + m.u.plock.space) * 4 +
 			      (int)m.u.plock.owner);
-	lm_node_request(nodes[i].ln, LM_NREQ_PLOCK, &m, c->id, seq, now_ns(),
+	lm_node_request(nodes[i].ln, LM_NREQ_PLOCK, &m, c->id, seq, now_ns(i),
 			&acts);
 }
 
@@ -924,7 +932,7 @@ static void client_cancel(int i, struct client *c)
 	if (!c->n_pend)
 		return;
 	p = &c->pend[rn((uint32_t)c->n_pend)];
-	lm_node_cancel(nodes[i].ln, c->id, ++c->next_seq, p->seq, now_ns(),
+	lm_node_cancel(nodes[i].ln, c->id, ++c->next_seq, p->seq, now_ns(i),
 		       &acts);
 	pend_drop(c, p);
 }
@@ -933,7 +941,7 @@ static void client_cancel(int i, struct client *c)
  * plock owners it used (lockd_res_client_gone). */
 static void client_gone(int i, struct client *c)
 {
-	lm_node_client_gone(nodes[i].ln, c->id, now_ns(), &acts);
+	lm_node_client_gone(nodes[i].ln, c->id, now_ns(i), &acts);
 	for (int b = 0; b < 32; b++) {
 		struct lm_cmsg m = { .type = LM_C_PLOCK };
 
@@ -945,7 +953,7 @@ static void client_gone(int i, struct client *c)
 		m.u.plock.owner = (uint64_t)(b % 4);
 		m.u.plock.end = LM_OFFSET_MAX;
 		lm_node_request(nodes[i].ln, LM_NREQ_INTERNAL, &m, 0, 0,
-				now_ns(), &acts);
+				now_ns(i), &acts);
 	}
 	tr("node %d client %u disconnects", i + 1, c->id);
 	client_new(i, c);
@@ -966,7 +974,7 @@ static void admin_op(int i, struct client *c, int r)
 	if (!pend_add(c, ++c->next_seq, r, false))
 		return;
 	lm_node_request(nodes[i].ln, LM_NREQ_ADMIN, &m, c->id, c->next_seq,
-			now_ns(), &acts);
+			now_ns(i), &acts);
 }
 
 static void client_op(void)
@@ -1025,7 +1033,7 @@ static void fence_cmds(int i)
 		    (uint64_t)n->fence_done_at[t] > step)
 			continue;
 		n->fence_done_at[t] = -1;
-		lm_node_fence_cmd_done(n->ln, t, n->fence_status[t], now_ns(),
+		lm_node_fence_cmd_done(n->ln, t, n->fence_status[t], now_ns(i),
 				       &acts);
 	}
 }
@@ -1193,8 +1201,8 @@ static void tick(void)
 		}
 		answer_revokes(i);
 		fence_cmds(i);
-		lm_node_lease_tick(ln, now_ns(), &acts);
-		lm_node_res_tick(ln, now_ns(), &acts);
+		lm_node_lease_tick(ln, now_ns(i), &acts);
+		lm_node_res_tick(ln, now_ns(i), &acts);
 		run_acts(i);
 	}
 }
@@ -1264,7 +1272,7 @@ static bool resume_drained(void)
 			continue;
 		m.u.drain.target = t;
 		lm_node_request(nodes[0].ln, LM_NREQ_INTERNAL, &m, 0, 0,
-				now_ns(), &acts);
+				now_ns(0), &acts);
 		run_acts(0);
 		return true;
 	}
@@ -1372,8 +1380,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	lm_evq_init(&evq);
 	lm_node_actq_init(&acts);
-	for (int i = 0; i < (int)K; i++)
+	for (int i = 0; i < (int)K; i++) {
 		node_reset(i);
+		machine_drift[i] = rn(DRIFT_PPM + 1);
+	}
 	for (int i = 0; i < (int)K; i++) {
 		node_start(i);
 		if (i)
