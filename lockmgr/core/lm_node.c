@@ -175,6 +175,9 @@ struct lm_node {
 	bool stopping;
 	bool kept_out; /* LM_NODE_INCOMPATIBLE in the table */
 	bool decided_out; /* "not quorate" decided for the current ring */
+	/* the latest decision applied said quorate and no member left
+	 * since: no other partition could extend a lease meanwhile */
+	bool was_quorate;
 
 	uint64_t hb_seq;
 	uint64_t hb_send_ns[LM_NODE_HB_SLOTS]; /* by seq % SLOTS */
@@ -1438,9 +1441,54 @@ static struct node_rec *rec_get(struct lm_node *n, uint32_t id,
 	return r;
 }
 
+static bool in_list(const uint32_t *ids, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * A join may bring in a partition where a node X outside ours kept
+ * extending its lease by heartbeats this node never saw; after the
+ * transfer X may be FENCING here, and this node its fencer.  That is
+ * possible only while our partition was not quorate (two quorate
+ * partitions cannot coexist; with two_node only a fence command
+ * fences), so after a minority every node that was not in our view is
+ * taken to have had a heartbeat delivered now.  Race without this (found
+ * by tests/sim): the fencer is split off alone, X keeps its lease in the
+ * quorate part, stalls and is cut off; the fencer merges back and fenced
+ * X from the last heartbeat it had seen before the split, while X's
+ * clients still held a valid lease.  Not after a quorate period: a
+ * FENCING node that flaps in and out would push its fence back forever.
+ */
+static void joined_unseen(struct lm_node *n, uint64_t now)
+{
+	struct lm_status_info si;
+
+	if (n->was_quorate)
+		return;
+	lm_state_status(n->st, &si); /* the view before this change */
+	for (unsigned i = 0; i < n->n_nodes; i++) {
+		struct node_rec *r = &n->nodes[i];
+
+		if (r->id != n->c.self &&
+		    !in_list(si.members, si.n_members, r->id) &&
+		    r->last_hb_ns < now)
+			r->last_hb_ns = now;
+	}
+}
+
 void lm_node_confchg(struct lm_node *n, const struct lm_confchg *cc,
 		     uint64_t now)
 {
+	if (cc->n_joined)
+		joined_unseen(n, now);
+	/* quorate still?  Unknown until the decision for the new ring, which
+	 * a merge may overtake */
+	if (cc->n_left)
+		n->was_quorate = false;
 	for (size_t i = 0; i < cc->n_left; i++)
 		rec_get(n, cc->left[i], now);
 	/*
@@ -1507,6 +1555,8 @@ bool lm_node_applied(struct lm_node *n, uint64_t now,
 	struct lm_status_info si;
 
 	lm_state_status(n->st, &si);
+	if (si.quorum_from)
+		n->was_quorate = si.quorate;
 	if (si.quorate || !si.quorum_from)
 		n->decided_out = false;
 	else if (!n->decided_out)

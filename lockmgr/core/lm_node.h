@@ -181,7 +181,8 @@ bool lm_node_settled(const struct lm_node *n);
 /* One event of lm_state, after the apply that produced it. */
 void lm_node_event(struct lm_node *n, const struct lm_ev *ev, uint64_t now,
 		   struct lm_node_actq *q);
-/* A membership change, before lm_state applies it. */
+/* A membership change, before lm_state applies it (the whole change:
+ * joins matter as well as leaves). */
 void lm_node_confchg(struct lm_node *n, const struct lm_confchg *cc,
 		     uint64_t now);
 /* LM_C_HEARTBEAT m of node from delivered (its seq, the version it came

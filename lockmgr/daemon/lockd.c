@@ -227,8 +227,7 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 
 	if (ld->exit_now)
 		return;
-	for (size_t i = 0; i < cc->n_left; i++)
-		lockd_node_seen_absent(ld, cc->left[i]);
+	lockd_lease_confchg(ld, cc);
 	lockd_mounts_confchg(ld, cc);
 	/* chunks of an older transfer round are useless now */
 	lockd_drop_queued_sync(ld);

@@ -251,7 +251,8 @@ void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 void lockd_undecodable(struct lockd *ld, uint32_t from, const uint8_t *buf,
 		       size_t len, int err);
 void lockd_lease_end(struct lockd *ld, const char *why);
-void lockd_node_seen_absent(struct lockd *ld, uint32_t id);
+/* A membership change, before the table applies it (lm_node_confchg). */
+void lockd_lease_confchg(struct lockd *ld, const struct lm_confchg *cc);
 int64_t lockd_heartbeat_age_ms(struct lockd *ld, uint32_t id);
 /* Version of node id's last heartbeat seen here and the lease it
  * announced (0 when unknown). */

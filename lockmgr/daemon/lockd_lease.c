@@ -148,12 +148,9 @@ static uint64_t now_ns(void)
 	return cv_now_ns();
 }
 
-void lockd_node_seen_absent(struct lockd *ld, uint32_t id)
+void lockd_lease_confchg(struct lockd *ld, const struct lm_confchg *cc)
 {
-	uint32_t left[1] = { id };
-	struct lm_confchg cc = { .left = left, .n_left = 1 };
-
-	lm_node_confchg(ld->node, &cc, now_ns());
+	lm_node_confchg(ld->node, cc, now_ns());
 }
 
 int64_t lockd_heartbeat_age_ms(struct lockd *ld, uint32_t id)

@@ -518,6 +518,30 @@ static void test_fence_measured_from_last_fence(void **state)
 	assert_true(fence_sent_at(t, 10 + LEASE + LEASE));
 }
 
+/* This node was in a minority while node 3 stayed in the quorate part
+ * (where it may have extended its lease by heartbeats never seen here):
+ * after the merge its fence is measured from the merge.  After a quorate
+ * period a join pushes nothing back (test_fence_measured_from_last_fence). */
+static void test_fence_after_minority_from_merge(void **state)
+{
+	struct t *t = *state;
+
+	acquire_from(t, 3, 50, 1);
+	t->now = 10 * MS;
+	heartbeat(t, 3, 1, true, t->now);
+	t->now = 20 * MS;
+	leave(t, 2);
+	leave(t, 3);
+	assert_false(lm_node_ready(t->ln));
+	t->now = 500 * MS;
+	join(t, 2);
+	sync_all(t);
+	assert_true(lm_node_ready(t->ln));
+	assert_false(fence_sent_at(t, 10 + LEASE));
+	assert_false(fence_sent_at(t, 500 + LEASE - 1));
+	assert_true(fence_sent_at(t, 500 + LEASE));
+}
+
 /* The lowest node awaits a fence: the next one fences it. */
 static void test_fencer_skips_fencing_node(void **state)
 {
@@ -1102,6 +1126,8 @@ int main(void)
 			test_fence_measured_from_last_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_fencer_skips_fencing_node, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_fence_after_minority_from_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_command,
 						setup_fence_cmd, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_from_send_time,
