@@ -56,7 +56,9 @@
  * counted from delivery instead of send (all members deliver at the
  * same instant here), and an extension without quorum, a skipped
  * verify_held or a missed OWNER-elsewhere loss (other paths cover them
- * in this model).  Its long runs found three real bugs (see git log).
+ * in this model).  Its long runs found four real bugs (see git log; the
+ * fourth, a fencer back from a minority, once it modelled quorum
+ * decisions).
  *
  *   lm_sim [--seed S] [--steps N] [--nodes K] [--lease MS] [--verbose]
  */
