@@ -296,8 +296,9 @@ int lm_state_getlk(const struct lm_state *st, const struct lm_res *res,
 		   uint64_t start, uint64_t end,
 		   struct lm_lock_entry *conflict);
 
-/* The node that sends LM_C_FENCE: the lowest member id not kept out, 0 if
- * not ready. */
+/* The lowest member id not kept out, 0 if not ready.  The fencer (the
+ * node that sends LM_C_FENCE) is the lowest of those not itself awaiting
+ * a fence, this one when all are (lm_node.c). */
 uint32_t lm_state_fencer(const struct lm_state *st);
 /* Nodes that await a fence; returns the count (may exceed max, only max
  * ids are stored).  This includes FENCING nodes that are members again

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "lm_node.h"
 #include "log.h"
 
 #define CONF_FILE_MAX (1024 * 1024)
@@ -143,15 +144,10 @@ uint32_t lockd_conf_lease_derive(uint32_t detection_ms)
 
 uint64_t lockd_conf_fence_wait_ms(const struct lockd_conf *c)
 {
-	uint64_t lease = c->lease_timeout_ms;
-	uint64_t wait;
-
-	/* round the drift allowance up: never wait less than needed */
-	wait = lease + (lease * c->clock_drift_ppm + 999999) / 1000000;
-	wait += c->fence_margin_ms;
-	if (c->watchdog_device[0])
-		wait += c->watchdog_timeout_ms;
-	return wait;
+	/* the fencer's arithmetic lives with its decision (lm_node.c) */
+	return lm_node_fence_wait_ms(c->lease_timeout_ms, c->clock_drift_ppm,
+				     c->fence_margin_ms, c->watchdog_device[0] ?
+				     c->watchdog_timeout_ms : 0);
 }
 
 static int parse_u64(const char *v, uint64_t *out)

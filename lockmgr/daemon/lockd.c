@@ -217,7 +217,7 @@ void lockd_deliver(struct lockd *ld, uint32_t from, const uint8_t *buf,
 	if (epoch_persist(ld))
 		return;
 	route_events(ld);
-	lockd_proto_check(ld);
+	lockd_node_applied(ld);
 }
 
 void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
@@ -227,8 +227,7 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 
 	if (ld->exit_now)
 		return;
-	for (size_t i = 0; i < cc->n_left; i++)
-		lockd_node_seen_absent(ld, cc->left[i]);
+	lockd_lease_confchg(ld, cc);
 	lockd_mounts_confchg(ld, cc);
 	/* chunks of an older transfer round are useless now */
 	lockd_drop_queued_sync(ld);
@@ -242,7 +241,7 @@ void lockd_confchg(struct lockd *ld, const struct lm_confchg *cc)
 	if (epoch_persist(ld))
 		return;
 	route_events(ld);
-	lockd_proto_check(ld);
+	lockd_node_applied(ld);
 	/*
 	 * Any membership change during a transfer restarts it (lm_state.h),
 	 * so every member answers every change that leaves the table
@@ -277,6 +276,7 @@ void lockd_ring(struct lockd *ld, const struct lm_ring *ring)
 		return;
 	}
 	route_events(ld);
+	lockd_node_applied(ld);
 	ld->quorum_resend = true;
 	lockd_tp_send_quorum(ld);
 }
@@ -670,7 +670,10 @@ static int setup(struct lockd *ld, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	lm_evq_init(&ld->evq);
-	lockd_res_init(ld);
+	if (lockd_res_init(ld)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	ret = epoch_init(ld, err, errlen);
 	if (ret)
 		return ret;

@@ -5,9 +5,12 @@
  * csvfs-lockd is a single-threaded imperative shell around the pure lock
  * table (lm_state.h): one epoll loop (lockd.c) over the transport
  * (lockd_cpg.c: corosync CPG + quorum, or standalone), the client socket
- * (lockd_client.c), a timer tick and a signalfd.  Cluster events of the
- * table are routed back to clients by lockd_res.c; leases, heartbeats and
- * fencing live in lockd_lease.c.
+ * (lockd_client.c), a timer tick and a signalfd.  What this node does
+ * about the table - local ownership, requests and resends, the lease and
+ * the fencer's timing - is decided by the pure lm_node (lm_node.h), which
+ * the simulator runs too; lockd_res.c and lockd_lease.c feed it and carry
+ * out its actions (cluster messages, client replies and events, the
+ * watchdog, fence commands).
  *
  * Concurrency: everything here is touched only by the loop thread (the
  * only thread), so no field needs a lock.  lm_state is never re-entered:
@@ -23,13 +26,13 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "lm_node.h"
 #include "lm_proto.h"
 #include "lm_state.h"
 
 #define LOCKD_TICK_MS 50	  /* timer tick: lease, fencing, retries */
 #define LOCKD_CLIENT_MAX 1024	  /* connected clients */
 #define LOCKD_CLIENT_QMAX 8192	  /* queued replies before we drop one */
-#define LOCKD_HB_SLOTS 64	  /* heartbeat send times remembered */
 #define LOCKD_FENCE_RETRY_MS 5000 /* failed fence command: retry after */
 
 struct lockd_client;
@@ -53,75 +56,6 @@ struct lockd_cout {
 	struct lockd_cout *next; /* first: lockd_cpg.c relies on it */
 	struct lm_cmsg msg;	 /* sync_data.data points at data */
 	uint8_t data[];		 /* a SYNC_DATA chunk */
-};
-
-/* A client waiting for an EX ownership this node is getting. */
-struct lockd_wait {
-	struct lockd_wait *next;
-	struct lockd_client *client;
-	uint32_t seq;
-	uint64_t start_ns; /* the client's acquire arrived (latency) */
-	uint32_t flags; /* LM_ACQ_* */
-};
-
-/* A client holding an EX ownership of this node. */
-struct lockd_holder {
-	struct lockd_holder *next;
-	struct lockd_client *client;
-	uint32_t seq;	   /* of the acquire that gave it (for cancel) */
-	bool revoke_sent;  /* LM_S_EV_REVOKE pushed, answer awaited */
-};
-
-enum lockd_own_state {
-	OWN_ACQUIRING = 1, /* cluster ACQUIRE in flight (req_id) */
-	OWN_HELD,	   /* this node owns it at epoch */
-	OWN_REVOKING,	   /* revoke pushed, waiting for the holders */
-	OWN_RELEASING,	   /* cluster RELEASE in flight (req_id) */
-	OWN_LOST,	   /* lease ended: clients told, release when ready */
-};
-
-/* This node's local view of one EX resource it deals with. */
-struct lockd_own {
-	struct lockd_link link; /* in lockd.owns */
-	struct lm_res res;
-	enum lockd_own_state state;
-	uint64_t epoch;
-	uint64_t req_id;	/* ACQUIRING / RELEASING request */
-	uint64_t granted_ns;
-	uint64_t revoke_ns;	/* when the revoke was pushed */
-	bool revoke_warned;
-	bool handoff;		/* granted by hand-off, not claimed yet */
-	uint64_t idle_since_ns; /* no holder since */
-	struct lockd_holder *holders;
-	struct lockd_wait *waiters; /* parked client acquires, FIFO */
-};
-
-enum lockd_req_kind {
-	REQ_ACQUIRE = 1, /* for an own entry */
-	REQ_RELEASE,	 /* for an own entry */
-	REQ_PLOCK,	 /* for a client request */
-	REQ_ADMIN,	 /* for a client request */
-	REQ_INTERNAL,	 /* fire and forget (cleanup on disconnect) */
-};
-
-enum lockd_req_state {
-	RS_SENT = 1,	/* queued or multicast, no answer yet */
-	RS_WAIT_READY,	/* answered NOQUORUM/SYNCING: resend after READY */
-	RS_QUEUED,	/* waiting in the table: resend after SYNC_INSTALLED */
-};
-
-/* A cluster request of this node, by its node-local req_id. */
-struct lockd_req {
-	struct lockd_link link; /* in lockd.reqs */
-	uint64_t req_id;
-	enum lockd_req_kind kind;
-	enum lockd_req_state state;
-	struct lm_cmsg msg;	    /* what to resend */
-	struct lockd_own *own;	    /* ACQUIRE / RELEASE */
-	struct lockd_client *client; /* PLOCK / ADMIN; NULL once gone */
-	uint32_t seq;		    /* the client's request */
-	bool canceled;		    /* SETW canceled: undo a late grant */
-	uint64_t sent_ns;
 };
 
 /* A (file, space, owner) a client used for plocks: released on close. */
@@ -152,21 +86,11 @@ struct lockd_client {
 	unsigned outq_len;
 };
 
-/* What this lockd remembers of each node (not replicated). */
-struct lockd_node_rec {
+/* A fence command running for a node (lockd_lease.c). */
+struct lockd_fence_child {
 	uint32_t id;
-	uint64_t last_hb_ns;	 /* delivery of its latest heartbeat */
-	bool hb_seen;
-	uint64_t fence_sent_ns;	 /* LM_C_FENCE multicast at */
-	uint64_t fence_sent_gen; /* ld->ready_gen when it was sent */
-	pid_t fence_pid;	 /* fence_command running, or 0 */
-	uint64_t fence_started_ns;
-	int fence_result;	 /* -1 none yet, 0 confirmed, >0 failed */
-	uint64_t fence_failed_ns;
-	uint16_t hb_version;	 /* version of its last heartbeat, 0 none */
-	uint32_t hb_lease_ms;	 /* its lease, from a version 3 heartbeat */
-	bool lease_warned;	 /* longer lease than ours: said once */
-	uint16_t bad_version;	 /* undecodable version last logged */
+	pid_t pid; /* 0: slot free */
+	uint64_t started_ns;
 };
 
 struct lockd_grant_seen {
@@ -214,27 +138,22 @@ struct lockd {
 	bool two_node_no_qdevice;	/* corosync two_node without a device */
 	struct lockd_cout *outq, *outq_tail; /* to multicast, in order */
 	unsigned outq_len;
-	bool kept_out;		/* this node is LM_NODE_INCOMPATIBLE */
+	bool kept_out;		/* this node is LM_NODE_INCOMPATIBLE (lm_node) */
 
-	/* leases (lockd_lease.c) */
-	uint64_t hb_seq;
-	uint64_t hb_send_ns[LOCKD_HB_SLOTS]; /* by seq % SLOTS */
-	uint64_t hb_next_ns;
+	/* this node's decisions (lm_node.h), carried out by lockd_res.c and
+	 * lockd_lease.c; acts is drained by lockd_node_run only */
+	struct lm_node *node;
+	struct lm_node_actq acts;
+	bool acts_running;	/* lockd_node_run is draining acts */
+
+	/* leases (lockd_lease.c): mirrors of the last LM_NA_LEASE */
 	bool lease_valid;
 	uint64_t lease_deadline_ns;
 	int wd_fd;
-	struct lockd_node_rec nodes[2 * LM_MAX_NODES];
-	unsigned n_nodes;
+	struct lockd_fence_child fence_children[2 * LM_MAX_NODES];
 
 	/* requests and ownership (lockd_res.c) */
-	uint64_t next_req_id;
-	struct lockd_link reqs;
-	struct lockd_link owns;
 	struct lockd_link grants; /* lockd_grant_seen, for OWNERS age */
-	bool ready;
-	/* bumped at every LM_EV_READY: a FENCE or heartbeat sent in an
-	 * earlier ready period may have been dropped by a ring change */
-	uint64_t ready_gen;
 
 	/* csvfs mounts of every node (lockd_mounts.c), not replicated */
 	struct lm_volume_entry *mounts;
@@ -312,8 +231,9 @@ void lockd_tp_send_hello(struct lockd *ld, const struct lm_confchg *cc);
 uint16_t lockd_wire_version(struct lockd *ld);
 /* LM_EV_PROTO and LM_EV_EXCLUDED: say what changed, on every node. */
 void lockd_proto_event(struct lockd *ld, const struct lm_ev *ev);
-/* After an apply: is this node kept out now?  Ends the lease if so. */
-void lockd_proto_check(struct lockd *ld);
+/* After an apply and its events: lm_node_applied (kept out now?  a
+ * decided "not quorate"?  Either ends the lease). */
+void lockd_node_applied(struct lockd *ld);
 
 /* ---- lockd_lease.c ---- */
 int lockd_lease_init(struct lockd *ld, char *err, size_t errlen);
@@ -331,34 +251,42 @@ void lockd_heartbeat_delivered(struct lockd *ld, uint32_t from,
 void lockd_undecodable(struct lockd *ld, uint32_t from, const uint8_t *buf,
 		       size_t len, int err);
 void lockd_lease_end(struct lockd *ld, const char *why);
-void lockd_node_seen_absent(struct lockd *ld, uint32_t id);
+/* A membership change, before the table applies it (lm_node_confchg). */
+void lockd_lease_confchg(struct lockd *ld, const struct lm_confchg *cc);
 int64_t lockd_heartbeat_age_ms(struct lockd *ld, uint32_t id);
 /* Version of node id's last heartbeat seen here and the lease it
  * announced (0 when unknown). */
 void lockd_node_wire(struct lockd *ld, uint32_t id, uint16_t *hb_version,
 		     uint32_t *lease_ms);
 void lockd_fence_child_exited(struct lockd *ld);
-void lockd_fenced(struct lockd *ld, uint32_t id);
+/* Carry out a fence action of lm_node (LM_NA_FENCE_CMD / _KILL). */
+void lockd_fence_act(struct lockd *ld, const struct lm_node_act *a);
+/* The lease was extended (LM_NA_LEASE): keep the watchdog fed. */
+void lockd_lease_extended(struct lockd *ld, uint64_t now);
 
 /* ---- lockd_res.c ---- */
-void lockd_res_init(struct lockd *ld);
+int lockd_res_init(struct lockd *ld);
 void lockd_res_fini(struct lockd *ld);
+/* Carry out (and reset) what lm_node decided; re-entrant calls return at
+ * once, the outer call carries out what they queued. */
+void lockd_node_run(struct lockd *ld);
 void lockd_route_event(struct lockd *ld, const struct lm_ev *ev);
-struct lockd_req *lockd_req_new(struct lockd *ld, enum lockd_req_kind kind,
-				const struct lm_cmsg *m);
-void lockd_req_free(struct lockd_req *r);
+uint64_t lockd_request(struct lockd *ld, enum lm_node_req_kind kind,
+		       const struct lm_cmsg *m, struct lockd_client *c,
+		       uint32_t seq);
 void lockd_acquire(struct lockd *ld, struct lockd_client *c, uint32_t seq,
 		   uint64_t fileid, uint32_t flags);
 int lockd_client_release(struct lockd *ld, struct lockd_client *c,
 			 uint64_t fileid, uint64_t epoch);
-bool lockd_cancel_acquire(struct lockd *ld, struct lockd_client *c,
-			  uint32_t seq);
+void lockd_cancel(struct lockd *ld, struct lockd_client *c, uint32_t cseq,
+		  uint32_t seq);
 void lockd_res_client_gone(struct lockd *ld, struct lockd_client *c);
-void lockd_lease_lost_all(struct lockd *ld);
 void lockd_res_tick(struct lockd *ld, uint64_t now);
 int64_t lockd_grant_age_ms(struct lockd *ld, const struct lm_res *res);
 unsigned lockd_release_all(struct lockd *ld);
 bool lockd_res_settled(struct lockd *ld);
+int lockd_res_own_info(struct lockd *ld, const struct lm_res *res,
+		       struct lm_node_own_info *out);
 
 /* ---- lockd_client.c ---- */
 int lockd_client_init(struct lockd *ld, char *err, size_t errlen);

@@ -345,23 +345,19 @@ void lockd_proto_event(struct lockd *ld, const struct lm_ev *ev)
 			      false));
 }
 
-void lockd_proto_check(struct lockd *ld)
+/* Whether this node is kept out, and ending the lease when it becomes
+ * so or when corosync decided "not quorate", are lm_node's decisions;
+ * what being kept out means for sending is ours. */
+void lockd_node_applied(struct lockd *ld)
 {
-	struct lm_node_entry e;
-	bool out = lm_state_node(ld->st, ld->our_id, &e) == 0 &&
-		   e.state == LM_NODE_INCOMPATIBLE;
+	bool out = lm_node_applied(ld->node, cv_now_ns(), &ld->acts);
+	bool was = ld->kept_out;
 
-	if (out == ld->kept_out)
-		return;
 	ld->kept_out = out;
-	if (out) {
-		lockd_lease_end(ld, "this node is kept out of the cluster "
-			       "(protocol versions)");
-		return;
-	}
-	log_notice("this node takes part in the cluster again (protocol "
-		   "version %u)", lockd_wire_version(ld));
-	lockd_lease_heartbeat_now(ld);
+	lockd_node_run(ld);
+	if (was && !out)
+		log_notice("this node takes part in the cluster again "
+			   "(protocol version %u)", lockd_wire_version(ld));
 }
 
 /* ---- quorum view ---- */
@@ -502,6 +498,7 @@ static int standalone_init(struct lockd *ld)
 	ld->quorum_info.expected_votes = 1;
 	ld->quorum_info.total_votes = 1;
 	ld->quorum_info.quorum = 1;
+	lockd_lease_resolve(ld, 0); /* once our_id is known */
 	lockd_ring(ld, &ring);
 	lockd_confchg(ld, &cc);
 	return 0;
@@ -940,10 +937,8 @@ int lockd_tp_init(struct lockd *ld, char *err, size_t errlen)
 	default_names(ld);
 	if (ret)
 		return ret;
-	if (ld->conf.transport == LOCKD_TRANSPORT_STANDALONE) {
-		lockd_lease_resolve(ld, 0);
+	if (ld->conf.transport == LOCKD_TRANSPORT_STANDALONE)
 		return standalone_init(ld);
-	}
 	return 0;
 }
 

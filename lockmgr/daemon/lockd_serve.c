@@ -163,7 +163,6 @@ static void serve_plock(struct lockd *ld, struct lockd_client *c,
 			const struct lm_smsg *m)
 {
 	const struct lm_s_plock *p = &m->u.plock;
-	struct lockd_req *r;
 	struct lm_cmsg cm;
 
 	if (!plock_valid(p, false)) {
@@ -176,11 +175,7 @@ static void serve_plock(struct lockd *ld, struct lockd_client *c,
 	}
 	remember_plowner(c, p);
 	plock_to_cmsg(c, p, &cm);
-	r = lockd_req_new(ld, REQ_PLOCK, &cm);
-	if (!r)
-		return;
-	r->client = c;
-	r->seq = m->seq;
+	lockd_request(ld, LM_NREQ_PLOCK, &cm, c, m->seq);
 }
 
 static void serve_getlk(struct lockd *ld, struct lockd_client *c,
@@ -207,29 +202,7 @@ static void serve_getlk(struct lockd *ld, struct lockd_client *c,
 static void serve_cancel(struct lockd *ld, struct lockd_client *c,
 			 const struct lm_smsg *m)
 {
-	uint32_t seq = m->u.cancel.seq;
-	struct lockd_link *p, *t;
-	struct lm_cmsg cm;
-
-	if (lockd_cancel_acquire(ld, c, seq)) {
-		lockd_client_reply(ld, c, m->seq, 0, 0);
-		return;
-	}
-	lk_for_each_safe(p, t, &ld->reqs) {
-		struct lockd_req *r = lk_entry(p, struct lockd_req, link);
-
-		if (r->client != c || r->seq != seq || r->kind != REQ_PLOCK ||
-		    r->canceled || r->msg.u.plock.op != LM_PL_SETW)
-			continue;
-		r->canceled = true; /* a late grant is undone */
-		lockd_client_reply(ld, c, seq, LM_ERR_CANCELED, 0);
-		cm = r->msg;
-		cm.u.plock.op = LM_PL_CANCEL;
-		lockd_req_new(ld, REQ_INTERNAL, &cm);
-		lockd_client_reply(ld, c, m->seq, 0, 0);
-		return;
-	}
-	lockd_client_reply(ld, c, m->seq, ENOENT, 0);
+	lockd_cancel(ld, c, m->seq, m->u.cancel.seq);
 }
 
 /* ---- queries ---- */
@@ -490,7 +463,6 @@ static void serve_admin(struct lockd *ld, struct lockd_client *c,
 {
 	const struct lm_s_admin *a = &m->u.admin;
 	struct lm_cmsg cm = { 0 };
-	struct lockd_req *r;
 	uint32_t target = ld->our_id;
 
 	if (ld->stopping) {
@@ -520,11 +492,7 @@ static void serve_admin(struct lockd *ld, struct lockd_client *c,
 	}
 	log_notice("admin: %s of node %u requested by pid %d",
 		   lm_cmsg_type_name(cm.type), target, (int)c->pid);
-	r = lockd_req_new(ld, REQ_ADMIN, &cm);
-	if (!r)
-		return;
-	r->client = c;
-	r->seq = m->seq;
+	lockd_request(ld, LM_NREQ_ADMIN, &cm, c, m->seq);
 }
 
 void lockd_serve(struct lockd *ld, struct lockd_client *c,
