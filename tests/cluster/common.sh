@@ -80,6 +80,21 @@ declare -a CV_LOCKD_BIN=()
 declare -A CV_PROBEPID=() CV_PROBEFD=() CV_PROBEMARK=() CV_PROBENODE=()
 declare -a CV_EXTRA_PIDS=()
 
+# jq -e: jq 1.6 exits 0 when its input is empty, so a check piped from a
+# command that failed and printed nothing would pass.  With -e, empty
+# input is a failure here (exit 4, as jq documents for "no result").
+jq() {
+	local in
+
+	case " $* " in
+	*" -e "* | *" -en "* | *" -ne "*) ;;
+	*) command jq "$@"; return ;;
+	esac
+	in=$(cat)
+	[ -n "${in//[[:space:]]/}" ] || return 4
+	printf '%s\n' "$in" | command jq "$@"
+}
+
 # ------------------------------------------------------------------------
 # Messages, time, results.
 

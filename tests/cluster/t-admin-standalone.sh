@@ -28,6 +28,21 @@ declare -A probe_pid=() probe_fd=()
 
 notrun() { echo "$name: not run: $*"; exit 77; }
 
+# jq -e: jq 1.6 exits 0 when its input is empty, so a check piped from a
+# command that failed and printed nothing would pass.  With -e, empty
+# input is a failure here (exit 4, as jq documents for "no result").
+jq() {
+	local in
+
+	case " $* " in
+	*" -e "* | *" -en "* | *" -ne "*) ;;
+	*) command jq "$@"; return ;;
+	esac
+	in=$(cat)
+	[ -n "${in//[[:space:]]/}" ] || return 4
+	printf '%s\n' "$in" | command jq "$@"
+}
+
 fail() {
 	echo "$name: FAIL: $*" >&2
 	if [ -n "$work" ]; then
@@ -150,11 +165,12 @@ EOF
 	>"$work/lockd.log" 2>&1 &
 lockd_pid=$!
 for i in $(seq 200); do
-	adm --json status 2>/dev/null | jq -e '.ready' >/dev/null && break
+	adm --json status 2>/dev/null | jq -e '.ready == true' >/dev/null && break
 	kill -0 "$lockd_pid" 2>/dev/null || fail "lockd exited at start"
 	sleep 0.05
 done
-adm --json status 2>/dev/null | jq -e '.ready' >/dev/null || fail "lockd not ready"
+adm --json status 2>/dev/null | jq -e '.ready == true' >/dev/null ||
+	fail "lockd not ready"
 
 log "status"
 expect_rc 0 "status" adm status
