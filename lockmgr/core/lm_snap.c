@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lm_cur.h"
 #include "lm_state.h"
 #include "lm_state_i.h"
 
@@ -20,92 +21,10 @@
  * Snapshot codec: one walker for both directions
  */
 
-/*
- * A position in a snapshot being written (out != NULL) or read (in !=
- * NULL), as lm_proto.c walks messages: the x_ functions below write a
- * field when encoding and read it when decoding, so that the two
- * directions cannot drift apart.  The first overrun is remembered in err
- * (-ENOSPC writing, -EBADMSG reading) and turns every later step into a
- * no-op; a field not read keeps its value.
- */
-struct snap_cur {
-	uint8_t *out;
-	const uint8_t *in;
-	size_t cap; /* bytes at out or in */
-	size_t off; /* next byte */
-	int err;
-};
-
-static bool cur_enc(const struct snap_cur *c)
-{
-	return c->out != NULL;
-}
-
-static size_t cur_left(const struct snap_cur *c)
-{
-	return c->cap - c->off;
-}
-
-/* Reserve n bytes at the cursor; false (and err set) if they do not fit. */
-static bool cur_take(struct snap_cur *c, size_t n, size_t *at)
-{
-	if (c->err)
-		return false;
-	if (n > cur_left(c)) {
-		c->err = cur_enc(c) ? -ENOSPC : -EBADMSG;
-		return false;
-	}
-	*at = c->off;
-	c->off += n;
-	return true;
-}
-
-/* A little-endian unsigned integer of n bytes. */
-static void x_uint(struct snap_cur *c, uint64_t *v, size_t n)
-{
-	size_t at;
-
-	if (!cur_take(c, n, &at))
-		return;
-	if (cur_enc(c)) {
-		for (size_t i = 0; i < n; i++)
-			c->out[at + i] = (uint8_t)(*v >> (8 * i));
-		return;
-	}
-	*v = 0;
-	for (size_t i = 0; i < n; i++)
-		*v |= (uint64_t)c->in[at + i] << (8 * i);
-}
-
-/* Typed wrappers; *v is only written when decoding. */
-#define SNAP_X_UINT(name, type, n)                \
-	static void name(struct snap_cur *c, type *v) \
-	{                                             \
-		uint64_t t = *v;                      \
-		x_uint(c, &t, n);                     \
-		if (!cur_enc(c))                      \
-			*v = (type)t;                 \
-	}
-SNAP_X_UINT(x_u8, uint8_t, 1)
-SNAP_X_UINT(x_u32, uint32_t, 4)
-SNAP_X_UINT(x_u64, uint64_t, 8)
-#undef SNAP_X_UINT
-
-/* Raw bytes of a fixed-size array. */
-static void x_raw(struct snap_cur *c, void *p, size_t n)
-{
-	size_t at;
-
-	if (!cur_take(c, n, &at))
-		return;
-	if (cur_enc(c))
-		memcpy(c->out + at, p, n);
-	else
-		memcpy(p, c->in + at, n);
-}
+/* The snapshot walks with the messages' cursor (lm_cur.h). */
 
 /* The nodes, sorted by id. */
-static int x_nodes(struct snap_cur *c, struct lm_state *st)
+static int x_nodes(struct lm_cur *c, struct lm_state *st)
 {
 	x_u32(c, &st->n_nodes);
 	if (!cur_enc(c) && (c->err || st->n_nodes > LM_MAX_NODES))
@@ -165,7 +84,7 @@ static int lock_add(struct lm_state *ns, struct lm_rsrc *r, uint8_t s,
 
 /* Whether a decoded resource head (before its locks) is acceptable after
  * prev (NULL for the first resource). */
-static bool res_ok(const struct snap_cur *c, const struct lm_state *ns,
+static bool res_ok(const struct lm_cur *c, const struct lm_state *ns,
 		   const struct lm_rsrc *r, const struct lm_res *prev,
 		   uint32_t n_locks)
 {
@@ -179,7 +98,7 @@ static bool res_ok(const struct snap_cur *c, const struct lm_state *ns,
 
 /* One resource and its held locks.  Decoding fills r, a new zeroed entry
  * that follows prev. */
-static int x_rsrc(struct snap_cur *c, struct lm_state *st, struct lm_rsrc *r,
+static int x_rsrc(struct lm_cur *c, struct lm_state *st, struct lm_rsrc *r,
 		  const struct lm_res *prev)
 {
 	uint32_t n_locks = lm_res_n_held(r);
@@ -220,7 +139,7 @@ static int x_rsrc(struct snap_cur *c, struct lm_state *st, struct lm_rsrc *r,
 
 /* Decode the next resource into a new entry of ns; *prev is the one
  * before it (unless first), and becomes this one. */
-static int res_decode(struct snap_cur *c, struct lm_state *ns,
+static int res_decode(struct lm_cur *c, struct lm_state *ns,
 		      struct lm_res *prev, bool first)
 {
 	struct lm_rsrc *r = calloc(1, sizeof(*r));
@@ -244,7 +163,7 @@ static int res_decode(struct snap_cur *c, struct lm_state *ns,
  * The whole snapshot.  Encoding writes st and the n_res resources of v;
  * decoding fills st, a new table, checking each record as it comes.
  */
-static int x_snap(struct snap_cur *c, struct lm_state *st,
+static int x_snap(struct lm_cur *c, struct lm_state *st,
 		  struct lm_rsrc **v, uint32_t n_res)
 {
 	uint32_t magic = LM_SNAP_MAGIC, format = LM_SNAP_FORMAT;
@@ -277,7 +196,7 @@ int lm_state_snapshot(const struct lm_state *st, uint8_t **buf, size_t *len)
 {
 	size_t size = LM_SNAP_HDR_LEN + 4 + st->n_nodes * LM_SNAP_NODE_LEN + 4;
 	uint64_t n = st->n_resources;
-	struct snap_cur c = { 0 };
+	struct lm_cur c = { 0 };
 	struct lm_rsrc **v;
 	int rc = lm_res_sorted(st, &v);
 
@@ -328,7 +247,7 @@ uint64_t lm_state_digest(const struct lm_state *st)
 /* Decode buf into a new table (nodes, resources, version, epoch). */
 int lm_snap_decode(const uint8_t *buf, size_t len, struct lm_state **out)
 {
-	struct snap_cur c = { .in = buf, .cap = len };
+	struct lm_cur c = { .in = buf, .cap = len };
 	struct lm_state *ns = lm_state_new();
 	int rc;
 

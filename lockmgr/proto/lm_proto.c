@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lm_cur.h"
 #include "lm_proto.h"
 
 uint64_t lm_checksum64(uint64_t seed, const void *data, size_t len)
@@ -69,113 +70,21 @@ _Static_assert(LM_HDR_LEN + 4 + 4 + LM_SYNC_CHUNK <= LM_MSG_MAX,
 /* ------------------------------------------------------------------------
  * Byte order and the cursor.
  */
-static void put_le(uint8_t *p, uint64_t v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 static void put_le16(uint8_t *p, uint16_t v)
 {
-	put_le(p, v, 2);
+	lm_put_le(p, v, 2);
 }
 static void put_le32(uint8_t *p, uint32_t v)
 {
-	put_le(p, v, 4);
+	lm_put_le(p, v, 4);
 }
 static uint16_t get_le16(const uint8_t *p)
 {
-	return (uint16_t)get_le(p, 2);
+	return (uint16_t)lm_get_le(p, 2);
 }
 static uint32_t get_le32(const uint8_t *p)
 {
-	return (uint32_t)get_le(p, 4);
-}
-
-/*
- * A position in a buffer being written (out != NULL) or read (in != NULL).
- * The first overflow is remembered in err (-ENOSPC when writing, -EBADMSG
- * when reading) and turns every later step into a no-op, so walkers need
- * not check after each field.
- */
-struct lm_cur {
-	uint8_t *out;
-	const uint8_t *in;
-	size_t cap; /* bytes at out or in */
-	size_t off; /* next byte */
-	int err;
-	unsigned version; /* of the message: walkers add fields by it */
-};
-
-static bool cur_enc(const struct lm_cur *c)
-{
-	return c->out != NULL;
-}
-
-/* Reserve n bytes at the cursor; false (and err set) if they do not fit. */
-static bool cur_take(struct lm_cur *c, size_t n, size_t *at)
-{
-	if (c->err)
-		return false;
-	if (n > c->cap - c->off) {
-		c->err = cur_enc(c) ? -ENOSPC : -EBADMSG;
-		return false;
-	}
-	*at = c->off;
-	c->off += n;
-	return true;
-}
-
-/* An unsigned integer of n bytes.  *v is only written when decoding. */
-static void x_uint(struct lm_cur *c, uint64_t *v, size_t n)
-{
-	size_t at;
-
-	if (!cur_take(c, n, &at))
-		return;
-	if (cur_enc(c))
-		put_le(c->out + at, *v, n);
-	else
-		*v = get_le(c->in + at, n);
-}
-
-#define LM_X_UINT(name, type, n)                                               \
-	static void name(struct lm_cur *c, type *v)                            \
-	{                                                                      \
-		uint64_t t = (uint64_t)*v;                                     \
-		x_uint(c, &t, n);                                              \
-		if (!cur_enc(c))                                               \
-			*v = (type)t;                                          \
-	}
-LM_X_UINT(x_u8, uint8_t, 1)
-LM_X_UINT(x_u16, uint16_t, 2)
-LM_X_UINT(x_u32, uint32_t, 4)
-LM_X_UINT(x_u64, uint64_t, 8)
-/* Signed fields travel as their two's complement bit pattern. */
-LM_X_UINT(x_s32, int32_t, 4)
-LM_X_UINT(x_s64, int64_t, 8)
-#undef LM_X_UINT
-
-/* Raw bytes of a fixed-size array. */
-static void x_raw(struct lm_cur *c, uint8_t *p, size_t n)
-{
-	size_t at;
-
-	if (!cur_take(c, n, &at))
-		return;
-	if (cur_enc(c))
-		memcpy(c->out + at, p, n);
-	else
-		memcpy(p, c->in + at, n);
+	return (uint32_t)lm_get_le(p, 4);
 }
 
 /*

@@ -22,7 +22,7 @@
  * Bodies are fixed fields in the order of the structs below, integers
  * little endian, strings as fixed-size NUL-padded arrays, lists as a u32
  * count followed by the entries.  Byte-order conversion lives only in
- * lm_proto.c.
+ * lm_cur.h, the cursor the codecs walk with.
  *
  * Decoders are total: any input, of any length, either decodes into a
  * fully initialised struct or is rejected with -EBADMSG (malformed,
