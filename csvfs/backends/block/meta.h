@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * meta: the metadata engine of a block volume, run by its coordinator.
+ *
+ * One engine per volume, on the coordinator node only, driven by one
+ * thread (libext2fs is not thread-safe): it owns the ext2_filsys, the
+ * iotxn io_manager and the jbd2 journal.  Every other part of csvfs
+ * reaches it through requests (local calls queued to that thread, or
+ * the coordinator channel from other nodes); nothing else touches the
+ * file system's metadata.
+ *
+ * Objects are named by their ext4 inode number (the volume's stable
+ * file id, csvfs's st_ino and the lock manager's resource key).
+ *
+ * Transactions: each mutating call leaves its metadata writes in the
+ * open journal transaction; cvb_meta_commit makes everything since the
+ * last commit durable as one transaction (the engine's thread commits
+ * when its queue runs empty, and before answering an fsync).  A call
+ * that fails changes nothing on disk or in memory.
+ *
+ * File data never passes through the engine: the owner of a file reads
+ * and writes the LUN at the physical blocks cvb_meta_map gives.  Writing
+ * where no block is allocated first asks cvb_meta_alloc, which allocates
+ * whole granules (CVB_GRANULE bytes, aligned in the file), zeroes them
+ * on the LUN and commits them as initialised extents before answering,
+ * so a crash never exposes another file's old blocks.
+ *
+ * Freeing (truncate, punch, unlink of the last link with no opens):
+ * before blocks go back to the free pool the engine calls the volume's
+ * recall hook for the file, which returns once no node holds the old
+ * map (or the holders were fenced); then the map generation of the file
+ * is bumped.
+ *
+ * Every call returns 0 (or a length where said) or -errno, errno values
+ * as ext4 gives them.  Buffers belong to the caller.
+ */
+#ifndef CSVFS_BLOCK_META_H
+#define CSVFS_BLOCK_META_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "backend.h"
+
+/* Allocation unit in a file: 1 MiB, aligned to its own size. */
+#define CVB_GRANULE (1u << 20)
+
+/* The root directory (EXT2_ROOT_INO). */
+#define CVB_ROOT_INO 2
+
+struct cvb_meta;
+
+/* One mapped range of a file, in bytes: file offset off..off+len-1 lives
+ * at LUN byte offset phys..phys+len-1, or is a hole when phys is 0. */
+struct cvb_extent {
+	uint64_t off;
+	uint64_t len;
+	uint64_t phys;
+};
+
+/* Called (on the engine's thread) before blocks of ino are freed;
+ * returns once no node holds its map any more, or -errno to refuse the
+ * operation (which then fails with that error and changes nothing). */
+typedef int (*cvb_recall_fn)(void *arg, uint64_t ino);
+
+struct cvb_meta_opts {
+	cvb_recall_fn recall;	/* NULL: nothing to recall (tests) */
+	void *recall_arg;
+};
+
+/* Open the volume on path (image file or block device): check the
+ * superblock and features (-EOPNOTSUPP with the feature named in err for
+ * ones csvfs cannot write safely), replay the journal if it needs
+ * recovery, process the orphan list, start journaling. */
+int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
+		  struct cvb_meta **out, char *err, size_t errlen);
+/* Commit, checkpoint, mark the file system clean, close. */
+int cvb_meta_close(struct cvb_meta *m);
+/* Make every change since the last commit durable (no-op when none). */
+int cvb_meta_commit(struct cvb_meta *m);
+
+int cvb_meta_getattr(struct cvb_meta *m, uint64_t ino, struct stat *st);
+int cvb_meta_lookup(struct cvb_meta *m, uint64_t dir, const char *name,
+		    struct stat *st);
+/* to_set: CV_SET_* (backend.h).  A smaller size frees blocks past it
+ * (after the recall); a larger one leaves a hole. */
+int cvb_meta_setattr(struct cvb_meta *m, uint64_t ino,
+		     const struct stat *attr, int to_set, struct stat *st);
+/* Regular files, devices, fifos, sockets (by mode's type). */
+int cvb_meta_mknod(struct cvb_meta *m, uint64_t dir, const char *name,
+		   mode_t mode, dev_t rdev, const struct cv_cred *cred,
+		   struct stat *st);
+int cvb_meta_mkdir(struct cvb_meta *m, uint64_t dir, const char *name,
+		   mode_t mode, const struct cv_cred *cred, struct stat *st);
+int cvb_meta_symlink(struct cvb_meta *m, uint64_t dir, const char *name,
+		     const char *target, const struct cv_cred *cred,
+		     struct stat *st);
+/* Returns the length (not NUL-terminated). */
+ssize_t cvb_meta_readlink(struct cvb_meta *m, uint64_t ino, char *buf,
+			  size_t size);
+int cvb_meta_link(struct cvb_meta *m, uint64_t ino, uint64_t newdir,
+		  const char *newname, struct stat *st);
+/* The last link of a file still open (cvb_meta_open_ref) goes on the
+ * orphan list and is freed at the last cvb_meta_close_ref. */
+int cvb_meta_unlink(struct cvb_meta *m, uint64_t dir, const char *name);
+int cvb_meta_rmdir(struct cvb_meta *m, uint64_t dir, const char *name);
+/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE or 0. */
+int cvb_meta_rename(struct cvb_meta *m, uint64_t dir, const char *name,
+		    uint64_t newdir, const char *newname, unsigned flags);
+/* Entries after cookie (0: from the start), as be_dirent_fn wants. */
+int cvb_meta_readdir(struct cvb_meta *m, uint64_t dir, uint64_t cookie,
+		     be_dirent_fn fn, void *arg);
+int cvb_meta_statfs(struct cvb_meta *m, struct statvfs *st);
+
+/* Opens held by nodes (counted per inode, for unlink of open files). */
+int cvb_meta_open_ref(struct cvb_meta *m, uint64_t ino);
+int cvb_meta_close_ref(struct cvb_meta *m, uint64_t ino);
+
+ssize_t cvb_meta_getxattr(struct cvb_meta *m, uint64_t ino,
+			  const char *name, void *buf, size_t size);
+int cvb_meta_setxattr(struct cvb_meta *m, uint64_t ino, const char *name,
+		      const void *value, size_t size, int flags);
+ssize_t cvb_meta_listxattr(struct cvb_meta *m, uint64_t ino, char *buf,
+			   size_t size);
+int cvb_meta_removexattr(struct cvb_meta *m, uint64_t ino,
+			 const char *name);
+
+/*
+ * The map of [off, off+len) of ino: up to max extents in *ext (holes
+ * included, contiguous from off), *n set, *gen the file's map
+ * generation.  Fewer than the whole range when max runs out.
+ */
+int cvb_meta_map(struct cvb_meta *m, uint64_t ino, uint64_t off,
+		 uint64_t len, struct cvb_extent *ext, unsigned max,
+		 unsigned *n, uint64_t *gen);
+/*
+ * Allocate every hole in [off, off+len) rounded out to granules, zeroed
+ * and committed before return; then as cvb_meta_map.  Does not change
+ * the file size.  -ENOSPC allocates nothing.
+ */
+int cvb_meta_alloc(struct cvb_meta *m, uint64_t ino, uint64_t off,
+		   uint64_t len, struct cvb_extent *ext, unsigned max,
+		   unsigned *n, uint64_t *gen);
+/* fallocate(2) modes 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE. */
+int cvb_meta_fallocate(struct cvb_meta *m, uint64_t ino, int mode,
+		       uint64_t off, uint64_t len);
+/* The owner's size and times after its writes (size only grows here). */
+int cvb_meta_set_written(struct cvb_meta *m, uint64_t ino, uint64_t size,
+			 const struct timespec *mtime);
+
+#endif /* CSVFS_BLOCK_META_H */
