@@ -38,6 +38,15 @@
 #   -o OPTS     more csvfs mount options, e.g. max_threads=16 or aio=off
 #   -p          perf profile (system-wide) during the first csvfs run
 #               of each job
+#   -x          add a third side to every pair: the same job through
+#               nullfuse (bench/nullfuse.c), a FUSE server with no logic
+#               (libfuse workers, blocking backing I/O, direct opens as
+#               csvfs makes them): what FUSE itself costs on this machine
+#
+# Jobs: seq-read, seq-write (1 MiB), rand-read, rand-write (4 KiB), all
+# libaio at iodepth 16; rand-read-32, rand-write-32 (iodepth 32);
+# rand-write-sync (16 threads of psync); lat-read, lat-write (4 KiB at
+# iodepth 1: the median completion latency is what counts there).
 #
 # Build without sanitizers (../configure CFLAGS='-O2 -g'): ASan distorts
 # the figures.  Everything runs in a private work dir under TMPDIR
@@ -51,7 +60,8 @@ reps=3
 profile=0
 jobs="seq-read seq-write rand-read rand-write"
 mntopts=""
-while getopts s:t:r:j:o:ph opt; do
+refside=0
+while getopts s:t:r:j:o:pxh opt; do
 	case $opt in
 	s) size=$OPTARG ;;
 	t) runtime=$OPTARG ;;
@@ -59,12 +69,14 @@ while getopts s:t:r:j:o:ph opt; do
 	j) jobs=${OPTARG//,/ } ;;
 	o) mntopts=,$OPTARG ;;
 	p) profile=1 ;;
-	*) sed -n '3,45p' "$0"; exit 2 ;;
+	x) refside=1 ;;
+	*) sed -n '3,55p' "$0"; exit 2 ;;
 	esac
 done
 for j in $jobs; do
 	case $j in
 	seq-read|seq-write|rand-read|rand-write|rand-write-sync) ;;
+	rand-read-32|rand-write-32|lat-read|lat-write) ;;
 	*) echo "fio.sh: -j: unknown job $j" >&2; exit 2 ;;
 	esac
 done
@@ -91,6 +103,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 : "${top_builddir:=$src/build-rel}"
 CSVFS=$top_builddir/csvfs/csvfs
 LOCKD=$top_builddir/lockmgr/csvfs-lockd
+NULLFUSE=$top_builddir/bench/nullfuse
 
 skip() { echo "fio.sh: not run: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (FUSE mount)"
@@ -99,15 +112,17 @@ for c in fio jq mountpoint numfmt; do
 	command -v "$c" >/dev/null || skip "$c not installed"
 done
 [ -x "$CSVFS" ] && [ -x "$LOCKD" ] || skip "csvfs not built in $top_builddir"
+[ "$refside" = 0 ] || [ -x "$NULLFUSE" ] ||
+	skip "-x: $NULLFUSE not built (make -C bench nullfuse)"
 if [ "$profile" = 1 ] && ! command -v perf >/dev/null; then
 	echo "fio.sh: perf not installed: no profile" >&2
 	profile=0
 fi
 
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/csvfs-fio.XXXXXX") || exit 1
-BE=$W/backing MNT=$W/mnt SOCK=$W/lockd.sock
-mkdir -p "$BE" "$MNT"
-LOCKD_PID="" CSVFS_PID="" FIO_PID="" PERF_PID=""
+BE=$W/backing MNT=$W/mnt REF=$W/ref SOCK=$W/lockd.sock
+mkdir -p "$BE" "$MNT" "$REF"
+LOCKD_PID="" CSVFS_PID="" FIO_PID="" PERF_PID="" REF_PID=""
 
 cleanup() {
 	local rc=$?
@@ -115,8 +130,13 @@ cleanup() {
 	for p in $FIO_PID $PERF_PID; do
 		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
-	if mountpoint -q "$MNT"; then
-		timeout 20 umount "$MNT" 2>/dev/null || umount -l "$MNT"
+	for m in "$MNT" "$REF"; do
+		mountpoint -q "$m" || continue
+		timeout 20 umount "$m" 2>/dev/null || umount -l "$m"
+	done
+	if [ -n "$REF_PID" ]; then
+		kill -KILL "$REF_PID" 2>/dev/null
+		wait "$REF_PID" 2>/dev/null
 	fi
 	if [ -n "$CSVFS_PID" ]; then
 		timeout 10 tail --pid="$CSVFS_PID" -f /dev/null 2>/dev/null
@@ -149,11 +169,18 @@ for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 CSVFS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || die "csvfs did not mount: $(tail -n 2 "$W/csvfs.log")"
+if [ "$refside" = 1 ]; then
+	"$NULLFUSE" "$BE" "$REF" >"$W/nullfuse.log" 2>&1 </dev/null &
+	REF_PID=$!
+	for _ in $(seq 100); do mountpoint -q "$REF" && break; sleep 0.05; done
+	mountpoint -q "$REF" ||
+		die "nullfuse did not mount: $(tail -n 2 "$W/nullfuse.log")"
+fi
 
 # Two files of SIZE in the backing directory, laid out there (not
 # through the mount): csvfs reads the same kind of extents as the
 # baseline.  The csvfs file is reached through the mount.
-for f in base.dat csvfs.dat; do
+for f in base.dat csvfs.dat ref.dat; do
 	fio --name=layout --filename="$BE/$f" --size="$size" --bs=1M \
 		--rw=write --direct=1 --ioengine=libaio --iodepth=8 \
 		--end_fsync=1 --output=/dev/null >/dev/null 2>&1 ||
@@ -169,11 +196,15 @@ job_args() {
 	seq-write) echo "--rw=write --bs=1M $aio" ;;
 	rand-read) echo "--rw=randread --bs=4k $aio" ;;
 	rand-write) echo "--rw=randwrite --bs=4k $aio" ;;
+	rand-read-32) echo "--rw=randread --bs=4k --ioengine=libaio --iodepth=32" ;;
+	rand-write-32) echo "--rw=randwrite --bs=4k --ioengine=libaio --iodepth=32" ;;
 	rand-write-sync) echo "--rw=randwrite --bs=4k --ioengine=psync --numjobs=16" ;;
+	lat-read) echo "--rw=randread --bs=4k --ioengine=libaio --iodepth=1" ;;
+	lat-write) echo "--rw=randwrite --bs=4k --ioengine=libaio --iodepth=1" ;;
 	esac
 }
 job_dir() { # JOB: fio's data direction in its JSON
-	case $1 in *read) echo read ;; *) echo write ;; esac
+	case $1 in *read*) echo read ;; *) echo write ;; esac
 }
 
 # cpu_ticks PID: utime + stime of PID (clock ticks).
@@ -186,6 +217,7 @@ run() {
 	backing-direct) file=$BE/base.dat ;;
 	backing-buffered) file=$BE/base.dat direct=0 ;;
 	csvfs) file=$MNT/csvfs.dat ;;
+	nullfuse) file=$REF/ref.dat ;;
 	esac
 	out=$W/$target-$job-$rep.json
 	# Every job starts with a cold page cache (the buffered targets
@@ -233,7 +265,7 @@ run() {
 	FIO_PID=""
 	d=$(job_dir "$job")
 	RES=$(jq -r --arg d "$d" '.jobs[0][$d] |
-		"\(.bw_bytes / 1e6) \(.iops) \(.clat_ns.percentile["99.000000"] / 1000)"' \
+		"\(.bw_bytes / 1e6) \(.iops) \((.clat_ns.percentile["50.000000"] // 0) / 1000) \((.clat_ns.percentile["99.000000"] // 0) / 1000)"' \
 		"$out") || die "fio $target $job: no JSON result"
 }
 
@@ -245,66 +277,88 @@ median() {
 		print (NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2) }'
 }
 
+SIDES="backing-direct csvfs"
+[ "$refside" = 1 ] && SIDES="$SIDES nullfuse"
 echo "fio: $size file, ${runtime}s per run (+1 s ramp), libaio, iodepth 16"
-echo "     (rand-write-sync: 16 threads of psync);"
-echo "     $reps pairs (backing-direct, csvfs) per job, ratio within each pair;"
+echo "     (-32: iodepth 32; lat-: iodepth 1; rand-write-sync: 16 threads of psync);"
+echo "     $reps rounds ($SIDES) per job, ratios within each round;"
 [ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
 echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
-declare -A MBS IOPS P99
+declare -A MBS IOPS P50 P99
 for job in $JOBS; do
 	runs="backing-buffered,0"
 	for rep in $(seq "$reps"); do
-		runs="$runs backing-direct,$rep csvfs,$rep"
+		for side in $SIDES; do
+			runs="$runs $side,$rep"
+		done
 	done
 	for tr in $runs; do
 		target=${tr%,*} rep=${tr#*,}
 		run "$target" "$job" "$rep"
 		read -r MBS[$target,$job,$rep] IOPS[$target,$job,$rep] \
-			P99[$target,$job,$rep] <<<"$RES"
+			P50[$target,$job,$rep] P99[$target,$job,$rep] <<<"$RES"
 		[ -n "${IOPS[$target,$job,$rep]}" ] ||
 			die "no result for $target $job $rep"
 	done
 done
 
 # ---- tables --------------------------------------------------------------
-# ratio JOB REP: csvfs / backing-direct of pair REP, in percent
+# ratio SIDE JOB REP: SIDE / backing-direct of round REP, in percent; for
+# the queue-depth-1 jobs the median latency SIDE minus backing-direct, us
 ratio() {
-	awk -v c="${IOPS[csvfs,$1,$2]}" -v d="${IOPS[backing-direct,$1,$2]}" \
-		'BEGIN { printf "%.0f\n", (d > 0 ? 100 * c / d : 0) }'
+	case $2 in
+	lat-*) awk -v c="${P50[$1,$2,$3]}" -v d="${P50[backing-direct,$2,$3]}" \
+		'BEGIN { printf "%+.0f\n", c - d }' ;;
+	*) awk -v c="${IOPS[$1,$2,$3]}" -v d="${IOPS[backing-direct,$2,$3]}" \
+		'BEGIN { printf "%.0f\n", (d > 0 ? 100 * c / d : 0) }' ;;
+	esac
 }
+unit() { case $1 in lat-*) echo us ;; *) echo % ;; esac; }
 echo
-printf '%-15s %-17s %4s %10s %10s %12s %7s\n' job target pair MB/s IOPS \
-	"p99 clat us" ratio
+printf '%-15s %-17s %4s %10s %10s %8s %8s %7s\n' job target round MB/s IOPS \
+	"p50 us" "p99 us" vs-disk
 for job in $JOBS; do
-	printf '%-15s %-17s %4s %10.1f %10.0f %12.0f\n' "$job" \
+	printf '%-15s %-17s %4s %10.1f %10.0f %8.0f %8.0f\n' "$job" \
 		backing-buffered - "${MBS[backing-buffered,$job,0]}" \
 		"${IOPS[backing-buffered,$job,0]}" \
+		"${P50[backing-buffered,$job,0]}" \
 		"${P99[backing-buffered,$job,0]}"
 	for rep in $(seq "$reps"); do
-		for target in backing-direct csvfs; do
+		for target in $SIDES; do
 			r=""
-			[ "$target" = csvfs ] && r="$(ratio "$job" "$rep")%"
-			printf '%-15s %-17s %4s %10.1f %10.0f %12.0f %7s\n' \
+			[ "$target" != backing-direct ] &&
+				r="$(ratio "$target" "$job" "$rep")$(unit "$job")"
+			printf '%-15s %-17s %4s %10.1f %10.0f %8.0f %8.0f %7s\n' \
 				"$job" "$target" "$rep" \
 				"${MBS[$target,$job,$rep]}" \
 				"${IOPS[$target,$job,$rep]}" \
+				"${P50[$target,$job,$rep]}" \
 				"${P99[$target,$job,$rep]}" "$r"
 		done
 	done
 done
 echo
-echo "csvfs / backing-direct per pair, and the median of the pairs:"
-printf '%-15s %-24s %7s %7s %5s\n' job "pairs" median target met
+echo "against backing-direct per round (IOPS ratio; lat- jobs: p50 latency"
+echo "added, us), the median of the rounds, and the target:"
+printf '%-15s %-9s %-30s %7s %7s %5s\n' job side rounds median target met
 for job in $JOBS; do
-	case $job in seq*) want=90 ;; *) want=60 ;; esac
-	list="" med=""
-	for rep in $(seq "$reps"); do
-		list="$list $(ratio "$job" "$rep")"
+	for side in $SIDES; do
+		[ "$side" = backing-direct ] && continue
+		list=""
+		for rep in $(seq "$reps"); do
+			list="$list $(ratio "$side" "$job" "$rep")"
+		done
+		med=$(printf '%s\n' $list | median)
+		u=$(unit "$job")
+		case $job in
+		lat-*) want="<=+40" met=$(awk -v m="$med" 'BEGIN { print (m <= 40 ? "yes" : "no") }') ;;
+		*) want=">=90" met=$(awk -v m="$med" 'BEGIN { print (m >= 90 ? "yes" : "no") }') ;;
+		esac
+		[ "$side" = nullfuse ] && met=-
+		printf '%-15s %-9s %-30s %6.0f%s %6s%s %5s\n' "$job" "$side" \
+			"$(for v in $list; do printf '%s%s ' "$v" "$u"; done)" \
+			"$med" "$u" "$want" "$u" "$met"
 	done
-	med=$(printf '%s\n' $list | median)
-	printf '%-15s %-24s %6.0f%% %6s%% %5s\n' "$job" \
-		"$(printf '%s%% ' $list)" "$med" ">=$want" \
-		"$(awk -v m="$med" -v w="$want" 'BEGIN { print (m >= w ? "yes" : "no") }')"
 done
 echo
 # CPU per request does not depend on the disk's speed of the moment.
