@@ -156,12 +156,15 @@ void cvb_cli_close(struct cvb_cli *cl);
 int cvb_cli_retarget(struct cvb_cli *cl, const char *host, uint16_t port);
 
 /*
- * Send req (type and body; req_id is set here) and wait up to timeout_ms
- * for the reply, decoded into rep.  Returns the reply's status or a
- * channel error (above).  On 0, *rbuf (if rbuf) is the received message,
- * owned by the caller (free()), into which rep's payload pointers point;
- * without rbuf, replies with payloads are refused with -EINVAL.
- * Thread-safe: many threads call at once on one connection.
+ * Send req (type and body; req_id and version are set here) and wait up
+ * to timeout_ms for the reply, decoded into rep.  Returns the reply's
+ * status or a channel error (above; also -EINVAL for a request that does
+ * not encode, -ENOTCONN when the connection closed as it was queued,
+ * -ESHUTDOWN after cvb_cli_close began).  When a reply arrived, *rbuf
+ * (if rbuf) is the received message, owned by the caller (free()), into
+ * which rep's payload pointers point; with rbuf NULL it is freed and
+ * those pointers must not be used.  Thread-safe: many threads call at
+ * once on one connection; all must have returned before cvb_cli_close.
  */
 int cvb_cli_call(struct cvb_cli *cl, struct cvb_msg *req, struct cvb_msg *rep,
 		 uint8_t **rbuf, int timeout_ms);
