@@ -717,7 +717,7 @@ static SSL *raw_client(SSL_CTX *ctx, int fd, uint32_t node)
 	struct cvb_psk_seen seen = { .key = &key };
 	uint64_t deadline = cv_now_ms() + 3000;
 	struct cvb_msg m = { .type = CVB_HELLO };
-	uint8_t *buf;
+	uint8_t *buf = NULL;
 	size_t len;
 	char err[320];
 	SSL *ssl = SSL_new(ctx);
@@ -725,7 +725,7 @@ static SSL *raw_client(SSL_CTX *ctx, int fd, uint32_t node)
 	SSL_set_fd(ssl, fd);
 	SSL_set_app_data(ssl, &seen);
 	if (cvb_tls_handshake(ssl, false, deadline, err, sizeof(err)))
-		_exit(2);
+		goto fail;
 	SSL_set_app_data(ssl, NULL);
 	m.u.hello = (struct cvb_q_hello){ .node_id = node,
 					  .proto_min = 1,
@@ -733,12 +733,101 @@ static SSL *raw_client(SSL_CTX *ctx, int fd, uint32_t node)
 	memcpy(m.u.hello.volume, vol1, CVB_UUID_LEN);
 	if (cvb_encode_alloc(&m, &buf, &len) ||
 	    cvb_tls_write_all(ssl, buf, len, deadline))
-		_exit(3);
+		goto fail;
 	free(buf);
+	buf = NULL;
 	if (cvb_tls_read_msg(ssl, &buf, &len, deadline))
-		_exit(4);
+		goto fail;
 	free(buf);
 	return ssl;
+fail:
+	free(buf);
+	SSL_free(ssl);
+	return NULL;
+}
+
+/* An authenticated node that sends nonsense is cut off, alone. */
+static void test_bad_message(void **state)
+{
+	static const uint8_t hdr[2][CVB_HDR_LEN] = {
+		/* magic, version 1, type 99, length 24 */
+		{ 'C', 'V', 'B', 'M', 1, 0, 99, 0, 24 },
+		/* a length over CVB_MSG_MAX */
+		{ 'C', 'V', 'B', 'M', 1, 0, CVB_GETATTR, 0, 0, 0, 0x20 },
+	};
+	static const char *const says[2] = {
+		"sent a bad unknown message (24 bytes)",
+		"not a channel message (Bad message)",
+	};
+	struct eng *e = eng_start();
+	struct cvb_srv *srv = srv_start(e, 0);
+	SSL_CTX *ctx = cvb_tls_ctx(false);
+	struct cli_seen seen = { 0 };
+	struct cvb_msg *rep = malloc(sizeof(*rep));
+	struct cvb_cli *cl;
+	char err[320];
+	uint8_t *junk = NULL;
+	size_t jlen;
+	SSL *ssl;
+	int fd, rc = 0;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		fd = cvb_tcp_connect("127.0.0.1", cvb_srv_port(srv),
+				     cv_now_ms() + 3000, err, sizeof(err));
+		assert_true(fd >= 0);
+		ssl = raw_client(ctx, fd, 44);
+		assert_non_null(ssl);
+		assert_int_equal(cvb_tls_write_all(ssl, hdr[i], CVB_HDR_LEN,
+						   cv_now_ms() + 3000),
+				 0);
+		assert_true(log_wait(says[i], 2000));
+		/* the coordinator hung up (after a keep-alive or two) */
+		for (int n = 0; n < 10; n++) {
+			rc = cvb_tls_read_msg(ssl, &junk, &jlen,
+					      cv_now_ms() + 3000);
+			free(junk);
+			junk = NULL;
+			if (rc)
+				break;
+		}
+		assert_int_not_equal(rc, 0);
+		SSL_free(ssl);
+		close(fd);
+	}
+	cl = cli_open(cvb_srv_port(srv), &key, NODE_CLI, &seen);
+	assert_int_equal(getattr(cl, 4, 3000, rep), 0);
+	cvb_cli_close(cl);
+	SSL_CTX_free(ctx);
+	cvb_srv_stop(srv);
+	eng_stop(e);
+	free(rep);
+}
+
+/* The coordinator moves: the client follows. */
+static void test_retarget(void **state)
+{
+	struct eng *ea = eng_start(), *eb = eng_start();
+	struct cvb_srv *a = srv_start(ea, 0), *b = srv_start(eb, 0);
+	struct cli_seen seen = { 0 };
+	struct cvb_cli *cl = cli_open(cvb_srv_port(a), &key, NODE_CLI, &seen);
+	struct cvb_msg *rep = malloc(sizeof(*rep));
+
+	(void)state;
+	assert_int_equal(getattr(cl, 1, 3000, rep), 0);
+	assert_int_equal(atomic_load(&ea->ups), 1);
+	assert_int_equal(cvb_cli_retarget(cl, "127.0.0.1", cvb_srv_port(b)), 0);
+	assert_int_equal(getattr(cl, 2, 3000, rep), 0);
+	assert_int_equal(atomic_load(&eb->ups), 1);
+	assert_true(wait_connected(cl, true, 100));
+	assert_int_equal(atomic_load(&seen.resets), 1);
+	cvb_cli_close(cl);
+	cvb_srv_stop(a);
+	cvb_srv_stop(b);
+	assert_int_equal(atomic_load(&ea->downs), 1);
+	eng_stop(ea);
+	eng_stop(eb);
+	free(rep);
 }
 
 /* A node dies with half a 1 MiB write sent: the coordinator drops that
@@ -766,6 +855,9 @@ static void test_client_killed_mid_message(void **state)
 		uint8_t *buf;
 		size_t len;
 		SSL *ssl = raw_client(ctx, fd, 33);
+
+		if (!ssl)
+			_exit(2);
 
 		w.u.io = (struct cvb_q_io){ .ino = 5,
 					    .len = CVB_DATA_MAX,
@@ -984,6 +1076,8 @@ int main(void)
 		cmocka_unit_test(test_recall),
 		cmocka_unit_test(test_client_killed_mid_message),
 		cmocka_unit_test(test_server_killed_mid_message),
+		cmocka_unit_test(test_bad_message),
+		cmocka_unit_test(test_retarget),
 		cmocka_unit_test(test_max_payload),
 		cmocka_unit_test(test_measure),
 	};

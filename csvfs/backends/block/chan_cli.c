@@ -228,8 +228,8 @@ static int cli_tls(struct cvb_cli *cl, int fd, uint64_t deadline, SSL **out,
 }
 
 /* A connected link to the current target, or -errno with err. */
-static int cli_connect(struct cvb_cli *cl, struct cvb_link **out, char *err,
-		       size_t errlen)
+static int cli_connect(struct cvb_cli *cl, struct cvb_link **out, unsigned *gen,
+		       char *err, size_t errlen)
 {
 	uint64_t deadline = cv_now_ms() + (uint64_t)cl->opts.times.connect_ms;
 	struct cvb_link *l = calloc(1, sizeof(*l));
@@ -241,6 +241,7 @@ static int cli_connect(struct cvb_cli *cl, struct cvb_link **out, char *err,
 	pthread_mutex_lock(&cl->lock);
 	snprintf(host, sizeof(host), "%s", cl->host);
 	port = cl->port;
+	*gen = cl->target_gen;
 	pthread_mutex_unlock(&cl->lock);
 	if (!l)
 		return -ENOMEM;
@@ -299,13 +300,21 @@ static void cli_sleep(struct cvb_cli *cl, int ms)
 }
 
 /* Run one connection until it ends; false if closing. */
-static bool cli_session(struct cvb_cli *cl, struct cvb_link *l)
+static bool cli_session(struct cvb_cli *cl, struct cvb_link *l, unsigned gen)
 {
 	char why[320] = "";
 	bool closing;
 	int rc;
 
 	pthread_mutex_lock(&cl->lock);
+	if (gen != cl->target_gen || cl->closing) {
+		/* retargeted while connecting: this is the old coordinator */
+		closing = cl->closing;
+		pthread_mutex_unlock(&cl->lock);
+		cvb_link_destroy(l);
+		free(l);
+		return !closing;
+	}
 	cl->link = l;
 	cl->up = true;
 	cl->last_err = 0;
@@ -355,6 +364,7 @@ static void *cli_main(void *arg)
 	struct cvb_link *l;
 	uint64_t t0;
 	char err[320];
+	unsigned gen;
 	int rc;
 
 	for (;;) {
@@ -363,12 +373,12 @@ static void *cli_main(void *arg)
 		pthread_mutex_unlock(&cl->lock);
 		if (rc)
 			break;
-		rc = cli_connect(cl, &l, err, sizeof(err));
+		rc = cli_connect(cl, &l, &gen, err, sizeof(err));
 		if (rc) {
 			cli_failed(cl, rc, err, backoff);
 		} else {
 			t0 = cv_now_ms();
-			if (!cli_session(cl, l))
+			if (!cli_session(cl, l, gen))
 				break;
 			if (cv_now_ms() - t0 >
 			    (uint64_t)cl->opts.times.backoff_max_ms)
@@ -447,8 +457,12 @@ int cvb_cli_retarget(struct cvb_cli *cl, const char *host, uint16_t port)
 	cl->host = h;
 	cl->port = port;
 	cl->target_gen++;
-	if (cl->link)
+	if (cl->link) {
+		/* new calls wait for the new coordinator; those in flight
+		 * fail with -ECONNRESET when the old link ends */
+		cl->up = false;
 		cvb_link_stop(cl->link);
+	}
 	pthread_cond_broadcast(&cl->cond);
 	pthread_mutex_unlock(&cl->lock);
 	return 0;
