@@ -209,7 +209,7 @@ static int cli_tls(struct cvb_cli *cl, int fd, uint64_t deadline, SSL **out,
 	SSL *ssl = SSL_new(cl->ctx);
 	int rc;
 
-	if (!ssl || !SSL_set_fd(ssl, fd)) {
+	if (!ssl || cvb_ssl_set_sock(ssl, fd)) {
 		SSL_free(ssl);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

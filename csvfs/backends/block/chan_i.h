@@ -36,6 +36,9 @@ struct cvb_psk_seen {
  * must be a struct cvb_psk_seen while it handshakes. */
 SSL_CTX *cvb_tls_ctx(bool server);
 
+/* Put socket fd under ssl (sends never raise SIGPIPE); the caller
+ * keeps the fd. */
+int cvb_ssl_set_sock(SSL *ssl, int fd);
 /* Socket helpers: -errno. */
 int cvb_sock_tune(int fd, int dead_ms);
 int cvb_tcp_connect(const char *host, uint16_t port, uint64_t deadline_ms,

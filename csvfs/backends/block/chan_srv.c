@@ -392,7 +392,7 @@ static struct srv_conn *conn_new(struct cvb_srv *srv, int fd, const char *addr)
 	pthread_condattr_t ca;
 	SSL *ssl = SSL_new(srv->ctx);
 
-	if (!c || !ssl || !SSL_set_fd(ssl, fd) ||
+	if (!c || !ssl || cvb_ssl_set_sock(ssl, fd) ||
 	    cvb_link_init(&c->link, fd, ssl, &srv_link_ops, c,
 			  &srv->opts.times)) {
 		SSL_free(ssl);

@@ -241,6 +241,93 @@ SSL_CTX *cvb_tls_ctx(bool server)
 }
 
 /* ------------------------------------------------------------------------
+ * The socket under an SSL: openssl's own socket BIO writes with write(2),
+ * which raises SIGPIPE when the peer is gone and would kill the process
+ * unless it ignores the signal.  This one sends with MSG_NOSIGNAL.
+ */
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static int nosig_fd(BIO *b)
+{
+	return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int nosig_write(BIO *b, const char *buf, int len)
+{
+	ssize_t n = send(nosig_fd(b), buf, (size_t)len, MSG_NOSIGNAL);
+
+	BIO_clear_retry_flags(b);
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_write(b);
+	return (int)n;
+}
+
+static int nosig_read(BIO *b, char *buf, int len)
+{
+	ssize_t n = recv(nosig_fd(b), buf, (size_t)len, 0);
+
+	BIO_clear_retry_flags(b);
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(b);
+	return (int)n;
+}
+
+static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num;
+	switch (cmd) {
+	case BIO_C_GET_FD:
+		if (ptr)
+			*(int *)ptr = nosig_fd(b);
+		return nosig_fd(b);
+	case BIO_CTRL_FLUSH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int nosig_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void nosig_init(void)
+{
+	BIO_METHOD *m =
+		BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK |
+				     BIO_TYPE_DESCRIPTOR,
+			     "csvfs socket");
+
+	if (m && BIO_meth_set_write(m, nosig_write) &&
+	    BIO_meth_set_read(m, nosig_read) &&
+	    BIO_meth_set_ctrl(m, nosig_ctrl) &&
+	    BIO_meth_set_create(m, nosig_create))
+		nosig_method = m;
+	else
+		BIO_meth_free(m);
+}
+
+int cvb_ssl_set_sock(SSL *ssl, int fd)
+{
+	BIO *b;
+
+	pthread_once(&nosig_once, nosig_init);
+	if (!nosig_method)
+		return -ENOMEM;
+	b = BIO_new(nosig_method);
+	if (!b)
+		return -ENOMEM;
+	BIO_set_data(b, (void *)(intptr_t)fd);
+	SSL_set_bio(ssl, b, b); /* the SSL owns it; the fd stays ours */
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
  * Sockets.
  */
 int cvb_sock_tune(int fd, int dead_ms)
