@@ -54,6 +54,10 @@ static const uint8_t vol2[CVB_UUID_LEN] = { 9 };
 static struct cvb_chan_key key, key_other_authkey, key_other_volume;
 static uint8_t *pattern;
 
+/* A child still alive when its test failed half-way; killed in the
+ * group's teardown so that none outlives the test program. */
+static pid_t stray_child;
+
 static const struct cvb_chan_times fast = {
 	.connect_ms = 2000,
 	.keepalive_ms = 200,
@@ -338,6 +342,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	if (stray_child > 0) {
+		kill(stray_child, SIGKILL);
+		waitpid(stray_child, NULL, 0);
+	}
 	unlink(keypath);
 	unlink(keypath2);
 	rmdir(dir);
@@ -624,6 +632,7 @@ static struct child fork_server(void)
 			pause(); /* until killed */
 	}
 	close(p[1]);
+	stray_child = c.pid;
 	assert_int_equal(read(p[0], &c.port, sizeof(c.port)), sizeof(c.port));
 	close(p[0]);
 	return c;
@@ -635,6 +644,7 @@ static void reap_child(struct child *c)
 
 	kill(c->pid, SIGKILL);
 	assert_int_equal(waitpid(c->pid, &status, 0), c->pid);
+	stray_child = 0;
 }
 
 /* A coordinator that stops dead (SIGSTOP): calls time out, the
@@ -649,10 +659,13 @@ static void test_dead_peer(void **state)
 	struct cvb_srv *srv;
 	struct eng *e;
 	uint64_t t0;
+	int status;
 
 	(void)state;
 	assert_int_equal(getattr(cl, 1, 3000, rep), 0);
 	kill(c.pid, SIGSTOP);
+	assert_int_equal(waitpid(c.pid, &status, WUNTRACED), c.pid);
+	assert_true(WIFSTOPPED(status)); /* stopped, not just signalled */
 	t0 = cv_now_ms();
 	assert_int_equal(getattr(cl, 2, 300, rep), -ETIMEDOUT);
 	assert_true(wait_connected(cl, false, 3000));
@@ -716,7 +729,10 @@ static void test_recall(void **state)
  */
 
 /* Handshake and HELLO on fd as node, with the raw helpers. */
-static SSL *raw_client(SSL_CTX *ctx, int fd, uint32_t node)
+/* Handshake and a HELLO of node for vol speaking lo..hi, with the raw
+ * helpers; *status is the coordinator's answer. */
+static SSL *raw_hello(SSL_CTX *ctx, int fd, uint32_t node, const uint8_t *vol,
+		      uint16_t lo, uint16_t hi, int *status)
 {
 	struct cvb_psk_seen seen = { .key = &key };
 	uint64_t deadline = cv_now_ms() + 3000;
@@ -732,22 +748,68 @@ static SSL *raw_client(SSL_CTX *ctx, int fd, uint32_t node)
 		goto fail;
 	SSL_set_app_data(ssl, NULL);
 	m.u.hello = (struct cvb_q_hello){ .node_id = node,
-					  .proto_min = 1,
-					  .proto_max = 1 };
-	memcpy(m.u.hello.volume, vol1, CVB_UUID_LEN);
+					  .proto_min = lo,
+					  .proto_max = hi };
+	memcpy(m.u.hello.volume, vol, CVB_UUID_LEN);
 	if (cvb_encode_alloc(&m, &buf, &len) ||
 	    cvb_tls_write_all(ssl, buf, len, deadline))
 		goto fail;
 	free(buf);
 	buf = NULL;
-	if (cvb_tls_read_msg(ssl, &buf, &len, deadline))
+	if (cvb_tls_read_msg(ssl, &buf, &len, deadline) ||
+	    cvb_msg_decode(buf, len, &m))
 		goto fail;
+	*status = m.status;
 	free(buf);
 	return ssl;
 fail:
 	free(buf);
 	SSL_free(ssl);
 	return NULL;
+}
+
+static SSL *raw_client(SSL_CTX *ctx, int fd, uint32_t node)
+{
+	int status = -1;
+	SSL *ssl = raw_hello(ctx, fd, node, vol1, 1, 1, &status);
+
+	if (ssl && status) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+/* HELLO refused: versions that do not meet, another volume's uuid. */
+static void test_hello_refused(void **state)
+{
+	struct eng *e = eng_start();
+	struct cvb_srv *srv = srv_start(e, 0);
+	SSL_CTX *ctx = cvb_tls_ctx(false);
+	char err[320];
+	int fd, status;
+	SSL *ssl;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		fd = cvb_tcp_connect("127.0.0.1", cvb_srv_port(srv),
+				     cv_now_ms() + 3000, err, sizeof(err));
+		assert_true(fd >= 0);
+		ssl = raw_hello(ctx, fd, 45, i ? vol2 : vol1, i ? 1 : 2,
+				i ? 1 : 3, &status);
+		assert_non_null(ssl);
+		assert_int_equal(status, i ? -ESTALE : -EPROTONOSUPPORT);
+		SSL_free(ssl);
+		close(fd);
+	}
+	assert_true(log_wait("refused: node 45 speaks versions 2..3, this "
+			     "coordinator 1..1",
+			     1000));
+	assert_true(log_wait("refused: node 45 asks for another volume", 1000));
+	assert_int_equal(atomic_load(&e->ups), 0);
+	SSL_CTX_free(ctx);
+	cvb_srv_stop(srv);
+	eng_stop(e);
 }
 
 /* An authenticated node that sends nonsense is cut off, alone. */
@@ -1085,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_client_killed_mid_message),
 		cmocka_unit_test(test_server_killed_mid_message),
 		cmocka_unit_test(test_bad_message),
+		cmocka_unit_test(test_hello_refused),
 		cmocka_unit_test(test_retarget),
 		cmocka_unit_test(test_max_payload),
 		cmocka_unit_test(test_measure),
