@@ -870,6 +870,56 @@ static void test_bad_message(void **state)
 	free(rep);
 }
 
+/* A coordinator on every address takes IPv4 and IPv6 (where the
+ * host has it) clients. */
+static void test_any_address(void **state)
+{
+	struct cvb_srv_opts o = {
+		.key = &key,
+		.node_id = NODE_SRV,
+		.handler = eng_handler,
+		.node_event = eng_node,
+		.times = fast,
+	};
+	struct eng *e = eng_start();
+	struct cvb_srv *srv = NULL;
+	struct cli_seen seen = { 0 };
+	struct cvb_cli_opts co = {
+		.port = 0,
+		.key = &key,
+		.node_id = NODE_CLI,
+		.arg = &seen,
+		.times = fast,
+	};
+	struct cvb_msg *rep = malloc(sizeof(*rep));
+	const char *hosts[2] = { "127.0.0.1", "::1" };
+	struct cvb_cli *cl;
+
+	(void)state;
+	o.arg = e;
+	assert_int_equal(cvb_srv_start(&o, &srv), 0);
+	co.port = cvb_srv_port(srv);
+	for (int i = 0; i < 2; i++) {
+		char err[320];
+		int fd;
+
+		co.host = hosts[i];
+		fd = cvb_tcp_connect(hosts[i], co.port, cv_now_ms() + 1000, err,
+				     sizeof(err));
+		if (fd < 0) { /* no IPv6 here */
+			assert_int_equal(i, 1);
+			continue;
+		}
+		close(fd);
+		assert_int_equal(cvb_cli_open(&co, &cl), 0);
+		assert_int_equal(getattr(cl, 3, 3000, rep), 0);
+		cvb_cli_close(cl);
+	}
+	cvb_srv_stop(srv);
+	eng_stop(e);
+	free(rep);
+}
+
 /* The coordinator moves: the client follows. */
 static void test_retarget(void **state)
 {
@@ -1149,6 +1199,7 @@ int main(void)
 		cmocka_unit_test(test_bad_message),
 		cmocka_unit_test(test_hello_refused),
 		cmocka_unit_test(test_retarget),
+		cmocka_unit_test(test_any_address),
 		cmocka_unit_test(test_max_payload),
 		cmocka_unit_test(test_measure),
 	};

@@ -92,7 +92,7 @@ typedef void (*cvb_srv_handler_fn)(void *arg, struct cvb_srv_req *req);
 typedef void (*cvb_srv_node_fn)(void *arg, uint32_t node, bool up);
 
 struct cvb_srv_opts {
-	const char *host; /* address to bind; NULL: every address */
+	const char *host; /* address to bind; NULL: every address (v6+v4) */
 	uint16_t port;	  /* 0: any (cvb_srv_port says which) */
 	const struct cvb_chan_key *key;
 	uint32_t node_id; /* this node's, told to clients */

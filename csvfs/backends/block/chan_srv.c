@@ -507,18 +507,17 @@ static void *accept_main(void *arg)
 /* ------------------------------------------------------------------------
  * Start and stop.
  */
-static int listen_on(struct cvb_srv *srv, char *err, size_t errlen)
+static int listen_addr(struct cvb_srv *srv, const char *host, char *err,
+		       size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE },
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
 			*res;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char serv[8];
-	int one = 1, g, rc;
+	int one = 1, zero = 0, g, rc;
 
 	snprintf(serv, sizeof(serv), "%u", srv->opts.port);
-	g = getaddrinfo(srv->opts.host, serv, &hints, &res);
+	g = getaddrinfo(host, serv, &hints, &res);
 	if (g) {
 		snprintf(err, errlen, "%s", gai_strerror(g));
 		return -EADDRNOTAVAIL;
@@ -526,17 +525,43 @@ static int listen_on(struct cvb_srv *srv, char *err, size_t errlen)
 	srv->lfd = socket(res->ai_family,
 			  SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	rc = srv->lfd < 0 ? -errno : 0;
-	if (!rc)
+	if (!rc) {
 		setsockopt(srv->lfd, SOL_SOCKET, SO_REUSEADDR, &one,
 			   sizeof(one));
+		if (res->ai_family == AF_INET6) /* "::" takes IPv4 too */
+			setsockopt(srv->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+				   sizeof(zero));
+	}
 	if (!rc && (bind(srv->lfd, res->ai_addr, res->ai_addrlen) ||
-		    listen(srv->lfd, 64) ||
-		    getsockname(srv->lfd, (struct sockaddr *)&ss, &sl)))
+		    listen(srv->lfd, 64)))
 		rc = -errno;
 	freeaddrinfo(res);
 	if (rc) {
 		snprintf(err, errlen, "%s", strerror(-rc));
+		if (srv->lfd >= 0)
+			close(srv->lfd);
+		srv->lfd = -1;
+	}
+	return rc;
+}
+
+/* Listen on opts.host, or on every address: IPv6 and IPv4 together
+ * where the host has IPv6, else IPv4. */
+static int listen_on(struct cvb_srv *srv, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int rc;
+
+	if (srv->opts.host)
+		rc = listen_addr(srv, srv->opts.host, err, errlen);
+	else if ((rc = listen_addr(srv, "::", err, errlen)))
+		rc = listen_addr(srv, "0.0.0.0", err, errlen);
+	if (rc)
 		return rc;
+	if (getsockname(srv->lfd, (struct sockaddr *)&ss, &sl)) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -errno;
 	}
 	srv->port = ntohs(ss.ss_family == AF_INET6
 				  ? ((struct sockaddr_in6 *)&ss)->sin6_port
