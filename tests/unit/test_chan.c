@@ -217,6 +217,7 @@ static struct cvb_srv *srv_start(struct eng *e, uint16_t port)
 struct cli_seen {
 	atomic_int recalls, resets;
 	atomic_ullong last_ino;
+	atomic_int recall_sleep_ms; /* a node slow to drop its map */
 };
 
 static void on_recall(void *arg, uint64_t ino, uint64_t gen)
@@ -224,6 +225,7 @@ static void on_recall(void *arg, uint64_t ino, uint64_t gen)
 	struct cli_seen *s = arg;
 
 	(void)gen;
+	usleep((useconds_t)atomic_load(&s->recall_sleep_ms) * 1000);
 	atomic_store(&s->last_ino, ino);
 	atomic_fetch_add(&s->recalls, 1);
 }
@@ -706,6 +708,21 @@ static void test_recall(void **state)
 	assert_int_equal(atomic_load(&s1.recalls), 100);
 	assert_int_equal(atomic_load(&s2.recalls), 1);
 	assert_int_equal(atomic_load(&s2.last_ino), 42);
+	/* every node at once */
+	assert_int_equal(cvb_srv_recall_all(srv, 900, 4, 2000), 0);
+	assert_int_equal(atomic_load(&s1.last_ino), 900);
+	assert_int_equal(atomic_load(&s2.last_ino), 900);
+	/* one slow node: the recall times out, the other one answered */
+	atomic_store(&s2.recall_sleep_ms, 600);
+	assert_int_equal(cvb_srv_recall_all(srv, 901, 5, 300), -ETIMEDOUT);
+	assert_int_equal(atomic_load(&s1.last_ino), 901);
+	assert_true(log_wait("recall of the map of inode 901 from node 12 "
+			     "(127.0.0.1:",
+			     1000));
+	usleep(400 * 1000); /* its late ack finds no waiter */
+	atomic_store(&s2.recall_sleep_ms, 0);
+	assert_int_equal(atomic_load(&s2.last_ino), 901);
+	assert_int_equal(cvb_srv_recall_all(srv, 902, 6, 2000), 0);
 	/* a node without a connection */
 	assert_int_equal(cvb_srv_recall(srv, 13, 1, 1, 500), -ENOTCONN);
 	cvb_cli_close(c2);

@@ -123,6 +123,10 @@ void cvb_srv_reply(struct cvb_srv_req *req, int status, struct cvb_msg *rep);
  */
 int cvb_srv_recall(struct cvb_srv *srv, uint32_t node, uint64_t ino,
 		   uint64_t gen, int timeout_ms);
+/* The same to every connected node at once, waiting for all: 0 when
+ * all acknowledged, else the first error (each failure is logged). */
+int cvb_srv_recall_all(struct cvb_srv *srv, uint64_t ino, uint64_t gen,
+		       int timeout_ms);
 /* Connected nodes' ids into ids (up to max); returns how many. */
 unsigned cvb_srv_nodes(struct cvb_srv *srv, uint32_t *ids, unsigned max);
 

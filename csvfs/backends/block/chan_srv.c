@@ -685,35 +685,102 @@ static int recall_wait(struct srv_conn *c, struct recall_wait *w,
 	return rc;
 }
 
+/* Register w on c and send the recall; -errno if it could not go. */
+static int recall_send(struct srv_conn *c, struct recall_wait *w, uint64_t ino,
+		       uint64_t gen)
+{
+	struct cvb_msg m = { .type = CVB_RECALL };
+
+	m.version = c->version;
+	m.req_id = w->id;
+	m.u.recall.ino = ino;
+	m.u.recall.gen = gen;
+	pthread_mutex_lock(&c->link.lock);
+	w->next = c->recalls;
+	c->recalls = w;
+	pthread_mutex_unlock(&c->link.lock);
+	return cvb_link_send_msg(&c->link, &m);
+}
+
+/* Wait for w's ack (or give up at once if sending failed with rc). */
+static int recall_finish(struct srv_conn *c, struct recall_wait *w, int rc,
+			 uint64_t ino, uint64_t deadline_ns)
+{
+	if (!rc)
+		rc = recall_wait(c, w, deadline_ns);
+	else
+		recall_wait(c, w, 0);
+	if (rc)
+		log_warn("coordinator channel: recall of the map of inode "
+			 "%llu from %s: %s",
+			 (unsigned long long)ino, c->link.peer, strerror(-rc));
+	return rc;
+}
+
 int cvb_srv_recall(struct cvb_srv *srv, uint32_t node, uint64_t ino,
 		   uint64_t gen, int timeout_ms)
 {
 	uint64_t deadline = cv_now_ns() + (uint64_t)timeout_ms * CV_NS_PER_MS;
 	struct recall_wait w = { 0 };
-	struct cvb_msg m = { .type = CVB_RECALL };
 	struct srv_conn *c = conn_of(srv, node, &w.id);
 	int rc;
 
 	if (!c)
 		return -ENOTCONN;
-	m.version = c->version;
-	m.req_id = w.id;
-	m.u.recall.ino = ino;
-	m.u.recall.gen = gen;
-	pthread_mutex_lock(&c->link.lock);
-	w.next = c->recalls;
-	c->recalls = &w;
-	pthread_mutex_unlock(&c->link.lock);
-	rc = cvb_link_send_msg(&c->link, &m);
-	if (!rc)
-		rc = recall_wait(c, &w, deadline);
-	else
-		recall_wait(c, &w, 0);
-	if (rc)
-		log_warn("coordinator channel: recall of the map of inode "
-			 "%llu from %s: %s",
-			 (unsigned long long)ino, c->link.peer, strerror(-rc));
+	rc = recall_send(c, &w, ino, gen);
+	rc = recall_finish(c, &w, rc, ino, deadline);
 	conn_put(c);
+	return rc;
+}
+
+/* Every connected node, referenced, with a recall id each. */
+static unsigned conns_up(struct cvb_srv *srv, struct srv_conn **cs,
+			 struct recall_wait *ws)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct srv_conn *c = srv->conns; c && n < CVB_SRV_CONN_MAX;
+	     c = c->next) {
+		if (!c->up || !c->current)
+			continue;
+		atomic_fetch_add(&c->refs, 1);
+		cs[n] = c;
+		ws[n].id = ++srv->next_id;
+		n++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return n;
+}
+
+int cvb_srv_recall_all(struct cvb_srv *srv, uint64_t ino, uint64_t gen,
+		       int timeout_ms)
+{
+	uint64_t deadline = cv_now_ns() + (uint64_t)timeout_ms * CV_NS_PER_MS;
+	struct srv_conn **cs = calloc(CVB_SRV_CONN_MAX, sizeof(*cs));
+	struct recall_wait *ws = calloc(CVB_SRV_CONN_MAX, sizeof(*ws));
+	int *sent = calloc(CVB_SRV_CONN_MAX, sizeof(*sent));
+	unsigned n;
+	int rc = 0, r;
+
+	if (!cs || !ws || !sent) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n = conns_up(srv, cs, ws);
+	/* all at once, then wait: one round trip, not one per node */
+	for (unsigned i = 0; i < n; i++)
+		sent[i] = recall_send(cs[i], &ws[i], ino, gen);
+	for (unsigned i = 0; i < n; i++) {
+		r = recall_finish(cs[i], &ws[i], sent[i], ino, deadline);
+		if (r && !rc)
+			rc = r;
+		conn_put(cs[i]);
+	}
+out:
+	free(cs);
+	free(ws);
+	free(sent);
 	return rc;
 }
 
