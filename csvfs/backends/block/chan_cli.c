@@ -285,15 +285,13 @@ static void cli_failed(struct cvb_cli *cl, int rc, const char *err, int backoff)
 	       backoff);
 }
 
-/* Sleep ms unless closing or retargeted. */
-static void cli_sleep(struct cvb_cli *cl, int ms)
+/* Sleep ms unless closing or retargeted since gen. */
+static void cli_sleep(struct cvb_cli *cl, int ms, unsigned gen)
 {
 	uint64_t deadline = cv_now_ns() + (uint64_t)ms * CV_NS_PER_MS;
 	struct timespec ts = cv_timespec_of(deadline);
-	unsigned gen;
 
 	pthread_mutex_lock(&cl->lock);
-	gen = cl->target_gen;
 	while (!cl->closing && gen == cl->target_gen && cv_now_ns() < deadline)
 		pthread_cond_timedwait(&cl->cond, &cl->lock, &ts);
 	pthread_mutex_unlock(&cl->lock);
@@ -364,7 +362,7 @@ static void *cli_main(void *arg)
 	struct cvb_link *l;
 	uint64_t t0;
 	char err[320];
-	unsigned gen;
+	unsigned gen = 0;
 	int rc;
 
 	for (;;) {
@@ -384,7 +382,7 @@ static void *cli_main(void *arg)
 			    (uint64_t)cl->opts.times.backoff_max_ms)
 				backoff = cl->opts.times.backoff_min_ms;
 		}
-		cli_sleep(cl, backoff);
+		cli_sleep(cl, backoff, gen);
 		backoff = backoff * 2 > cl->opts.times.backoff_max_ms
 				  ? cl->opts.times.backoff_max_ms
 				  : backoff * 2;
