@@ -81,8 +81,11 @@ struct cvb_link {
 	char peer[300]; /* for the log: "node 3 (10.0.0.3:41000)" */
 	struct cvb_chan_times times;
 
-	pthread_mutex_t lock;	      /* protects the fields below */
-	struct cvb_obuf *head, *tail; /* queued to send, in order */
+	/* protects head, tail and stop (and, in the server, a connection's
+	 * recall waiters and dead flag); taken after the owner's lock */
+	pthread_mutex_t lock;
+	struct cvb_obuf *head, *tail; /* queued to send, in order; only the
+				       * I/O thread unlinks or frees */
 	bool stop;		      /* end the loop */
 
 	/* I/O thread only */
