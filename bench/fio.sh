@@ -38,10 +38,13 @@
 #   -o OPTS     more csvfs mount options, e.g. max_threads=16 or aio=off
 #   -p          perf profile (system-wide) during the first csvfs run
 #               of each job
-#   -x          add a third side to every pair: the same job through
+#   -x MODE     add a third side to every round: the same job through
 #               nullfuse (bench/nullfuse.c), a FUSE server with no logic
-#               (libfuse workers, blocking backing I/O, direct opens as
-#               csvfs makes them): what FUSE itself costs on this machine
+#               (direct opens as csvfs makes them): what FUSE itself costs
+#               on this machine.  MODE: mt (libfuse workers, blocking
+#               backing I/O), ring (one thread, one io_uring over
+#               /dev/fuse) or uring (FUSE over io_uring; fuse.enable_uring
+#               is switched on for the run and restored after)
 #
 # Jobs: seq-read, seq-write (1 MiB), rand-read, rand-write (4 KiB), all
 # libaio at iodepth 16; rand-read-32, rand-write-32 (iodepth 32);
@@ -60,8 +63,8 @@ reps=3
 profile=0
 jobs="seq-read seq-write rand-read rand-write"
 mntopts=""
-refside=0
-while getopts s:t:r:j:o:pxh opt; do
+refside=0 refmode=mt
+while getopts s:t:r:j:o:px:h opt; do
 	case $opt in
 	s) size=$OPTARG ;;
 	t) runtime=$OPTARG ;;
@@ -69,7 +72,7 @@ while getopts s:t:r:j:o:pxh opt; do
 	j) jobs=${OPTARG//,/ } ;;
 	o) mntopts=,$OPTARG ;;
 	p) profile=1 ;;
-	x) refside=1 ;;
+	x) refside=1 refmode=$OPTARG ;;
 	*) sed -n '3,55p' "$0"; exit 2 ;;
 	esac
 done
@@ -80,6 +83,9 @@ for j in $jobs; do
 	*) echo "fio.sh: -j: unknown job $j" >&2; exit 2 ;;
 	esac
 done
+case $refmode in mt|ring|uring) ;;
+*) echo "fio.sh: -x: mt, ring or uring" >&2; exit 2 ;;
+esac
 case $mntopts in *[!A-Za-z0-9_=,.]*)
 	echo "fio.sh: -o: letters, digits, _ = , . only" >&2; exit 2 ;;
 esac
@@ -122,7 +128,8 @@ fi
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/csvfs-fio.XXXXXX") || exit 1
 BE=$W/backing MNT=$W/mnt REF=$W/ref SOCK=$W/lockd.sock
 mkdir -p "$BE" "$MNT" "$REF"
-LOCKD_PID="" CSVFS_PID="" FIO_PID="" PERF_PID="" REF_PID=""
+LOCKD_PID="" CSVFS_PID="" FIO_PID="" PERF_PID="" REF_PID="" URING_WAS=""
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
 
 cleanup() {
 	local rc=$?
@@ -138,6 +145,7 @@ cleanup() {
 		kill -KILL "$REF_PID" 2>/dev/null
 		wait "$REF_PID" 2>/dev/null
 	fi
+	[ -n "$URING_WAS" ] && echo "$URING_WAS" >"$URING_PARAM"
 	if [ -n "$CSVFS_PID" ]; then
 		timeout 10 tail --pid="$CSVFS_PID" -f /dev/null 2>/dev/null
 		kill -KILL "$CSVFS_PID" 2>/dev/null
@@ -170,7 +178,12 @@ CSVFS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || die "csvfs did not mount: $(tail -n 2 "$W/csvfs.log")"
 if [ "$refside" = 1 ]; then
-	"$NULLFUSE" "$BE" "$REF" >"$W/nullfuse.log" 2>&1 </dev/null &
+	if [ "$refmode" = uring ]; then
+		[ -w "$URING_PARAM" ] || die "-x uring: this kernel has no $URING_PARAM"
+		URING_WAS=$(cat "$URING_PARAM")
+		echo 1 >"$URING_PARAM"
+	fi
+	"$NULLFUSE" -m "$refmode" "$BE" "$REF" >"$W/nullfuse.log" 2>&1 </dev/null &
 	REF_PID=$!
 	for _ in $(seq 100); do mountpoint -q "$REF" && break; sleep 0.05; done
 	mountpoint -q "$REF" ||
@@ -186,6 +199,12 @@ for f in base.dat csvfs.dat ref.dat; do
 		--end_fsync=1 --output=/dev/null >/dev/null 2>&1 ||
 		die "layout of $BE/$f failed"
 done
+
+if [ "$refmode" = uring ] && [ "$refside" = 1 ]; then
+	dd if="$REF/ref.dat" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null
+	grep -q "over io_uring" "$W/nullfuse.log" ||
+		die "-x uring: nullfuse's requests do not come over io_uring"
+fi
 
 # ---- jobs ----------------------------------------------------------------
 JOBS=$jobs
@@ -282,6 +301,7 @@ SIDES="backing-direct csvfs"
 echo "fio: $size file, ${runtime}s per run (+1 s ramp), libaio, iodepth 16"
 echo "     (-32: iodepth 32; lat-: iodepth 1; rand-write-sync: 16 threads of psync);"
 echo "     $reps rounds ($SIDES) per job, ratios within each round;"
+[ "$refside" = 1 ] && echo "     nullfuse -m $refmode"
 [ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
 echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
 declare -A MBS IOPS P50 P99
