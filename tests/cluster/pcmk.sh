@@ -69,7 +69,9 @@ EOF
 #!/bin/sh
 CSVFS_ADMIN=$CV_ADMIN exec $top_srcdir/tools/fence_csvfs "\$@"
 EOF
-	chmod 755 "$s/mount.fuse.csvfs" "$s/fence_csvfs"
+	printf '#!/bin/sh\nCV_WORK=%s exec %s "$@"\n' "$CV_WORK" \
+		"$CV_SRCDIR/fence-cvpower.sh" >"$s/fence_cvpower"
+	chmod 755 "$s/mount.fuse.csvfs" "$s/fence_csvfs" "$s/fence_cvpower"
 	mkdir -p "$CV_WORK/ocf/csvfs"
 	ln -s "$top_srcdir/tools/ocf/csvfs" "$CV_WORK/ocf/csvfs/csvfs"
 	if ! declare -F _cv_pcmk_destroy >/dev/null; then
@@ -313,4 +315,18 @@ clone_started_on() {
 	local got
 	got=$(resource_node "$1" "$2" | tr '\n' ' ')
 	[ "$got" = "$(echo "$3" | tr ' ' '\n' | grep . | sort | tr '\n' ' ')" ]
+}
+
+# ------------------------------------------------------------------------
+# A power switch for Pacemaker (fence-cvpower.sh as fence_cvpower in the
+# nodes' /usr/sbin overlay, put there by pcmk_setup): the namespaces'
+# inodes and holders it needs.  Call after node_pcmk_prepare, before
+# Pacemaker uses the device.
+pcmk_power_agent() {
+	local i
+	for i in $(seq 1 "$CV_NODES"); do
+		stat -L -c %i "/run/netns/$(ns_of "$i")" >"$(ndir "$i")/netns.ino"
+		echo "${CV_HOLDER[$i]} ${CV_UTS[$i]:-}" >"$(ndir "$i")/holders"
+	done
+	: >"$CV_WORK/power.log"
 }
