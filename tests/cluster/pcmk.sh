@@ -233,6 +233,22 @@ node_start_libvirt() {
 	pnode_spawn "$i" "$d/libvirtd.log" libvirtd --listen
 }
 
+# libvirt_start_all N: libvirt on node 1, then on 2..N with node 1's
+# QEMU capabilities cache (the probe of every emulator takes most of
+# libvirtd's start-up under TCG).
+libvirt_start_all() {
+	local i
+	node_start_libvirt 1
+	libvirt_wait 1
+	for i in $(seq 2 "$1"); do
+		node_exec 1 tar -C /var/cache/libvirt -cf - . |
+			node_exec "$i" tar -C /var/cache/libvirt -xf - ||
+			_fail "node $i: cannot copy libvirt's cache"
+		node_start_libvirt "$i"
+	done
+	for i in $(seq 2 "$1"); do libvirt_wait "$i"; done
+}
+
 libvirt_wait() {
 	wait_for 60 _libvirt_up "$1" ||
 		_fail "node $1: libvirtd not up: $(tail -n 5 "$(ndir "$1")/libvirtd.log")"

@@ -25,6 +25,11 @@
  *     prints which sequence numbers are durable;
  *  4. powers off on "stop" read from the console, after vmio.blocks writes
  *     (0: no limit), or right after the verify with vmio.verify=only.
+ * vmio.verify=unknown: the host cannot pass what was acknowledged (a
+ * cluster manager restarts the guest with the command line of its domain
+ * definition): every write of an earlier generation counts as issued, so
+ * only torn and misplaced blocks fail the verify; a later boot with
+ * vmio.acked checks for lost and stale writes.
  *
  * Console lines (one each, machine-readable, all starting "VMIO "):
  *   VMIO BAD slot=J reason=R have=G:S want=G:S      (at most 16)
@@ -86,6 +91,7 @@ struct vmio_conf {
 	unsigned pace_ms;		/* pause between writes */
 	uint64_t slots;			/* data slots on a blank disk */
 	bool verify_only;		/* power off after the verify */
+	bool acks_unknown;		/* vmio.verify=unknown */
 	int64_t acked[VMIO_MAXGEN + 1]; /* [g]: last acked seq, -1 none */
 };
 
@@ -295,6 +301,8 @@ static int parse_word(struct vmio_conf *c, const char *w)
 		c->slots = strtoull(w + 11, NULL, 10);
 	else if (!strcmp(w, "vmio.verify=only"))
 		c->verify_only = true;
+	else if (!strcmp(w, "vmio.verify=unknown"))
+		c->acks_unknown = true;
 	else if (!strncmp(w, "vmio.acked=", 11))
 		return parse_acked(c, w + 11);
 	return 0;
@@ -311,6 +319,7 @@ static int parse_cmdline(struct vmio_conf *c)
 	c->pace_ms = 20;
 	c->slots = 256;
 	c->verify_only = false;
+	c->acks_unknown = false;
 	for (i = 0; i <= VMIO_MAXGEN; i++)
 		c->acked[i] = -1;
 	fd = open("/proc/cmdline", O_RDONLY);
@@ -414,7 +423,7 @@ static bool issued(const struct vmio *v, uint64_t g, uint64_t s)
 
 	if (g == 0 || g > v->prevgen)
 		return false;
-	if (g > VMIO_MAXGEN)
+	if (g > VMIO_MAXGEN || v->conf.acks_unknown)
 		return true;
 	a = v->conf.acked[g];
 	return (int64_t)s <= a + 2 * (int64_t)v->conf.flush;
