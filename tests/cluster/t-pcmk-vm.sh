@@ -20,7 +20,7 @@
 #     node's files, and only then starts the VM on a survivor; the time
 #     from the crash to the VM running again is measured.
 # The VM is the test guest of tests/vm (a kernel and an initramfs whose
-# init writes verifiable blocks, vmio.c) under TCG (CV_VM_TYPE=kvm: KVM);
+# init writes verifiable blocks, vmio.c) under TCG;
 # its serial console, appended to by every instance on every node, says
 # which writes are durable.  After the crash the restarted guest must
 # write again; then it is stopped and booted once more with everything
@@ -97,7 +97,7 @@ t=$(now_ms)
 libvirt_start_all 3
 log "libvirt: up on 3 nodes after $(( $(now_ms) - t )) ms"
 cat >"$CV_WORK/$VM.xml" <<EOF
-<domain type='${CV_VM_TYPE:-qemu}'>
+<domain type='qemu'>
   <name>$VM</name>
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
