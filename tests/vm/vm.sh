@@ -19,9 +19,8 @@
 # Unix sockets live in the file system, so the host reaches the sockets
 # of a QEMU that runs in a node's network namespace.
 #
-# QEMU runs with -no-reboot (the guest's power-off is a reset, which ends
-# QEMU) and the guest with acpi=off: under TCG the kernel's ACPI set-up
-# costs more than the rest of this small guest's boot.  The disk has
+# QEMU runs with -no-reboot: the guest's power-off is a reset, which ends
+# QEMU, and so does a guest kernel panic (panic=-1).  The disk has
 # werror=stop,rerror=stop, as recommended for VMs on csvfs: an EIO pauses
 # the guest (QMP status io-error, shown when a wait fails) instead of
 # failing its writes.
@@ -117,7 +116,7 @@ vm_qemu() {
 		-nodefaults -no-user-config -machine pc,accel=tcg -cpu qemu64 \
 		-m "${VM_MEM:-128}" -smp 1 -display none -no-reboot \
 		-kernel "$VM_GUEST/kernel" -initrd "$VM_GUEST/initramfs.gz" \
-		-append "console=ttyS0 panic=-1 quiet acpi=off ${VM_APPEND:-} ${VM_BOOT_ARGS:-}" \
+		-append "console=ttyS0 panic=-1 quiet ${VM_APPEND:-} ${VM_BOOT_ARGS:-}" \
 		-drive "file=$CV_MNT/$img,format=qcow2,cache=none,if=virtio,werror=stop,rerror=stop" \
 		-chardev "socket,id=con,path=$base.serial,server=on,wait=off,logfile=$base.console" \
 		-serial chardev:con \
@@ -324,8 +323,11 @@ vm_migrate_wait() {
 	done
 	MIG_DOWNTIME=$(echo "$q" | jq -r '.return.downtime')
 	MIG_TOTAL=$(echo "$q" | jq -r '.return["total-time"]')
-	wait_for 20 vm_status_is "$dst" running ||
+	wait_for 20 vm_status_is "$dst" running || {
+		vm_lines "$dst" 'Kernel panic|BUG:' | grep -q . &&
+			vm_fail "$dst" "the guest kernel crashed on the destination after the migration (QEMU TCG; no I/O error)"
 		vm_fail "$dst" "destination not running after the migration"
+	}
 	vm_status_is "$src" postmigrate ||
 		vm_fail "$src" "source not in postmigrate: $(vm_status "$src")"
 	vm_quit "$src"

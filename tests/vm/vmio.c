@@ -137,8 +137,8 @@ static void say(const char *fmt, ...)
 		return;
 }
 
-/* power_off: QEMU runs with -no-reboot, so a reset ends it; unlike an
- * ACPI power-off, that works with acpi=off too. */
+/* power_off: QEMU runs with -no-reboot, so a reset ends it (with or
+ * without ACPI in the guest). */
 static void power_off(void)
 {
 	sync();
