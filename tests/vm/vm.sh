@@ -158,9 +158,14 @@ vm_quit() {
 	vm_wait_exit "$1" 10 || vm_kill "$1"
 }
 
-# vm_lines INST REGEX: console lines of INST matching REGEX (no CR).
+# vm_lines INST REGEX: complete console lines of INST matching REGEX (no
+# CR).  QEMU logs the console as the guest's UART sends it, a character at
+# a time: a line without its newline yet is left out.
 vm_lines() {
-	tr -d '\r' <"$(vm_base "$1").console" | grep -a -E -- "$2"
+	local f n
+	f=$(vm_base "$1").console
+	n=$(wc -l <"$f")
+	head -n "$n" "$f" | tr -d '\r' | grep -a -E -- "$2"
 }
 
 # vm_wait_line INST REGEX TIMEOUT_S: wait until the console shows REGEX;
@@ -185,7 +190,7 @@ vm_wait_line() {
 # generation of NAME, over the consoles of all its instances.
 vm_acked() {
 	cat ${VM_CONSOLES[$1]:-/dev/null} | tr -d '\r' |
-		sed -n 's/.*VMIO ACK gen=\([0-9]*\) seq=\([0-9]*\).*/\1 \2/p' |
+		sed -n 's/.*VMIO ACK gen=\([0-9]*\) seq=\([0-9]*\) t=.*/\1 \2/p' |
 		awk '{ if (!($1 in m) || $2 > m[$1]) m[$1] = $2 }
 		     END { for (g in m) printf "%s:%s\n", g, m[g] }' |
 		sort -n | paste -sd, -
