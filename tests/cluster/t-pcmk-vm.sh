@@ -103,7 +103,7 @@ cat >"$CV_WORK/$VM.xml" <<EOF
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$VM_GUEST/vmlinuz</kernel>
+    <kernel>$VM_GUEST/kernel</kernel>
     <initrd>$VM_GUEST/initramfs.gz</initrd>
     <cmdline>console=ttyS0 panic=-1 quiet vmio.pace=20 vmio.flush=8 vmio.verify=unknown</cmdline>
   </os>

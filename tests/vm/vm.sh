@@ -19,6 +19,12 @@
 # Unix sockets live in the file system, so the host reaches the sockets
 # of a QEMU that runs in a node's network namespace.
 #
+# QEMU runs with -no-reboot: the guest's power-off is a reset, which ends
+# QEMU, and so does a guest kernel panic (panic=-1).  The disk has
+# werror=stop,rerror=stop, as recommended for VMs on csvfs: an EIO pauses
+# the guest (QMP status io-error, shown when a wait fails) instead of
+# failing its writes.
+#
 # Cleanup: vm_setup wraps cluster_destroy (after csvfs.sh's wrapper) so
 # that every QEMU is killed before the csvfs mounts go.
 #
@@ -30,7 +36,7 @@ VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VM_CTL=$VM_DIR/vmctl
 VM_GUEST=""
 VM_QEMU=${VM_QEMU:-qemu-system-x86_64}
-declare -A VM_INST=() VM_NODE=() VM_PID=() VM_CONSOLES=() VM_IMG=()
+declare -A VM_INST=() VM_NODE=() VM_PID=() VM_CONSOLES=() VM_IMG=() VM_ACKED=()
 
 # require_qemu: the only reason a VM scenario skips.
 require_qemu() {
@@ -46,7 +52,7 @@ vm_setup() {
 	out=$("$VM_DIR/build-guest.sh" 2>&1) ||
 		_fail "cannot build the guest: $out"
 	VM_GUEST=$(echo "$out" | tail -n 1)
-	[ -f "$VM_GUEST/vmlinuz" ] || _fail "build-guest.sh: $out"
+	[ -f "$VM_GUEST/kernel" ] || _fail "build-guest.sh: $out"
 	if ! declare -F _vm_prev_destroy >/dev/null; then
 		eval "$(declare -f cluster_destroy |
 			sed '1s/^cluster_destroy/_vm_prev_destroy/')"
@@ -109,7 +115,7 @@ vm_qemu() {
 	node_spawn "$node" "$base.log" "$VM_QEMU" -name "$inst" \
 		-nodefaults -no-user-config -machine pc,accel=tcg -cpu qemu64 \
 		-m "${VM_MEM:-128}" -smp 1 -display none -no-reboot \
-		-kernel "$VM_GUEST/vmlinuz" -initrd "$VM_GUEST/initramfs.gz" \
+		-kernel "$VM_GUEST/kernel" -initrd "$VM_GUEST/initramfs.gz" \
 		-append "console=ttyS0 panic=-1 quiet ${VM_APPEND:-} ${VM_BOOT_ARGS:-}" \
 		-drive "file=$CV_MNT/$img,format=qcow2,cache=none,if=virtio,werror=stop,rerror=stop" \
 		-chardev "socket,id=con,path=$base.serial,server=on,wait=off,logfile=$base.console" \
@@ -152,9 +158,14 @@ vm_quit() {
 	vm_wait_exit "$1" 10 || vm_kill "$1"
 }
 
-# vm_lines INST REGEX: console lines of INST matching REGEX (no CR).
+# vm_lines INST REGEX: complete console lines of INST matching REGEX (no
+# CR).  QEMU logs the console as the guest's UART sends it, a character at
+# a time: a line without its newline yet is left out.
 vm_lines() {
-	tr -d '\r' <"$(vm_base "$1").console" | grep -a -E -- "$2"
+	local f n
+	f=$(vm_base "$1").console
+	n=$(wc -l <"$f")
+	head -n "$n" "$f" | tr -d '\r' | grep -a -E -- "$2"
 }
 
 # vm_wait_line INST REGEX TIMEOUT_S: wait until the console shows REGEX;
@@ -179,7 +190,7 @@ vm_wait_line() {
 # generation of NAME, over the consoles of all its instances.
 vm_acked() {
 	cat ${VM_CONSOLES[$1]:-/dev/null} | tr -d '\r' |
-		sed -n 's/.*VMIO ACK gen=\([0-9]*\) seq=\([0-9]*\).*/\1 \2/p' |
+		sed -n 's/.*VMIO ACK gen=\([0-9]*\) seq=\([0-9]*\) t=.*/\1 \2/p' |
 		awk '{ if (!($1 in m) || $2 > m[$1]) m[$1] = $2 }
 		     END { for (g in m) printf "%s:%s\n", g, m[g] }' |
 		sort -n | paste -sd, -
@@ -211,25 +222,42 @@ $(tr -d '\r' <"$(vm_base "$inst").console" | tail -n 25)
 $(tail -n 10 "$(vm_base "$inst").log")"
 }
 
-# vm_boot NAME NODE IMG [ARGS]: a new boot of NAME on NODE; ARGS are
-# vmio.* kernel arguments; vmio.acked is added from what NAME's earlier
-# boots acknowledged.  Waits for the verify and checks it is clean; the
-# instance goes to VM_LAST, the verify line to VM_VERIFY.
-vm_boot() {
-	local name=$1 node=$2 img=$3 args=${4:-} acked inst
+# vm_boot_start NAME NODE IMG [ARGS]: a new boot of NAME on NODE; ARGS
+# are vmio.* kernel arguments; vmio.acked is added from what NAME's
+# earlier boots acknowledged.  The instance goes to VM_LAST.
+vm_boot_start() {
+	local name=$1 node=$2 img=$3 args=${4:-} acked
 	acked=$(vm_acked "$name")
 	VM_BOOT_ARGS="$args${acked:+ vmio.acked=$acked}"
 	vm_qemu "$name" "$node" "$img"
 	VM_BOOT_ARGS=""
-	inst=$VM_LAST
-	vm_wait_line "$inst" 'VMIO VERIFY ' 90 ||
+	VM_ACKED[$VM_LAST]=$acked
+}
+
+# vm_boot_wait INST: the verify at boot of INST is clean; its line goes
+# to VM_VERIFY.  A verify that checked no acknowledged block while some
+# were acknowledged fails too.
+vm_boot_wait() {
+	local inst=$1 acked=${VM_ACKED[$1]:-}
+	vm_wait_line "$inst" 'VMIO VERIFY ' 120 ||
 		vm_fail "$inst" "no verify verdict on the console"
 	VM_VERIFY=${VM_LINE#*VMIO }
 	case $VM_VERIFY in
 	*"result=ok"*) ;;
-	*) vm_fail "$inst" "verify at boot on n$node failed (acked $acked): $VM_VERIFY" ;;
+	*) vm_fail "$inst" "verify at boot on n${VM_NODE[$inst]} failed (acked $acked): $VM_VERIFY" ;;
 	esac
-	log "$inst on n$node: boot verify ok with acked '${acked:-none}': ${VM_VERIFY#VERIFY result=ok }"
+	if [ -n "$acked" ]; then
+		case $VM_VERIFY in
+		*" acked=0 "*) vm_fail "$inst" "the verify checked no acknowledged block: $VM_VERIFY" ;;
+		esac
+	fi
+	log "$inst on n${VM_NODE[$inst]}: boot verify ok with acked '${acked:-none}': ${VM_VERIFY#VERIFY result=ok }"
+}
+
+# vm_boot NAME NODE IMG [ARGS]: vm_boot_start and vm_boot_wait.
+vm_boot() {
+	vm_boot_start "$@"
+	vm_boot_wait "$VM_LAST"
 }
 
 # vm_wait_acks INST GEN N TIMEOUT_S: INST acknowledges write N of GEN.
@@ -256,19 +284,28 @@ vm_stop() {
 	log "$inst: stopped: ${VM_LINE#*VMIO }"
 }
 
-# vm_migrate_start INST DEST PORT: a new instance of INST's guest on node
-# DEST with -incoming on DEST's address, then QMP migrate on INST.  The
+# vm_incoming INST DEST PORT: a new instance of INST's guest on node DEST
+# waiting with -incoming on DEST's address (instance in VM_LAST, its URI
+# in VM_URI).
+vm_incoming() {
+	local src=$1 dest=$2 port=$3 name=${1%.*}
+	VM_URI="tcp:$(addr_of "$dest"):$port"
+	vm_qemu "$name" "$dest" "${VM_IMG[$name]}" -incoming "$VM_URI"
+	wait_for 20 vm_status_is "$VM_LAST" inmigrate ||
+		vm_fail "$VM_LAST" "destination not waiting for the migration"
+}
+
+# vm_migrate_go SRC URI: QMP migrate on SRC.
+vm_migrate_go() {
+	vm_qmp "$1" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"$2\"}}" \
+		>/dev/null || vm_fail "$1" "QMP migrate to $2 refused"
+}
+
+# vm_migrate_start SRC DEST PORT: vm_incoming, then vm_migrate_go; the
 # destination instance goes to VM_LAST.
 vm_migrate_start() {
-	local src=$1 dest=$2 port=$3 name=${1%.*} dst uri
-	uri="tcp:$(addr_of "$dest"):$port"
-	vm_qemu "$name" "$dest" "${VM_IMG[$name]}" -incoming "$uri"
-	dst=$VM_LAST
-	wait_for 20 vm_status_is "$dst" inmigrate ||
-		vm_fail "$dst" "destination not waiting for the migration"
-	vm_qmp "$src" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"$uri\"}}" \
-		>/dev/null || vm_fail "$src" "QMP migrate to $uri refused"
-	VM_LAST=$dst
+	vm_incoming "$1" "$2" "$3"
+	vm_migrate_go "$1" "$VM_URI"
 }
 
 # vm_migrate_wait SRC DST TIMEOUT_S: the migration SRC -> DST completed;
@@ -291,9 +328,28 @@ vm_migrate_wait() {
 	done
 	MIG_DOWNTIME=$(echo "$q" | jq -r '.return.downtime')
 	MIG_TOTAL=$(echo "$q" | jq -r '.return["total-time"]')
-	wait_for 20 vm_status_is "$dst" running ||
+	wait_for 20 vm_status_is "$dst" running || {
+		vm_lines "$dst" 'Kernel panic|BUG:' | grep -q . &&
+			vm_fail "$dst" "the guest kernel crashed on the destination after the migration (QEMU TCG; no I/O error)"
 		vm_fail "$dst" "destination not running after the migration"
+	}
 	vm_status_is "$src" postmigrate ||
 		vm_fail "$src" "source not in postmigrate: $(vm_status "$src")"
 	vm_quit "$src"
+}
+
+# vm_node_crash I: node I dies: its corosync and lockd, then every QEMU
+# on it, then its csvfs, all SIGKILL (the cluster side first, as
+# fault.sh's node_crash: the survivors see a node that held its files).
+vm_node_crash() {
+	local i=$1 k
+	node_kill "$i"
+	for k in "${!VM_PID[@]}"; do
+		[ "${VM_NODE[$k]}" = "$i" ] && vm_kill "$k"
+	done
+	if [ -n "${CV_CSVFSPID[$i]:-}" ]; then
+		kill -KILL "${CV_CSVFSPID[$i]}" 2>/dev/null
+		wait "${CV_CSVFSPID[$i]}" 2>/dev/null
+	fi
+	log "node $i: crashed (corosync, lockd, QEMU and csvfs SIGKILL)"
 }
