@@ -211,7 +211,7 @@ vm_gen() {
 		tail -n 1
 }
 
-# vm_fail_console INST MSG: fail with the end of INST's console and log.
+# vm_fail INST MSG: fail with the end of INST's console and log.
 vm_fail() {
 	local inst=$1
 	shift
