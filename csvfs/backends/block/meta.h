@@ -66,8 +66,20 @@ struct cvb_extent {
 typedef int (*cvb_recall_fn)(void *arg, uint64_t ino);
 
 struct cvb_meta_opts {
-	cvb_recall_fn recall;	/* NULL: nothing to recall (tests) */
+	cvb_recall_fn recall; /* NULL: nothing to recall (tests) */
 	void *recall_arg;
+};
+
+/* What the engine did since it was opened (for tests and volumes). */
+struct cvb_meta_stats {
+	uint64_t ops;	     /* mutating operations that succeeded */
+	uint64_t failed_ops; /* ... that failed (undone) */
+	uint64_t reloads;    /* file system reopened after an undo */
+	uint64_t commits;    /* journal transactions */
+	uint64_t txn_blocks; /* metadata blocks in them, in all */
+	uint32_t last_txn_blocks, max_txn_blocks;
+	uint32_t orphans_done; /* orphans processed by cvb_meta_open */
+	uint32_t replayed;     /* transactions replayed by cvb_meta_open */
 };
 
 /* Open the volume on path (image file or block device): check the
@@ -81,13 +93,15 @@ int cvb_meta_close(struct cvb_meta *m);
 /* Make every change since the last commit durable (no-op when none). */
 int cvb_meta_commit(struct cvb_meta *m);
 
+void cvb_meta_get_stats(const struct cvb_meta *m, struct cvb_meta_stats *st);
+
 int cvb_meta_getattr(struct cvb_meta *m, uint64_t ino, struct stat *st);
 int cvb_meta_lookup(struct cvb_meta *m, uint64_t dir, const char *name,
 		    struct stat *st);
 /* to_set: CV_SET_* (backend.h).  A smaller size frees blocks past it
  * (after the recall); a larger one leaves a hole. */
-int cvb_meta_setattr(struct cvb_meta *m, uint64_t ino,
-		     const struct stat *attr, int to_set, struct stat *st);
+int cvb_meta_setattr(struct cvb_meta *m, uint64_t ino, const struct stat *attr,
+		     int to_set, struct stat *st);
 /* Regular files, devices, fifos, sockets (by mode's type). */
 int cvb_meta_mknod(struct cvb_meta *m, uint64_t dir, const char *name,
 		   mode_t mode, dev_t rdev, const struct cv_cred *cred,
@@ -118,36 +132,48 @@ int cvb_meta_statfs(struct cvb_meta *m, struct statvfs *st);
 int cvb_meta_open_ref(struct cvb_meta *m, uint64_t ino);
 int cvb_meta_close_ref(struct cvb_meta *m, uint64_t ino);
 
-ssize_t cvb_meta_getxattr(struct cvb_meta *m, uint64_t ino,
-			  const char *name, void *buf, size_t size);
+ssize_t cvb_meta_getxattr(struct cvb_meta *m, uint64_t ino, const char *name,
+			  void *buf, size_t size);
 int cvb_meta_setxattr(struct cvb_meta *m, uint64_t ino, const char *name,
 		      const void *value, size_t size, int flags);
 ssize_t cvb_meta_listxattr(struct cvb_meta *m, uint64_t ino, char *buf,
 			   size_t size);
-int cvb_meta_removexattr(struct cvb_meta *m, uint64_t ino,
-			 const char *name);
+int cvb_meta_removexattr(struct cvb_meta *m, uint64_t ino, const char *name);
 
 /*
  * The map of [off, off+len) of ino: up to max extents in *ext (holes
  * included, contiguous from off), *n set, *gen the file's map
  * generation.  Fewer than the whole range when max runs out.
  */
-int cvb_meta_map(struct cvb_meta *m, uint64_t ino, uint64_t off,
-		 uint64_t len, struct cvb_extent *ext, unsigned max,
-		 unsigned *n, uint64_t *gen);
+int cvb_meta_map(struct cvb_meta *m, uint64_t ino, uint64_t off, uint64_t len,
+		 struct cvb_extent *ext, unsigned max, unsigned *n,
+		 uint64_t *gen);
 /*
  * Allocate every hole in [off, off+len) rounded out to granules, zeroed
  * and committed before return; then as cvb_meta_map.  Does not change
  * the file size.  -ENOSPC allocates nothing.
  */
-int cvb_meta_alloc(struct cvb_meta *m, uint64_t ino, uint64_t off,
-		   uint64_t len, struct cvb_extent *ext, unsigned max,
-		   unsigned *n, uint64_t *gen);
+int cvb_meta_alloc(struct cvb_meta *m, uint64_t ino, uint64_t off, uint64_t len,
+		   struct cvb_extent *ext, unsigned max, unsigned *n,
+		   uint64_t *gen);
 /* fallocate(2) modes 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE. */
-int cvb_meta_fallocate(struct cvb_meta *m, uint64_t ino, int mode,
-		       uint64_t off, uint64_t len);
+int cvb_meta_fallocate(struct cvb_meta *m, uint64_t ino, int mode, uint64_t off,
+		       uint64_t len);
 /* The owner's size and times after its writes (size only grows here). */
 int cvb_meta_set_written(struct cvb_meta *m, uint64_t ino, uint64_t size,
 			 const struct timespec *mtime);
+
+/*
+ * Format path (image file or block device) as an ext4 file system with
+ * exactly the features the engine supports (CVB_FEATURES), 4 KiB
+ * blocks, an internal journal and inode tables written at once, by
+ * running mke2fs (e2fsprogs).  label may be NULL.  On failure err holds
+ * mke2fs's message.
+ */
+#define CVB_FEATURES                                                           \
+	"none,has_journal,ext_attr,resize_inode,dir_index,filetype,extent,"    \
+	"64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,"           \
+	"extra_isize,metadata_csum"
+int cvb_format(const char *path, const char *label, char *err, size_t errlen);
 
 #endif /* CSVFS_BLOCK_META_H */
