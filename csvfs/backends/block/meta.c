@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <et/com_err.h>
+
 int cvb_err(errcode_t e)
 {
 	if (e == 0)
@@ -352,6 +354,8 @@ int cvb_op_end(struct cvb_meta *m, int rc)
 		return 0;
 	}
 	m->st.failed_ops++;
+	if (getenv("CVB_DEBUG"))
+		fprintf(stderr, "cvb: operation failed: %s\n", strerror(-rc));
 	if (m->fs_touched || iotxn_changed(m->t)) {
 		int rr = iotxn_rollback(m->t);
 
@@ -381,6 +385,7 @@ int cvb_meta_commit(struct cvb_meta *m)
 	if (rc)
 		return rc;
 	m->pending_ops = 0;
+	m->data_freed = false;
 	m->st.commits++;
 	m->st.txn_blocks += n;
 	m->st.last_txn_blocks = n;

@@ -163,6 +163,10 @@ int cvb_meta_fallocate(struct cvb_meta *m, uint64_t ino, int mode, uint64_t off,
 int cvb_meta_set_written(struct cvb_meta *m, uint64_t ino, uint64_t size,
 			 const struct timespec *mtime);
 
+/* Self-check for tests: the extent tree of ino is sorted, without
+ * overlaps (0), or -EUCLEAN. */
+int cvb_meta_check_extents(struct cvb_meta *m, uint64_t ino);
+
 /*
  * Format path (image file or block device) as an ext4 file system with
  * exactly the features the engine supports (CVB_FEATURES), 4 KiB

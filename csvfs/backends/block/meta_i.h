@@ -51,8 +51,12 @@ struct cvb_meta {
 	uint8_t *gmark; /* one byte per group: in dgroups */
 	bool sb_dirty;
 	bool in_op;
-	bool fs_touched;      /* libext2fs memory changed in this op */
-	int cb_err;	      /* error of a callback (revoke) */
+	bool fs_touched; /* libext2fs memory changed in this op */
+	int cb_err;	 /* error of a callback (revoke) */
+	/* file data blocks were freed in the open transaction: they must
+	 * not be zeroed or handed to a writer before it commits (a crash
+	 * would give them back to their old file with new bytes) */
+	bool data_freed;
 	unsigned pending_ops; /* operations since the last commit */
 
 	struct cvb_ino **itab;
@@ -133,6 +137,9 @@ int cvb_punch_blocks(struct cvb_meta *m, uint64_t ino,
 /* The uninitialised extents now inside i_size become initialised. */
 int cvb_size_grew(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 		  uint64_t oldsize);
+/* Grow in's size to size (see meta_map.c: written = set_written). */
+int cvb_grow(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
+	     uint64_t size, bool written);
 /* Truncate to in's new size: recall, free past it, zero the tail. */
 int cvb_truncate(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 		 uint64_t oldsize);
