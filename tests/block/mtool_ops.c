@@ -443,6 +443,8 @@ static int cmd_orphan(const char *img)
 	      "kept while a second open holds it");
 	MT_EQ(cvb_meta_close_ref(m, g), 0, "last close");
 	MT_EQ(cvb_meta_getattr(m, g, &st), -ENOENT, "freed at the last close");
+	g = mt_mk(m, R, "kept", S_IFREG | 0644);
+	mt_lun_write(m, img, g, 0, buf, sizeof(buf));
 	MT_EQ(cvb_meta_commit(m), 0, "commit");
 	printf("# orphan %llu left open: dying\n", (unsigned long long)f);
 	fflush(stdout);
@@ -560,6 +562,14 @@ static int cmd_big(const char *img)
 	MT_EQ(cvb_meta_fallocate(m, f, FALLOC_FL_KEEP_SIZE, B31 - 3 * MiB,
 				 6 * MiB),
 	      0, "fallocate across 2^31");
+	mt_pattern(buf, 2 * MiB, 12);
+	mt_lun_write(m, img, f, B31 - 5 * MiB, buf, 2 * MiB);
+	MT_EQ(cvb_meta_fallocate(m, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 B31 - 4 * MiB - 4096, 12288),
+	      0, "punch inside data below 2^31");
+	mt_close(m);
+	mt_check(mt_fsck(img), "e2fsck -fn clean with extents around block 2^31");
+	m = mt_open(img);
 	MT_EQ(cvb_meta_unlink(m, R, "big"), 0, "unlink");
 	cvb_meta_statfs(m, &b);
 	MT_EQ(b.f_bfree, a.f_bfree, "free blocks back");
