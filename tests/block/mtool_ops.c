@@ -349,7 +349,18 @@ static void ops_data(struct cvb_meta *m, const char *img)
 	memset(exp + MiB + 7, 0, 2 * MiB - 7);
 	mt_save("trunc", exp, 3 * MiB);
 
-	/* fallocate modes */
+	free(buf);
+	free(exp);
+}
+
+static void ops_falloc(struct cvb_meta *m, const char *img)
+{
+	uint8_t *buf = calloc(1, 6 * MiB), *exp = calloc(1, 6 * MiB);
+	struct cvb_extent e[16];
+	struct stat st;
+	unsigned n;
+	uint64_t f, gen;
+
 	f = mt_mk(m, R, "keep", S_IFREG | 0644);
 	mt_pattern(buf, 100, 6);
 	mt_lun_write(m, img, f, 0, buf, 100);
@@ -406,8 +417,10 @@ static int cmd_ops(const char *img)
 		ops_xattr(m);
 	if (mask & 64)
 		ops_attr(m);
-	if (mask & 128)
+	if (mask & 128) {
 		ops_data(m, img);
+		ops_falloc(m, img);
+	}
 	mt_close(m);
 	if (mask != ~0u)
 		return mt_fail ? 1 : 0;
