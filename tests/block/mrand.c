@@ -57,6 +57,8 @@ struct model {
 	struct mi i[NI];
 	struct mn n[NN];
 	uint32_t counter;
+	int kills;  /* crash rounds: children that died by SIGKILL */
+	int jkills; /* ... of them, at a journal write */
 };
 
 enum kind {
@@ -504,10 +506,33 @@ int mt_random(const char *img, uint64_t seed, int n, const char *expect)
 
 /* ---- crash rounds ------------------------------------------------ */
 
+static long kill_at, writes;
+static int prog_fd;
+
+static void count_write(void *arg)
+{
+	(void)arg;
+	if (kill_at && ++writes >= kill_at) {
+		(void)!write(prog_fd, "K 0\n", 4);
+		raise(SIGKILL);
+	}
+}
+
 static void child_run(const char *img, struct model *m, uint64_t r, int wfd,
 		      int nops)
 {
-	struct cvb_meta *e = mt_open(img);
+	struct cvb_meta_opts o = { .before_journal_write = count_write };
+	struct cvb_meta *e;
+	char err[256];
+
+	/* every other round dies at a random journal write (inside a
+	 * commit or a checkpoint), the others at a random time */
+	kill_at = r % 2 ? (long)(r >> 8) % 600 + 1 : 0;
+	prog_fd = wfd;
+	if (cvb_meta_open(img, &o, &e, err, sizeof(err))) {
+		fprintf(stderr, "child: open: %s\n", err);
+		_exit(3);
+	}
 	struct op op;
 	uint64_t ino;
 	char line[32];
@@ -532,7 +557,7 @@ static void child_run(const char *img, struct model *m, uint64_t r, int wfd,
 	_exit(0);
 }
 
-static void read_progress(int rfd, int *lastc, int *lastb)
+static void read_progress(int rfd, int *lastc, int *lastb, int *jkill)
 {
 	char buf[65536], *p;
 	ssize_t n;
@@ -546,6 +571,8 @@ static void read_progress(int rfd, int *lastc, int *lastb)
 			*lastc = atoi(p + 2);
 		else if (p[0] == 'B')
 			*lastb = atoi(p + 2);
+		else if (p[0] == 'K')
+			(*jkill)++;
 	}
 }
 
@@ -580,6 +607,25 @@ static int match(const char *img, struct model *m, uint64_t r, int lastc,
 			snprintf(fn, sizeof(fn), "crash-model-%d.tree", k);
 			if ((f = fopen(fn, "w")))
 				fputs(want, f), fclose(f);
+			/* bytes of the files whose line is not on disk */
+			for (int j = 0; j < NN; j++) {
+				const struct mi *i = &t.i[t.n[j].node];
+				char line[128];
+
+				if (!t.n[j].live || i->type != 'f')
+					continue;
+				snprintf(line, sizeof(line), " f %u %u %08x\n",
+					 i->size, i->nlink,
+					 cv_crc32c(0xffffffffu, i->data,
+						   i->size));
+				if (strstr(disk, line))
+					continue;
+				snprintf(fn, sizeof(fn), "crash-%d-%s.data", k,
+					 t.n[j].name);
+				if ((f = fopen(fn, "w")))
+					fwrite(i->data, 1, i->size, f),
+						fclose(f);
+			}
 		}
 		free(want);
 	}
@@ -656,8 +702,10 @@ static int one_round(const char *img, struct model *m, uint64_t r, int round)
 	nanosleep(&ts, NULL);
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
-	read_progress(p[0], &lastc, &lastb);
+	read_progress(p[0], &lastc, &lastb, &m->jkills);
 	close(p[0]);
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		m->kills++;
 	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
 		return mt_check(false,
 				"round %d: the engine failed in the child",
@@ -692,7 +740,9 @@ int mt_crash(const char *img, uint64_t seed, int rounds)
 		if (one_round(img, &m, r, k))
 			break;
 	}
-	printf("# %d passed, %d failed\n", mt_pass, mt_fail);
+	printf("# %d rounds, %d children killed (%d at a journal write); "
+	       "%d passed, %d failed\n",
+	       rounds, m.kills, m.jkills, mt_pass, mt_fail);
 	model_free(&m);
 	return mt_fail ? 1 : 0;
 }

@@ -577,11 +577,13 @@ static int cmd_big(const char *img)
 	      0, "fallocate across 2^31");
 	mt_pattern(buf, 2 * MiB, 12);
 	mt_lun_write(m, img, f, B31 - 5 * MiB, buf, 2 * MiB);
-	MT_EQ(cvb_meta_fallocate(m, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	MT_EQ(cvb_meta_fallocate(m, f,
+				 FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				 B31 - 4 * MiB - 4096, 12288),
 	      0, "punch inside data below 2^31");
 	mt_close(m);
-	mt_check(mt_fsck(img), "e2fsck -fn clean with extents around block 2^31");
+	mt_check(mt_fsck(img),
+		 "e2fsck -fn clean with extents around block 2^31");
 	m = mt_open(img);
 	MT_EQ(cvb_meta_unlink(m, R, "big"), 0, "unlink");
 	cvb_meta_statfs(m, &b);

@@ -107,6 +107,10 @@ typedef int (*cvb_recall_fn)(void *arg, uint64_t ino);
 struct cvb_meta_opts {
 	cvb_recall_fn recall; /* NULL: nothing to recall (tests) */
 	void *recall_arg;
+	/* Tests only: called before every write the journal makes to the
+	 * device (log, commit blocks, checkpoint), e.g. to die there. */
+	void (*before_journal_write)(void *arg);
+	void *hook_arg;
 };
 
 /* What the engine did since it was opened (for tests and volumes). */

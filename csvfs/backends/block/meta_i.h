@@ -53,9 +53,9 @@ struct cvb_meta {
 	bool in_op;
 	bool fs_touched; /* libext2fs memory changed in this op */
 	int cb_err;	 /* error of a callback (revoke) */
-	/* file data blocks were freed in the open transaction: they must
-	 * not be zeroed or handed to a writer before it commits (a crash
-	 * would give them back to their old file with new bytes) */
+	/* blocks were freed in the open transaction: they must not be
+	 * zeroed or handed to a writer before it commits (a crash would
+	 * give them back to their old owner with new bytes) */
 	bool data_freed;
 	unsigned pending_ops; /* operations since the last commit */
 
@@ -64,6 +64,7 @@ struct cvb_meta {
 	uint64_t gen_base; /* generations start above the last run's */
 
 	struct cvb_meta_stats st;
+	struct cvj_dev jdev; /* the journal's device: iotxn's, hooked */
 };
 
 /* errcode_t of libext2fs (or a -errno from a callback) to -errno. */
