@@ -131,7 +131,10 @@ struct cvb_meta_stats {
  * recovery, process the orphan list, start journaling. */
 int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 		  struct cvb_meta **out, char *err, size_t errlen);
-/* Commit, checkpoint, mark the file system clean, close. */
+/* Free the unlinked files still open (as their last close), commit,
+ * checkpoint, mark the file system clean, close.  So open-unlinked files
+ * do not outlive the engine: the next cvb_meta_open, like an ext4 mount,
+ * frees the orphans a crashed engine left. */
 int cvb_meta_close(struct cvb_meta *m);
 /* Make every change since the last commit durable (no-op when none). */
 int cvb_meta_commit(struct cvb_meta *m);
