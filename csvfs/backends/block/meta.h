@@ -67,7 +67,7 @@
  * through i_dtime), which cvb_meta_open, e2fsck and the kernel process
  * after a crash; the orphan_file feature is refused.
  *
- * Debugging: CVB_DEBUG=1 in the environment prints the libext2fs error
+ * Debugging: CVB_DEBUG=1 in the environment prints the libext2fs error code
  * behind an -EIO and each failed call on stderr.
  *
  * Every call returns 0 (or a length where said) or -errno, errno values
