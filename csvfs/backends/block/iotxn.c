@@ -31,6 +31,12 @@ struct iotxn {
 	struct blkmap txn;	/* blocks written in the open transaction */
 	uint64_t *revokes;
 	unsigned nrevokes, caprevokes;
+	/* Savepoint (iotxn_savepoint): the contents each block had in the
+	 * transaction before its first change since, in undo; blocks the
+	 * transaction did not hold then, in fresh (1-byte buffers). */
+	bool saving;
+	struct blkmap undo, fresh;
+	unsigned save_nrevokes;
 	struct iotxn *next;	/* registry, protected by reg_lock */
 };
 
@@ -125,6 +131,8 @@ int iotxn_open(const char *path, struct iotxn **out)
 	}
 	t->dev = (struct cvj_dev){ t, t->bs, dev_read, dev_write, dev_flush };
 	blkmap_init(&t->txn, t->bs);
+	blkmap_init(&t->undo, t->bs);
+	blkmap_init(&t->fresh, 1);
 	pthread_mutex_lock(&reg_lock);
 	t->next = reg_head;
 	reg_head = t;
@@ -147,6 +155,8 @@ void iotxn_close(struct iotxn *t)
 		}
 	pthread_mutex_unlock(&reg_lock);
 	blkmap_free(&t->txn);
+	blkmap_free(&t->undo);
+	blkmap_free(&t->fresh);
 	free(t->revokes);
 	close(t->fd);
 	free(t->path);
@@ -205,13 +215,36 @@ static int txn_read(struct iotxn *t, uint64_t off, size_t len, uint8_t *buf)
 	return 0;
 }
 
+/* Before the first change of block b since the savepoint: remember what
+ * the transaction held for it.  -ENOMEM when it cannot. */
+static int save_block(struct iotxn *t, uint64_t b)
+{
+	const uint8_t *cur;
+	uint8_t *d;
+	int added;
+
+	if (!t->saving || blkmap_find(&t->undo, b) || blkmap_find(&t->fresh, b))
+		return 0;
+	cur = blkmap_find(&t->txn, b);
+	d = blkmap_get_or_add(cur ? &t->undo : &t->fresh, b, &added);
+	if (!d)
+		return -ENOMEM;
+	if (cur)
+		memcpy(d, cur, t->bs);
+	return 0;
+}
+
 /* The transaction's copy of block b, filled from what a read would see
  * when it is new. */
 static uint8_t *txn_block(struct iotxn *t, uint64_t b, bool whole)
 {
 	int added;
-	uint8_t *d = blkmap_get_or_add(&t->txn, b, &added);
+	uint8_t *d;
 	const uint8_t *old;
+
+	if (save_block(t, b))
+		return NULL;
+	d = blkmap_get_or_add(&t->txn, b, &added);
 
 	if (!d || !added || whole)
 		return d;
@@ -254,6 +287,8 @@ int iotxn_revoke(struct iotxn *t, uint64_t blk)
 		t->revokes = r;
 		t->caprevokes = cap;
 	}
+	if (save_block(t, blk))
+		return -ENOMEM;
 	t->revokes[t->nrevokes++] = blk;
 	blkmap_drop(&t->txn, blk);
 	return 0;
@@ -285,6 +320,54 @@ void iotxn_abort(struct iotxn *t)
 {
 	blkmap_clear(&t->txn);
 	t->nrevokes = 0;
+	iotxn_release(t);
+}
+
+void iotxn_savepoint(struct iotxn *t)
+{
+	blkmap_clear(&t->undo);
+	blkmap_clear(&t->fresh);
+	t->save_nrevokes = t->nrevokes;
+	t->saving = true;
+}
+
+bool iotxn_changed(const struct iotxn *t)
+{
+	return t->saving && (t->undo.n || t->fresh.n ||
+			     t->nrevokes != t->save_nrevokes);
+}
+
+void iotxn_release(struct iotxn *t)
+{
+	blkmap_clear(&t->undo);
+	blkmap_clear(&t->fresh);
+	t->saving = false;
+}
+
+int iotxn_rollback(struct iotxn *t)
+{
+	int added, rc = 0;
+
+	if (!t->saving)
+		return -EINVAL;
+	for (size_t i = 0; i < t->fresh.n; i++)
+		if (t->fresh.ents[i].data)
+			blkmap_drop(&t->txn, t->fresh.ents[i].blk);
+	for (size_t i = 0; i < t->undo.n; i++) {
+		uint8_t *d;
+
+		if (!t->undo.ents[i].data)
+			continue;
+		d = blkmap_get_or_add(&t->txn, t->undo.ents[i].blk, &added);
+		if (!d) {
+			rc = -ENOMEM;
+			continue;
+		}
+		memcpy(d, t->undo.ents[i].data, t->bs);
+	}
+	t->nrevokes = t->save_nrevokes;
+	iotxn_release(t);
+	return rc;
 }
 
 /* ---- the io_manager ---------------------------------------------- */

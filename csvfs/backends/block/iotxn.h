@@ -71,6 +71,18 @@ int iotxn_commit(struct iotxn *t);
  * matches: reopen the file system). */
 void iotxn_abort(struct iotxn *t);
 
+/* Savepoints, to undo one operation of a transaction that holds others:
+ * iotxn_savepoint starts recording the old contents of every block the
+ * transaction changes from now on (and its revoke count);
+ * iotxn_rollback puts them back (libext2fs's in-memory state no longer
+ * matches: reopen the file system); iotxn_release forgets them.  One
+ * savepoint at a time; commit and abort release it. */
+void iotxn_savepoint(struct iotxn *t);
+int iotxn_rollback(struct iotxn *t);
+/* Whether anything changed since the savepoint. */
+bool iotxn_changed(const struct iotxn *t);
+void iotxn_release(struct iotxn *t);
+
 /* The journal inode's (inode 8) block map as extents (*map malloc'd,
  * the caller frees it). */
 int iotxn_journal_extents(ext2_filsys fs, struct cvj_extent **map,
