@@ -44,6 +44,7 @@ struct admin {
 	bool json;
 	int timeout_s;		/* handoff and drain */
 	const char *label;	/* format --label */
+	bool force;		/* format --force */
 	struct lkm_client *c;
 	struct lm_node_entry *nodes; /* loaded by load_nodes() */
 	size_t n_nodes;
@@ -1380,8 +1381,8 @@ static int cmd_format(struct admin *a, int argc, char **argv)
 	char err[512], uuid[CV_UUID_STR_LEN];
 	int r;
 
-	r = cv_volume_format(argv[0], a->label ? a->label : "", &rec, err,
-			     sizeof(err));
+	r = cv_volume_format(argv[0], a->label ? a->label : "", a->force,
+			     &rec, err, sizeof(err));
 	if (r == -EINVAL && strstr(err, "SOURCE must be"))
 		return usage_error("%s", err);
 	if (r)
@@ -1633,7 +1634,7 @@ static const struct command commands[] = {
 	{ "drain", 0, 1, cmd_drain, "[NODE] [--timeout SECONDS]" },
 	{ "resume", 0, 1, cmd_resume, "[NODE]" },
 	{ "volumes", 0, 0, cmd_volumes, "" },
-	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL]" },
+	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL] [--force]" },
 	{ "metrics", 0, 0, cmd_metrics, "" },
 	{ "log", 0, 0, cmd_log, "" },
 };
@@ -1652,6 +1653,7 @@ static void usage(FILE *f)
 		"  -t, --timeout SECS   handoff/drain: give up after SECS "
 		"(default 60)\n"
 		"  -l, --label LABEL    format: the new volume's label\n"
+		"  -f, --force          format: erase what a block LUN holds\n"
 		"  -h, --help           this text\n"
 		"\nExit status: 0 success, 1 failure, 2 usage error.  "
 		"See csvfs-admin(8).\n", LKM_SOCKET_ENV, LKM_DEFAULT_SOCKET);
@@ -1664,6 +1666,7 @@ static int parse_options(struct admin *a, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1671,7 +1674,7 @@ static int parse_options(struct admin *a, int argc, char **argv)
 	long v;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "s:jt:l:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:jt:l:fh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			a->socket = optarg;
@@ -1689,6 +1692,9 @@ static int parse_options(struct admin *a, int argc, char **argv)
 			break;
 		case 'l':
 			a->label = optarg;
+			break;
+		case 'f':
+			a->force = true;
 			break;
 		case 'h':
 			usage(stdout);
