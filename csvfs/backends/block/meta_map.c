@@ -257,20 +257,29 @@ static int convert_merge(ext2_extent_handle_t h, struct ext2fs_extent *e,
 	if (is_uninit(&p) || p.e_lblk + p.e_len != e->e_lblk ||
 	    p.e_pblk + p.e_len != e->e_pblk || p.e_len + k > INIT_MAX)
 		return seek(h, e->e_lblk, e) < 0 ? -EUCLEAN : 0;
-	p.e_len += (uint32_t)k;
-	if ((r = ext2fs_extent_replace(h, 0, &p)) || fix(h))
-		return r ? cvb_err(r) : -EIO;
-	if (seek(h, cur.e_lblk, e))
+	/*
+	 * e first (shrunk or deleted), then p grown: grown first, p would
+	 * cover e's first blocks and a seek to e would find p instead (a
+	 * ftruncate, an allocation across the end of file, then the size
+	 * grown over the granule's unwritten tail mapped a block twice).
+	 */
+	if (seek(h, cur.e_lblk, e) || e->e_lblk != cur.e_lblk)
 		return -EUCLEAN;
 	*done = true;
 	if (k == e->e_len) {
 		r = ext2fs_extent_delete(h, 0);
-		return r ? cvb_err(r) : fix(h);
+	} else {
+		e->e_lblk += k;
+		e->e_pblk += k;
+		e->e_len -= (uint32_t)k;
+		r = ext2fs_extent_replace(h, 0, e);
 	}
-	e->e_lblk += k;
-	e->e_pblk += k;
-	e->e_len -= (uint32_t)k;
-	r = ext2fs_extent_replace(h, 0, e);
+	if (r || fix(h))
+		return r ? cvb_err(r) : -EIO;
+	if (seek(h, p.e_lblk, &p) || p.e_lblk + p.e_len != cur.e_lblk)
+		return -EUCLEAN;
+	p.e_len += (uint32_t)k;
+	r = ext2fs_extent_replace(h, 0, &p);
 	return r ? cvb_err(r) : fix(h);
 }
 
