@@ -96,7 +96,7 @@ static int open_lun(struct cvb_vol *b, char *why, size_t cap)
 			 "%s is neither a block device nor an image "
 			 "file",
 			 b->path);
-		return -EINVAL;
+		return -ENOTBLK;
 	}
 	b->fd = open(b->path, O_RDWR | O_DIRECT | O_CLOEXEC);
 	if (b->fd < 0) {
@@ -111,7 +111,7 @@ static int open_lun(struct cvb_vol *b, char *why, size_t cap)
 			 "%s is neither a block device nor an image "
 			 "file",
 			 b->path);
-		return -EINVAL;
+		return -ENOTBLK;
 	}
 	b->dio_align = dio_align_of(b->fd, &st);
 	b->dev = S_ISBLK(st.st_mode) ? st.st_rdev
