@@ -1258,6 +1258,30 @@ fail:
 	return -ENOMEM;
 }
 
+/*
+ * A block volume's coordinator: the owner of its file id 1 (ext4's
+ * bad-blocks inode, held by the mount that serves the metadata); "" for
+ * other backends or when none.
+ */
+static const char *coordinator_of(struct admin *a, const struct volume_row *r,
+				  char *buf, size_t cap)
+{
+	struct lm_res res = { .fileid = 1 };
+	struct lm_owner_entry o;
+
+	buf[0] = '\0';
+	if (strncmp(r->mounts[0]->m.source, "block:", 6))
+		return buf;
+	memcpy(res.volume, r->uuid, LM_VOLUME_LEN);
+	if (!current_owner(a, &res, &o) && o.owner) {
+		const char *name = node_name(a, o.owner, buf, cap);
+
+		if (name != buf)
+			snprintf(buf, cap, "%s", name);
+	}
+	return buf;
+}
+
 static void volumes_json(struct admin *a, const struct volume_row *rows,
 			 size_t n)
 {
@@ -1273,6 +1297,9 @@ static void volumes_json(struct admin *a, const struct volume_row *rows,
 		json_kstr(j, "uuid", uuid);
 		json_kstr(j, "label", first->m.label);
 		json_kstr(j, "source", first->m.source);
+		if (!strncmp(first->m.source, "block:", 6))
+			json_kstr(j, "coordinator",
+				  coordinator_of(a, &rows[i], b, sizeof(b)));
 		json_key(j, "nodes");
 		json_arr_begin(j);
 		for (size_t k = 0; k < rows[i].n; k++)
@@ -1328,13 +1355,19 @@ static int volumes_human(struct admin *a, const struct volume_row *rows,
 		return fail("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct lm_volume_entry *first = rows[i].mounts[0];
-		char uuid[CV_UUID_STR_LEN], nodes[1024];
+		char uuid[CV_UUID_STR_LEN], nodes[1024], coord[64];
 		const char *row[4] = { uuid, first->m.label[0] ?
 				       first->m.label : "-", first->m.source,
 				       nodes };
 
 		cv_uuid_unparse(rows[i].uuid, uuid);
 		volume_nodes(a, &rows[i], nodes, sizeof(nodes));
+		if (coordinator_of(a, &rows[i], coord, sizeof(coord))[0]) {
+			size_t l = strlen(nodes);
+
+			snprintf(nodes + l, sizeof(nodes) - l,
+				 " (coordinator %s)", coord);
+		}
 		if (cv_table_row(&t, row) < 0) {
 			cv_table_free(&t);
 			return fail("out of memory");

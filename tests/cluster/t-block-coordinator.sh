@@ -3,8 +3,9 @@
 #
 # A block volume (an image file every node sees) in a two-node cluster:
 #   n1 mounts it and becomes its coordinator: user.csvfs.coordinator is
-#     n1, and csvfs-admin owners shows n1 holding file id 1 of the volume
-#     (ext4's bad-blocks inode, the coordinator resource);
+#     n1, csvfs-admin owners shows n1 holding file id 1 of the volume
+#     (ext4's bad-blocks inode, the coordinator resource) and
+#     csvfs-admin volumes names n1 the coordinator;
 #   n2's mount of the same LUN is refused (exit 1), naming n1, and leaves
 #     nothing behind; n1's files are untouched by the attempt;
 #   once n1 unmounts, n2 mounts it, becomes the coordinator and reads
@@ -39,6 +40,13 @@ owners_has_coordinator() { # I: node I's lockd shows n1 holding file id 1
 }
 wait_for 5 owners_has_coordinator 2 ||
 	_fail "n2's lockd does not show n1 owning file id 1: $(node_exec 2 timeout 10 "$CV_ADMIN" --socket "$CV_SOCK" owners 2>&1 | head -5)"
+
+vol_coord() { # I: the coordinator csvfs-admin volumes shows on node I
+	node_exec "$1" timeout 10 "$CV_ADMIN" --socket "$CV_SOCK" --json volumes 2>/dev/null |
+		jq -r '.[] | select(.source | startswith("block:")) | .coordinator'
+}
+c=$(vol_coord 2)
+[ "$c" = n1 ] || _fail "csvfs-admin volumes on n2: coordinator '$c', not n1"
 
 # n2: refused, with the coordinator's name.
 d2=$(ndir 2)
