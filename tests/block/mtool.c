@@ -227,7 +227,8 @@ char *mt_tree(const char *img)
 		mt_die(img, -EIO);
 	tw_dir(&w, EXT2_ROOT_INO);
 	ext2fs_close_free(&w.fs);
-	qsort(w.lines, w.n, sizeof(*w.lines), cmp_line);
+	if (w.n)
+		qsort(w.lines, w.n, sizeof(*w.lines), cmp_line);
 	for (size_t i = 0; i < w.n; i++) {
 		fprintf(f, "%s\n", w.lines[i]);
 		free(w.lines[i]);

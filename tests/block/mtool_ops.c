@@ -349,7 +349,18 @@ static void ops_data(struct cvb_meta *m, const char *img)
 	memset(exp + MiB + 7, 0, 2 * MiB - 7);
 	mt_save("trunc", exp, 3 * MiB);
 
-	/* fallocate modes */
+	free(buf);
+	free(exp);
+}
+
+static void ops_falloc(struct cvb_meta *m, const char *img)
+{
+	uint8_t *buf = calloc(1, 6 * MiB), *exp = calloc(1, 6 * MiB);
+	struct cvb_extent e[16];
+	struct stat st;
+	unsigned n;
+	uint64_t f, gen;
+
 	f = mt_mk(m, R, "keep", S_IFREG | 0644);
 	mt_pattern(buf, 100, 6);
 	mt_lun_write(m, img, f, 0, buf, 100);
@@ -406,8 +417,10 @@ static int cmd_ops(const char *img)
 		ops_xattr(m);
 	if (mask & 64)
 		ops_attr(m);
-	if (mask & 128)
+	if (mask & 128) {
 		ops_data(m, img);
+		ops_falloc(m, img);
+	}
 	mt_close(m);
 	if (mask != ~0u)
 		return mt_fail ? 1 : 0;
@@ -443,6 +456,8 @@ static int cmd_orphan(const char *img)
 	      "kept while a second open holds it");
 	MT_EQ(cvb_meta_close_ref(m, g), 0, "last close");
 	MT_EQ(cvb_meta_getattr(m, g, &st), -ENOENT, "freed at the last close");
+	g = mt_mk(m, R, "kept", S_IFREG | 0644);
+	mt_lun_write(m, img, g, 0, buf, sizeof(buf));
 	MT_EQ(cvb_meta_commit(m), 0, "commit");
 	printf("# orphan %llu left open: dying\n", (unsigned long long)f);
 	fflush(stdout);
@@ -560,6 +575,16 @@ static int cmd_big(const char *img)
 	MT_EQ(cvb_meta_fallocate(m, f, FALLOC_FL_KEEP_SIZE, B31 - 3 * MiB,
 				 6 * MiB),
 	      0, "fallocate across 2^31");
+	mt_pattern(buf, 2 * MiB, 12);
+	mt_lun_write(m, img, f, B31 - 5 * MiB, buf, 2 * MiB);
+	MT_EQ(cvb_meta_fallocate(m, f,
+				 FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 B31 - 4 * MiB - 4096, 12288),
+	      0, "punch inside data below 2^31");
+	mt_close(m);
+	mt_check(mt_fsck(img),
+		 "e2fsck -fn clean with extents around block 2^31");
+	m = mt_open(img);
 	MT_EQ(cvb_meta_unlink(m, R, "big"), 0, "unlink");
 	cvb_meta_statfs(m, &b);
 	MT_EQ(b.f_bfree, a.f_bfree, "free blocks back");

@@ -47,6 +47,7 @@ t "orphan: the engine died with a file open and unlinked" [ -n "$ino" ]
 t "orphan: needs_recovery left set" \
 	grep -q needs_recovery <(dumpe2fs -h o.img 2>/dev/null)
 cp o.img o-kernel.img
+cp o.img o-mount.img
 if "$MTOOL" check-orphan o.img "${ino:-0}" >corphan.out 2>&1; then
 	ok "orphan: reopen replays and frees it"
 else
@@ -56,6 +57,29 @@ t "orphan: e2fsck -fn clean" fsck_n o.img
 e2fsck -fy o-kernel.img >/dev/null 2>&1
 t "orphan: e2fsck's own replay and orphan processing agree (clean after)" \
 	fsck_n o-kernel.img
+
+# the kernel replays the engine's journal and frees the orphan too
+kernel_replay() {
+	[ "$(id -u)" = 0 ] || { echo "# no kernel mount: not root"; return 0; }
+	loop_attach o-mount.img || { echo "# no kernel mount: no loop device"; return 0; }
+	mkdir -p mnt
+	if ! mount -t ext4 -o ro "$LOOP" mnt 2>mount.err; then
+		echo "# no kernel mount: $(cat mount.err)"
+		loop_detach "$LOOP"
+		return 0
+	fi
+	mount_reg "$PWD/mnt"
+	t "kernel replay of the engine's journal: the names our replay gives" \
+		cmp -s <(cd mnt && find . -mindepth 1 ! -path './lost+found*' | sort) \
+		<("$MTOOL" tree o.img | awk '{print "." $1}' | sort)
+	umount_reg "$PWD/mnt" && loop_detach "$LOOP"
+	t "kernel replay and orphan cleanup: e2fsck -fn clean" fsck_n o-mount.img
+}
+exec 9>>/tmp/csvfs-heavy.lock
+flock 9
+kernel_replay
+flock -u 9
+exec 9>&-
 
 truncate -s 64M e.img
 "$MTOOL" format e.img

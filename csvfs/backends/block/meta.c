@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <et/com_err.h>
+
 int cvb_err(errcode_t e)
 {
 	if (e == 0)
@@ -132,9 +134,13 @@ static void on_block(ext2_filsys fs, blk64_t blk, int inuse)
 	int rc;
 
 	mark_group(m, ext2fs_group_of_blk2(fs, blk));
+	if (inuse >= 0)
+		return;
 	/* A freed metadata block may have older copies in the log: revoke
-	 * it so that replay never writes them over its next owner. */
-	if (inuse < 0 && (rc = iotxn_revoke(m->t, blk)))
+	 * it so that replay never writes them over its next owner; and it
+	 * is not zeroed for file data before the free commits. */
+	m->data_freed = true;
+	if ((rc = iotxn_revoke(m->t, blk)))
 		m->cb_err = rc;
 }
 
@@ -153,6 +159,8 @@ void cvb_range_stats(struct cvb_meta *m, uint64_t blk, uint32_t num, int inuse,
 	last = ext2fs_group_of_blk2(m->fs, blk + num - 1);
 	for (g = ext2fs_group_of_blk2(m->fs, blk); g <= last; g++)
 		mark_group(m, g);
+	if (inuse < 0)
+		m->data_freed = true;
 	if (inuse >= 0 || !journaled)
 		return; /* file data: never journaled */
 	for (uint32_t i = 0; i < num; i++)
@@ -170,6 +178,7 @@ static int pre_free(ext2_filsys fs, blk64_t *b, e2_blkcnt_t cnt, blk64_t ref,
 
 	(void)cnt, (void)ref, (void)off;
 	mark_group(m, ext2fs_group_of_blk2(fs, *b));
+	m->data_freed = true;
 	if ((rc = iotxn_revoke(m->t, *b)))
 		m->cb_err = rc;
 	return 0;
@@ -352,6 +361,8 @@ int cvb_op_end(struct cvb_meta *m, int rc)
 		return 0;
 	}
 	m->st.failed_ops++;
+	if (getenv("CVB_DEBUG"))
+		fprintf(stderr, "cvb: operation failed: %s\n", strerror(-rc));
 	if (m->fs_touched || iotxn_changed(m->t)) {
 		int rr = iotxn_rollback(m->t);
 
@@ -381,6 +392,7 @@ int cvb_meta_commit(struct cvb_meta *m)
 	if (rc)
 		return rc;
 	m->pending_ops = 0;
+	m->data_freed = false;
 	m->st.commits++;
 	m->st.txn_blocks += n;
 	m->st.last_txn_blocks = n;

@@ -15,21 +15,60 @@
  * Transactions: each mutating call leaves its metadata writes in the
  * open journal transaction; cvb_meta_commit makes everything since the
  * last commit durable as one transaction (the engine's thread commits
- * when its queue runs empty, and before answering an fsync).  A call
- * that fails changes nothing on disk or in memory.
+ * when its queue runs empty, and before answering an fsync).  A
+ * transaction holds only the blocks the calls changed: the bitmaps and
+ * descriptors of the groups they touched, never every group's, so its
+ * size does not grow with the volume.  cvb_meta_alloc and
+ * cvb_meta_fallocate commit before returning (and everything pending
+ * with them); so does any call when the open transaction passes an
+ * eighth of the log.
+ *
+ * A call that fails changes nothing on disk or in the engine's memory:
+ * checks come before changes, and a failure after a change (ENOSPC in
+ * the middle of an extent split, an I/O error) rolls the open
+ * transaction back to where the call began and reopens libext2fs's
+ * state over it.  Refinement of the first contract: zeroes already
+ * written to the LUN by a failed call stay (they only touched free
+ * blocks or the file's own range being zeroed); and if that rollback
+ * itself fails the engine is unusable: every later call fails with
+ * -EIO, and cvb_meta_close leaves what was committed in the journal.
  *
  * File data never passes through the engine: the owner of a file reads
  * and writes the LUN at the physical blocks cvb_meta_map gives.  Writing
  * where no block is allocated first asks cvb_meta_alloc, which allocates
  * whole granules (CVB_GRANULE bytes, aligned in the file), zeroes them
- * on the LUN and commits them as initialised extents before answering,
- * so a crash never exposes another file's old blocks.
+ * on the LUN and commits them before answering, so a crash never
+ * exposes another file's old blocks.  Blocks before the end-of-file
+ * block are initialised extents; blocks at or past it are unwritten
+ * extents (e2fsck accepts no initialised block past i_size), which
+ * cvb_meta_map gives as allocated, and cvb_meta_set_written turns into
+ * initialised ones, whole extents at a time, as the size grows over
+ * them.  A truncate up or fallocate leaves them unwritten (they read as
+ * zeroes); an unwritten extent inside the size (made by fallocate, or by
+ * another ext4 writer) is a hole in the map, and cvb_meta_alloc zeroes
+ * and converts it.  Known limit: bytes an owner wrote past the end of
+ * file and never reported (it died before cvb_meta_set_written) show if
+ * a later set_written grows the size over them; they are the file's own
+ * bytes, never another file's.
  *
- * Freeing (truncate, punch, unlink of the last link with no opens):
- * before blocks go back to the free pool the engine calls the volume's
- * recall hook for the file, which returns once no node holds the old
- * map (or the holders were fenced); then the map generation of the file
- * is bumped.
+ * Freeing (truncate, punch, unlink or rename over the last link with no
+ * opens, last close of an unlinked file): before blocks go back to the
+ * free pool the engine calls the volume's recall hook for the file,
+ * which returns once no node holds the old map (or the holders were
+ * fenced); then the map generation of the file is bumped.  Blocks freed
+ * in the open transaction are not zeroed or handed to a writer before
+ * it commits (cvb_meta_alloc commits first), so a crash cannot give them
+ * back to their old file with new bytes in them.  Map generations live
+ * in memory; an engine starts them at its opening time in seconds
+ * shifted left by 24 bits, above those of an earlier coordinator whose
+ * clock agreed.
+ *
+ * Unlinked open files go on ext4's orphan list (s_last_orphan, chained
+ * through i_dtime), which cvb_meta_open, e2fsck and the kernel process
+ * after a crash; the orphan_file feature is refused.
+ *
+ * Debugging: CVB_DEBUG=1 in the environment prints the libext2fs error
+ * behind an -EIO and each failed call on stderr.
  *
  * Every call returns 0 (or a length where said) or -errno, errno values
  * as ext4 gives them.  Buffers belong to the caller.
@@ -68,6 +107,10 @@ typedef int (*cvb_recall_fn)(void *arg, uint64_t ino);
 struct cvb_meta_opts {
 	cvb_recall_fn recall; /* NULL: nothing to recall (tests) */
 	void *recall_arg;
+	/* Tests only: called before every write the journal makes to the
+	 * device (log, commit blocks, checkpoint), e.g. to die there. */
+	void (*before_journal_write)(void *arg);
+	void *hook_arg;
 };
 
 /* What the engine did since it was opened (for tests and volumes). */
@@ -123,7 +166,9 @@ int cvb_meta_rmdir(struct cvb_meta *m, uint64_t dir, const char *name);
 /* flags: RENAME_NOREPLACE, RENAME_EXCHANGE or 0. */
 int cvb_meta_rename(struct cvb_meta *m, uint64_t dir, const char *name,
 		    uint64_t newdir, const char *newname, unsigned flags);
-/* Entries after cookie (0: from the start), as be_dirent_fn wants. */
+/* Entries after cookie (0: from the start), as be_dirent_fn wants,
+ * "." and ".." included.  A cookie is the byte position of the next
+ * entry in the directory: stable while other entries come and go. */
 int cvb_meta_readdir(struct cvb_meta *m, uint64_t dir, uint64_t cookie,
 		     be_dirent_fn fn, void *arg);
 int cvb_meta_statfs(struct cvb_meta *m, struct statvfs *st);
@@ -151,17 +196,27 @@ int cvb_meta_map(struct cvb_meta *m, uint64_t ino, uint64_t off, uint64_t len,
 /*
  * Allocate every hole in [off, off+len) rounded out to granules, zeroed
  * and committed before return; then as cvb_meta_map.  Does not change
- * the file size.  -ENOSPC allocates nothing.
+ * the file size.  -ENOSPC allocates nothing; -EFBIG past ext4's 2^32
+ * blocks.  A granule is one physical run when free space allows.
  */
 int cvb_meta_alloc(struct cvb_meta *m, uint64_t ino, uint64_t off, uint64_t len,
 		   struct cvb_extent *ext, unsigned max, unsigned *n,
 		   uint64_t *gen);
-/* fallocate(2) modes 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE. */
+/* fallocate(2) modes 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE
+ * (with or without KEEP_SIZE); others -EOPNOTSUPP.  Allocation rounds
+ * out to granules; a punch frees whole blocks (after the recall) and
+ * zeroes the partial ones at its edges on the LUN. */
 int cvb_meta_fallocate(struct cvb_meta *m, uint64_t ino, int mode, uint64_t off,
 		       uint64_t len);
-/* The owner's size and times after its writes (size only grows here). */
+/* The owner's size and times after its writes (size only grows here;
+ * mtime NULL: now): the unwritten extents the size now covers become
+ * initialised. */
 int cvb_meta_set_written(struct cvb_meta *m, uint64_t ino, uint64_t size,
 			 const struct timespec *mtime);
+
+/* Self-check for tests: the extent tree of ino is sorted, without
+ * overlaps (0), or -EUCLEAN. */
+int cvb_meta_check_extents(struct cvb_meta *m, uint64_t ino);
 
 /*
  * Format path (image file or block device) as an ext4 file system with

@@ -51,8 +51,12 @@ struct cvb_meta {
 	uint8_t *gmark; /* one byte per group: in dgroups */
 	bool sb_dirty;
 	bool in_op;
-	bool fs_touched;      /* libext2fs memory changed in this op */
-	int cb_err;	      /* error of a callback (revoke) */
+	bool fs_touched; /* libext2fs memory changed in this op */
+	int cb_err;	 /* error of a callback (revoke) */
+	/* blocks were freed in the open transaction: they must not be
+	 * zeroed or handed to a writer before it commits (a crash would
+	 * give them back to their old owner with new bytes) */
+	bool data_freed;
 	unsigned pending_ops; /* operations since the last commit */
 
 	struct cvb_ino **itab;
@@ -60,6 +64,7 @@ struct cvb_meta {
 	uint64_t gen_base; /* generations start above the last run's */
 
 	struct cvb_meta_stats st;
+	struct cvj_dev jdev; /* the journal's device: iotxn's, hooked */
 };
 
 /* errcode_t of libext2fs (or a -errno from a callback) to -errno. */
@@ -133,6 +138,9 @@ int cvb_punch_blocks(struct cvb_meta *m, uint64_t ino,
 /* The uninitialised extents now inside i_size become initialised. */
 int cvb_size_grew(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 		  uint64_t oldsize);
+/* Grow in's size to size (see meta_map.c: written = set_written). */
+int cvb_grow(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
+	     uint64_t size, bool written);
 /* Truncate to in's new size: recall, free past it, zero the tail. */
 int cvb_truncate(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 		 uint64_t oldsize);

@@ -5,6 +5,7 @@
  * freeing, the last link and the orphan list; getattr and statfs.
  */
 #include "meta_i.h"
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>

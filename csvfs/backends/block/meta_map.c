@@ -23,6 +23,7 @@
  * extent came from elsewhere (alloc then zeroes and converts it).
  */
 #include "meta_i.h"
+#include <stdio.h>
 
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -241,31 +242,25 @@ int cvb_meta_map(struct cvb_meta *m, uint64_t ino, uint64_t off, uint64_t len,
 
 /* ---- conversion of unwritten extents ----------------------------- */
 
-/* The extent before e (now current) continues e physically as an
- * initialised one with room for k more blocks: grow it, shrink e. */
+/* The extent before e (current) continues e physically as an
+ * initialised one with room for k more blocks: shrink e first, then grow
+ * that one (never two extents over one block, or seek finds the wrong
+ * one).  *done false: not mergeable, nothing changed, e current. */
 static int convert_merge(ext2_extent_handle_t h, struct ext2fs_extent *e,
 			 uint64_t k, bool *done)
 {
-	struct ext2fs_extent p, cur = *e;
+	struct ext2fs_extent p, cur = *e, tmp;
 	errcode_t r = ext2fs_extent_get(h, EXT2_EXTENT_PREV_LEAF, &p);
+	int rc;
 
 	*done = false;
-	if (r == EXT2_ET_EXTENT_NO_PREV)
-		return seek(h, e->e_lblk, e) < 0 ? -EUCLEAN : 0;
-	if (r)
+	if (r && r != EXT2_ET_EXTENT_NO_PREV)
 		return cvb_err(r);
-	if (is_uninit(&p) || p.e_lblk + p.e_len != e->e_lblk ||
+	if (r || is_uninit(&p) || p.e_lblk + p.e_len != e->e_lblk ||
 	    p.e_pblk + p.e_len != e->e_pblk || p.e_len + k > INIT_MAX)
-		return seek(h, e->e_lblk, e) < 0 ? -EUCLEAN : 0;
-	/*
-	 * e first (shrunk or deleted), then p grown: grown first, p would
-	 * cover e's first blocks and a seek to e would find p instead (a
-	 * ftruncate, an allocation across the end of file, then the size
-	 * grown over the granule's unwritten tail mapped a block twice).
-	 */
+		return seek(h, cur.e_lblk, e) ? -EUCLEAN : 0;
 	if (seek(h, cur.e_lblk, e) || e->e_lblk != cur.e_lblk)
 		return -EUCLEAN;
-	*done = true;
 	if (k == e->e_len) {
 		r = ext2fs_extent_delete(h, 0);
 	} else {
@@ -274,13 +269,15 @@ static int convert_merge(ext2_extent_handle_t h, struct ext2fs_extent *e,
 		e->e_len -= (uint32_t)k;
 		r = ext2fs_extent_replace(h, 0, e);
 	}
-	if (r || fix(h))
-		return r ? cvb_err(r) : -EIO;
-	if (seek(h, p.e_lblk, &p) || p.e_lblk + p.e_len != cur.e_lblk)
+	if (r || (rc = fix(h)))
+		return r ? cvb_err(r) : rc;
+	if (seek(h, p.e_lblk, &tmp) || tmp.e_lblk != p.e_lblk)
 		return -EUCLEAN;
 	p.e_len += (uint32_t)k;
-	r = ext2fs_extent_replace(h, 0, &p);
-	return r ? cvb_err(r) : fix(h);
+	if ((r = ext2fs_extent_replace(h, 0, &p)))
+		return cvb_err(r);
+	*done = true;
+	return fix(h);
 }
 
 /* Split e (current) into [e.lblk, s) as it is, [s, t) with flags fl and
@@ -474,9 +471,9 @@ int cvb_meta_alloc(struct cvb_meta *m, uint64_t ino, uint64_t off, uint64_t len,
 {
 	struct ext2_inode_large in;
 	uint64_t from, to;
-	int rc = cvb_op_begin(m);
+	int rc = m->data_freed ? cvb_meta_commit(m) : 0;
 
-	if (rc)
+	if (rc || (rc = cvb_op_begin(m)))
 		return rc;
 	rc = cvb_read_inode(m, ino, &in);
 	if (!rc)
@@ -639,17 +636,31 @@ int cvb_truncate(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 
 /* ---- fallocate, set_written -------------------------------------- */
 
-static int grow_to(struct cvb_meta *m, uint64_t ino,
-		   struct ext2_inode_large *in, uint64_t size)
+/*
+ * Grow the size.  written (set_written): the owner wrote the blocks up to
+ * it, so unwritten extents below the new end become initialised.
+ * Otherwise (truncate up, fallocate) they stay unwritten and read as
+ * zeroes whatever the LUN holds (an owner may have died between its
+ * write past the end and its set_written), and the rest of the old last
+ * block is zeroed on the LUN.
+ */
+int cvb_grow(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
+	     uint64_t size, bool written)
 {
-	uint64_t old = EXT2_I_SIZE(in);
+	uint64_t old = EXT2_I_SIZE(in), bs = bs_of(m);
 	errcode_t e;
+	int rc = 0;
 
 	if (size <= old)
 		return 0;
-	if ((e = ext2fs_inode_size_set(m->fs, (struct ext2_inode *)in, size)))
-		return cvb_err(e);
-	return cvb_size_grew(m, ino, in, old);
+	if (!written && old % bs)
+		rc = zero_file(m, ino, old, bs - old % bs);
+	if (!rc &&
+	    (e = ext2fs_inode_size_set(m->fs, (struct ext2_inode *)in, size)))
+		rc = cvb_err(e);
+	if (!rc && written)
+		rc = cvb_size_grew(m, ino, in, old);
+	return rc;
 }
 
 static int do_fallocate(struct cvb_meta *m, uint64_t ino, int mode,
@@ -670,7 +681,7 @@ static int do_fallocate(struct cvb_meta *m, uint64_t ino, int mode,
 		rc = punch_bytes(m, ino, &in, off, len);
 	} else {
 		if (!(mode & FALLOC_FL_KEEP_SIZE))
-			rc = grow_to(m, ino, &in, off + len);
+			rc = cvb_grow(m, ino, &in, off + len, false);
 		if (!rc)
 			rc = alloc_blocks(m, ino, &in, from, to);
 		if (!rc && (mode & FALLOC_FL_ZERO_RANGE))
@@ -698,6 +709,10 @@ int cvb_meta_fallocate(struct cvb_meta *m, uint64_t ino, int mode, uint64_t off,
 	default:
 		return -EOPNOTSUPP;
 	}
+	/* blocks freed and not yet committed are not zeroed or reused */
+	if (!(mode & FALLOC_FL_PUNCH_HOLE) && m->data_freed &&
+	    (rc = cvb_meta_commit(m)))
+		return rc;
 	if ((rc = cvb_op_begin(m)))
 		return rc;
 	rc = cvb_op_end(m, do_fallocate(m, ino, mode, off, len));
@@ -717,7 +732,7 @@ static int do_written(struct cvb_meta *m, uint64_t ino, uint64_t size,
 	if (!rc && size > LBLK_END * bs_of(m))
 		rc = -EFBIG;
 	if (!rc)
-		rc = grow_to(m, ino, &in, size);
+		rc = cvb_grow(m, ino, &in, size, true);
 	if (rc)
 		return rc;
 	cvb_now(&now);
@@ -732,4 +747,37 @@ int cvb_meta_set_written(struct cvb_meta *m, uint64_t ino, uint64_t size,
 	int rc = cvb_op_begin(m);
 
 	return rc ? rc : cvb_op_end(m, do_written(m, ino, size, mtime));
+}
+
+int cvb_meta_check_extents(struct cvb_meta *m, uint64_t ino)
+{
+	struct ext2_inode_large in;
+	ext2_extent_handle_t h;
+	struct ext2fs_extent e;
+	uint64_t end = 0;
+	errcode_t r;
+	int rc = cvb_read_inode(m, ino, &in);
+
+	if (rc || !LINUX_S_ISREG(in.i_mode))
+		return rc;
+	if ((rc = cvb_err(ext2fs_extent_open2(m->fs, (ext2_ino_t)ino,
+					      (struct ext2_inode *)&in, &h))))
+		return rc;
+	for (r = ext2fs_extent_get(h, EXT2_EXTENT_ROOT, &e); !r;
+	     r = ext2fs_extent_get(h, EXT2_EXTENT_NEXT_LEAF, &e)) {
+		if (!(e.e_flags & EXT2_EXTENT_FLAGS_LEAF))
+			continue;
+		if (getenv("CVB_DEBUG"))
+			fprintf(stderr, "  ext %llu+%u -> %llu%s\n",
+				(unsigned long long)e.e_lblk, e.e_len,
+				(unsigned long long)e.e_pblk,
+				is_uninit(&e) ? " u" : "");
+		if (e.e_lblk < end || !e.e_len) {
+			rc = -EUCLEAN;
+			break;
+		}
+		end = e.e_lblk + e.e_len;
+	}
+	ext2fs_extent_free(h);
+	return rc;
 }

@@ -107,6 +107,30 @@ static int check_features(const struct ext2_super_block *sb, char *err,
 	return 0;
 }
 
+static int jdev_read(void *priv, uint64_t blk, unsigned count, void *buf)
+{
+	const struct cvj_dev *d = iotxn_dev(((struct cvb_meta *)priv)->t);
+
+	return d->read(d->priv, blk, count, buf);
+}
+
+static int jdev_write(void *priv, uint64_t blk, unsigned count, const void *buf)
+{
+	struct cvb_meta *m = priv;
+	const struct cvj_dev *d = iotxn_dev(m->t);
+
+	if (m->opts.before_journal_write)
+		m->opts.before_journal_write(m->opts.hook_arg);
+	return d->write(d->priv, blk, count, buf);
+}
+
+static int jdev_flush(void *priv)
+{
+	const struct cvj_dev *d = iotxn_dev(((struct cvb_meta *)priv)->t);
+
+	return d->flush(d->priv);
+}
+
 static int journal_open(struct cvb_meta *m)
 {
 	struct cvj_extent *map;
@@ -115,7 +139,9 @@ static int journal_open(struct cvb_meta *m)
 
 	if (rc)
 		return rc;
-	rc = cvj_open(iotxn_dev(m->t), map, n, &m->j);
+	m->jdev = (struct cvj_dev){ m, iotxn_blocksize(m->t), jdev_read,
+				    jdev_write, jdev_flush };
+	rc = cvj_open(&m->jdev, map, n, &m->j);
 	free(map);
 	return rc;
 }

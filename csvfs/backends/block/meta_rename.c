@@ -233,16 +233,12 @@ static int set_size(struct cvb_meta *m, uint64_t ino,
 		return -EISDIR;
 	if (!LINUX_S_ISREG(in->i_mode))
 		return -EINVAL;
-	if (size > (uint64_t)m->fs->blocksize * (1ull << 32) - 1)
+	if (size > (uint64_t)m->fs->blocksize * (1ull << 32))
 		return -EFBIG;
-	if (size == old)
-		return 0;
+	if (size >= old)
+		return cvb_grow(m, ino, in, size, false);
 	e = ext2fs_inode_size_set(m->fs, (struct ext2_inode *)in, size);
-	if (e)
-		return cvb_err(e);
-	if (size < old)
-		return cvb_truncate(m, ino, in, old);
-	return cvb_size_grew(m, ino, in, old);
+	return e ? cvb_err(e) : cvb_truncate(m, ino, in, old);
 }
 
 static int do_setattr(struct cvb_meta *m, uint64_t ino, const struct stat *attr,
