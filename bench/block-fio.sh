@@ -89,7 +89,7 @@ for spec in rand-read:randread:4k rand-write:randwrite:4k \
 	for _ in $(seq "$repeat"); do
 		read -r dmb dio <<<"$(run dir "$name" "$rw" "$bs")"
 		read -r bmb bio <<<"$(run block "$name" "$rw" "$bs")"
-		awk -v a="$bmb" -v b="$dmb" 'BEGIN { printf "%.3f\n", b > 0 ? a / b : 0 }' >>"$W/ratios"
+		awk -v a="$bmb" -v b="$dmb" 'BEGIN { printf "%.3f\n", (b > 0 ? a / b : 0) }' >>"$W/ratios"
 		printf '%-12s %12s %12s %12s %12s %8s\n' "$name" "$dmb" "$dio" "$bmb" "$bio" "$(tail -1 "$W/ratios")"
 	done
 	printf '%-12s %64s %8s\n' "$name" "median block/dir:" "$(median <"$W/ratios")"
