@@ -440,6 +440,13 @@ static int cmd_orphan(const char *img)
 	struct stat st;
 	uint64_t f, g;
 
+	g = mt_mk(m, R, "open-at-close", S_IFREG | 0644);
+	cvb_meta_open_ref(m, g);
+	cvb_meta_unlink(m, R, "open-at-close");
+	mt_close(m);
+	mt_check(mt_fsck(img),
+		 "close with an unlinked file open: e2fsck -fn clean");
+	m = mt_open(img);
 	f = mt_mk(m, R, "open-unlinked", S_IFREG | 0644);
 	mt_pattern(buf, sizeof(buf), 9);
 	mt_lun_write(m, img, f, 0, buf, sizeof(buf));

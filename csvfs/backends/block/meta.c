@@ -25,8 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <et/com_err.h>
-
 int cvb_err(errcode_t e)
 {
 	if (e == 0)
@@ -60,6 +58,9 @@ int cvb_err(errcode_t e)
 	case EXT2_ET_INVALID_ARGUMENT:
 		return -EINVAL;
 	default:
+		if (getenv("CVB_DEBUG")) /* com_err's error_message() names it
+					  */
+			fprintf(stderr, "cvb: libext2fs error %ld\n", (long)e);
 		return -EIO;
 	}
 }

@@ -67,7 +67,7 @@
  * through i_dtime), which cvb_meta_open, e2fsck and the kernel process
  * after a crash; the orphan_file feature is refused.
  *
- * Debugging: CVB_DEBUG=1 in the environment prints the libext2fs error
+ * Debugging: CVB_DEBUG=1 in the environment prints the libext2fs error code
  * behind an -EIO and each failed call on stderr.
  *
  * Every call returns 0 (or a length where said) or -errno, errno values
@@ -131,7 +131,10 @@ struct cvb_meta_stats {
  * recovery, process the orphan list, start journaling. */
 int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 		  struct cvb_meta **out, char *err, size_t errlen);
-/* Commit, checkpoint, mark the file system clean, close. */
+/* Free the unlinked files still open (as their last close), commit,
+ * checkpoint, mark the file system clean, close.  So open-unlinked files
+ * do not outlive the engine: the next cvb_meta_open, like an ext4 mount,
+ * frees the orphans a crashed engine left. */
 int cvb_meta_close(struct cvb_meta *m);
 /* Make every change since the last commit durable (no-op when none). */
 int cvb_meta_commit(struct cvb_meta *m);

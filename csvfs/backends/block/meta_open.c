@@ -330,13 +330,43 @@ int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 	return 0;
 }
 
+/* Unlinked files still open when the engine closes: no node reaches
+ * them any more through it, so they go as at their last close (ext4
+ * frees its orphans at unmount the same way); else the orphan list
+ * would stay, which e2fsck -n reports. */
+static int free_open_orphans(struct cvb_meta *m)
+{
+	struct ext2_inode_large in;
+	int rc = 0;
+
+	for (size_t h = 0; !rc && h < m->nitab; h++)
+		for (struct cvb_ino *e = m->itab[h]; !rc && e; e = e->next) {
+			if (!e->orphan)
+				continue;
+			if ((rc = cvb_op_begin(m)))
+				break;
+			rc = cvb_read_inode(m, e->ino, &in);
+			if (!rc)
+				rc = cvb_orphan_del(m, e->ino, &in);
+			if (!rc)
+				rc = cvb_write_inode(m, e->ino, &in);
+			if (!rc)
+				rc = cvb_free_inode(m, e->ino);
+			if (!(rc = cvb_op_end(m, rc)))
+				e->orphan = false, e->refs = 0;
+		}
+	return rc;
+}
+
 int cvb_meta_close(struct cvb_meta *m)
 {
 	int rc;
 
 	if (!m)
 		return 0;
-	rc = m->fs ? cvb_meta_commit(m) : -EIO;
+	rc = m->fs ? free_open_orphans(m) : -EIO;
+	if (!rc)
+		rc = cvb_meta_commit(m);
 	if (!rc)
 		rc = iotxn_fs_stop(m->t, m->fs);
 	if (rc)
