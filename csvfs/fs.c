@@ -42,6 +42,8 @@
 #include "volume.h"
 
 #define CV_XATTR_PREFIX "user.csvfs."
+/* Virtual, answered by the backend where it has one (block volumes). */
+#define CV_XATTR_COORDINATOR CV_XATTR_PREFIX "coordinator"
 #define CV_OWNERS_MAX 16
 
 /* An open file. */
@@ -755,6 +757,8 @@ struct aio_op {
 	struct cv_fh *fh;
 	void *buf;
 	size_t size;
+	off_t off;   /* the file's offset */
+	bool mapped; /* through aio_map: aio_done when complete */
 };
 
 static void io_here_begin(struct cv_fs *fs)
@@ -767,11 +771,37 @@ static void io_here_end(struct cv_fs *fs)
 	atomic_fetch_sub_explicit(&fs->io_here, 1, memory_order_relaxed);
 }
 
-static int aio_fd(struct cv_fs *fs, struct cv_fh *fh, off_t off, size_t size)
+/*
+ * The descriptor and its offset for a request, or -1.  *mapped: the
+ * backend's aio_map pinned the range (block: the file's extent on the
+ * LUN), to be ended by aio_done exactly once.
+ */
+static int aio_fd(struct cv_fs *fs, struct cv_fh *fh, off_t off, size_t size,
+		  bool write, off_t *dev_off, bool *mapped)
 {
-	if (!fs->aio || !fs->be.ops->aio_fd || !size || size > CV_AIO_REQ_MAX)
+	const struct backend_ops *ops = fs->be.ops;
+
+	*mapped = false;
+	*dev_off = off;
+	if (!fs->aio || !size || size > CV_AIO_REQ_MAX)
 		return -1;
-	return fs->be.ops->aio_fd(be_of(fs), fh->file, off, size, CV_AIO_ALIGN);
+	if (ops->aio_map) {
+		int fd = ops->aio_map(be_of(fs), fh->file, off, size,
+				      CV_AIO_ALIGN, write, dev_off);
+
+		*mapped = fd >= 0;
+		return fd;
+	}
+	if (!ops->aio_fd)
+		return -1;
+	return ops->aio_fd(be_of(fs), fh->file, off, size, CV_AIO_ALIGN);
+}
+
+/* Give back what aio_fd pinned (res: the request's result). */
+static void aio_unmap(struct cv_fs *fs, struct cv_fh *fh, bool write,
+		      off_t off, size_t size, ssize_t res)
+{
+	fs->be.ops->aio_done(be_of(fs), fh->file, write, off, size, res);
 }
 
 static struct aio_op *aio_op_new(struct cv_fs *fs, struct cv_fh *fh,
@@ -803,6 +833,9 @@ static void aio_read_done(struct cv_aio_req *r, int64_t res)
 {
 	struct aio_op *op = (struct aio_op *)r;
 
+	if (op->mapped)
+		aio_unmap(op->fs, op->fh, false, op->off, op->size,
+			  (ssize_t)res);
 	if (res < 0)
 		reply_err(op->req, (int)-res);
 	else
@@ -814,6 +847,9 @@ static void aio_write_done(struct cv_aio_req *r, int64_t res)
 {
 	struct aio_op *op = (struct aio_op *)r;
 
+	if (op->mapped)
+		aio_unmap(op->fs, op->fh, true, op->off, op->size,
+			  (ssize_t)res);
 	cv_own_write_end(op->fs->own, op->fh->own);
 	if (res < 0)
 		reply_err(op->req, (int)-res);
@@ -838,28 +874,42 @@ static void aio_write_done(struct cv_aio_req *r, int64_t res)
 static bool aio_submit(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
 		       const char *wbuf, size_t size, off_t off)
 {
-	int fd = aio_fd(fs, fh, off, size);
 	struct aio_op *op;
-	int rc;
+	off_t dev_off;
+	bool mapped;
+	int fd, rc;
 
-	if (fd < 0)
+	if (!fs->aio)
 		return false;
 	if (!atomic_load_explicit(&fs->io_here, memory_order_relaxed) &&
 	    cv_aio_idle(fs->aio))
 		return false;
-	op = aio_op_new(fs, fh, req, size);
-	if (!op)
+	fd = aio_fd(fs, fh, off, size, wbuf != NULL, &dev_off, &mapped);
+	if (fd < 0)
 		return false;
+	op = aio_op_new(fs, fh, req, size);
+	if (!op) {
+		if (mapped)
+			aio_unmap(fs, fh, wbuf != NULL, off, size, -ENOMEM);
+		return false;
+	}
+	op->off = off;
+	op->mapped = mapped;
 	if (wbuf) {
 		memcpy(op->buf, wbuf, size);
 		op->aio.done = aio_write_done;
-		rc = cv_aio_pwrite(fs->aio, fd, op->buf, size, off, &op->aio);
+		rc = cv_aio_pwrite(fs->aio, fd, op->buf, size, dev_off,
+				   &op->aio);
 	} else {
 		op->aio.done = aio_read_done;
-		rc = cv_aio_pread(fs->aio, fd, op->buf, size, off, &op->aio);
+		rc = cv_aio_pread(fs->aio, fd, op->buf, size, dev_off,
+				  &op->aio);
 	}
-	if (rc)
+	if (rc) {
+		if (mapped)
+			aio_unmap(fs, fh, wbuf != NULL, off, size, rc);
 		aio_op_free(op);
+	}
 	return !rc;
 }
 
@@ -1430,6 +1480,16 @@ static int virt_value(struct cv_fs *fs, struct cv_inode *i, const char *name,
 		cv_uuid_unparse(fs->vol.uuid, val);
 		return 0;
 	}
+	if (!strcmp(name, CV_XATTR_COORDINATOR)) {
+		/* the backend's own (block), ENODATA elsewhere */
+		ssize_t n = fs->be.ops->getxattr(be_of(fs), i->node, name, val,
+						 cap - 1);
+
+		if (n < 0)
+			return n == -ERANGE ? -EIO : (int)n;
+		val[n] = '\0';
+		return 0;
+	}
 	if (strcmp(name, CV_XATTR_PREFIX "owner") &&
 	    strcmp(name, CV_XATTR_PREFIX "epoch"))
 		return -ENODATA;
@@ -1538,6 +1598,19 @@ static ssize_t build_list(struct cv_fs *fs, struct cv_inode *i, char **out)
 	for (size_t k = 0; k < N_VIRT; k++) {
 		memcpy(res + used, virt_names[k], strlen(virt_names[k]) + 1);
 		used += strlen(virt_names[k]) + 1;
+	}
+	if (fs->be.ops->getxattr(be_of(fs), i->node, CV_XATTR_COORDINATOR,
+				 NULL, 0) >= 0) {
+		char *more = realloc(res, used + sizeof(CV_XATTR_COORDINATOR));
+
+		if (!more) {
+			free(res);
+			return -ENOMEM;
+		}
+		res = more;
+		memcpy(res + used, CV_XATTR_COORDINATOR,
+		       sizeof(CV_XATTR_COORDINATOR));
+		used += sizeof(CV_XATTR_COORDINATOR);
 	}
 	*out = res;
 	return (ssize_t)used;

@@ -54,6 +54,10 @@ struct cv_lockc {
 	cv_owner_fn on_owner; /* immutable after start */
 	void *arg;	      /* immutable after start */
 
+	uint64_t kept; /* atomic: a file id the backend holds for good
+			* (block coordinator), 0: none; revokes of it are
+			* refused, never passed to own */
+
 	pthread_mutex_t rlock; /* protects the four below */
 	pthread_cond_t rcond;
 	bool broken; /* the connection broke: reconnect */
@@ -193,6 +197,12 @@ static void on_event(const struct lkm_event *ev, void *arg)
 		cv_own_ev_granted(lc->own, ev->fileid, ev->epoch);
 		break;
 	case LKM_EV_REVOKE:
+		if (ev->fileid && ev->fileid == __atomic_load_n(
+					  &lc->kept, __ATOMIC_ACQUIRE)) {
+			log_res(LOG_WARNING, ev->fileid, "revoke refused: "
+				"held for this volume's coordinator");
+			break;
+		}
 		cv_own_ev_revoke(lc->own, ev->fileid, ev->epoch);
 		break;
 	case LKM_EV_OWNER:
@@ -420,6 +430,35 @@ int cv_lockc_acquire(void *arg, uint64_t fileid, int timeout_ms,
 	}
 	put_client(lc);
 	return rc;
+}
+
+int cv_lockc_try_keep(struct cv_lockc *lc, uint64_t fileid, uint64_t *epoch,
+		      char *holder, size_t cap)
+{
+	uint64_t e;
+	int rc;
+
+	holder[0] = '\0';
+	rc = lkm_acquire(get_client(lc), fileid, LM_ACQ_NOWAIT, LOCKC_CALL_MS,
+			 epoch);
+	put_client(lc);
+	if (rc == -EAGAIN) {
+		if (cv_lockc_owner(lc, fileid, holder, cap, &e) || !holder[0])
+			snprintf(holder, cap, "(unknown)");
+		return -EAGAIN;
+	}
+	if (rc <= -LM_ERR_BASE) {
+		snprintf(holder, cap, "%s", lkm_strerror(rc));
+		rc = -ENOLCK; /* holder says why */
+	}
+	if (!rc)
+		__atomic_store_n(&lc->kept, fileid, __ATOMIC_RELEASE);
+	return rc;
+}
+
+const char *cv_lockc_node(const struct cv_lockc *lc)
+{
+	return lc->node;
 }
 
 int cv_lockc_acquire_cancel(void *arg, uint64_t fileid)

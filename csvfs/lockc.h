@@ -57,6 +57,17 @@ int cv_lockc_acquire(void *arg, uint64_t fileid, int timeout_ms,
 int cv_lockc_acquire_cancel(void *arg, uint64_t fileid);
 int cv_lockc_release(void *arg, uint64_t fileid, uint64_t epoch);
 
+/*
+ * Ownership of fileid kept by this mount until it ends (a block
+ * volume's coordinator role): taken only if no other node has it (no
+ * queueing, no revoke of the holder), and never given up on a revoke.
+ * 0, -EAGAIN with the holder's node name, or -errno.
+ */
+int cv_lockc_try_keep(struct cv_lockc *lc, uint64_t fileid, uint64_t *epoch,
+		      char *holder, size_t cap);
+/* lockd's name for this node. */
+const char *cv_lockc_node(const struct cv_lockc *lc);
+
 /* Byte-range / flock: lkm_plock / lkm_getlk; -EAGAIN on conflict,
  * -EINTR when canceled, -EDEADLK, other -errno; lm errors mapped. */
 int cv_lockc_plock(struct cv_lockc *lc, const struct lkm_plock *req);

@@ -32,7 +32,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: csvfs SOURCE MOUNTPOINT [-f] [-d] [-o opt[,opt...]]\n"
-		"  SOURCE      /abs/dir | dir:/abs/dir | nfs://server/export\n"
+		"  SOURCE      /abs/dir | dir:/abs/dir | nfs://server/export |\n"
+		"              block:/dev/... | block:/path/lun.img\n"
 		"  -f          stay in the foreground\n"
 		"  -d          debug: foreground, log FUSE requests\n"
 		"  -o lockd=PATH          csvfs-lockd socket (default %s;\n"
@@ -121,8 +122,6 @@ static int commit_volume(struct cv_fs *fs, bool *changed, char *err,
 static int open_backend(struct cv_fs *fs, bool *create, char *err,
 			size_t errlen)
 {
-	struct be_node *root;
-	struct stat st;
 	int rc;
 
 	rc = backend_open(&fs->be, fs->opts->source, err, errlen);
@@ -130,17 +129,28 @@ static int open_backend(struct cv_fs *fs, bool *create, char *err,
 		return rc;
 	rc = open_volume(fs, create, err, errlen);
 	if (!rc)
-		rc = fs->be.ops->root(&fs->be, &root, &st);
+		rc = cv_itable_init(&fs->itab, &fs->be);
+	if (rc && !err[0])
+		snprintf(err, errlen, "cannot set up %s: %s",
+			 fs->opts->source, strerror(-rc));
+	return rc;
+}
+
+/* The root, once the backend is claimed (a block volume's engine). */
+static int open_root(struct cv_fs *fs, char *err, size_t errlen)
+{
+	struct be_node *root;
+	struct stat st;
+	int rc;
+
+	rc = fs->be.ops->root(&fs->be, &root, &st);
 	if (!rc) {
 		fs->root_dev = st.st_dev;
-		rc = cv_itable_init(&fs->itab, &fs->be);
-		if (!rc)
-			rc = cv_inode_set_root(&fs->itab, root, st.st_dev,
-					       st.st_ino);
-		else
+		rc = cv_inode_set_root(&fs->itab, root, st.st_dev, st.st_ino);
+		if (rc)
 			fs->be.ops->node_put(&fs->be, root);
 	}
-	if (rc && !err[0])
+	if (rc)
 		snprintf(err, errlen, "cannot open the root of %s: %s",
 			 fs->opts->source, strerror(-rc));
 	return rc;
@@ -226,6 +236,41 @@ static int setup_own(struct cv_fs *fs, char *err, size_t errlen)
 	return rc;
 }
 
+/* lockd's answers for a backend's claim (struct be_cluster). */
+static int claim_try_own(void *arg, uint64_t fileid, uint64_t *epoch,
+			 char *holder, size_t cap)
+{
+	return cv_lockc_try_keep(arg, fileid, epoch, holder, cap);
+}
+
+static int claim_release(void *arg, uint64_t fileid, uint64_t epoch)
+{
+	return cv_lockc_release(arg, fileid, epoch);
+}
+
+/*
+ * A backend that must be the only user of its storage (a block volume's
+ * coordinator) takes it now: after the lockd hello, before the volume
+ * record is written and before the mount.
+ */
+static int claim_backend(struct cv_fs *fs, char *err, size_t errlen)
+{
+	char host[256] = "";
+	struct be_cluster cl = { .node = host };
+
+	if (!fs->be.ops->claim)
+		return 0;
+	if (fs->lc) {
+		cl.node = cv_lockc_node(fs->lc);
+		cl.try_own = claim_try_own;
+		cl.release = claim_release;
+		cl.arg = fs->lc;
+	} else {
+		gethostname(host, sizeof(host) - 1);
+	}
+	return fs->be.ops->claim(&fs->be, &cl, err, errlen);
+}
+
 static struct fuse_session *new_session(struct cv_fs *fs, char *err,
 					size_t errlen)
 {
@@ -294,7 +339,7 @@ static void start_aio(struct cv_fs *fs)
 {
 	int rc;
 
-	if (!fs->opts->aio || !fs->be.ops->aio_fd)
+	if (!fs->opts->aio || (!fs->be.ops->aio_fd && !fs->be.ops->aio_map))
 		return;
 	rc = cv_aio_new(CV_MAX_BACKGROUND, &fs->aio);
 	if (rc)
@@ -327,6 +372,8 @@ static int start_threads(struct cv_fs *fs)
 {
 	int rc = cv_fs_inval_start(fs);
 
+	if (!rc && fs->be.ops->start)
+		rc = fs->be.ops->start(&fs->be);
 	start_aio(fs);
 	if (!rc)
 		rc = cv_own_start(fs->own);
@@ -378,6 +425,11 @@ int main(int argc, char *argv[])
 	rc = setup_own(&fs, err, sizeof(err));
 	if (rc)
 		goto out_backend;
+	rc = claim_backend(&fs, err, sizeof(err));
+	if (!rc)
+		rc = open_root(&fs, err, sizeof(err));
+	if (rc)
+		goto out_own;
 	if (create_vol) {
 		rc = commit_volume(&fs, &changed, err, sizeof(err));
 		if (!rc && changed && fs.lc) {
@@ -430,6 +482,9 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out_own:
+	/* the backend lets its claim go while lockd still holds it */
+	if (fs.be.ops && fs.be.ops->stop)
+		fs.be.ops->stop(&fs.be);
 	cv_own_free(fs.own); /* releases what is still owned */
 	cv_lockc_close(fs.lc);
 out_backend:

@@ -44,6 +44,7 @@ struct admin {
 	bool json;
 	int timeout_s;		/* handoff and drain */
 	const char *label;	/* format --label */
+	bool force;		/* format --force */
 	struct lkm_client *c;
 	struct lm_node_entry *nodes; /* loaded by load_nodes() */
 	size_t n_nodes;
@@ -1257,6 +1258,30 @@ fail:
 	return -ENOMEM;
 }
 
+/*
+ * A block volume's coordinator: the owner of its file id 1 (ext4's
+ * bad-blocks inode, held by the mount that serves the metadata); "" for
+ * other backends or when none.
+ */
+static const char *coordinator_of(struct admin *a, const struct volume_row *r,
+				  char *buf, size_t cap)
+{
+	struct lm_res res = { .fileid = 1 };
+	struct lm_owner_entry o;
+
+	buf[0] = '\0';
+	if (strncmp(r->mounts[0]->m.source, "block:", 6))
+		return buf;
+	memcpy(res.volume, r->uuid, LM_VOLUME_LEN);
+	if (!current_owner(a, &res, &o) && o.owner) {
+		const char *name = node_name(a, o.owner, buf, cap);
+
+		if (name != buf)
+			snprintf(buf, cap, "%s", name);
+	}
+	return buf;
+}
+
 static void volumes_json(struct admin *a, const struct volume_row *rows,
 			 size_t n)
 {
@@ -1272,6 +1297,9 @@ static void volumes_json(struct admin *a, const struct volume_row *rows,
 		json_kstr(j, "uuid", uuid);
 		json_kstr(j, "label", first->m.label);
 		json_kstr(j, "source", first->m.source);
+		if (!strncmp(first->m.source, "block:", 6))
+			json_kstr(j, "coordinator",
+				  coordinator_of(a, &rows[i], b, sizeof(b)));
 		json_key(j, "nodes");
 		json_arr_begin(j);
 		for (size_t k = 0; k < rows[i].n; k++)
@@ -1327,13 +1355,19 @@ static int volumes_human(struct admin *a, const struct volume_row *rows,
 		return fail("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct lm_volume_entry *first = rows[i].mounts[0];
-		char uuid[CV_UUID_STR_LEN], nodes[1024];
+		char uuid[CV_UUID_STR_LEN], nodes[1024], coord[64];
 		const char *row[4] = { uuid, first->m.label[0] ?
 				       first->m.label : "-", first->m.source,
 				       nodes };
 
 		cv_uuid_unparse(rows[i].uuid, uuid);
 		volume_nodes(a, &rows[i], nodes, sizeof(nodes));
+		if (coordinator_of(a, &rows[i], coord, sizeof(coord))[0]) {
+			size_t l = strlen(nodes);
+
+			snprintf(nodes + l, sizeof(nodes) - l,
+				 " (coordinator %s)", coord);
+		}
 		if (cv_table_row(&t, row) < 0) {
 			cv_table_free(&t);
 			return fail("out of memory");
@@ -1380,8 +1414,8 @@ static int cmd_format(struct admin *a, int argc, char **argv)
 	char err[512], uuid[CV_UUID_STR_LEN];
 	int r;
 
-	r = cv_volume_format(argv[0], a->label ? a->label : "", &rec, err,
-			     sizeof(err));
+	r = cv_volume_format(argv[0], a->label ? a->label : "", a->force,
+			     &rec, err, sizeof(err));
 	if (r == -EINVAL && strstr(err, "SOURCE must be"))
 		return usage_error("%s", err);
 	if (r)
@@ -1633,7 +1667,7 @@ static const struct command commands[] = {
 	{ "drain", 0, 1, cmd_drain, "[NODE] [--timeout SECONDS]" },
 	{ "resume", 0, 1, cmd_resume, "[NODE]" },
 	{ "volumes", 0, 0, cmd_volumes, "" },
-	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL]" },
+	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL] [--force]" },
 	{ "metrics", 0, 0, cmd_metrics, "" },
 	{ "log", 0, 0, cmd_log, "" },
 };
@@ -1652,6 +1686,7 @@ static void usage(FILE *f)
 		"  -t, --timeout SECS   handoff/drain: give up after SECS "
 		"(default 60)\n"
 		"  -l, --label LABEL    format: the new volume's label\n"
+		"  -f, --force          format: erase what a block LUN holds\n"
 		"  -h, --help           this text\n"
 		"\nExit status: 0 success, 1 failure, 2 usage error.  "
 		"See csvfs-admin(8).\n", LKM_SOCKET_ENV, LKM_DEFAULT_SOCKET);
@@ -1664,6 +1699,7 @@ static int parse_options(struct admin *a, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1671,7 +1707,7 @@ static int parse_options(struct admin *a, int argc, char **argv)
 	long v;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "s:jt:l:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:jt:l:fh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			a->socket = optarg;
@@ -1689,6 +1725,9 @@ static int parse_options(struct admin *a, int argc, char **argv)
 			break;
 		case 'l':
 			a->label = optarg;
+			break;
+		case 'f':
+			a->force = true;
 			break;
 		case 'h':
 			usage(stdout);

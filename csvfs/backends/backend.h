@@ -30,6 +30,7 @@
 #ifndef CSVFS_BACKEND_H
 #define CSVFS_BACKEND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -79,6 +80,23 @@ enum {
 typedef int (*be_dirent_fn)(void *arg, const char *name, ino_t ino,
 			    unsigned dtype, off_t next);
 
+/*
+ * What the cluster offers a backend that must be the only user of its
+ * storage on behalf of all nodes (a block volume's coordinator): given
+ * to claim by the FUSE layer.  try_own and release are NULL on a mount
+ * without a lock manager.
+ */
+struct be_cluster {
+	const char *node; /* this node's name */
+	/* Exclusive ownership of fileid on this volume, without waiting
+	 * for (or revoking) another node's: 0 and *epoch; -EAGAIN with the
+	 * holder's node name in holder; or -errno. */
+	int (*try_own)(void *arg, uint64_t fileid, uint64_t *epoch,
+		       char *holder, size_t cap);
+	int (*release)(void *arg, uint64_t fileid, uint64_t epoch);
+	void *arg;
+};
+
 struct backend;
 
 struct backend_ops {
@@ -92,6 +110,25 @@ struct backend_ops {
 	 * exists (the caller then reads it). */
 	int (*vol_read)(struct backend *be, struct cv_volrec *rec);
 	int (*vol_create)(struct backend *be, const struct cv_volrec *rec);
+	/*
+	 * Optional, for storage that needs a file system of csvfs's making
+	 * before it holds a volume record (block): create it on the part
+	 * of SOURCE init would get.  -EEXIST, with nothing written, when
+	 * the storage already holds one and force is false.
+	 */
+	int (*mkfs)(const char *source, const char *label, bool force,
+		    char *err, size_t errlen);
+	/*
+	 * Optional: take the storage for this node (a block volume's
+	 * coordinator role) after init and vol_read, before any other op;
+	 * err says why not (for instance which node has it).  stop gives
+	 * it back (before the lock manager connection closes); start
+	 * starts the backend's threads once the daemon has forked.
+	 */
+	int (*claim)(struct backend *be, const struct be_cluster *cl,
+		     char *err, size_t errlen);
+	int (*start)(struct backend *be);
+	void (*stop)(struct backend *be);
 
 	int (*root)(struct backend *be, struct be_node **out,
 		    struct stat *st);
@@ -140,6 +177,18 @@ struct backend_ops {
 	 */
 	int (*aio_fd)(struct backend *be, struct be_file *file, off_t off,
 		      size_t size, unsigned buf_align);
+	/*
+	 * Optional, for storage where the file's data lives elsewhere on a
+	 * descriptor (block: the LUN): as aio_fd, but the pread or pwrite
+	 * goes to *dev_off on the returned descriptor.  A descriptor given
+	 * pins the range's mapping until aio_done is called with the
+	 * result of that one request (exactly once).
+	 */
+	int (*aio_map)(struct backend *be, struct be_file *file, off_t off,
+		       size_t size, unsigned buf_align, bool write,
+		       off_t *dev_off);
+	void (*aio_done)(struct backend *be, struct be_file *file, bool write,
+			 off_t off, size_t size, ssize_t res);
 	int (*flush)(struct backend *be, struct be_file *file);
 	int (*fsync)(struct backend *be, struct be_file *file, int datasync);
 	int (*fallocate)(struct backend *be, struct be_file *file, int mode,
@@ -204,11 +253,13 @@ struct backend_ops {
 struct backend {
 	const struct backend_ops *ops;
 	void *priv;
+	char why[512]; /* init: what is wrong with the storage, or "" */
 };
 
 /* The backends' ops tables (one folder each under csvfs/backends/). */
 extern const struct backend_ops be_dir_ops;
 extern const struct backend_ops be_nfs_ops;
+extern const struct backend_ops be_block_ops;
 
 /*
  * The registry (registry.c): SOURCE ("/abs/dir", "dir:/abs/dir",

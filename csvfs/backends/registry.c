@@ -29,20 +29,28 @@ struct backend_entry {
 #define NFS_OPS NULL
 #endif
 
+#ifdef CSVFS_HAVE_BLOCK
+#define BLOCK_OPS (&be_block_ops)
+#else
+#define BLOCK_OPS NULL
+#endif
+
 static const struct backend_entry backends[] = {
 	{ .prefix = "nfs://", .name = "nfs", .ops = NFS_OPS,
 	  .whole_source = true,
 	  .missing = "this csvfs was built without it: install the Debian "
 		     "package libnfs-dev and configure with --enable-nfs" },
 	{ .prefix = "dir:", .name = "dir", .ops = &be_dir_ops },
-	{ .prefix = "block:", .name = "block",
-	  .missing = "shared block volumes are not supported by this version "
-		     "of csvfs" },
+	{ .prefix = "block:", .name = "block", .ops = BLOCK_OPS,
+	  .missing = "this csvfs was built without it: install the Debian "
+		     "package libext2fs-dev and configure with --enable-block" },
 	{ .prefix = "iscsi://", .name = "iscsi",
 	  .missing = "iSCSI LUNs are not supported by this version of csvfs" },
 };
 
-#define SOURCE_FORMS "an absolute directory, dir:/dir or nfs://server/export"
+#define SOURCE_FORMS                                                   \
+	"an absolute directory, dir:/dir, nfs://server/export or "           \
+	"block:/dev/... (a LUN or an image file)"
 
 static const struct backend_entry *entry_of(const char *source)
 {
@@ -73,7 +81,7 @@ int backend_lookup(const char *source, const struct backend_ops **ops,
 	*rest = source;
 	if (!e->whole_source && !strncmp(source, e->prefix, strlen(e->prefix)))
 		*rest = source + strlen(e->prefix);
-	if (e->ops == &be_dir_ops && (*rest)[0] != '/') {
+	if (!e->whole_source && (*rest)[0] != '/') {
 		snprintf(err, errlen, "%s: SOURCE must be %s", source,
 			 SOURCE_FORMS);
 		return -EINVAL;
@@ -93,8 +101,12 @@ int backend_open(struct backend *be, const char *source, char *err,
 	if (rc)
 		return rc;
 	be->ops = ops;
+	be->why[0] = '\0';
 	rc = ops->init(be, rest);
-	if (rc) {
+	if (rc && be->why[0]) {
+		snprintf(err, errlen, "cannot use %s: %s", source, be->why);
+		be->ops = NULL;
+	} else if (rc) {
 		snprintf(err, errlen, "cannot use %s: %s", source,
 			 strerror(-rc));
 		be->ops = NULL;

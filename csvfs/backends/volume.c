@@ -134,7 +134,7 @@ int cv_volrec_new(struct cv_volrec *rec, const char *label)
 	return 0;
 }
 
-int cv_volume_format(const char *source, const char *label,
+int cv_volume_format(const char *source, const char *label, bool force,
 		     struct cv_volrec *rec, char *err, size_t errlen)
 {
 	const struct backend_ops *ops;
@@ -151,6 +151,11 @@ int cv_volume_format(const char *source, const char *label,
 			 "one line", label, CV_LABEL_MAX - 1);
 		return rc;
 	}
+	if (ops->mkfs) {
+		rc = ops->mkfs(rest, label, force, err, errlen);
+		if (rc)
+			return rc;
+	}
 	rc = backend_open(&be, source, err, errlen);
 	if (rc)
 		return rc;
@@ -159,6 +164,9 @@ int cv_volume_format(const char *source, const char *label,
 		snprintf(err, errlen, "%s already holds a csvfs volume record "
 			 "(%s/%s); nothing changed", source, CV_META_DIR,
 			 CV_VOLREC_NAME);
+	else if (rc && be.why[0])
+		snprintf(err, errlen, "cannot create the volume record in "
+			 "%s: %s", source, be.why);
 	else if (rc)
 		snprintf(err, errlen, "cannot create the volume record in "
 			 "%s/%s: %s", source, CV_META_DIR, strerror(-rc));

@@ -25,10 +25,12 @@ int cv_volrec_parse(const char *buf, struct cv_volrec *rec);
 int cv_volrec_new(struct cv_volrec *rec, const char *label);
 /*
  * Give the backend at SOURCE its volume record, atomically: -EEXIST if it
- * has one already (nothing is changed).  On success *rec is what was
- * written.  On failure err says what failed and on what.
+ * has one already (nothing is changed).  A backend that needs a file
+ * system of its own first (block) makes one, refusing storage that holds
+ * data unless force.  On success *rec is what was written.  On failure
+ * err says what failed and on what.
  */
-int cv_volume_format(const char *source, const char *label,
+int cv_volume_format(const char *source, const char *label, bool force,
 		     struct cv_volrec *rec, char *err, size_t errlen);
 
 #endif /* CSVFS_VOLUME_H */

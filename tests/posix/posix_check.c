@@ -14,7 +14,9 @@
  * set to the microsecond, and only the virtual user.csvfs.* extended
  * attributes exist (others: EOPNOTSUPP).  PROFILE "nfs4" is "nfs" over
  * NFSv4, where libnfs cannot create FIFOs (mkfifo: EPERM, as on file
- * systems without special files).  Everything else is checked the same
+ * systems without special files).  PROFILE "block" (a block volume)
+ * allocates in 1 MiB granules, so SEEK_HOLE after a 4 KiB write into a
+ * hole finds the end of its granule.  Everything else is checked the same
  * for every profile.  Output is TAP-like:
  * "ok N - what" / "not ok N - what (detail)"; exit 0 if all passed,
  * 1 otherwise.
@@ -42,6 +44,7 @@
 static int n_run, n_fail;
 static bool nfs_profile; /* see the head comment */
 static bool nfs4_profile; /* "nfs4": nfs_profile too */
+static bool block_profile; /* "block": space comes in 1 MiB granules */
 
 static void check(bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -256,8 +259,12 @@ static void t_sparse(void)
 	} else {
 		check(lseek(fd, 0, SEEK_DATA) == 8 * m,
 		      "SEEK_DATA finds 8 MiB");
-		check(lseek(fd, 8 * m, SEEK_HOLE) == 8 * m + 4096,
-		      "SEEK_HOLE after the data");
+		if (block_profile)
+			check(lseek(fd, 8 * m, SEEK_HOLE) == 9 * m,
+			      "block: SEEK_HOLE after the data's granule");
+		else
+			check(lseek(fd, 8 * m, SEEK_HOLE) == 8 * m + 4096,
+			      "SEEK_HOLE after the data");
 		check(lseek(fd, 0, SEEK_HOLE) == 0, "SEEK_HOLE at 0");
 	}
 	FAILS(lseek(fd, 17 * m, SEEK_DATA), ENXIO, "SEEK_DATA past EOF");
@@ -649,13 +656,14 @@ int main(int argc, char **argv)
 
 	if (argc < 3 || argc > 4 ||
 	    (argc == 4 && strcmp(argv[3], "local") && strcmp(argv[3], "nfs") &&
-	     strcmp(argv[3], "nfs4"))) {
+	     strcmp(argv[3], "nfs4") && strcmp(argv[3], "block"))) {
 		fprintf(stderr, "usage: posix_check MOUNTPOINT SUBDIR "
-				"[local|nfs|nfs4]\n");
+				"[local|nfs|nfs4|block]\n");
 		return 2;
 	}
 	nfs4_profile = argc == 4 && !strcmp(argv[3], "nfs4");
 	nfs_profile = nfs4_profile || (argc == 4 && !strcmp(argv[3], "nfs"));
+	block_profile = argc == 4 && !strcmp(argv[3], "block");
 	snprintf(top, sizeof(top), "%s", argv[1]);
 	if (chdir(argv[1]) || mkdir(argv[2], 0755) || chdir(argv[2])) {
 		perror("posix_check: set-up");

@@ -8,7 +8,9 @@
 # ownership rules: a mapped write takes write ownership like write(2), and
 # after the lease is lost (lockd killed) its msync fails with EIO and
 # nothing reaches the backing file.  With CV_BACKEND=nfs (t-cvfsx-nfs.sh)
-# the backend is an nfs-ganesha export instead.
+# the backend is an nfs-ganesha export instead; with CV_BACKEND=block
+# (t-block-cvfsx.sh) a block volume on an image file, checked with
+# e2fsck -fn at the end.
 #
 # Seeds differ from run to run and are printed (replay: CVFSX_SEED=N);
 # CVFSX_OPS sets the operation count (default 3000).  Needs root and
@@ -54,6 +56,15 @@ if [ "$BACKEND" = nfs ]; then
 	. "$srcdir/../nfs/ganesha.sh"
 	ganesha_start "$W" "$BE"
 	SOURCE=$(ganesha_url "timeout=5")
+elif [ "$BACKEND" = block ]; then
+	PATH=$PATH:/sbin:/usr/sbin
+	command -v debugfs >/dev/null || _notrun "debugfs missing (e2fsprogs)"
+	IMG=$W/lun.img
+	truncate -s 512M "$IMG"
+	"$top_builddir/tools/csvfs-admin" format "block:$IMG" --label cvfsx \
+		>"$W/format.log" 2>&1 ||
+		{ echo "Bail out! format: $(tail -1 "$W/format.log")"; exit 99; }
+	SOURCE=block:$IMG
 else
 	SOURCE=dir:$BE
 fi
@@ -86,6 +97,21 @@ mount_csvfs() {
 umount_csvfs() {
 	fusermount3 -u "$MNT" && wait "$CSVFS_PID"
 }
+
+# backing_has TEXT: the file "mapped" as stored holds TEXT (read from the
+# backing directory, or from the ext4 image with debugfs, in a copy whose
+# journal e2fsck replayed: the coordinator checkpoints lazily).
+backing_has() {
+	if [ "$BACKEND" = block ]; then
+		cp --sparse=always "$IMG" "$W/peek.img" &&
+			e2fsck -fy -E journal_only "$W/peek.img" >/dev/null 2>&1
+		debugfs -R "cat /mapped" "$W/peek.img" 2>/dev/null | grep -q "$1"
+	else
+		grep -q "$1" "$BE/mapped"
+	fi
+}
+
+backing_lacks() { ! backing_has "$1"; }
 
 seed() {
 	if [ -n "${CVFSX_SEED:-}" ]; then echo "$CVFSX_SEED"
@@ -148,7 +174,7 @@ t "msync ($R)" test "$R" = ok
 me=$(getfattr --only-values -n user.csvfs.owner "$F" 2>/dev/null)
 t "the mapped write took write ownership (owner '$me')" test -n "$me"
 t "the backing file has the mapped write" \
-	grep -q written-through-the-mapping "$BE/mapped"
+	backing_has written-through-the-mapping
 
 # The lease ends with lockd: the next mapped write must not reach the
 # backend; msync reports the failure.
@@ -162,11 +188,14 @@ cmd 'w 200 after-the-lease'
 t "mapped write after the lease ended" test "$R" = ok
 cmd s
 t "msync after the lease ended fails with EIO ($R)" test "$R" = "error: Input/output error"
-t "the backing file does not have it" bash -c "! grep -q after-the-lease '$BE/mapped'"
+t "the backing file does not have it" backing_lacks after-the-lease
 cmd q
 exec 5>&-
 wait "$MAP_PID"; MAP_PID=
 umount_csvfs
+if [ "$BACKEND" = block ]; then
+	t "e2fsck -fn of the volume clean" bash -c "e2fsck -fn '$IMG' >'$W/fsck.out' 2>&1 || { sed 's/^/# /' '$W/fsck.out' | head -20; exit 1; }"
+fi
 
 echo "# $PASS passed, $FAIL failed"
 [ $FAIL = 0 ] || exit 1

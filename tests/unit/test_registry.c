@@ -52,13 +52,28 @@ static void test_nfs(void **state)
 #endif
 }
 
-/* Known forms without a backend in this build say so, and why. */
-static void test_unavailable(void **state)
+static void test_block(void **state)
 {
-	assert_int_equal(lookup("block:/dev/sdb"), -EPROTONOSUPPORT);
+	int rc = lookup("block:/dev/sdb");
+
+#ifdef CSVFS_HAVE_BLOCK
+	assert_int_equal(rc, 0);
+	assert_ptr_equal(ops, &be_block_ops);
+	assert_string_equal(rest, "/dev/sdb");
+	assert_int_equal(lookup("block:dev/sdb"), -EINVAL);
+	assert_non_null(strstr(err, "SOURCE must be"));
+#else
+	assert_int_equal(rc, -EPROTONOSUPPORT);
 	assert_null(ops);
 	assert_non_null(strstr(err, "block:/dev/sdb: the block backend is "
 				    "not available"));
+	assert_non_null(strstr(err, "libext2fs-dev"));
+#endif
+}
+
+/* Known forms without a backend in this build say so, and why. */
+static void test_unavailable(void **state)
+{
 	assert_int_equal(lookup("iscsi://portal/iqn.2026-12.x:t/0"),
 			 -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "iscsi backend is not available"));
@@ -83,6 +98,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dir),
 		cmocka_unit_test(test_nfs),
+		cmocka_unit_test(test_block),
 		cmocka_unit_test(test_unavailable),
 		cmocka_unit_test(test_malformed),
 	};

@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vol.c - a block volume's set-up: open and check the LUN (init), become
+ * its coordinator (claim), start and stop the engine's thread, the
+ * volume record (.csvfs/volume inside the ext4 volume) and the making of
+ * a new volume (mkfs).
+ *
+ * Coordinator exclusivity: at most one engine per LUN, ever.  Through
+ * csvfs-lockd the claim keeps the ownership of file id CVB_COORD_FILEID
+ * (ext4 inode 1, the bad-blocks inode, never a user's file) for the
+ * life of the mount, taken only if no other node has it: a second node
+ * is refused, told which node is the coordinator.  On every mount, with
+ * or without lockd, an exclusive OFD lock on the LUN also keeps a second
+ * csvfs (or csvfs-admin format) on this host away from it.
+ *
+ * The volume record is read before the claim (csvfs's lockd hello names
+ * the volume): the engine is not open yet, so it is read with a
+ * read-only libext2fs open of the LUN.  The record is written once, when
+ * the volume is made, and never changes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ext2fs/ext2fs.h>
+
+#include "vol_i.h"
+#include "volume.h"
+
+#define SB_OFFSET    1024
+#define SB_MAGIC_OFF 0x38
+#define EXT4_MAGIC   0xEF53
+
+static struct cvb_vol *vol(struct backend *be)
+{
+	return be->priv;
+}
+
+/* ---- the LUN ------------------------------------------------------------ */
+
+/* The alignment direct I/O on fd needs (512..4096). */
+static unsigned dio_align_of(int fd, const struct stat *st)
+{
+	struct statx stx;
+	int ssz = 0;
+	unsigned a = 512;
+
+	if (S_ISBLK(st->st_mode) && !ioctl(fd, BLKSSZGET, &ssz) && ssz > 0)
+		a = (unsigned)ssz;
+	else if (!statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
+		 (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align)
+		a = stx.stx_dio_offset_align > stx.stx_dio_mem_align
+			    ? stx.stx_dio_offset_align
+			    : stx.stx_dio_mem_align;
+	if (a < 512 || a > CVB_ALIGN_MAX || (a & (a - 1)))
+		a = CVB_ALIGN_MAX;
+	return a;
+}
+
+/* Does the LUN hold an ext2/3/4 superblock?  0, -EMEDIUMTYPE, -errno. */
+static int check_sb(int fd)
+{
+	void *buf;
+	const uint8_t *sb;
+	ssize_t n;
+	int rc = 0;
+
+	if (posix_memalign(&buf, CVB_ALIGN_MAX, 4096))
+		return -ENOMEM;
+	n = pread(fd, buf, 4096, 0);
+	if (n != 4096) {
+		rc = n < 0 ? -errno : -EMEDIUMTYPE;
+	} else {
+		sb = (const uint8_t *)buf + SB_OFFSET;
+		if ((sb[SB_MAGIC_OFF] | sb[SB_MAGIC_OFF + 1] << 8) !=
+		    EXT4_MAGIC)
+			rc = -EMEDIUMTYPE;
+	}
+	free(buf);
+	return rc;
+}
+
+static int open_lun(struct cvb_vol *b, char *why, size_t cap)
+{
+	struct stat st;
+
+	if (!stat(b->path, &st) && !S_ISREG(st.st_mode) &&
+	    !S_ISBLK(st.st_mode)) {
+		snprintf(why, cap,
+			 "%s is neither a block device nor an image "
+			 "file",
+			 b->path);
+		return -ENOTBLK;
+	}
+	b->fd = open(b->path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (b->fd < 0) {
+		snprintf(why, cap, "cannot open %s: %s", b->path,
+			 strerror(errno));
+		return -errno;
+	}
+	if (fstat(b->fd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(why, cap,
+			 "%s is neither a block device nor an image "
+			 "file",
+			 b->path);
+		return -ENOTBLK;
+	}
+	b->dio_align = dio_align_of(b->fd, &st);
+	b->dev = S_ISBLK(st.st_mode) ? st.st_rdev
+				     : (dev_t)(st.st_dev ^ st.st_ino << 20);
+	return 0;
+}
+
+/* Exclusive OFD lock on the whole LUN: one csvfs per LUN on a host. */
+static int lock_lun(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(fd, F_OFD_SETLK, &fl))
+		return errno == EACCES ? -EAGAIN : -errno;
+	return 0;
+}
+
+int cvb_vol_init(struct backend *be, const char *source)
+{
+	struct cvb_vol *b = calloc(1, sizeof(*b));
+	int rc = -ENOMEM;
+
+	if (!b)
+		return -ENOMEM;
+	b->fd = -1;
+	b->path = strdup(source);
+	if (!b->path)
+		goto fail;
+	cvb_mq_init(&b->q);
+	pthread_mutex_init(&b->itab_lock, NULL);
+	rc = -pthread_key_create(&b->bounce_key, free);
+	if (rc)
+		goto fail;
+	be->priv = b;
+	rc = open_lun(b, be->why, sizeof(be->why));
+	if (!rc)
+		rc = check_sb(b->fd);
+	if (rc == -EMEDIUMTYPE)
+		snprintf(be->why, sizeof(be->why),
+			 "%s holds no ext4 file "
+			 "system: make it a csvfs volume with csvfs-admin "
+			 "format block:%s (which erases it)",
+			 source, source);
+	if (rc) {
+		cvb_vol_destroy(be);
+		return rc;
+	}
+	return 0;
+fail:
+	free(b->path);
+	free(b);
+	return rc;
+}
+
+/* ---- the engine ------------------------------------------------------- */
+
+static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
+{
+	struct cvb_meta_opts o = { .recall = cvb_io_recall, .recall_arg = b };
+	struct cvb_meta *m;
+	char why[256] = "";
+	int rc;
+
+	rc = cvb_meta_open(b->path, &o, &m, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "cannot open the block volume %s: %s",
+			 b->path, why[0] ? why : strerror(-rc));
+		return rc;
+	}
+	b->q.m = m;
+	return 0;
+}
+
+/* Refused by lockd: say who has it. */
+static int claim_lockd(struct cvb_vol *b, const struct be_cluster *cl,
+		       char *err, size_t errlen)
+{
+	char holder[256];
+	int rc;
+
+	rc = cl->try_own(cl->arg, CVB_COORD_FILEID, &b->claim_epoch, holder,
+			 sizeof(holder));
+	if (rc == -EAGAIN) {
+		snprintf(err, errlen,
+			 "block volume %s is already served by "
+			 "its coordinator, node %s; this csvfs mounts a block "
+			 "volume on its coordinator only (unmount it on %s "
+			 "first)",
+			 b->path, holder, holder);
+		return -EBUSY;
+	}
+	if (rc) {
+		snprintf(err, errlen,
+			 "cannot become the coordinator of %s "
+			 "through csvfs-lockd: %s",
+			 b->path, holder[0] ? holder : strerror(-rc));
+		return rc;
+	}
+	b->cl = *cl;
+	b->lockd_owned = true;
+	return 0;
+}
+
+static void unclaim_lockd(struct cvb_vol *b)
+{
+	if (b->lockd_owned && b->cl.release)
+		b->cl.release(b->cl.arg, CVB_COORD_FILEID, b->claim_epoch);
+	b->lockd_owned = false;
+}
+
+int cvb_vol_claim(struct backend *be, const struct be_cluster *cl, char *err,
+		  size_t errlen)
+{
+	struct cvb_vol *b = vol(be);
+	int rc;
+
+	if (b->claimed)
+		return 0;
+	if (cl && cl->try_own) {
+		rc = claim_lockd(b, cl, err, errlen);
+		if (rc)
+			return rc;
+	}
+	rc = lock_lun(b->fd);
+	if (rc == -EAGAIN)
+		snprintf(err, errlen,
+			 "%s is in use by another csvfs on this "
+			 "host (its coordinator) or by csvfs-admin",
+			 b->path);
+	else if (rc)
+		snprintf(err, errlen, "cannot lock %s: %s", b->path,
+			 strerror(-rc));
+	if (!rc)
+		rc = open_engine(b, err, errlen);
+	if (rc) {
+		unclaim_lockd(b);
+		return rc;
+	}
+	if (cl && cl->node && cl->node[0])
+		snprintf(b->coordinator, sizeof(b->coordinator), "%s",
+			 cl->node);
+	else
+		gethostname(b->coordinator, sizeof(b->coordinator) - 1);
+	b->claimed = true;
+	return 0;
+}
+
+/* A call that needs the engine without a claim (csvfs-admin). */
+static int claim_here(struct backend *be)
+{
+	char err[sizeof(be->why)];
+	int rc = cvb_vol_claim(be, NULL, err, sizeof(err));
+
+	if (rc)
+		snprintf(be->why, sizeof(be->why), "%s", err);
+	return rc;
+}
+
+int cvb_vol_start(struct backend *be)
+{
+	return cvb_mq_start(&vol(be)->q);
+}
+
+/* Every file is closed: commit, check-point, close the engine, and only
+ * then let the coordinator role go. */
+void cvb_vol_stop(struct backend *be)
+{
+	struct cvb_vol *b = vol(be);
+	int rc;
+
+	if (!b || !b->claimed)
+		return;
+	cvb_mq_stop(&b->q);
+	pthread_mutex_lock(&b->q.lock);
+	rc = cvb_meta_close(b->q.m);
+	b->q.m = NULL;
+	pthread_mutex_unlock(&b->q.lock);
+	if (rc)
+		fprintf(stderr, "csvfs: closing the block volume %s: %s\n",
+			b->path, strerror(-rc));
+	unclaim_lockd(b);
+	b->claimed = false;
+}
+
+void cvb_vol_destroy(struct backend *be)
+{
+	struct cvb_vol *b = vol(be);
+
+	if (!b)
+		return;
+	cvb_vol_stop(be);
+	if (b->fd >= 0)
+		close(b->fd); /* drops the OFD lock */
+	pthread_key_delete(b->bounce_key);
+	pthread_mutex_destroy(&b->itab_lock);
+	cvb_mq_destroy(&b->q);
+	free(b->path);
+	free(b);
+	be->priv = NULL;
+}
+
+ssize_t cvb_vol_coordinator(struct cvb_vol *b, void *buf, size_t size)
+{
+	size_t len = strlen(b->coordinator);
+
+	if (!size)
+		return (ssize_t)len;
+	if (len > size)
+		return -ERANGE;
+	memcpy(buf, b->coordinator, len);
+	return (ssize_t)len;
+}
+
+/* ---- the volume record ------------------------------------------------ */
+
+/* Read-only, without the engine: libext2fs's own reader. */
+static int peek_record(const char *path, char *buf, size_t cap)
+{
+	ext2_filsys fs;
+	ext2_ino_t ino;
+	ext2_file_t f;
+	unsigned int got = 0;
+	errcode_t e;
+	int rc = 0;
+
+	e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS, 0, 0, unix_io_manager,
+			 &fs);
+	if (e)
+		return -EIO;
+	e = ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO,
+			 CV_META_DIR "/" CV_VOLREC_NAME, &ino);
+	if (e == EXT2_ET_FILE_NOT_FOUND)
+		rc = -ENOENT;
+	else if (e)
+		rc = -EUCLEAN;
+	if (!rc && ext2fs_file_open(fs, ino, 0, &f))
+		rc = -EIO;
+	if (!rc) {
+		if (ext2fs_file_read(f, buf, (unsigned)cap - 1, &got))
+			rc = -EIO;
+		ext2fs_file_close(f);
+	}
+	ext2fs_close_free(&fs);
+	if (!rc)
+		buf[got] = '\0';
+	return rc;
+}
+
+/* Through the engine and the data path (the coordinator's view). */
+static int read_record(struct backend *be, char *buf, size_t cap)
+{
+	struct cvb_vol *b = vol(be);
+	struct cvb_req r = { .op = CVB_OP_LOOKUP,
+			     .ino = CVB_ROOT_INO,
+			     .name = CV_META_DIR };
+	struct cvb_inode *ci;
+	ssize_t n;
+	int rc;
+
+	rc = (int)cvb_mq_call(&b->q, &r);
+	if (rc)
+		return rc;
+	if (!S_ISDIR(r.st.st_mode))
+		return -EUCLEAN;
+	r.ino = (uint64_t)r.st.st_ino;
+	r.name = CV_VOLREC_NAME;
+	rc = (int)cvb_mq_call(&b->q, &r);
+	if (rc)
+		return rc;
+	ci = cvb_inode_get(b, (uint64_t)r.st.st_ino);
+	if (!ci)
+		return -ENOMEM;
+	cvb_io_overlay(ci, &r.st);
+	n = cvb_io_read(b, ci, buf, cap - 1, 0);
+	cvb_inode_put(b, ci);
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0';
+	return 0;
+}
+
+int cvb_vol_read(struct backend *be, struct cv_volrec *rec)
+{
+	char buf[512];
+	int rc;
+
+	if (vol(be)->claimed)
+		rc = read_record(be, buf, sizeof(buf));
+	else
+		rc = peek_record(vol(be)->path, buf, sizeof(buf));
+	return rc ? rc : cv_volrec_parse(buf, rec);
+}
+
+/* .csvfs in the root, made if missing (root's, 0755). */
+static int meta_dir(struct cvb_vol *b, uint64_t *ino)
+{
+	struct cvb_req r = { .op = CVB_OP_MKDIR,
+			     .ino = CVB_ROOT_INO,
+			     .name = CV_META_DIR,
+			     .mode = 0755 };
+	int rc = (int)cvb_mq_call(&b->q, &r);
+
+	if (rc == -EEXIST) {
+		r.op = CVB_OP_LOOKUP;
+		rc = (int)cvb_mq_call(&b->q, &r);
+		if (!rc && !S_ISDIR(r.st.st_mode))
+			rc = -EUCLEAN; /* .csvfs is not ours */
+	}
+	if (!rc)
+		*ino = (uint64_t)r.st.st_ino;
+	return rc;
+}
+
+/* A new file name in dir holding buf, its size pushed. */
+static int write_file(struct cvb_vol *b, uint64_t dir, const char *name,
+		      const char *buf, size_t len, uint64_t *ino)
+{
+	struct cvb_req r = { .op = CVB_OP_MKNOD,
+			     .ino = dir,
+			     .name = name,
+			     .mode = S_IFREG | 0644 };
+	struct cvb_inode *ci;
+	ssize_t n;
+	int rc = (int)cvb_mq_call(&b->q, &r);
+
+	if (rc)
+		return rc;
+	*ino = (uint64_t)r.st.st_ino;
+	ci = cvb_inode_get(b, *ino);
+	if (!ci)
+		return -ENOMEM;
+	cvb_io_overlay(ci, &r.st);
+	n = cvb_io_write(b, ci, buf, len, 0);
+	rc = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
+	if (!rc && fdatasync(b->fd))
+		rc = -errno;
+	if (!rc)
+		rc = cvb_io_push(b, ci);
+	cvb_inode_put(b, ci);
+	return rc;
+}
+
+/*
+ * Atomic, as for the dir backend: written under a temporary name, then
+ * linked to its final name (EEXIST if there is one), the temporary name
+ * removed either way, all committed before returning.
+ */
+int cvb_vol_create(struct backend *be, const struct cv_volrec *rec)
+{
+	struct cvb_vol *b = vol(be);
+	struct cvb_req r = { 0 };
+	char buf[512], tmp[64];
+	uint64_t dir, ino;
+	int len, rc = 0;
+
+	if (!b->claimed)
+		rc = claim_here(be);
+	len = cv_volrec_format(rec, buf, sizeof(buf));
+	if (!rc && len < 0)
+		rc = len;
+	if (!rc)
+		rc = meta_dir(b, &dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CV_VOLREC_NAME,
+		 (long)getpid());
+	if (!rc)
+		rc = write_file(b, dir, tmp, buf, (size_t)len, &ino);
+	if (rc)
+		return rc;
+	r = (struct cvb_req){ .op = CVB_OP_LINK,
+			      .ino = ino,
+			      .ino2 = dir,
+			      .name2 = CV_VOLREC_NAME };
+	rc = (int)cvb_mq_call(&b->q, &r);
+	r = (struct cvb_req){ .op = CVB_OP_UNLINK, .ino = dir, .name = tmp };
+	cvb_mq_call(&b->q, &r);
+	r = (struct cvb_req){ .op = CVB_OP_COMMIT };
+	if (!rc)
+		rc = (int)cvb_mq_call(&b->q, &r);
+	return rc;
+}
+
+/* ---- a new volume ----------------------------------------------------- */
+
+/* What the first blocks of the LUN hold, or NULL when they look unused. */
+static const char *probe(int fd)
+{
+	uint8_t *buf;
+	const char *what = NULL;
+
+	if (posix_memalign((void **)&buf, CVB_ALIGN_MAX, 65536 + 4096))
+		return "unreadable data";
+	if (pread(fd, buf, 65536 + 4096, 0) != 65536 + 4096) {
+		what = NULL; /* too small to hold anything of ours */
+	} else if ((buf[SB_OFFSET + SB_MAGIC_OFF] |
+		    buf[SB_OFFSET + SB_MAGIC_OFF + 1] << 8) == EXT4_MAGIC) {
+		what = "an ext2/3/4 file system";
+	} else if (!memcmp(buf, "XFSB", 4)) {
+		what = "an XFS file system";
+	} else if (!memcmp(buf + 65536 + 64, "_BHRfS_M", 8)) {
+		what = "a btrfs file system";
+	} else if (!memcmp(buf + 512, "EFI PART", 8) ||
+		   (buf[510] == 0x55 && buf[511] == 0xaa)) {
+		what = "a partition table or boot sector";
+	} else if (!memcmp(buf + 4096 - 10, "SWAPSPACE2", 10)) {
+		what = "swap space";
+	}
+	free(buf);
+	return what;
+}
+
+int cvb_vol_mkfs(const char *source, const char *label, bool force, char *err,
+		 size_t errlen)
+{
+	const char *what;
+	int fd, rc;
+
+	fd = open(source, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", source,
+			 strerror(errno));
+		return -errno;
+	}
+	rc = lock_lun(fd);
+	if (rc) {
+		snprintf(err, errlen,
+			 "%s is in use by a csvfs mount on this "
+			 "host: unmount it first",
+			 source);
+		goto out;
+	}
+	what = probe(fd);
+	if (what && !force) {
+		snprintf(err, errlen,
+			 "%s already holds %s: nothing written "
+			 "(--force erases it)",
+			 source, what);
+		rc = -EEXIST;
+		goto out;
+	}
+	rc = cvb_format(source, label, err, errlen);
+out:
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vol_i.h - private to the block backend: the volume's set-up, claim
+ * and record (vol.c), as used by the ops table in block.c.
+ */
+#ifndef CSVFS_BLOCK_VOL_I_H
+#define CSVFS_BLOCK_VOL_I_H
+
+#include "block_i.h"
+
+/* Virtual attribute: the node serving the volume's metadata. */
+#define CVB_XATTR_COORDINATOR "user.csvfs.coordinator"
+
+int cvb_vol_init(struct backend *be, const char *source);
+void cvb_vol_destroy(struct backend *be);
+int cvb_vol_read(struct backend *be, struct cv_volrec *rec);
+int cvb_vol_create(struct backend *be, const struct cv_volrec *rec);
+int cvb_vol_mkfs(const char *source, const char *label, bool force, char *err,
+		 size_t errlen);
+int cvb_vol_claim(struct backend *be, const struct be_cluster *cl, char *err,
+		  size_t errlen);
+int cvb_vol_start(struct backend *be);
+void cvb_vol_stop(struct backend *be);
+/* The coordinator's node name as an xattr value (size 0: its length). */
+ssize_t cvb_vol_coordinator(struct cvb_vol *b, void *buf, size_t size);
+
+#endif /* CSVFS_BLOCK_VOL_I_H */
