@@ -271,6 +271,10 @@ wait_for 120 vm_stopped
 vm_running_on "$n" && _fail "$VM not stopped: $(virsh_on "$n" list --all 2>&1)"
 vm_boot g "$n" "$VM.qcow2" "vmio.verify=only"
 vm_wait_exit "$VM_LAST" 60 || vm_fail "$VM_LAST" "verify-only boot did not power off"
-node_sh "$n" "qemu-img check -q \$CSV/$VM.qcow2" || _fail "qemu-img check failed"
-log "$VM: every acknowledged write found ($(vm_acked g)); qemu-img check clean"
+# the crash killed QEMU mid-write: leaked clusters (exit 3) are space,
+# not data; corruption (exit 2) fails
+rc=0
+node_sh "$n" "qemu-img check -q \$CSV/$VM.qcow2" || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 3 ] || _fail "qemu-img check failed (exit $rc)"
+log "$VM: every acknowledged write found ($(vm_acked g)); qemu-img check: no corruption (exit $rc)"
 _pass

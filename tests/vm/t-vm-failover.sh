@@ -13,7 +13,8 @@
 #      torn block), and it writes again; n2 owns the image with a higher
 #      epoch.  Kill-to-fence and kill-to-first-write times are printed;
 #   5. the guest stops and boots once more on n3 to verify n2's writes;
-#      qemu-img check is clean, the survivors' tables identical.
+#      qemu-img check finds no corruption (clusters leaked by the killed
+#      QEMU are allowed), the survivors' tables identical.
 . "$(dirname "$0")/../cluster/common.sh"
 . "$(dirname "$0")/../cluster/csvfs.sh"
 . "$(dirname "$0")/vm.sh"
@@ -80,7 +81,15 @@ vm_wait_acks f.2 2 63 60
 vm_stop f.2
 vm_boot f 3 "$IMG" "vmio.verify=only"
 vm_wait_exit f.3 30 || vm_fail f.3 "QEMU did not exit after the verify"
-node_sh 3 "qemu-img check -q \$CSV/$IMG" || _fail "qemu-img check failed"
+# QEMU was SIGKILLed mid-write: clusters it had allocated but not yet
+# referenced stay leaked (exit 3: space, no data); corruption is exit 2.
+rc=0
+node_sh 3 "qemu-img check -q \$CSV/$IMG" || rc=$?
+case $rc in
+0) ;;
+3) log "qemu-img check: leaked clusters only (left by the killed QEMU)" ;;
+*) _fail "qemu-img check failed (exit $rc)" ;;
+esac
 wait_for 10 tables_identical 2 3 || true
 assert_tables_identical 2 3
 _pass
