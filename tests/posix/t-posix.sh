@@ -10,7 +10,7 @@
 # exits 77 with the reason otherwise.
 #
 # Environment: top_builddir (set by make check), CSVFS_POSIX_MODE
-# (lockd | local).
+# (lockd | local), CSVFS_POSIX_OPTS (more -o options for the main mount).
 
 set -u
 . "$(dirname "$0")/../tap.sh"
@@ -77,7 +77,7 @@ expect_fail 1 "lockd unreachable" "$BE" "$MNT" -o "lockd=$W/no-such.sock"
 	-o "$LOCKOPT,node=not-this-node"
 
 # ---- mount --------------------------------------------------------------
-if ! "$CSVFS" "dir:$BE" "$MNT" -o "$LOCKOPT,allow_other,label=posix"; then
+if ! "$CSVFS" "dir:$BE" "$MNT" -o "$LOCKOPT,allow_other,label=posix${CSVFS_POSIX_OPTS:+,$CSVFS_POSIX_OPTS}"; then
 	echo "Bail out! mount failed"; exit 99
 fi
 t "mounted" mountpoint -q "$MNT"
