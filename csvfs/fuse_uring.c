@@ -320,6 +320,11 @@ static void to_slow(struct ur_ent *e)
 
 	atomic_fetch_add_explicit(&u->n_slow, 1, memory_order_relaxed);
 	pthread_mutex_lock(&u->lock);
+	if (u->wstop) { /* stopping: the workers are gone */
+		pthread_mutex_unlock(&u->lock);
+		reply(e, -ENOTCONN, 0);
+		return;
+	}
 	e->hnext = u->tab[s];
 	u->tab[s] = e;
 	e->next = NULL;
@@ -341,8 +346,12 @@ static void process(struct cv_uring *u, struct ur_ent *e)
 
 	memcpy(&in, e->hdr.in_out, sizeof(in));
 	arg = in.len >= sizeof(in) + pl ? in.len - sizeof(in) - pl : 0;
-	if (arg > UR_HDR_OP)
-		arg = UR_HDR_OP;
+	if (arg > UR_HDR_OP || in.len < sizeof(in) + pl) {
+		log_warn("FUSE over io_uring: request %u: header len %u does "
+			 "not fit payload %zu",
+			 in.opcode, in.len, pl);
+		arg = arg > UR_HDR_OP ? UR_HDR_OP : arg;
+	}
 	fb.size = sizeof(in) + arg + pl;
 	buf = malloc(fb.size);
 	if (!buf) {
@@ -620,12 +629,18 @@ static void queue_free(struct ur_queue *q)
 
 static void uring_free(struct cv_uring *u)
 {
+	unsigned n;
+
 	pthread_mutex_lock(&u->lock);
 	u->wstop = true;
 	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->lock);
-	/* no new workers once wstop: the queues stop after them */
-	for (unsigned k = 0; k < u->workers; k++)
+	/* no new workers once wstop (to_slow answers instead); the queues
+	 * stop after them, with every reply of the workers queued */
+	pthread_mutex_lock(&u->lock);
+	n = u->workers;
+	pthread_mutex_unlock(&u->lock);
+	for (unsigned k = 0; k < n; k++)
 		pthread_join(u->wthreads[k], NULL);
 	for (unsigned k = 0; k < u->nq; k++)
 		queue_free(&u->qs[k]);
