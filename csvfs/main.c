@@ -51,7 +51,7 @@ static void usage(FILE *out)
 		"  -o aio=on|off          direct I/O through io_uring\n"
 		"                         (default on)\n"
 		"  -o uring=auto|on|off   FUSE requests over io_uring\n"
-		"                         (default off)\n"
+		"                         (default auto)\n"
 		"  -o allow_other,default_permissions,ro,... FUSE options\n"
 		"See csvfs(8).\n",
 		LKM_DEFAULT_SOCKET);

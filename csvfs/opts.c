@@ -192,7 +192,7 @@ static void set_defaults(struct cv_opts *o)
 	o->acquire_timeout_ms = 15000;
 	o->max_threads = 64;
 	o->aio = true;
-	o->uring = CV_URING_OFF;
+	o->uring = CV_URING_AUTO;
 }
 
 int cv_opts_parse(int argc, char *const argv[], struct cv_opts *o,

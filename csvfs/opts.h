@@ -19,7 +19,7 @@
 /* uring=: the transport of FUSE requests (fuse_uring.h). */
 enum cv_uring_mode {
 	CV_URING_OFF = 0, /* /dev/fuse only */
-	CV_URING_AUTO,	  /* io_uring when the kernel offers it */
+	CV_URING_AUTO,	  /* io_uring when the kernel offers it (default) */
 	CV_URING_ON,	  /* the same, and say so loudly when it does not */
 };
 

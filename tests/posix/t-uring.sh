@@ -20,6 +20,7 @@
 #   - unmount: csvfs exits 0, most I/O was done on the queue threads, no
 #     sanitizer report;
 #   - the connection aborted under load: csvfs ends, exit 0, no report;
+#   - the default options (uring=auto) take it when offered;
 #   - enable_uring=0: uring=auto falls back to /dev/fuse and says so;
 #     uring=on says the kernel does not offer it and works over /dev/fuse;
 #   - uring=bogus is refused at mount time.
@@ -174,6 +175,19 @@ if mount_csvfs "$log" uring=on; then
 	umount -l "$MNT" 2>/dev/null
 else
 	bad "mount for the abort check"
+fi
+
+# ---- the default (uring=auto) takes it when offered --------------------------
+log=$W/csvfs-default.log
+if mount_csvfs "$log" cache=direct; then
+	t "default options, enable_uring=1: over io_uring" \
+		grep -q "FUSE requests: over io_uring" "$log"
+	t "default options: direct writes verified" \
+		fio_verify default "$MNT/img-default" 8M --rw=randwrite \
+		--bs=4k --iodepth=16
+	t "default options: unmount, csvfs exits 0" unmount_csvfs
+else
+	bad "default options: mount"
 fi
 
 # ---- enable_uring=0: /dev/fuse ----------------------------------------------
