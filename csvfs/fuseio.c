@@ -16,6 +16,12 @@
  * writev adds the flag to flags2 of the one reply to that request.  Every
  * other message goes through untouched, spliced replies included.
  *
+ * The same two hooks carry FUSE over io_uring (fuse_uring.h): the read
+ * notes whether the kernel offers FUSE_OVER_IO_URING, the INIT reply
+ * takes it once the rings are set up, and the writev hands every reply
+ * to a request that came over a ring back to that ring instead of
+ * /dev/fuse.
+ *
  * With the flag the kernel keeps a page cache for mapped pages of direct
  * files: direct reads and writes write those pages back and drop them
  * first, and mapped pages reach us as FUSE_WRITE requests from the
