@@ -129,7 +129,12 @@ static void cv_init(void *userdata, struct fuse_conn_info *conn)
 
 	conn->max_write = 1024 * 1024;
 	conn->max_readahead = 1024 * 1024;
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+	/* Replies to requests that come over io_uring are copied into the
+	 * ring's buffers (fuse_uring.c): no splicing then. */
+	if (fs->opts->uring != CV_URING_OFF &&
+	    atomic_load(&fs->init_uring_offered))
+		conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	else if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
@@ -953,6 +958,30 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(own_buf);
+}
+
+int cv_fs_rw_fd(struct cv_fs *fs, uint64_t fh, off_t off, size_t size,
+		unsigned align)
+{
+	struct cv_fh *f = (struct cv_fh *)(uintptr_t)fh;
+
+	if (!fs->be.ops->aio_fd || !size)
+		return -1;
+	return fs->be.ops->aio_fd(be_of(fs), f->file, off, size, align);
+}
+
+int cv_fs_write_try_begin(struct cv_fs *fs, uint64_t fh)
+{
+	struct cv_fh *f = (struct cv_fh *)(uintptr_t)fh;
+
+	return cv_own_write_try_begin(fs->own, f->own, f->gen);
+}
+
+void cv_fs_write_end(struct cv_fs *fs, uint64_t fh)
+{
+	struct cv_fh *f = (struct cv_fh *)(uintptr_t)fh;
+
+	cv_own_write_end(fs->own, f->own);
 }
 
 /* A signal reached a writer waiting for write ownership. */

@@ -18,6 +18,7 @@
 #include "opts.h"
 
 struct cv_aio;
+struct cv_uring;
 struct cv_fh;
 struct cv_own;
 struct cv_lockc;
@@ -45,6 +46,8 @@ struct cv_fs {
 	bool se_live;			/* se_lock: se mounted, notifications
 					 * may be sent */
 	struct cv_aio *aio;		/* NULL: synchronous backing I/O */
+	struct cv_uring *_Atomic uring;	/* NULL: requests over /dev/fuse;
+					 * set once, before the INIT reply */
 	atomic_uint io_here;		/* reads/writes doing their backing
 					 * I/O on a worker now */
 
@@ -53,6 +56,7 @@ struct cv_fs {
 	atomic_bool init_mmap_offered;	/* kernel offers
 					 * FUSE_DIRECT_IO_ALLOW_MMAP */
 	atomic_bool init_done;		/* INIT answered */
+	atomic_bool init_uring_offered;	/* kernel offers FUSE_OVER_IO_URING */
 	bool direct_mmap;		/* written once, before init_done */
 
 	pthread_mutex_t fh_lock;	/* static initializer */
@@ -91,6 +95,19 @@ int cv_fuseio_install(struct cv_fs *fs);
  * false (waiting for any notification under way) before the session is
  * destroyed. */
 void cv_fs_session_live(struct cv_fs *fs, bool live);
+
+/*
+ * Direct reads and writes done by fuse_uring.c on its queue threads; fh is
+ * the FUSE file handle of an open file (fuse_read_in.fh).  rw_fd: the
+ * backing descriptor on which a pread/pwrite of size bytes at off from a
+ * buffer aligned to align is the whole request, or -1.  write_try_begin:
+ * admit a write without waiting (cv_own_write_try_begin: 0, -EIO, or
+ * -EAGAIN = take the blocking path); write_end after an admitted one.
+ */
+int cv_fs_rw_fd(struct cv_fs *fs, uint64_t fh, off_t off, size_t size,
+		unsigned align);
+int cv_fs_write_try_begin(struct cv_fs *fs, uint64_t fh);
+void cv_fs_write_end(struct cv_fs *fs, uint64_t fh);
 
 /* cv_own_ops callbacks: obj is a pinned struct cv_inode. */
 int cv_fs_own_flush(void *arg, void *obj);

@@ -21,6 +21,7 @@
 
 #include "aio.h"
 #include "fs.h"
+#include "fuse_uring.h"
 #include "lkm.h"
 #include "lockc.h"
 #include "log.h"
@@ -50,6 +51,8 @@ static void usage(FILE *out)
 		"  -o max_threads=N       FUSE worker threads (default 64)\n"
 		"  -o aio=on|off          direct I/O through io_uring\n"
 		"                         (default on)\n"
+		"  -o uring=auto|on|off   FUSE requests over io_uring\n"
+		"                         (default auto)\n"
 		"  -o allow_other,default_permissions,ro,... FUSE options\n"
 		"See csvfs(8).\n",
 		LKM_DEFAULT_SOCKET);
@@ -468,6 +471,8 @@ int main(int argc, char *argv[])
 		status = 0;
 	err[0] = '\0';
 	stop_aio(&fs);
+	cv_uring_stop(atomic_load(&fs.uring)); /* after aio: its replies */
+	atomic_store(&fs.uring, NULL);
 	cv_fs_close_files(&fs);
 	cv_lockc_stop(fs.lc); /* no more events for own and invalidation */
 	cv_fs_inval_stop(&fs);

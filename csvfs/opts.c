@@ -134,6 +134,15 @@ static int own_opt(struct cv_opts *o, const char *opt, int *rc, char *err,
 			o->aio = false;
 		else
 			bad = 1;
+	} else if (!strcmp(key, "uring")) {
+		if (val && !strcmp(val, "on"))
+			o->uring = CV_URING_ON;
+		else if (val && !strcmp(val, "auto"))
+			o->uring = CV_URING_AUTO;
+		else if (val && !strcmp(val, "off"))
+			o->uring = CV_URING_OFF;
+		else
+			bad = 1;
 	} else if (!strcmp(key, "max_threads"))
 		bad = !val || parse_uint(val, 1024, &o->max_threads) ||
 		      o->max_threads == 0;
@@ -183,6 +192,7 @@ static void set_defaults(struct cv_opts *o)
 	o->acquire_timeout_ms = 15000;
 	o->max_threads = 64;
 	o->aio = true;
+	o->uring = CV_URING_AUTO;
 }
 
 int cv_opts_parse(int argc, char *const argv[], struct cv_opts *o,

@@ -16,6 +16,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* uring=: the transport of FUSE requests (fuse_uring.h). */
+enum cv_uring_mode {
+	CV_URING_OFF = 0, /* /dev/fuse only */
+	CV_URING_AUTO,	  /* io_uring when the kernel offers it (default) */
+	CV_URING_ON,	  /* the same, and say so loudly when it does not */
+};
+
 enum cv_cache_mode {
 	CV_CACHE_DIRECT = 0, /* no page cache: VM images, many nodes */
 	CV_CACHE_AUTO = 1,   /* page cache, dropped on ownership changes */
@@ -41,6 +48,7 @@ struct cv_opts {
 	unsigned acquire_timeout_ms; /* wait for write ownership, then EIO */
 	unsigned max_threads;
 	bool aio;		/* direct I/O through io_uring (aio=on) */
+	enum cv_uring_mode uring; /* FUSE requests over io_uring */
 	char fuse_opts[CV_OPTS_FUSE_MAX]; /* comma list for libfuse */
 };
 

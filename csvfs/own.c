@@ -447,6 +447,25 @@ int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f, uint64_t gen)
 	return write_begin(o, f, gen, false, NULL);
 }
 
+int cv_own_write_try_begin(struct cv_own *o, struct cv_own_file *f,
+			   uint64_t gen)
+{
+	int rc = -EAGAIN;
+
+	pthread_mutex_lock(&o->lock);
+	if (gen != f->gen) {
+		rc = -EIO; /* poisoned: ownership was lost */
+	} else if (admits(f, false)) {
+		rc = admit(o, f);
+		if (!rc) {
+			f->inflight++;
+			f->last_write_ns = now_ns(o);
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return rc;
+}
+
 int cv_own_writeback_begin(struct cv_own *o, struct cv_own_file *f,
 			   uint64_t gen)
 {

@@ -107,6 +107,15 @@ int cv_own_write_begin(struct cv_own *o, struct cv_own_file *f,
 		       uint64_t gen);
 
 /*
+ * The same without waiting: 0 (admitted: call write_end), -EIO (as
+ * above), or -EAGAIN when admission would have to wait (ownership to be
+ * acquired, another writer acquiring, a release or revoke under way):
+ * then the caller takes the blocking path.
+ */
+int cv_own_write_try_begin(struct cv_own *o, struct cv_own_file *f,
+			   uint64_t gen);
+
+/*
  * The same, interruptible: a FUSE interrupt (the writer got a signal)
  * calls cv_own_interrupt(o, w) from another thread, and the waiting
  * write_begin returns -EINTR soon, canceling its acquire in lockd.

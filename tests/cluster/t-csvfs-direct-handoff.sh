@@ -38,6 +38,14 @@ cluster_start 3
 csvfs_mount_all 3
 
 F=vm-direct.img
+case ",${CV_CSVFS_OPTS:-}," in
+*,uring=on,*)
+	for i in 1 2; do
+		grep -q "FUSE requests: over io_uring" "$(ndir "$i")/csvfs.log" ||
+			_fail "n$i: uring=on, but requests do not come over io_uring"
+	done
+	log "requests over io_uring on n1 and n2" ;;
+esac
 HALF=$(( 8 * 1024 * 1024 ))
 NB=40 # n2's writes: hand-offs to n2, and as many back to n1
 

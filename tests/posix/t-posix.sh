@@ -10,7 +10,7 @@
 # exits 77 with the reason otherwise.
 #
 # Environment: top_builddir (set by make check), CSVFS_POSIX_MODE
-# (lockd | local).
+# (lockd | local), CSVFS_POSIX_OPTS (more -o options for the main mount).
 
 set -u
 . "$(dirname "$0")/../tap.sh"
@@ -77,10 +77,24 @@ expect_fail 1 "lockd unreachable" "$BE" "$MNT" -o "lockd=$W/no-such.sock"
 	-o "$LOCKOPT,node=not-this-node"
 
 # ---- mount --------------------------------------------------------------
-if ! "$CSVFS" "dir:$BE" "$MNT" -o "$LOCKOPT,allow_other,label=posix"; then
+if ! "$CSVFS" "dir:$BE" "$MNT" -o "$LOCKOPT,allow_other,label=posix${CSVFS_POSIX_OPTS:+,$CSVFS_POSIX_OPTS}"; then
 	echo "Bail out! mount failed"; exit 99
 fi
 t "mounted" mountpoint -q "$MNT"
+case ",${CSVFS_POSIX_OPTS:-}," in
+*,uring=on,*)
+	# one ring per possible CPU besides aio's: requests over io_uring
+	# (the rings come with the INIT reply: a request waits for it)
+	pid=$(pgrep -f "dir:$BE $MNT" | head -1)
+	for _ in $(seq 50); do
+		stat "$MNT" >/dev/null
+		rings=$(ls -l "/proc/${pid:-0}/fd" 2>/dev/null | grep -c 'io_uring')
+		[ "$rings" -gt "$(getconf _NPROCESSORS_CONF)" ] && break
+		sleep 0.1
+	done
+	t "uring=on: csvfs holds a ring per CPU and aio's ($rings)" \
+		test "$rings" -gt "$(getconf _NPROCESSORS_CONF)" ;;
+esac
 t "volume record created" grep -q '^label=posix$' "$BE/.csvfs/volume"
 t ".csvfs not listed at the root" bash -c "! ls -a '$MNT' | grep -qx .csvfs"
 uuid=$(sed -n 's/^uuid=//p' "$BE/.csvfs/volume")

@@ -37,6 +37,7 @@ static void test_defaults(void **state)
 	assert_int_equal(o.cache, CV_CACHE_DIRECT);
 	assert_int_equal(o.idle_release_ms, 10000);
 	assert_true(o.aio);
+	assert_int_equal(o.uring, CV_URING_AUTO);
 	assert_true(o.attr_timeout > 0 && o.attr_timeout <= 1.0);
 	assert_false(o.foreground);
 	assert_string_equal(o.fuse_opts, "");
@@ -52,7 +53,8 @@ static void test_all_options(void **state)
 			       "lockd=/tmp/l.sock,node=n1,cache=auto",
 			       "-o", "attr_timeout=0.5,entry_timeout=0,"
 			       "idle_release_ms=250,label=vmstore,"
-			       "allow_other,ro,max_threads=8,aio=off", NULL),
+			       "allow_other,ro,max_threads=8,aio=off,"
+			       "uring=on", NULL),
 			 0);
 	assert_true(o.foreground);
 	assert_string_equal(o.lockd, "/tmp/l.sock");
@@ -64,6 +66,7 @@ static void test_all_options(void **state)
 	assert_int_equal(o.idle_release_ms, 250);
 	assert_int_equal(o.max_threads, 8);
 	assert_false(o.aio);
+	assert_int_equal(o.uring, CV_URING_ON);
 	assert_true(o.read_only);
 	assert_string_equal(o.fuse_opts, "allow_other,ro");
 }
@@ -103,6 +106,7 @@ static void test_malformed_values(void **state)
 		"attr_timeout=-1", "entry_timeout=", "idle_release_ms=1x",
 		"idle_release_ms=-5", "lockd=", "node", "max_threads=0",
 		"idle_release_ms=99999999999", "aio", "aio=yes",
+		"uring", "uring=yes",
 	};
 	struct cv_opts o;
 	char err[256];

@@ -261,6 +261,48 @@ static void test_revoke_waits_for_inflight(void **state)
 	cv_own_unref(F.o, f, true);
 }
 
+/* The queue threads' admission (FUSE over io_uring): never waits, never
+ * acquires, counts what it admits like write_begin. */
+static void test_try_begin(void **state)
+{
+	uint64_t g_old, g_new;
+	struct cv_own_file *f = cv_own_ref(F.o, 7, &obj, true, &g_old);
+	struct cv_own_file *f2;
+	pthread_t th;
+
+	/* not owned: would have to acquire */
+	assert_int_equal(cv_own_write_try_begin(F.o, f, g_old), -EAGAIN);
+	assert_int_equal(F.acquires, 0);
+	assert_int_equal(cv_own_write_begin(F.o, f, g_old), 0);
+	cv_own_write_end(F.o, f);
+	/* owned: admitted and counted - a revoke waits for it */
+	assert_int_equal(cv_own_write_try_begin(F.o, f, g_old), 0);
+	cv_own_ev_revoke(F.o, 7, 1);
+	/* revoke pending: would have to wait */
+	assert_int_equal(cv_own_write_try_begin(F.o, f, g_old), -EAGAIN);
+	pthread_create(&th, NULL, run_pending_thread, NULL);
+	usleep(50000);
+	assert_int_equal(__atomic_load_n(&F.releases, __ATOMIC_SEQ_CST), 0);
+	assert_int_equal(cv_own_state_of(F.o, 7, NULL), CV_OWN_RELEASING);
+	assert_int_equal(cv_own_write_try_begin(F.o, f, g_old), -EAGAIN);
+	cv_own_write_end(F.o, f);
+	pthread_join(th, NULL);
+	assert_int_equal(F.releases, 1);
+	/* no lease: refused, as write_begin would */
+	assert_int_equal(cv_own_write_begin(F.o, f, g_old), 0);
+	cv_own_write_end(F.o, f);
+	cv_own_ev_lease(F.o, false, 0);
+	assert_int_equal(cv_own_write_try_begin(F.o, f, g_old), -EIO);
+	cv_own_ev_lease(F.o, true, F.now + 1000 * MS);
+	/* poisoned: refused for good */
+	cv_own_ev_lost(F.o, 7);
+	assert_int_equal(cv_own_write_try_begin(F.o, f, g_old), -EIO);
+	f2 = cv_own_ref(F.o, 7, &obj, true, &g_new);
+	assert_int_equal(cv_own_write_try_begin(F.o, f2, g_new), -EAGAIN);
+	cv_own_unref(F.o, f2, true);
+	cv_own_unref(F.o, f, true);
+}
+
 static void test_last_writer_releases(void **state)
 {
 	uint64_t g1, g2, g3;
@@ -594,6 +636,7 @@ int main(void)
 		T(test_lease_margin),
 		T(test_revoke),
 		T(test_revoke_waits_for_inflight),
+		T(test_try_begin),
 		T(test_last_writer_releases),
 		T(test_idle_release),
 		T(test_lost_poisons),
