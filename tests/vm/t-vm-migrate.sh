@@ -18,16 +18,7 @@
 . "$(dirname "$0")/../cluster/csvfs.sh"
 . "$(dirname "$0")/vm.sh"
 
-require_qemu
-require_netns
-require_corosync
-require_csvfs
-require_bin "$CV_LOCKD" "$CV_ADMIN"
-
-csvfs_setup
-vm_setup
-cluster_start 3
-csvfs_mount_all 3
+vm_cluster 3
 
 IMG=vm-a.qcow2
 W="vmio.pace=20 vmio.flush=8"

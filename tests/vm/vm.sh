@@ -353,3 +353,18 @@ vm_node_crash() {
 	fi
 	log "node $i: crashed (corosync, lockd, QEMU and csvfs SIGKILL)"
 }
+
+# The start of a cluster scenario with guests: every requirement (a
+# missing one skips), then N nodes with corosync, lockd and csvfs
+# mounted.
+vm_cluster() {
+	require_qemu
+	require_netns
+	require_corosync
+	require_csvfs
+	require_bin "$CV_LOCKD" "$CV_ADMIN"
+	csvfs_setup
+	vm_setup
+	cluster_start "$1"
+	csvfs_mount_all "$1"
+}
