@@ -44,9 +44,10 @@
  * cvb_meta_map gives as allocated, and cvb_meta_set_written turns into
  * initialised ones, whole extents at a time, as the size grows over
  * them.  A truncate up or fallocate leaves them unwritten (they read as
- * zeroes); an unwritten extent inside the size (made by fallocate, or by
- * another ext4 writer) is a hole in the map, and cvb_meta_alloc zeroes
- * and converts it.  Known limit: bytes an owner wrote past the end of
+ * zeroes), and calls the recall hook first when the new size covers
+ * any (they turn from allocated into holes of the map); an unwritten
+ * extent inside the size (made by fallocate, or by another ext4 writer)
+ * is a hole in the map, and cvb_meta_alloc zeroes and converts it.  Known limit: bytes an owner wrote past the end of
  * file and never reported (it died before cvb_meta_set_written) show if
  * a later set_written grows the size over them; they are the file's own
  * bytes, never another file's.

@@ -637,12 +637,35 @@ int cvb_truncate(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 /* ---- fallocate, set_written -------------------------------------- */
 
 /*
+ * A grow that is not the owner's writes turns the unwritten blocks in
+ * [from, to) (past the old end of file, mapped as allocated) into holes
+ * of the map: every cached map of the file, and every write under way
+ * through one, is recalled first, or the owner's next write there would
+ * go to the LUN through the stale map, skip the allocation, and be lost
+ * when the blocks are later zeroed and converted (cvb_meta_alloc,
+ * fallocate).  0 or -errno (the recall refused).
+ */
+static int grow_recall(struct cvb_meta *m, uint64_t ino,
+		       struct ext2_inode_large *in, uint64_t from, uint64_t to)
+{
+	int rc = 0;
+
+	/* block-mapped files (not made by csvfs) have no unwritten blocks */
+	if (from < to && (in->i_flags & EXT4_EXTENTS_FL))
+		rc = has_blocks(m, ino, in, from, to);
+	if (rc > 0 && !(rc = cvb_recall(m, ino)))
+		cvb_gen_bump(m, ino);
+	return rc < 0 ? rc : 0;
+}
+
+/*
  * Grow the size.  written (set_written): the owner wrote the blocks up to
  * it, so unwritten extents below the new end become initialised.
  * Otherwise (truncate up, fallocate) they stay unwritten and read as
  * zeroes whatever the LUN holds (an owner may have died between its
- * write past the end and its set_written), and the rest of the old last
- * block is zeroed on the LUN.
+ * write past the end and its set_written), the maps holding them as
+ * allocated are recalled first (grow_recall), and the rest of the old
+ * last block is zeroed on the LUN.
  */
 int cvb_grow(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 	     uint64_t size, bool written)
@@ -653,6 +676,9 @@ int cvb_grow(struct cvb_meta *m, uint64_t ino, struct ext2_inode_large *in,
 
 	if (size <= old)
 		return 0;
+	if (!written && (rc = grow_recall(m, ino, in, eof_blk(m, in),
+					  (size + bs - 1) / bs)))
+		return rc;
 	if (!written && old % bs)
 		rc = zero_file(m, ino, old, bs - old % bs);
 	if (!rc &&
