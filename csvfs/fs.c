@@ -93,6 +93,28 @@ static struct cv_cred cred_of(fuse_req_t req)
 	return c;
 }
 
+/*
+ * How long the kernel may keep a file's attributes.  A regular file this
+ * node does not own can be written - and extended - by its owner on
+ * another node at any moment, and nothing tells this kernel; a size
+ * cached here would then be stale when a program opens the file, and
+ * QEMU, which takes an image's length once at open, reads the clusters
+ * past that length as zeros (a VM restarted here right after its last
+ * writes elsewhere lost them: t-vm-migrate).  So such attributes are not
+ * cached: every stat asks the backend.  Files this node owns, and
+ * directories, keep the mount's attr_timeout.
+ */
+static double attr_timeout_of(struct cv_fs *fs, const struct stat *st)
+{
+	uint64_t epoch;
+
+	if (fs->own && S_ISREG(st->st_mode) &&
+	    cv_own_state_of(fs->own, (uint64_t)st->st_ino, &epoch) !=
+		    CV_OWN_OWNED)
+		return 0;
+	return fs->opts->attr_timeout;
+}
+
 /* Hand the kernel an entry for a backend node found or created. */
 static int make_entry(struct cv_fs *fs, struct be_node *node,
 		      const struct stat *st, struct fuse_entry_param *e,
@@ -106,7 +128,7 @@ static int make_entry(struct cv_fs *fs, struct be_node *node,
 	memset(e, 0, sizeof(*e));
 	e->ino = i->nodeid;
 	e->attr = *st;
-	e->attr_timeout = fs->opts->attr_timeout;
+	e->attr_timeout = attr_timeout_of(fs, st);
 	e->entry_timeout = fs->opts->entry_timeout;
 	*out = i;
 	return 0;
@@ -222,7 +244,7 @@ static void cv_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, fs->opts->attr_timeout);
+		fuse_reply_attr(req, &st, attr_timeout_of(fs, &st));
 }
 
 static int to_cv_set(int to_set)
@@ -306,7 +328,7 @@ static void cv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (rc)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, fs->opts->attr_timeout);
+		fuse_reply_attr(req, &st, attr_timeout_of(fs, &st));
 }
 
 static void cv_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -441,7 +463,7 @@ static void cv_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	memset(&e, 0, sizeof(e));
 	e.ino = ni->nodeid;
 	e.attr = st;
-	e.attr_timeout = fs->opts->attr_timeout;
+	e.attr_timeout = attr_timeout_of(fs, &st);
 	e.entry_timeout = fs->opts->entry_timeout;
 	entry_done(fs, ni, fuse_reply_entry(req, &e));
 }

@@ -90,5 +90,23 @@ expect_tags 1 "$F" 0 7 n1 n1 n2 n2again n2 n2 n3
 node_shell w2 "exec 3>&-" || _fail "n2: close failed"
 wait_for 5 csv_owner_is 1 "$F" "" || _fail "n2 did not release $F on close: '$(csv_owner 1 "$F")'"
 log "n2 released $F on its last close"
+
+# A node that does not own a file sees its owner's growth at once: n3
+# opens the file and writes (taking ownership, which n1 is told of), n1
+# looks (its kernel would cache the size for attr_timeout), n3 grows the
+# file through the same handle (no hand-off, nothing told), n1 looks
+# again at once.  A stale size there made QEMU, which takes an image's
+# length at open, read a VM's last clusters as zeros.
+node_shell_start w3 3
+node_shell w3 "exec 3<>\$CSV/$F && wblk n3 8 fsync" ||
+	_fail "n3: write to $F failed: $SH_OUT"
+wait_for 5 csv_owner_is 1 "$F" n3 || _fail "n1 does not see n3 own $F"
+node_sh 1 "stat -c %s \$CSV/$F" >/dev/null || _fail "n1: stat $F failed"
+node_shell w3 "wblk n3 9 fsync" || _fail "n3: growing $F failed: $SH_OUT"
+sz=$(node_sh 1 "stat -c %s \$CSV/$F") || _fail "n1: stat $F failed"
+[ "$sz" = $(( 10 * 4096 )) ] ||
+	_fail "n1 sees $F at $sz bytes right after n3 grew it to 10 blocks"
+node_shell w3 "exec 3>&-" || _fail "n3: close failed"
+log "n1 sees n3's growth of $F at once"
 assert_csv_tables_identical
 _pass
