@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * test_replica_track.c - unit tests of the replica change tracker
+ * (csvfs/replica_track.c): granule marking, the activity log written
+ * before the first write to a cold extent (and its failure stopping the
+ * write), loading what a previous owner left, freeze and
+ * copy-before-write claims, the log rewrite after a point, and the
+ * on-volume codecs (round trips, torn tails, corruption).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "replica_track.h"
+
+/* A fake volume: the log as a list of extents, per the ops. */
+struct fake {
+	uint64_t log[4096];
+	size_t nlog;
+	uint64_t log_epoch;
+	int appends, rewrites, loads;
+	int fail_append;
+	struct rt_bits left; /* what a previous owner left */
+};
+
+static int f_append(void *arg, const uint64_t *exts, size_t n)
+{
+	struct fake *f = arg;
+
+	if (f->fail_append)
+		return -EIO;
+	f->appends++;
+	for (size_t i = 0; i < n; i++)
+		f->log[f->nlog++] = exts[i];
+	return 0;
+}
+
+static int f_rewrite(void *arg, uint64_t epoch, const uint64_t *exts, size_t n)
+{
+	struct fake *f = arg;
+
+	f->rewrites++;
+	f->log_epoch = epoch;
+	f->nlog = 0;
+	for (size_t i = 0; i < n; i++)
+		f->log[f->nlog++] = exts[i];
+	return 0;
+}
+
+static int f_load(void *arg, struct rt_bits *g)
+{
+	struct fake *f = arg;
+
+	f->loads++;
+	return rt_bits_or(g, &f->left);
+}
+
+static const struct rt_ops fops = {
+	.al_append = f_append,
+	.al_rewrite = f_rewrite,
+	.load = f_load,
+};
+
+static bool in_log(struct fake *f, uint64_t e)
+{
+	for (size_t i = 0; i < f->nlog; i++)
+		if (f->log[i] == e)
+			return true;
+	return false;
+}
+
+static void test_bits(void **state)
+{
+	struct rt_bits b = { 0 }, c = { 0 };
+
+	(void)state;
+	assert_int_equal(rt_bits_set_range(&b, 3, 130), 0);
+	assert_false(rt_bits_test(&b, 2));
+	assert_true(rt_bits_test(&b, 3));
+	assert_true(rt_bits_test(&b, 64));
+	assert_true(rt_bits_test(&b, 130));
+	assert_false(rt_bits_test(&b, 131));
+	assert_false(rt_bits_test(&b, 100000));
+	assert_int_equal(rt_bits_count(&b), 128);
+	assert_int_equal(rt_bits_next(&b, 0), 3);
+	assert_int_equal(rt_bits_next(&b, 131), UINT64_MAX);
+	assert_true(rt_bits_any(&b, 0, 3));
+	assert_false(rt_bits_any(&b, 131, 5000));
+	rt_bits_clear(&b, 64);
+	assert_false(rt_bits_test(&b, 64));
+	assert_int_equal(rt_bits_set_range(&c, 9000, 9000), 0);
+	assert_int_equal(rt_bits_or(&c, &b), 0);
+	assert_int_equal(rt_bits_count(&c), 128);
+	rt_bits_free(&b);
+	rt_bits_free(&c);
+}
+
+/* The first write to an extent records it before anything is marked;
+ * later writes to it write no log. */
+static void test_cold_then_hot(void **state)
+{
+	struct fake f = { 0 };
+	struct rt_file *t;
+	struct rt_stats st;
+
+	(void)state;
+	assert_int_equal(rt_new(&fops, &f, &t), 0);
+	assert_int_equal(rt_write(t, 7, 4096, 4096), RT_OK);
+	assert_int_equal(f.loads, 1);	 /* new epoch */
+	assert_int_equal(f.rewrites, 1); /* fresh log of epoch 7 */
+	assert_int_equal(f.log_epoch, 7);
+	assert_int_equal(f.appends, 1);
+	assert_true(in_log(&f, 0));
+	assert_int_equal(rt_write(t, 7, 65536, 4096), RT_OK);
+	assert_int_equal(rt_write(t, 7, RT_EXTENT - 4096, 4096), RT_OK);
+	assert_int_equal(f.appends, 1);
+	/* a write across an extent boundary heats the second one */
+	assert_int_equal(rt_write(t, 7, RT_EXTENT - 512, 1024), RT_OK);
+	assert_int_equal(f.appends, 2);
+	assert_true(in_log(&f, 1));
+	rt_stats(t, &st);
+	assert_int_equal(st.dirty, 4); /* granules 0, 1, 63, 64 */
+	assert_int_equal(st.hot, 2);
+	assert_int_equal(st.epoch, 7);
+	assert_int_equal(rt_write(t, 7, 0, 0), RT_OK);
+	assert_int_equal(rt_write(t, 7, RT_MAX_BYTES, 1), -EFBIG);
+	rt_free(t);
+}
+
+/* A log that cannot be written stops the write, and marks nothing. */
+static void test_log_failure(void **state)
+{
+	struct fake f = { 0 };
+	struct rt_file *t;
+	struct rt_stats st;
+
+	(void)state;
+	assert_int_equal(rt_new(&fops, &f, &t), 0);
+	f.fail_append = 1;
+	assert_int_equal(rt_write(t, 1, 0, 4096), -EIO);
+	rt_stats(t, &st);
+	assert_int_equal(st.dirty, 0);
+	assert_int_equal(st.hot, 0);
+	f.fail_append = 0;
+	assert_int_equal(rt_write(t, 1, 0, 4096), RT_OK);
+	rt_stats(t, &st);
+	assert_int_equal(st.dirty, 1);
+	rt_free(t);
+}
+
+/* A new owner adds what the previous one left, and its new log names
+ * those extents before any of its own writes proceed. */
+static void test_new_epoch_loads(void **state)
+{
+	struct fake f = { 0 };
+	struct rt_file *t;
+	struct rt_stats st;
+
+	(void)state;
+	assert_int_equal(rt_new(&fops, &f, &t), 0);
+	/* the previous owner's log named extent 5 (all its granules) */
+	assert_int_equal(rt_bits_set_range(&f.left, 5 * RT_GRANULES_PER_EXTENT,
+					   6 * RT_GRANULES_PER_EXTENT - 1),
+			 0);
+	assert_int_equal(rt_write(t, 9, 0, 4096), RT_OK);
+	assert_int_equal(f.log_epoch, 9);
+	assert_true(in_log(&f, 5));
+	assert_true(in_log(&f, 0));
+	rt_stats(t, &st);
+	assert_int_equal(st.dirty, RT_GRANULES_PER_EXTENT + 1);
+	/* lost and taken again at a higher epoch: loads again */
+	rt_unload(t);
+	assert_int_equal(rt_write(t, 12, 0, 4096), RT_OK);
+	assert_int_equal(f.loads, 2);
+	assert_int_equal(f.log_epoch, 12);
+	rt_bits_free(&f.left);
+	rt_free(t);
+}
+
+/* Freeze: writes after it go to a new set; a write to a frozen granule
+ * not shipped is told to copy first; claims are exclusive. */
+static void test_freeze_cbw(void **state)
+{
+	struct fake f = { 0 };
+	struct rt_file *t;
+	struct rt_bits fr = { 0 };
+	struct rt_stats st;
+
+	(void)state;
+	assert_int_equal(rt_new(&fops, &f, &t), 0);
+	assert_int_equal(rt_write(t, 1, 0, 4096), RT_OK);
+	assert_int_equal(rt_write(t, 1, 3 * RT_GRANULE, 4096), RT_OK);
+	assert_int_equal(rt_freeze(t), 0);
+	assert_int_equal(rt_freeze(t), -EBUSY);
+	assert_int_equal(rt_frozen_copy(t, &fr), 0);
+	assert_int_equal(rt_bits_count(&fr), 2);
+	assert_true(rt_bits_test(&fr, 3));
+	/* untouched granule: no copy */
+	assert_int_equal(rt_write(t, 1, 2 * RT_GRANULE, 4096), RT_OK);
+	/* frozen, not shipped: copy first */
+	assert_int_equal(rt_write(t, 1, 3 * RT_GRANULE + 8192, 4096), RT_CBW);
+	rt_cbw_lock(t);
+	assert_true(rt_claim_frozen(t, 3));
+	assert_false(rt_claim_frozen(t, 3)); /* the shipper finds it taken */
+	rt_cbw_unlock(t);
+	rt_count_cbw(t);
+	/* shipped: writes to it need no copy any more */
+	assert_true(rt_claim_frozen(t, 0));
+	assert_int_equal(rt_write(t, 1, 0, 4096), RT_OK);
+	rt_stats(t, &st);
+	assert_int_equal(st.frozen, 0);
+	assert_int_equal(st.cbw, 1);
+	assert_int_equal(st.dirty, 3); /* 0, 2, 3 since the freeze */
+	assert_int_equal(rt_point_done(t, false), 0);
+	rt_stats(t, &st);
+	assert_int_equal(st.dirty, 3);
+	rt_bits_free(&fr);
+	rt_free(t);
+}
+
+/* After a shipped point the log names only extents still dirty; a write
+ * to an extent thus cooled records it again. */
+static void test_log_shrinks(void **state)
+{
+	struct fake f = { 0 };
+	struct rt_file *t;
+	int appends;
+
+	(void)state;
+	assert_int_equal(rt_new(&fops, &f, &t), 0);
+	assert_int_equal(rt_write(t, 1, 0, 4096), RT_OK);
+	assert_int_equal(rt_write(t, 1, 10 * RT_EXTENT, 4096), RT_OK);
+	assert_int_equal(rt_freeze(t), 0);
+	assert_int_equal(rt_write(t, 1, 10 * RT_EXTENT + RT_GRANULE, 1), RT_OK);
+	assert_true(rt_claim_frozen(t, 0));
+	assert_true(rt_claim_frozen(t, 10 * RT_GRANULES_PER_EXTENT));
+	assert_int_equal(rt_point_done(t, false), 0);
+	assert_int_equal(f.nlog, 1);
+	assert_true(in_log(&f, 10));
+	appends = f.appends;
+	assert_int_equal(rt_write(t, 1, 0, 4096), RT_OK);
+	assert_int_equal(f.appends, appends + 1);
+	assert_true(in_log(&f, 0));
+	/* an abandoned point puts its granules back, and keeps them logged */
+	assert_int_equal(rt_freeze(t), 0);
+	assert_int_equal(rt_point_done(t, true), 0);
+	assert_true(in_log(&f, 0));
+	assert_true(in_log(&f, 10));
+	rt_free(t);
+}
+
+static void test_hand_off_bits(void **state)
+{
+	struct fake f = { 0 };
+	struct rt_file *t;
+	struct rt_bits b = { 0 };
+	uint64_t epoch;
+
+	(void)state;
+	assert_int_equal(rt_new(&fops, &f, &t), 0);
+	assert_int_equal(rt_write(t, 4, 0, 4096), RT_OK);
+	assert_int_equal(rt_freeze(t), 0);
+	assert_int_equal(rt_write(t, 4, 5 * RT_GRANULE, 4096), RT_OK);
+	assert_int_equal(rt_handoff_bits(t, &b, &epoch), 0);
+	assert_int_equal(epoch, 4);
+	assert_true(rt_bits_test(&b, 0));
+	assert_true(rt_bits_test(&b, 5));
+	assert_int_equal(rt_bits_count(&b), 2);
+	assert_int_equal(rt_mark_all(t, 3 * RT_GRANULE + 1), 0);
+	rt_bits_free(&b);
+	rt_free(t);
+}
+
+static void test_al_codec(void **state)
+{
+	uint8_t buf[RT_AL_REC * 4];
+	struct rt_al_rec r = { .type = RT_AL_HDR, .a = 42, .b = 77 }, o;
+	struct rt_bits g = { 0 };
+	uint64_t epoch, fid;
+
+	(void)state;
+	rt_al_encode(&r, buf);
+	assert_int_equal(rt_al_decode(buf, RT_AL_REC, &o), 0);
+	assert_int_equal(o.a, 42);
+	assert_int_equal(o.b, 77);
+	assert_int_equal(rt_al_decode(buf, RT_AL_REC - 1, &o), -EINVAL);
+	r = (struct rt_al_rec){ .type = RT_AL_EXT, .a = 3 };
+	rt_al_encode(&r, buf + RT_AL_REC);
+	r.a = 8;
+	rt_al_encode(&r, buf + 2 * RT_AL_REC);
+	r.a = 9;
+	rt_al_encode(&r, buf + 3 * RT_AL_REC);
+	buf[3 * RT_AL_REC + 9] ^= 1; /* torn last record */
+	assert_int_equal(rt_al_parse(buf, sizeof(buf), &epoch, &fid, &g), 0);
+	assert_int_equal(epoch, 42);
+	assert_int_equal(fid, 77);
+	assert_true(rt_bits_test(&g, 3 * RT_GRANULES_PER_EXTENT));
+	assert_true(rt_bits_test(&g, 9 * RT_GRANULES_PER_EXTENT - 1));
+	assert_false(rt_bits_test(&g, 9 * RT_GRANULES_PER_EXTENT));
+	assert_int_equal(rt_bits_count(&g), 2 * RT_GRANULES_PER_EXTENT);
+	/* a tail shorter than a record is ignored too */
+	assert_int_equal(rt_al_parse(buf, 3 * RT_AL_REC + 5, &epoch, &fid, &g),
+			 0);
+	buf[1] ^= 1;
+	assert_int_equal(rt_al_parse(buf, sizeof(buf), &epoch, &fid, &g),
+			 -EINVAL);
+	assert_int_equal(rt_al_parse(buf, 3, &epoch, &fid, &g), -EINVAL);
+	rt_bits_free(&g);
+}
+
+static void test_bm_codec(void **state)
+{
+	struct rt_bits b = { 0 }, o = { 0 };
+	uint8_t *p;
+	size_t len;
+	uint64_t epoch;
+
+	(void)state;
+	assert_int_equal(rt_bits_set_range(&b, 1, 1), 0);
+	assert_int_equal(rt_bits_set_range(&b, 1000, 1003), 0);
+	assert_int_equal(rt_bm_encode(&b, 31, &p, &len), 0);
+	assert_int_equal(rt_bm_decode(p, len, &epoch, &o), 0);
+	assert_int_equal(epoch, 31);
+	assert_int_equal(rt_bits_count(&o), 5);
+	assert_true(rt_bits_test(&o, 1003));
+	assert_int_equal(rt_bm_decode(p, len - 1, &epoch, &o), -EINVAL);
+	p[RT_BM_HDR + 1] ^= 0x40;
+	assert_int_equal(rt_bm_decode(p, len, &epoch, &o), -EINVAL);
+	assert_int_equal(rt_bm_decode(p, 5, &epoch, &o), -EINVAL);
+	free(p);
+	rt_bits_free(&b);
+	rt_bits_free(&o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bits),
+		cmocka_unit_test(test_cold_then_hot),
+		cmocka_unit_test(test_log_failure),
+		cmocka_unit_test(test_new_epoch_loads),
+		cmocka_unit_test(test_freeze_cbw),
+		cmocka_unit_test(test_log_shrinks),
+		cmocka_unit_test(test_hand_off_bits),
+		cmocka_unit_test(test_al_codec),
+		cmocka_unit_test(test_bm_codec),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
