@@ -11,6 +11,8 @@
  * size-changing setattr) is admitted by own.c first (write ownership,
  * lease, poisoning) and is counted in flight until the backend returns,
  * or, for a write submitted to the ring (aio.h), until it completes.
+ * Then, on a replicated file, replica.c marks its range (cv_rep_begin)
+ * for as long (cv_rep_end).
  *
  * The hidden `.csvfs` directory at the root holds the volume record: it
  * is not found by lookup, not listed by readdir, and no object can be
@@ -44,6 +46,9 @@
 #define CV_XATTR_PREFIX "user.csvfs."
 /* Virtual, answered by the backend where it has one (block volumes). */
 #define CV_XATTR_COORDINATOR CV_XATTR_PREFIX "coordinator"
+/* Replication of a file or group: set to enable or "off", read for its
+ * state (replica.h, csvfs-admin replica). */
+#define CV_XATTR_REPLICA CV_XATTR_PREFIX "replica"
 #define CV_OWNERS_MAX 16
 
 /* An open file. */
@@ -57,6 +62,7 @@ struct cv_fh {
 	uint64_t owners[CV_OWNERS_MAX]; /* lock: lock owners used via us */
 	unsigned n_owners;		/* lock */
 	bool owners_overflow;		/* lock */
+	struct cv_rep_slot rep;		/* its tracker (replica.h) */
 	struct cv_fh *prev, *next;	/* fs->fh_lock: open files */
 };
 
@@ -270,13 +276,37 @@ static int to_cv_set(int to_set)
 	return s;
 }
 
-/* setattr with a size: a modifying operation, under ownership. */
+/* Track a modifying request on [off, off+len) of a file admitted under
+ * of (replica.h); slot NULL: a request without an open file. */
+static int rep_begin(struct cv_fs *fs, struct cv_rep_slot *slot,
+		     struct cv_inode *i, struct be_file *file,
+		     struct cv_own_file *of, uint64_t off, uint64_t len,
+		     struct cv_rep_tok *tok)
+{
+	struct cv_rep_slot tmp = { 0 };
+
+	return cv_rep_begin(fs->rep, slot ? slot : &tmp, (uint64_t)i->ino, i,
+			    file, cv_own_file_epoch(of), off, len, false,
+			    tok);
+}
+
+/* The range a size change from old to new touches. */
+static void size_range(uint64_t old, uint64_t new, uint64_t *off,
+		       uint64_t *len)
+{
+	*off = old < new ? old : new;
+	*len = old < new ? new - old : old - new;
+}
+
+/* setattr with a size: a modifying operation, under ownership (st holds
+ * the attributes before). */
 static int setattr_owned(struct cv_fs *fs, struct cv_inode *i,
 			 struct cv_fh *fh, const struct stat *attr, int set,
 			 struct stat *st)
 {
 	struct cv_own_file *of;
-	uint64_t gen;
+	struct cv_rep_tok tok;
+	uint64_t gen, off, len;
 	int rc;
 
 	if (fh) {
@@ -289,8 +319,16 @@ static int setattr_owned(struct cv_fs *fs, struct cv_inode *i,
 	}
 	rc = cv_own_write_begin(fs->own, of, gen);
 	if (!rc) {
-		rc = fs->be.ops->setattr(be_of(fs), i->node,
-					 fh ? fh->file : NULL, attr, set, st);
+		size_range((uint64_t)st->st_size, (uint64_t)attr->st_size, &off,
+			   &len);
+		rc = rep_begin(fs, fh ? &fh->rep : NULL, i,
+			       fh ? fh->file : NULL, of, off, len, &tok);
+		if (!rc) {
+			rc = fs->be.ops->setattr(be_of(fs), i->node,
+						 fh ? fh->file : NULL, attr,
+						 set, st);
+			cv_rep_end(fs->rep, &tok);
+		}
 		cv_own_write_end(fs->own, of);
 	}
 	if (!fh)
@@ -786,6 +824,7 @@ struct aio_op {
 	size_t size;
 	off_t off;   /* the file's offset */
 	bool mapped; /* through aio_map: aio_done when complete */
+	struct cv_rep_tok rep; /* a write's tracking, ended when done */
 };
 
 static void io_here_begin(struct cv_fs *fs)
@@ -877,6 +916,7 @@ static void aio_write_done(struct cv_aio_req *r, int64_t res)
 	if (op->mapped)
 		aio_unmap(op->fs, op->fh, true, op->off, op->size,
 			  (ssize_t)res);
+	cv_rep_end(op->fs->rep, &op->rep);
 	cv_own_write_end(op->fs->own, op->fh->own);
 	if (res < 0)
 		reply_err(op->req, (int)-res);
@@ -899,7 +939,8 @@ static void aio_write_done(struct cv_aio_req *r, int64_t res)
  * under load the ring thread is awake and takes them all.
  */
 static bool aio_submit(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
-		       const char *wbuf, size_t size, off_t off)
+		       const char *wbuf, size_t size, off_t off,
+		       const struct cv_rep_tok *tok)
 {
 	struct aio_op *op;
 	off_t dev_off;
@@ -923,6 +964,7 @@ static bool aio_submit(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
 	op->off = off;
 	op->mapped = mapped;
 	if (wbuf) {
+		op->rep = *tok;
 		memcpy(op->buf, wbuf, size);
 		op->aio.done = aio_write_done;
 		rc = cv_aio_pwrite(fs->aio, fd, op->buf, size, dev_off,
@@ -949,7 +991,7 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = NULL, *own_buf = NULL;
 	ssize_t n;
 
-	if (aio_submit(fs, fh, req, NULL, size, off))
+	if (aio_submit(fs, fh, req, NULL, size, off, NULL))
 		return;
 	fd = fs->be.ops->file_fd
 			 ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
@@ -992,17 +1034,27 @@ int cv_fs_rw_fd(struct cv_fs *fs, uint64_t fh, off_t off, size_t size,
 	return fs->be.ops->aio_fd(be_of(fs), f->file, off, size, align);
 }
 
-int cv_fs_write_try_begin(struct cv_fs *fs, uint64_t fh)
+int cv_fs_write_try_begin(struct cv_fs *fs, uint64_t fh, uint64_t off,
+			  uint64_t len, struct cv_rep_tok *tok)
 {
 	struct cv_fh *f = (struct cv_fh *)(uintptr_t)fh;
+	int rc = cv_own_write_try_begin(fs->own, f->own, f->gen);
 
-	return cv_own_write_try_begin(fs->own, f->own, f->gen);
+	if (rc)
+		return rc;
+	rc = cv_rep_begin(fs->rep, &f->rep, (uint64_t)f->ino->ino, f->ino,
+			  f->file, cv_own_file_epoch(f->own), off, len, true,
+			  tok);
+	if (rc)
+		cv_own_write_end(fs->own, f->own);
+	return rc;
 }
 
-void cv_fs_write_end(struct cv_fs *fs, uint64_t fh)
+void cv_fs_write_end(struct cv_fs *fs, uint64_t fh, struct cv_rep_tok *tok)
 {
 	struct cv_fh *f = (struct cv_fh *)(uintptr_t)fh;
 
+	cv_rep_end(fs->rep, tok);
 	cv_own_write_end(fs->own, f->own);
 }
 
@@ -1042,6 +1094,7 @@ static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct cv_fs *fs = fs_of(req);
 	struct cv_fh *fh = fh_of(fi);
+	struct cv_rep_tok tok;
 	ssize_t n;
 	int rc;
 
@@ -1054,15 +1107,22 @@ static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		rc = cv_own_writeback_begin(fs->own, fh->own, fh->gen);
 	else
 		rc = own_begin(req, fs, fh->own, fh->gen);
+	if (!rc) {
+		rc = rep_begin(fs, &fh->rep, fh->ino, fh->file, fh->own,
+			       (uint64_t)off, size, &tok);
+		if (rc)
+			cv_own_write_end(fs->own, fh->own);
+	}
 	if (rc) {
 		reply_err(req, rc);
 		return;
 	}
-	if (aio_submit(fs, fh, req, buf, size, off))
+	if (aio_submit(fs, fh, req, buf, size, off, &tok))
 		return;
 	io_here_begin(fs);
 	n = fs->be.ops->write(be_of(fs), fh->file, buf, size, off);
 	io_here_end(fs);
+	cv_rep_end(fs->rep, &tok);
 	cv_own_write_end(fs->own, fh->own);
 	if (n < 0)
 		reply_err(req, (int)n);
@@ -1076,12 +1136,19 @@ static void cv_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 {
 	struct cv_fs *fs = fs_of(req);
 	struct cv_fh *fh = fh_of(fi);
+	struct cv_rep_tok tok;
 	int rc;
 
 	rc = own_begin(req, fs, fh->own, fh->gen);
 	if (!rc) {
-		rc = fs->be.ops->fallocate(be_of(fs), fh->file, mode, offset,
-					   length);
+		/* allocation, punch, zeroing: the range is shipped as it is */
+		rc = rep_begin(fs, &fh->rep, fh->ino, fh->file, fh->own,
+			       (uint64_t)offset, (uint64_t)length, &tok);
+		if (!rc) {
+			rc = fs->be.ops->fallocate(be_of(fs), fh->file, mode,
+						   offset, length);
+			cv_rep_end(fs->rep, &tok);
+		}
 		cv_own_write_end(fs->own, fh->own);
 	}
 	reply_err(req, rc);
@@ -1585,6 +1652,16 @@ static void cv_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		reply_err(req, ESTALE);
 		return;
 	}
+	if (!strcmp(name, CV_XATTR_REPLICA)) {
+		char rv[1024];
+
+		rc = cv_rep_xattr_get(fs->rep, i, rv, sizeof(rv));
+		if (rc < 0)
+			reply_err(req, rc);
+		else
+			reply_value(req, rv, (size_t)rc, size);
+		goto out;
+	}
 	if (is_reserved(name)) {
 		rc = virt_value(fs, i, name, val, sizeof(val));
 		if (rc)
@@ -1694,6 +1771,13 @@ static void cv_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct cv_inode *i;
 	int rc;
 
+	if (!strcmp(name, CV_XATTR_REPLICA)) {
+		i = cv_inode_get(&fs->itab, ino);
+		rc = i ? cv_rep_xattr_set(fs->rep, i, value, size) : -ESTALE;
+		cv_inode_put(&fs->itab, i);
+		reply_err(req, rc);
+		return;
+	}
 	if (is_reserved(name)) {
 		reply_err(req, EPERM);
 		return;
@@ -1728,8 +1812,12 @@ int cv_fs_own_flush(void *arg, void *obj)
 {
 	struct cv_fs *fs = arg;
 	struct cv_inode *i = obj;
+	int rc = fs->be.ops->sync_node(be_of(fs), i->node);
 
-	return fs->be.ops->sync_node(be_of(fs), i->node);
+	/* before the release: the next owner takes over what is not
+	 * shipped (writes are drained) */
+	cv_rep_handoff(fs->rep, (uint64_t)i->ino);
+	return rc;
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "inode.h"
 #include "opts.h"
+#include "replica.h"
 
 struct cv_aio;
 struct cv_uring;
@@ -46,6 +47,7 @@ struct cv_fs {
 	bool se_live;			/* se_lock: se mounted, notifications
 					 * may be sent */
 	struct cv_aio *aio;		/* NULL: synchronous backing I/O */
+	struct cv_rep *rep;		/* replication (replica.h) */
 	struct cv_uring *_Atomic uring;	/* NULL: requests over /dev/fuse;
 					 * set once, before the INIT reply */
 	atomic_uint io_here;		/* reads/writes doing their backing
@@ -102,12 +104,15 @@ void cv_fs_session_live(struct cv_fs *fs, bool live);
  * backing descriptor on which a pread/pwrite of size bytes at off from a
  * buffer aligned to align is the whole request, or -1.  write_try_begin:
  * admit a write without waiting (cv_own_write_try_begin: 0, -EIO, or
- * -EAGAIN = take the blocking path); write_end after an admitted one.
+ * -EAGAIN = take the blocking path), and tracked for replication
+ * (cv_rep_begin without waiting, into *tok); write_end after an
+ * admitted one.
  */
 int cv_fs_rw_fd(struct cv_fs *fs, uint64_t fh, off_t off, size_t size,
 		unsigned align);
-int cv_fs_write_try_begin(struct cv_fs *fs, uint64_t fh);
-void cv_fs_write_end(struct cv_fs *fs, uint64_t fh);
+int cv_fs_write_try_begin(struct cv_fs *fs, uint64_t fh, uint64_t off,
+			  uint64_t len, struct cv_rep_tok *tok);
+void cv_fs_write_end(struct cv_fs *fs, uint64_t fh, struct cv_rep_tok *tok);
 
 /* cv_own_ops callbacks: obj is a pinned struct cv_inode. */
 int cv_fs_own_flush(void *arg, void *obj);

@@ -20,7 +20,8 @@
  * from or into the payload buffer, and the reply is committed from the
  * completion.  A WRITE is admitted first by cv_fs_write_try_begin (the
  * ownership, lease and poisoning checks of every write, and the count of
- * writes in flight a revoke waits for) and ended at its completion; if
+ * writes in flight a revoke waits for; on a replicated file, its change
+ * tracking) and ended at its completion; if
  * admission would have to wait (ownership to be acquired, a revoke under
  * way) the request takes the slow path, where cv_write waits as usual.
  *
@@ -115,6 +116,7 @@ struct ur_ent {
 	uint64_t fh; /* fast WRITE: admitted on this handle */
 	uint32_t opcode;
 	bool admitted;	      /* fast WRITE: write_end due */
+	struct cv_rep_tok rep; /* fast WRITE: its replication tracking */
 	struct ur_ent *next;  /* slow list, or q->done */
 	struct ur_ent *hnext; /* u->tab */
 };
@@ -229,7 +231,7 @@ static void io_done(struct ur_ent *e, int res)
 	struct fuse_write_out *wo = e->payload;
 
 	if (e->admitted) {
-		cv_fs_write_end(e->q->u->fs, e->fh);
+		cv_fs_write_end(e->q->u->fs, e->fh, &e->rep);
 		e->admitted = false;
 	}
 	if (res < 0) {
@@ -270,7 +272,8 @@ static bool fast_rw(struct ur_ent *e)
 				 CV_AIO_ALIGN);
 		if (fd < 0)
 			return false;
-		rc = cv_fs_write_try_begin(u->fs, wi->fh);
+		rc = cv_fs_write_try_begin(u->fs, wi->fh, wi->offset, wi->size,
+					   &e->rep);
 		if (rc == -EAGAIN)
 			return false;
 		atomic_fetch_add_explicit(&u->n_fast, 1, memory_order_relaxed);

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "opts.h"
 #include "own.h"
+#include "replica.h"
 #include "volume.h"
 
 static void usage(FILE *out)
@@ -382,6 +383,8 @@ static int start_threads(struct cv_fs *fs)
 		rc = cv_own_start(fs->own);
 	if (!rc && fs->lc)
 		rc = cv_lockc_start(fs->lc, fs->own, cv_fs_owner_changed, fs);
+	if (!rc)
+		rc = cv_rep_start(fs->rep);
 	if (rc)
 		log_err("cannot start threads: %s", strerror(-rc));
 	return rc;
@@ -444,6 +447,12 @@ int main(int argc, char *argv[])
 		if (rc)
 			goto out_own;
 	}
+	rc = cv_rep_new(&fs, &fs.rep);
+	if (rc) {
+		snprintf(err, sizeof(err), "cannot set up replication: %s",
+			 strerror(-rc));
+		goto out_own;
+	}
 	fs.se = new_session(&fs, err, sizeof(err));
 	if (!fs.se)
 		goto out_own;
@@ -476,6 +485,7 @@ int main(int argc, char *argv[])
 	cv_fs_close_files(&fs);
 	cv_lockc_stop(fs.lc); /* no more events for own and invalidation */
 	cv_fs_inval_stop(&fs);
+	cv_rep_stop(fs.rep);
 out_unmount:
 	/* The connection is closed now: a writeback notification still
 	 * under way (own's worker) fails and returns; later ones are not
@@ -491,6 +501,8 @@ out_own:
 	if (fs.be.ops && fs.be.ops->stop)
 		fs.be.ops->stop(&fs.be);
 	cv_own_free(fs.own); /* releases what is still owned */
+	cv_rep_free(fs.rep); /* after: a release hands its changes off */
+	fs.rep = NULL;
 	cv_lockc_close(fs.lc);
 out_backend:
 	cv_itable_destroy(&fs.itab);

@@ -56,7 +56,8 @@ struct cv_own_file {
 	uint64_t fileid;	  /* immutable */
 	void *obj;		  /* o->lock: set once, held while entry lives */
 	enum cv_own_state state;  /* o->lock */
-	uint64_t epoch;		  /* o->lock: of the grant held */
+	uint64_t epoch;		  /* o->lock: of the grant held; written
+				   * atomically (cv_own_file_epoch) */
 	uint64_t gen;		  /* o->lock: poison generation */
 	unsigned refs;		  /* o->lock */
 	unsigned writers;	  /* o->lock: write handles among refs */
@@ -335,7 +336,7 @@ static int acquire(struct cv_own *o, struct cv_own_file *f,
 		w->acquiring = false;
 	if (f->state == CV_OWN_ACQUIRING) {
 		f->state = rc ? CV_OWN_NONE : CV_OWN_OWNED;
-		f->epoch = epoch;
+		__atomic_store_n(&f->epoch, epoch, __ATOMIC_RELAXED);
 	}
 	pthread_cond_broadcast(&o->cond);
 	if (rc == -EINTR || (rc && w && w->interrupted))
@@ -545,7 +546,7 @@ void cv_own_ev_revoke(struct cv_own *o, uint64_t fileid, uint64_t epoch)
 		if (f->state == CV_OWN_NONE) {
 			/* lockd thinks we own it: answer anyway */
 			f->state = CV_OWN_OWNED;
-			f->epoch = epoch;
+			__atomic_store_n(&f->epoch, epoch, __ATOMIC_RELAXED);
 		}
 		f->revoke_pending = true;
 		pthread_cond_signal(&o->wcond);
@@ -762,4 +763,9 @@ uint64_t cv_own_lease_margin(struct cv_own *o)
 	m = o->lease_margin_ns;
 	pthread_mutex_unlock(&o->lock);
 	return m;
+}
+
+uint64_t cv_own_file_epoch(const struct cv_own_file *f)
+{
+	return __atomic_load_n(&f->epoch, __ATOMIC_RELAXED);
 }

@@ -159,6 +159,14 @@ void cv_own_ev_reconnect(struct cv_own *o);
  * and for the worker.  Returns the number of releases done. */
 int cv_own_run_pending(struct cv_own *o);
 
+/*
+ * The epoch of the ownership under which a write was admitted; valid
+ * between an admitting begin and its write_end (the file cannot change
+ * hands while the write is counted in flight).  Without lock: for the
+ * write path's change tracking (replica.h).
+ */
+uint64_t cv_own_file_epoch(const struct cv_own_file *f);
+
 /* Introspection (tests, virtual xattrs). */
 enum cv_own_state cv_own_state_of(struct cv_own *o, uint64_t fileid,
 				  uint64_t *epoch);

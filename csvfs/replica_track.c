@@ -349,27 +349,44 @@ static int mark(struct rt_file *t, uint64_t g0, uint64_t g1)
 	return t->nfrozen && rt_bits_any(&t->frozen, g0, g1) ? RT_CBW : RT_OK;
 }
 
+/* Mark without the log if every extent is hot under epoch: -EAGAIN if
+ * not. */
+static int write_fast(struct rt_file *t, uint64_t epoch, uint64_t off,
+		      uint64_t len)
+{
+	uint64_t e0 = off >> RT_EXTENT_SHIFT;
+	uint64_t e1 = (off + len - 1) >> RT_EXTENT_SHIFT;
+	int rc = -EAGAIN;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->epoch == epoch && bits_all(&t->hot, e0, e1))
+		rc = mark(t, off >> RT_GRANULE_SHIFT,
+			  (off + len - 1) >> RT_GRANULE_SHIFT);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+int rt_write_fast(struct rt_file *t, uint64_t epoch, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return RT_OK;
+	if (off >= RT_MAX_BYTES || len > RT_MAX_BYTES - off)
+		return -EFBIG;
+	return write_fast(t, epoch, off, len);
+}
+
 int rt_write(struct rt_file *t, uint64_t epoch, uint64_t off, uint64_t len)
 {
 	uint64_t g0, g1, e0, e1;
 	int rc;
 
-	if (!len)
-		return RT_OK;
-	if (off >= RT_MAX_BYTES || len > RT_MAX_BYTES - off)
-		return -EFBIG;
+	rc = rt_write_fast(t, epoch, off, len);
+	if (rc != -EAGAIN)
+		return rc;
 	g0 = off >> RT_GRANULE_SHIFT;
 	g1 = (off + len - 1) >> RT_GRANULE_SHIFT;
 	e0 = off >> RT_EXTENT_SHIFT;
 	e1 = (off + len - 1) >> RT_EXTENT_SHIFT;
-
-	pthread_mutex_lock(&t->lock);
-	if (t->epoch == epoch && bits_all(&t->hot, e0, e1)) {
-		rc = mark(t, g0, g1);
-		pthread_mutex_unlock(&t->lock);
-		return rc;
-	}
-	pthread_mutex_unlock(&t->lock);
 
 	pthread_mutex_lock(&t->al_lock);
 	rc = 0;
@@ -382,6 +399,17 @@ int rt_write(struct rt_file *t, uint64_t epoch, uint64_t off, uint64_t len)
 		rc = mark(t, g0, g1);
 		pthread_mutex_unlock(&t->lock);
 	}
+	pthread_mutex_unlock(&t->al_lock);
+	return rc;
+}
+
+int rt_load(struct rt_file *t, uint64_t epoch)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&t->al_lock);
+	if (t->epoch != epoch)
+		rc = load(t, epoch);
 	pthread_mutex_unlock(&t->al_lock);
 	return rc;
 }
@@ -444,7 +472,7 @@ void rt_count_cbw(struct rt_file *t)
 	pthread_mutex_unlock(&t->lock);
 }
 
-int rt_point_done(struct rt_file *t, bool put_back)
+int rt_point_done(struct rt_file *t, const struct rt_bits *put_back)
 {
 	uint64_t epoch;
 	int rc = 0;
@@ -452,6 +480,8 @@ int rt_point_done(struct rt_file *t, bool put_back)
 	pthread_mutex_lock(&t->al_lock);
 	pthread_mutex_lock(&t->lock);
 	if (put_back)
+		rc = rt_bits_or(&t->dirty, put_back);
+	if (!rc)
 		rc = rt_bits_or(&t->dirty, &t->frozen);
 	if (!rc) {
 		rt_bits_free(&t->frozen);

@@ -105,6 +105,13 @@ enum { RT_OK = 0, RT_CBW = 1 };
  * could not be written: the write must not proceed).
  */
 int rt_write(struct rt_file *t, uint64_t epoch, uint64_t off, uint64_t len);
+/* Load the ownership of epoch if not loaded (as the first write would):
+ * 0 or -errno. */
+int rt_load(struct rt_file *t, uint64_t epoch);
+/* The same without waiting: -EAGAIN where rt_write would load or write
+ * the log (nothing marked then). */
+int rt_write_fast(struct rt_file *t, uint64_t epoch, uint64_t off,
+		  uint64_t len);
 
 /*
  * Freeze: the dirty set becomes the frozen set, a new dirty set starts.
@@ -123,10 +130,11 @@ bool rt_claim_frozen(struct rt_file *t, uint64_t g);
 void rt_cbw_lock(struct rt_file *t);
 void rt_cbw_unlock(struct rt_file *t);
 void rt_count_cbw(struct rt_file *t);
-/* The point is shipped (or abandoned: put_back true puts its frozen
- * granules back into the dirty set); with shipped, the log is rewritten
- * to name only the extents still dirty.  0 or -errno. */
-int rt_point_done(struct rt_file *t, bool put_back);
+/* The point is shipped (put_back NULL), or abandoned: put_back (the
+ * frozen set as rt_frozen_copy gave it) goes back into the dirty set.
+ * The log is then rewritten to name only the extents still needed.
+ * 0 or -errno. */
+int rt_point_done(struct rt_file *t, const struct rt_bits *put_back);
 /* Mark the whole of [0, size) dirty (initial replication). */
 int rt_mark_all(struct rt_file *t, uint64_t size);
 /* Copy of dirty | frozen, for a hand-off (0 or -ENOMEM) and the epoch it

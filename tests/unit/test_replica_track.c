@@ -110,7 +110,11 @@ static void test_cold_then_hot(void **state)
 
 	(void)state;
 	assert_int_equal(rt_new(&fops, &f, &t), 0);
+	assert_int_equal(rt_write_fast(t, 7, 4096, 4096), -EAGAIN);
+	assert_int_equal(f.loads, 0);
 	assert_int_equal(rt_write(t, 7, 4096, 4096), RT_OK);
+	assert_int_equal(rt_write_fast(t, 7, 8192, 4096), RT_OK);
+	assert_int_equal(rt_write_fast(t, 8, 8192, 4096), -EAGAIN);
 	assert_int_equal(f.loads, 1);	 /* new epoch */
 	assert_int_equal(f.rewrites, 1); /* fresh log of epoch 7 */
 	assert_int_equal(f.log_epoch, 7);
@@ -216,7 +220,7 @@ static void test_freeze_cbw(void **state)
 	assert_int_equal(st.frozen, 0);
 	assert_int_equal(st.cbw, 1);
 	assert_int_equal(st.dirty, 3); /* 0, 2, 3 since the freeze */
-	assert_int_equal(rt_point_done(t, false), 0);
+	assert_int_equal(rt_point_done(t, NULL), 0);
 	rt_stats(t, &st);
 	assert_int_equal(st.dirty, 3);
 	rt_bits_free(&fr);
@@ -229,6 +233,8 @@ static void test_log_shrinks(void **state)
 {
 	struct fake f = { 0 };
 	struct rt_file *t;
+	struct rt_bits fr = { 0 };
+	struct rt_stats st;
 	int appends;
 
 	(void)state;
@@ -239,7 +245,7 @@ static void test_log_shrinks(void **state)
 	assert_int_equal(rt_write(t, 1, 10 * RT_EXTENT + RT_GRANULE, 1), RT_OK);
 	assert_true(rt_claim_frozen(t, 0));
 	assert_true(rt_claim_frozen(t, 10 * RT_GRANULES_PER_EXTENT));
-	assert_int_equal(rt_point_done(t, false), 0);
+	assert_int_equal(rt_point_done(t, NULL), 0);
 	assert_int_equal(f.nlog, 1);
 	assert_true(in_log(&f, 10));
 	appends = f.appends;
@@ -248,9 +254,14 @@ static void test_log_shrinks(void **state)
 	assert_true(in_log(&f, 0));
 	/* an abandoned point puts its granules back, and keeps them logged */
 	assert_int_equal(rt_freeze(t), 0);
-	assert_int_equal(rt_point_done(t, true), 0);
+	assert_int_equal(rt_frozen_copy(t, &fr), 0);
+	assert_true(rt_claim_frozen(t, 0)); /* claimed, then abandoned */
+	assert_int_equal(rt_point_done(t, &fr), 0);
+	rt_stats(t, &st);
+	assert_int_equal(st.dirty, 2);
 	assert_true(in_log(&f, 0));
 	assert_true(in_log(&f, 10));
+	rt_bits_free(&fr);
 	rt_free(t);
 }
 
