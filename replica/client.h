@@ -70,8 +70,6 @@ struct cvr_client_conf {
 	unsigned window;	 /* operations in flight, default 16 */
 };
 
-#define CVR_DEFAULT_PORT 7789
-
 struct cvr_client;
 
 /* Connect and say HELLO; *rh is the replica's answer (its generation,

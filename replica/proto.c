@@ -295,6 +295,9 @@ bool cvr_name_ok(const char *name)
 
 	if (n == 0 || n > CVR_NAME_MAX || name[0] == '/')
 		return false;
+	for (size_t k = 0; k < n; k++)
+		if ((unsigned char)name[k] < 0x20 || name[k] == 0x7f)
+			return false;
 	while (i < n) {
 		size_t e = i;
 

@@ -73,6 +73,8 @@
 /* The largest message without payload: a point's file list. */
 #define CVR_LIST_MAX (CVR_FILES_MAX * (CVR_NAME_MAX + 64) + 4096)
 
+#define CVR_DEFAULT_PORT 7789 /* csvfs-replicad's TCP port */
+
 #define CVR_REPLY 0x8000u
 
 enum cvr_msg_type {
@@ -128,7 +130,7 @@ struct cvr_r_hello {
 struct cvr_file {
 	uint64_t file_id;
 	uint64_t size;		     /* at this point */
-	char name[CVR_NAME_MAX + 1]; /* relative path, no "..", no NUL */
+	char name[CVR_NAME_MAX + 1]; /* relative path: cvr_name_ok() */
 };
 
 struct cvr_q_point_begin {
@@ -248,7 +250,7 @@ bool cvr_msg_type_known(unsigned type);	      /* without CVR_REPLY */
 /* A status's meaning, errno or CVR_E_* ("Success" for 0). */
 const char *cvr_strerror(int status);
 /* A file name the replica accepts: relative, no "." or ".." component,
- * no empty component, no NUL, 1..CVR_NAME_MAX bytes. */
+ * no empty component, no control character, 1..CVR_NAME_MAX bytes. */
 bool cvr_name_ok(const char *name);
 
 #endif /* CSVFS_REPLICA_PROTO_H */

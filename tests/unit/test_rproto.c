@@ -331,8 +331,9 @@ static void test_names(void **state)
 {
 	static const char *const good[] = { "a", "vm/disk.qcow2", "a/.b/c..",
 					    "...", "x y" };
-	static const char *const bad[] = { "",	 "/a",	   "a/",    "a//b", ".",
-					   "..", "a/../b", "a/./b", "../a" };
+	static const char *const bad[] = { "",	   "/a",  "a/",	    "a//b",
+					   ".",	   "..",  "a/../b", "a/./b",
+					   "../a", "a\nb" };
 
 	(void)state;
 	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++)

@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# t-replica-send.sh - a primary (rsend, on libcvreplica) ships an initial
+# copy and then deltas of two "VM disks" (writes, truncates, punched
+# holes) to csvfs-replicad over TLS 1.3 on loopback; every point,
+# materialised at the replica site while replication goes on, has the
+# SHA-256 sums the primary had.  An interrupted transfer resumes where
+# the replica's disk left it, across a restart of the daemon too; a
+# point whose base is not the replica's last is refused; after a
+# promote (failover) the old primary is refused.
+set -u
+. "$(dirname "$0")/../tap.sh"
+. "$(dirname "$0")/common.sh"
+rep_setup t-replica-send
+rd_start || exit 99
+
+t "initial copy (point 1)" rsend point 1
+for p in 2 3 4 5 6; do
+	t "delta point $p" rsend --writes 30 --base $((p - 1)) point $p
+done
+for p in 1 2 3 4 5 6; do
+	t "materialised point $p has the primary's sums" mat_check 1 $p
+done
+
+# An interrupted point, resumed by the same primary.
+rsend --base 6 --stop-after 8 point 7 >send7a.out 2>&1
+t "transfer of point 7 interrupted" [ $? = 3 ]
+rsend --base 6 point 7 >send7b.out 2>&1
+t "point 7 resumed and applied" grep -q 'resumed at op [1-9]' send7b.out
+cat send7b.out
+t "materialised point 7" mat_check 1 7
+
+# Interrupted, the replica restarted, resumed.
+rsend --base 7 --stop-after 10 point 8 >/dev/null 2>&1
+rd_stop
+rd_start || exit 99
+rsend --base 7 point 8 >send8.out 2>&1
+t "point 8 resumed after a replica restart" grep -q 'resumed at op \(9\|10\)' send8.out
+cat send8.out
+t "materialised point 8" mat_check 1 8
+t "point 7 still materialises" mat_check 1 7
+
+rsend status >status.out 2>&1
+t "status lists points 1..8" [ "$(grep -c '^point' status.out)" = 8 ]
+rd_cmd --json points 1 >points.json
+t "points --json" grep -q '"point": 8' points.json
+
+# Wrong base: refused, nothing changes.
+if rsend --base 3 point 9 >send9.out 2>&1; then
+	bad "a point on a stale base is refused"
+else
+	ok "a point on a stale base is refused"
+fi
+grep -q "last point is 8" send9.out || cat send9.out
+rm -f primary/.pending
+t "last point still 8" mat_check 1 8
+
+# Failover: promote the group, the old primary is refused.
+t "promote group 1" rd_cmd promote 1
+if rsend --base 8 point 9 >send9.out 2>&1; then
+	bad "the old primary is refused after a failover"
+else
+	t "the old primary is refused after a failover" grep -q "failed over" send9.out
+fi
+rm -f primary/.pending
+rd_stop
+echo "# passed $PASS failed $FAIL"
+[ "$FAIL" = 0 ]
