@@ -1165,12 +1165,14 @@ int cv_rep_xattr_get(struct cv_rep *r, struct cv_inode *ino, char *buf,
 	read_status(r, g, &point, &t_ns);
 	age = t_ns ? (now_real_ns() - t_ns) / 1000000000 : -1;
 	n = snprintf(buf, cap,
-		     "group=%s name=%s interval=%u rpo=%u last_point=%llu "
+		     "group=%s group_id=%llu name=%s interval=%u rpo=%u "
+		     "last_point=%llu "
 		     "age=%lld alarm=%d dirty=%llu frozen=%llu hot=%llu "
 		     "al_writes=%llu cbw=%llu points=%llu failures=%llu "
 		     "bytes=%llu tracking=%d last_error=%s",
-		     g->name, name, interval, rpo, (unsigned long long)point,
-		     (long long)age, age < 0 || age > (int64_t)rpo,
+		     g->name, (unsigned long long)g->id, name, interval, rpo,
+		     (unsigned long long)point, (long long)age,
+		     age < 0 || age > (int64_t)rpo,
 		     (unsigned long long)st.dirty,
 		     (unsigned long long)st.frozen, (unsigned long long)st.hot,
 		     (unsigned long long)st.al_writes,
