@@ -33,6 +33,7 @@
 #include "json.h"
 #include "lkm.h"
 #include "prom.h"
+#include "admin_replica.h"
 #include "volume.h"
 
 #define EXIT_USAGE 2
@@ -45,6 +46,7 @@ struct admin {
 	int timeout_s;		/* handoff and drain */
 	const char *label;	/* format --label */
 	bool force;		/* format --force */
+	struct admin_replica_opts rep; /* replica enable */
 	struct lkm_client *c;
 	struct lm_node_entry *nodes; /* loaded by load_nodes() */
 	size_t n_nodes;
@@ -1656,6 +1658,11 @@ static int cmd_log(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_replica(struct admin *a, int argc, char **argv)
+{
+	return admin_replica(&a->rep, a->json, &a->j, argc, argv);
+}
+
 /* -------------------------------------------------------------- main */
 
 static const struct command commands[] = {
@@ -1670,6 +1677,8 @@ static const struct command commands[] = {
 	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL] [--force]" },
 	{ "metrics", 0, 0, cmd_metrics, "" },
 	{ "log", 0, 0, cmd_log, "" },
+	{ "replica", 1, -1, cmd_replica,
+	  "enable|disable|status|metrics PATH... (see below)" },
 };
 
 static void usage(FILE *f)
@@ -1687,6 +1696,11 @@ static void usage(FILE *f)
 		"(default 60)\n"
 		"  -l, --label LABEL    format: the new volume's label\n"
 		"  -f, --force          format: erase what a block LUN holds\n"
+		"  --group G --target HOST:PORT --ca F --cert F --key F\n"
+		"  [--interval D] [--rpo D] [--hook CMD]\n"
+		"                       replica enable: group (default: the\n"
+		"                       directory's name), replica site, TLS\n"
+		"                       files, interval 5s..24h (default 30s)\n"
 		"  -h, --help           this text\n"
 		"\nExit status: 0 success, 1 failure, 2 usage error.  "
 		"See csvfs-admin(8).\n", LKM_SOCKET_ENV, LKM_DEFAULT_SOCKET);
@@ -1701,6 +1715,14 @@ static int parse_options(struct admin *a, int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "group", required_argument, NULL, 1000 },
+		{ "target", required_argument, NULL, 1001 },
+		{ "interval", required_argument, NULL, 1002 },
+		{ "rpo", required_argument, NULL, 1003 },
+		{ "hook", required_argument, NULL, 1004 },
+		{ "ca", required_argument, NULL, 1005 },
+		{ "cert", required_argument, NULL, 1006 },
+		{ "key", required_argument, NULL, 1007 },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -1732,6 +1754,14 @@ static int parse_options(struct admin *a, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
+		case 1000: a->rep.group = optarg; break;
+		case 1001: a->rep.target = optarg; break;
+		case 1002: a->rep.interval = optarg; break;
+		case 1003: a->rep.rpo = optarg; break;
+		case 1004: a->rep.hook = optarg; break;
+		case 1005: a->rep.ca = optarg; break;
+		case 1006: a->rep.cert = optarg; break;
+		case 1007: a->rep.key = optarg; break;
 		default:
 			fputc('\n', stderr);
 			usage(stderr);

@@ -15,6 +15,7 @@ set -u
 . "$(dirname "$0")/../tap.sh"
 . "$(dirname "$0")/common.sh"
 CSVFS=$top_builddir/csvfs/csvfs
+ADMIN=$top_builddir/tools/csvfs-admin
 REPW=$top_builddir/tests/replica/repw
 [ "$(id -u)" = 0 ] || _notrun "needs root"
 [ -c /dev/fuse ] || _notrun "no /dev/fuse"
@@ -23,23 +24,24 @@ command -v setfattr >/dev/null || _notrun "setfattr missing (Debian package attr
 [ -x "$CSVFS" ] || _notrun "csvfs not built"
 [ -x "$REPW" ] || _notrun "repw not built"
 rep_setup t-replica-csvfs
-BE=$WORK/be MNT=$WORK/mnt BLOCKS=2048 W_PID= CV_PID=
+BE=$WORK/be MNT=$WORK/mnt TOP=$WORK/mnt BLOCKS=2048 W_PID= CV_PID=
 mkdir -p "$BE" "$MNT"
 
 csvfs_cleanup() {
 	[ -n "$W_PID" ] && kill "$W_PID" 2>/dev/null
-	mountpoint -q "$MNT" && { fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"; }
+	mountpoint -q "$TOP" && { fusermount3 -u "$TOP" 2>/dev/null || umount -l "$TOP"; }
 	[ -n "$CV_PID" ] && kill "$CV_PID" 2>/dev/null && wait "$CV_PID" 2>/dev/null
+	MNT=$TOP
 	rep_cleanup
 }
 trap csvfs_cleanup EXIT
 
 mount_csvfs() { # in the foreground, so that CV_PID is csvfs itself
-	"$CSVFS" -f "dir:$BE" "$MNT" -o lockd=none,label=rep \
+	"$CSVFS" -f "dir:$BE" "$TOP" -o lockd=none,label=rep \
 		>>"$WORK/csvfs.log" 2>&1 &
 	CV_PID=$!
 	for _ in $(seq 100); do
-		mountpoint -q "$MNT" && return 0
+		mountpoint -q "$TOP" && return 0
 		kill -0 "$CV_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -65,12 +67,24 @@ wait_point() { # wait_point N SECONDS: until last_point >= N
 
 rd_start || exit 99
 mount_csvfs || _notrun "csvfs did not mount"
+mkdir "$MNT/vm1"
 for d in 0 1; do
-	truncate -s $((BLOCKS * 4096)) "$MNT/disk$d"
-	setfattr -n user.csvfs.replica -v "group=vm1 interval=5 target=127.0.0.1:$PORT ca=$WORK/certs/ca.pem cert=$WORK/certs/primary-a.pem key=$WORK/certs/primary-a.key name=disk$d" "$MNT/disk$d"
+	truncate -s $((BLOCKS * 4096)) "$MNT/vm1/disk$d"
 done
-t "both disks replicated" [ "$(field group)" = vm1 ]
+t "csvfs-admin replica enable (a directory: its disks)" \
+	"$ADMIN" replica enable "$MNT/vm1" --target "127.0.0.1:$PORT" \
+	--ca "$WORK/certs/ca.pem" --cert "$WORK/certs/primary-a.pem" \
+	--key "$WORK/certs/primary-a.key" --interval 5s
+MNT=$MNT/vm1 # the disks' directory from here on
+t "both disks replicated, group named after the directory" \
+	[ "$(field group)" = vm1 ]
 GID=$(field group_id)
+if "$ADMIN" replica enable "$MNT" --target 127.0.0.1:1 --ca x --cert x \
+	--key x --interval 2s >/dev/null 2>&1; then
+	bad "an interval under 5 s is refused"
+else
+	ok "an interval under 5 s is refused"
+fi
 
 echo 0 >"$WORK/state"
 "$REPW" write "$MNT" 2 $BLOCKS 1 40 "$WORK/state" >"$WORK/w1.log" 2>&1 &
@@ -91,7 +105,7 @@ wait "$W_PID" 2>/dev/null
 W_PID=
 echo "# killed csvfs after point $before (a point frozen: $caught)"
 t "the writer stopped with the mount" [ "$(cat "$WORK/state")" -gt 0 ]
-umount -l "$MNT" 2>/dev/null || fusermount3 -u "$MNT" 2>/dev/null
+umount -l "$TOP" 2>/dev/null || fusermount3 -u "$TOP" 2>/dev/null
 t "mounted again" mount_csvfs
 last=$(cat "$WORK/state")
 "$REPW" write "$MNT" 2 $BLOCKS $((last + 1)) 8 "$WORK/state" \
@@ -101,12 +115,18 @@ t "the writer went on after the crash" [ "$(cat "$WORK/state")" -gt "$last" ]
 now=$(field last_point)
 t "a point after the writer stopped" wait_point $((now + 2)) 60
 status; echo
+"$ADMIN" replica status "$MNT"
+"$ADMIN" --json replica status "$MNT" >"$WORK/st.json"
+t "replica status --json: two files, no alarm" \
+	[ "$(grep -o '"rpo_alarm": false' "$WORK/st.json" | wc -l)" = 2 ]
+"$ADMIN" replica metrics "$MNT" >"$WORK/metrics"
+t "replica metrics" grep -q '^csvfs_replica_points_total{path=".*disk0",group="vm1"}' "$WORK/metrics"
 P=$(field last_point)
 rm -rf "$WORK/final"
 t "last point materialised" rd_cmd materialise "$GID" "$P" "$WORK/final"
 for d in 0 1; do
 	t "disk$d: replica equals the primary (nothing missed)" \
-		cmp "$WORK/final/disk$d" "$BE/disk$d"
+		cmp "$WORK/final/disk$d" "$BE/vm1/disk$d"
 done
 
 # every point still held is one instant of the writer's history
