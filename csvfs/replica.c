@@ -642,10 +642,12 @@ int rep_scan(struct cv_rep *r)
 	for (size_t i = 0; i < s.n; i++)
 		if (!strncmp(s.names[i], "g-", 2))
 			scan_group(r, s.names[i]);
+	pthread_mutex_lock(&r->lock);
 	for (struct cv_rep_file *f = r->files; f; f = f->next)
 		if (!listed(&s, f->fileid) &&
 		    atomic_exchange(&f->enabled, false))
 			changed = true;
+	pthread_mutex_unlock(&r->lock);
 	for (size_t i = 0; i < s.n && nfresh < 64; i++) {
 		struct cv_rep_file *f;
 		bool is_new;
