@@ -15,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "replica_track.h"
 
 /* A fake volume: the log as a list of extents, per the ops. */
 struct fake {
+	pthread_mutex_t mu; /* the concurrent test's log */
 	uint64_t log[4096];
 	size_t nlog;
 	uint64_t log_epoch;
@@ -348,6 +350,142 @@ static void test_bm_codec(void **state)
 	rt_bits_free(&o);
 }
 
+/*
+ * Writers race the freezes and log rewrites of points: at every moment
+ * each granule written since the last point it was shipped in must lie
+ * in an extent the log names (checked by the writers right after each
+ * write, against the fake log), and at the end every granule written is
+ * either shipped by a point or still dirty.
+ */
+#define C_WRITERS  3
+#define C_WRITES   3000
+#define C_GRANULES (8 * RT_GRANULES_PER_EXTENT)
+
+struct conc {
+	struct fake f;
+	struct rt_file *t;
+	struct rt_bits shipped;	     /* main thread only */
+	uint8_t written[C_GRANULES]; /* set by writers (atomically) */
+	int bad;
+	int done; /* writers finished (atomically) */
+};
+
+static int c_append(void *arg, const uint64_t *exts, size_t n)
+{
+	struct conc *c = arg;
+	int rc;
+
+	pthread_mutex_lock(&c->f.mu);
+	rc = f_append(&c->f, exts, n);
+	pthread_mutex_unlock(&c->f.mu);
+	return rc;
+}
+
+static int c_rewrite(void *arg, uint64_t epoch, const uint64_t *exts, size_t n)
+{
+	struct conc *c = arg;
+	int rc;
+
+	pthread_mutex_lock(&c->f.mu);
+	rc = f_rewrite(&c->f, epoch, exts, n);
+	pthread_mutex_unlock(&c->f.mu);
+	return rc;
+}
+
+static int c_load(void *arg, struct rt_bits *g)
+{
+	(void)arg;
+	(void)g;
+	return 0;
+}
+
+static const struct rt_ops cops = {
+	.al_append = c_append,
+	.al_rewrite = c_rewrite,
+	.load = c_load,
+};
+
+static void *c_writer(void *arg)
+{
+	struct conc *c = arg;
+	unsigned seed = (unsigned)(uintptr_t)&seed;
+
+	for (int i = 0; i < C_WRITES; i++) {
+		uint64_t g = (uint64_t)rand_r(&seed) % C_GRANULES;
+		int rc = rt_write(c->t, 1, g * RT_GRANULE + 100, 4096);
+
+		if (rc < 0) {
+			__atomic_store_n(&c->bad, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		if (rc == RT_CBW) {
+			rt_cbw_lock(c->t);
+			rt_claim_frozen(c->t, g);
+			rt_cbw_unlock(c->t);
+		}
+		__atomic_store_n(&c->written[g], 1, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&c->f.mu);
+		if (!in_log(&c->f, g / RT_GRANULES_PER_EXTENT))
+			__atomic_store_n(&c->bad, 2, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&c->f.mu);
+	}
+	__atomic_fetch_add(&c->done, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void test_concurrent_points(void **state)
+{
+	struct conc *c = calloc(1, sizeof(*c));
+	pthread_t th[C_WRITERS];
+	struct rt_bits fr = { 0 }, left = { 0 };
+	unsigned n_points = 0;
+	uint64_t epoch;
+
+	(void)state;
+	pthread_mutex_init(&c->f.mu, NULL);
+	assert_int_equal(rt_new(&cops, c, &c->t), 0);
+	for (int i = 0; i < C_WRITERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, c_writer, c), 0);
+	for (int p = 0; p < 1000000 &&
+			__atomic_load_n(&c->done, __ATOMIC_RELAXED) < C_WRITERS;
+	     p++) {
+		/* no drain here: the writers' marks are what is checked */
+		if (rt_freeze(c->t))
+			continue;
+		assert_int_equal(rt_frozen_copy(c->t, &fr), 0);
+		for (uint64_t g = rt_bits_next(&fr, 0); g != UINT64_MAX;
+		     g = rt_bits_next(&fr, g + 1)) {
+			rt_cbw_lock(c->t);
+			rt_claim_frozen(c->t, g);
+			rt_cbw_unlock(c->t);
+		}
+		assert_int_equal(rt_bits_or(&c->shipped, &fr), 0);
+		rt_bits_free(&fr);
+		assert_int_equal(rt_point_done(c->t, NULL), 0);
+		n_points++;
+	}
+	for (int i = 0; i < C_WRITERS; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(c->bad, 0);
+	print_message("%u points while the writers ran\n", n_points);
+	assert_int_equal(rt_handoff_bits(c->t, &left, &epoch), 0);
+	assert_int_equal(rt_bits_or(&left, &c->shipped), 0);
+	for (uint64_t g = 0; g < C_GRANULES; g++)
+		if (c->written[g])
+			assert_true(rt_bits_test(&left, g));
+	/* and every granule still to ship is in an extent the log names */
+	rt_bits_free(&left);
+	assert_int_equal(rt_handoff_bits(c->t, &left, &epoch), 0);
+	for (uint64_t g = rt_bits_next(&left, 0); g != UINT64_MAX;
+	     g = rt_bits_next(&left, g + 1))
+		assert_true(in_log(&c->f, g / RT_GRANULES_PER_EXTENT));
+	rt_bits_free(&left);
+	rt_bits_free(&c->shipped);
+	rt_free(c->t);
+	pthread_mutex_destroy(&c->f.mu);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_hand_off_bits),
 		cmocka_unit_test(test_al_codec),
 		cmocka_unit_test(test_bm_codec),
+		cmocka_unit_test(test_concurrent_points),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
