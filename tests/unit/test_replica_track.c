@@ -351,11 +351,11 @@ static void test_bm_codec(void **state)
 }
 
 /*
- * Writers race the freezes and log rewrites of points: at every moment
- * each granule written since the last point it was shipped in must lie
- * in an extent the log names (checked by the writers right after each
- * write, against the fake log), and at the end every granule written is
- * either shipped by a point or still dirty.
+ * Writers race the freezes and log rewrites of points: while a write is
+ * in flight (from its marking to the end of its I/O, which a freeze
+ * drains) its extent lies in the log (checked by the writer against the
+ * fake log before it "completes"), and at the end every granule written
+ * is either shipped by a point or still dirty.
  */
 #define C_WRITERS  3
 #define C_WRITES   3000
@@ -368,6 +368,9 @@ struct conc {
 	uint8_t written[C_GRANULES]; /* set by writers (atomically) */
 	int bad;
 	int done; /* writers finished (atomically) */
+	/* the group barrier: writers hold it shared from marking to the
+	 * end of their "I/O" (the check), a freeze exclusively */
+	pthread_rwlock_t barrier;
 };
 
 static int c_append(void *arg, const uint64_t *exts, size_t n)
@@ -412,10 +415,13 @@ static void *c_writer(void *arg)
 
 	for (int i = 0; i < C_WRITES; i++) {
 		uint64_t g = (uint64_t)rand_r(&seed) % C_GRANULES;
-		int rc = rt_write(c->t, 1, g * RT_GRANULE + 100, 4096);
+		int rc;
 
+		pthread_rwlock_rdlock(&c->barrier);
+		rc = rt_write(c->t, 1, g * RT_GRANULE + 100, 4096);
 		if (rc < 0) {
 			__atomic_store_n(&c->bad, 1, __ATOMIC_RELAXED);
+			pthread_rwlock_unlock(&c->barrier);
 			break;
 		}
 		if (rc == RT_CBW) {
@@ -428,6 +434,7 @@ static void *c_writer(void *arg)
 		if (!in_log(&c->f, g / RT_GRANULES_PER_EXTENT))
 			__atomic_store_n(&c->bad, 2, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&c->f.mu);
+		pthread_rwlock_unlock(&c->barrier);
 	}
 	__atomic_fetch_add(&c->done, 1, __ATOMIC_RELAXED);
 	return NULL;
@@ -439,18 +446,28 @@ static void test_concurrent_points(void **state)
 	pthread_t th[C_WRITERS];
 	struct rt_bits fr = { 0 }, left = { 0 };
 	unsigned n_points = 0;
+	pthread_rwlockattr_t ra;
 	uint64_t epoch;
 
 	(void)state;
 	pthread_mutex_init(&c->f.mu, NULL);
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(
+		&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&c->barrier, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	assert_int_equal(rt_new(&cops, c, &c->t), 0);
 	for (int i = 0; i < C_WRITERS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, c_writer, c), 0);
 	for (int p = 0; p < 1000000 &&
 			__atomic_load_n(&c->done, __ATOMIC_RELAXED) < C_WRITERS;
 	     p++) {
-		/* no drain here: the writers' marks are what is checked */
-		if (rt_freeze(c->t))
+		int rc;
+
+		pthread_rwlock_wrlock(&c->barrier); /* hold and drain */
+		rc = rt_freeze(c->t);
+		pthread_rwlock_unlock(&c->barrier);
+		if (rc)
 			continue;
 		assert_int_equal(rt_frozen_copy(c->t, &fr), 0);
 		for (uint64_t g = rt_bits_next(&fr, 0); g != UINT64_MAX;
@@ -483,6 +500,7 @@ static void test_concurrent_points(void **state)
 	rt_bits_free(&c->shipped);
 	rt_free(c->t);
 	pthread_mutex_destroy(&c->f.mu);
+	pthread_rwlock_destroy(&c->barrier);
 	free(c);
 }
 
