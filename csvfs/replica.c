@@ -316,6 +316,15 @@ static int al_load(void *arg, struct rt_bits *g)
 	return rc;
 }
 
+bool rep_pending(struct cv_rep_file *f)
+{
+	struct rt_bits b = { 0 };
+	bool any = !al_load(f, &b) && rt_bits_next(&b, 0) != UINT64_MAX;
+
+	rt_bits_free(&b);
+	return any;
+}
+
 static const struct rt_ops rep_rt_ops = {
 	.al_append = al_append,
 	.al_rewrite = al_rewrite,
@@ -1139,7 +1148,8 @@ int cv_rep_xattr_get(struct cv_rep *r, struct cv_inode *ino, char *buf,
 	struct rep_group *g;
 	struct rt_stats st;
 	uint64_t point, points, failures, bytes;
-	int64_t t_ns, age;
+	int64_t t_ns, age, lag;
+	bool pending;
 	unsigned interval, rpo;
 	char err[256], name[REP_NAME_MAX];
 	int n;
@@ -1166,21 +1176,28 @@ int cv_rep_xattr_get(struct cv_rep *r, struct cv_inode *ino, char *buf,
 	pthread_mutex_unlock(&g->mu);
 	read_status(r, g, &point, &t_ns);
 	age = t_ns ? (now_real_ns() - t_ns) / 1000000000 : -1;
-	n = snprintf(buf, cap,
-		     "group=%s group_id=%llu name=%s interval=%u rpo=%u "
-		     "last_point=%llu "
-		     "age=%lld alarm=%d dirty=%llu frozen=%llu hot=%llu "
-		     "al_writes=%llu cbw=%llu points=%llu failures=%llu "
-		     "bytes=%llu tracking=%d last_error=%s",
-		     g->name, (unsigned long long)g->id, name, interval, rpo,
-		     (unsigned long long)point, (long long)age,
-		     age < 0 || age > (int64_t)rpo,
-		     (unsigned long long)st.dirty,
-		     (unsigned long long)st.frozen, (unsigned long long)st.hot,
-		     (unsigned long long)st.al_writes,
-		     (unsigned long long)st.cbw, (unsigned long long)points,
-		     (unsigned long long)failures, (unsigned long long)bytes,
-		     st.epoch != RT_EPOCH_NONE, err[0] ? err : "-");
+	/* how old the oldest change not yet at the replica may be: the
+	 * last point's age, or 0 when nothing is left to ship */
+	if (st.epoch != RT_EPOCH_NONE)
+		pending = st.dirty || st.frozen;
+	else
+		pending = rep_pending(f);
+	lag = !pending && t_ns ? 0 : age;
+	n = snprintf(
+		buf, cap,
+		"group=%s group_id=%llu name=%s interval=%u rpo=%u "
+		"last_point=%llu "
+		"age=%lld lag=%lld alarm=%d dirty=%llu frozen=%llu hot=%llu "
+		"al_writes=%llu cbw=%llu points=%llu failures=%llu "
+		"bytes=%llu tracking=%d last_error=%s",
+		g->name, (unsigned long long)g->id, name, interval, rpo,
+		(unsigned long long)point, (long long)age, (long long)lag,
+		lag < 0 || lag > (int64_t)rpo, (unsigned long long)st.dirty,
+		(unsigned long long)st.frozen, (unsigned long long)st.hot,
+		(unsigned long long)st.al_writes, (unsigned long long)st.cbw,
+		(unsigned long long)points, (unsigned long long)failures,
+		(unsigned long long)bytes, st.epoch != RT_EPOCH_NONE,
+		err[0] ? err : "-");
 	return n < 0 || (size_t)n >= cap ? -ERANGE : n;
 }
 

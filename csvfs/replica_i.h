@@ -113,6 +113,10 @@ struct rep_cbw *rep_cbw_find(struct rep_group *g, uint64_t fileid,
 			     uint64_t granule);
 void rep_cbw_clear(struct rep_group *g);
 
+/* Whether the volume holds changes of f not shipped (its log, its
+ * hand-off bitmap, its first copy). */
+bool rep_pending(struct cv_rep_file *f);
+
 /* replica_ship.c */
 void *rep_thread(void *arg);
 

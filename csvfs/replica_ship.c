@@ -31,6 +31,7 @@
 
 #include "fs.h"
 #include "inode.h"
+#include "lockc.h"
 #include "log.h"
 #include "own.h"
 #include "replica_i.h"
@@ -69,8 +70,9 @@ struct pfile {
 	uint64_t epoch, size;
 	char name[REP_NAME_MAX];
 	bool initial;
-	struct rt_bits frozen; /* as frozen, for an abandon */
-	struct be_file *file;  /* read handle for the shipping */
+	struct rt_bits frozen;	     /* as frozen, for an abandon */
+	struct be_file *file;	     /* read handle for the shipping */
+	struct cv_own_file *adopted; /* taken to ship it: released after */
 };
 
 struct point {
@@ -113,6 +115,74 @@ static int run_hook(struct rep_group *g, const char *hook, const char *what)
 	return -ETIMEDOUT;
 }
 
+/*
+ * A file of the group that nobody owns but whose changes are not all
+ * shipped (its writer closed it: the release handed them off to the
+ * volume) is taken by this node for the point, as a writer would, and
+ * given back after it.  Never from another node: only when lockd says
+ * nobody holds it.
+ */
+static void adopt(struct cv_rep *r, struct cv_rep_file *f, struct pfile *pf)
+{
+	struct cv_fs *fs = r->fs;
+	struct cv_inode *ino = atomic_load(&f->ino);
+	struct cv_own_file *of;
+	char owner[64];
+	uint64_t epoch, gen;
+
+	if (!fs->lc || !ino || !atomic_load(&f->enabled) ||
+	    cv_lockc_owner(fs->lc, f->fileid, owner, sizeof(owner), &epoch) ||
+	    owner[0] || !rep_pending(f))
+		return;
+	of = cv_own_ref(fs->own, f->fileid, ino, true, &gen);
+	if (!of)
+		return;
+	if (cv_own_write_begin(fs->own, of, gen)) {
+		cv_own_unref(fs->own, of, true);
+		return;
+	}
+	pf->epoch = cv_own_file_epoch(of);
+	cv_own_write_end(fs->own, of);
+	pf->adopted = of;
+	log_info("replica: file %016" PRIx64 " taken to ship its changes "
+		 "(no owner)",
+		 f->fileid);
+}
+
+/* Add the group's files nobody owns that have changes to ship. */
+static void orphans(struct cv_rep *r, struct point *p, size_t cap)
+{
+	struct cv_rep_file *cand[REP_FILES];
+	size_t n = 0;
+
+	if (!r->fs->lc)
+		return;
+	pthread_mutex_lock(&r->lock);
+	for (struct cv_rep_file *f = r->files; f && n < REP_FILES; f = f->next)
+		if (atomic_load(&f->g) == p->g && atomic_load(&f->enabled) &&
+		    atomic_load(&f->ino))
+			cand[n++] = f;
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < n && p->n < cap; i++) {
+		struct pfile *pf = &p->files[p->n];
+		bool have = false;
+
+		for (size_t k = 0; k < p->n; k++)
+			have = have || p->files[k].f == cand[i];
+		if (have)
+			continue;
+		adopt(r, cand[i], pf);
+		if (!pf->adopted)
+			continue;
+		pf->f = cand[i];
+		pthread_mutex_lock(&r->lock);
+		pf->initial = cand[i]->initial;
+		snprintf(pf->name, sizeof(pf->name), "%s", cand[i]->name);
+		pthread_mutex_unlock(&r->lock);
+		p->n++;
+	}
+}
+
 /* The group's files this node owns and tracks (r->lock not held). */
 static int collect(struct cv_rep *r, struct point *p)
 {
@@ -141,6 +211,7 @@ static int collect(struct cv_rep *r, struct point *p)
 	pthread_mutex_unlock(&r->lock);
 	if (!p->files)
 		return -ENOMEM;
+	orphans(r, p, cap);
 	for (size_t i = 0; i < p->n; i++) {
 		int rc = rt_load(p->files[i].f->t, p->files[i].epoch);
 
@@ -412,6 +483,9 @@ static void finish(struct cv_rep *r, struct point *p, int rc)
 		if (pf->file)
 			r->fs->be.ops->release(&r->fs->be, pf->file);
 		rt_point_done(pf->f->t, rc ? &pf->frozen : NULL);
+		if (pf->adopted) /* the release hands what is left off */
+			cv_own_unref(r->fs->own, pf->adopted, true);
+		pf->adopted = NULL;
 		if (!rc && pf->initial) {
 			pthread_mutex_lock(&r->lock);
 			pf->f->initial = false;
@@ -474,6 +548,9 @@ static void take_point(struct cv_rep *r, struct rep_group *g)
 			  "%" PRIu64 " bytes",
 			  g->name, g->last_point, p.bytes);
 out:
+	for (size_t i = 0; i < p.n; i++)
+		if (p.files[i].adopted)
+			cv_own_unref(r->fs->own, p.files[i].adopted, true);
 	free(p.files);
 }
 

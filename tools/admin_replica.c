@@ -206,9 +206,9 @@ static const char *get(const char *state, const char *key, char *out,
 }
 
 static const char *const num_keys[] = {
-	"group_id", "interval", "rpo",	 "last_point", "age",
-	"dirty",    "frozen",	"hot",	 "al_writes",  "cbw",
-	"points",   "failures", "bytes",
+	"group_id", "interval", "rpo",	    "last_point", "age",
+	"lag",	    "dirty",	"frozen",   "hot",	  "al_writes",
+	"cbw",	    "points",	"failures", "bytes",
 };
 
 static void status_json(struct json *j, const char *path, const char *st)
@@ -222,7 +222,9 @@ static void status_json(struct json *j, const char *path, const char *st)
 	for (size_t i = 0; i < sizeof(num_keys) / sizeof(num_keys[0]); i++) {
 		get(st, num_keys[i], v, sizeof(v));
 		json_key(j, num_keys[i]);
-		if (!strcmp(num_keys[i], "age") && v[0] == '-')
+		if ((!strcmp(num_keys[i], "age") ||
+		     !strcmp(num_keys[i], "lag")) &&
+		    v[0] == '-')
 			json_null(j);
 		else
 			json_int(j, strtoll(v, NULL, 10));
@@ -241,18 +243,23 @@ static void status_json(struct json *j, const char *path, const char *st)
 
 static void status_line(const char *path, const char *st)
 {
-	char g[256], p[32], a[32], r[32], al[8], d[32], f[32], e[1024];
-	char age[40], rpo[40];
+	char g[256], p[32], a[32], l[32], r[32], al[8], d[32], f[32], e[1024];
+	char age[40], lag[40], rpo[40];
 
 	get(st, "age", a, sizeof(a));
+	get(st, "lag", l, sizeof(l));
 	if (a[0] == '-')
 		snprintf(age, sizeof(age), "never");
 	else
 		snprintf(age, sizeof(age), "%ss", a);
+	if (l[0] == '-')
+		snprintf(lag, sizeof(lag), "-");
+	else
+		snprintf(lag, sizeof(lag), "%ss", l);
 	snprintf(rpo, sizeof(rpo), "%ss", get(st, "rpo", r, sizeof(r)));
-	printf("%-30s %-12s %8s %8s %6s %5s %8s %6s %s\n", path,
+	printf("%-30s %-12s %8s %8s %8s %6s %5s %8s %6s %s\n", path,
 	       get(st, "group", g, sizeof(g)),
-	       get(st, "last_point", p, sizeof(p)), age, rpo,
+	       get(st, "last_point", p, sizeof(p)), age, lag, rpo,
 	       !strcmp(get(st, "alarm", al, sizeof(al)), "1") ? "ALARM" : "ok",
 	       get(st, "dirty", d, sizeof(d)),
 	       get(st, "failures", f, sizeof(f)),
@@ -263,6 +270,7 @@ static void metrics_of(const char *path, const char *st)
 {
 	static const char *const m[][2] = {
 		{ "age", "csvfs_replica_last_point_age_seconds" },
+		{ "lag", "csvfs_replica_lag_seconds" },
 		{ "alarm", "csvfs_replica_rpo_alarm" },
 		{ "last_point", "csvfs_replica_last_point" },
 		{ "dirty", "csvfs_replica_dirty_granules" },
@@ -302,8 +310,8 @@ static int cmd_status(bool json, struct json *j, int argc, char **argv,
 	if (json && !metrics)
 		json_arr_begin(j);
 	else if (!metrics)
-		printf("%-30s %-12s %8s %8s %6s %5s %8s %6s %s\n", "PATH",
-		       "GROUP", "POINT", "AGE", "RPO", "ALARM", "DIRTY",
+		printf("%-30s %-12s %8s %8s %8s %6s %5s %8s %6s %s\n", "PATH",
+		       "GROUP", "POINT", "AGE", "LAG", "RPO", "ALARM", "DIRTY",
 		       "FAILS", "LAST_ERROR");
 	for (size_t k = 0; k < l.n; k++) {
 		rc = state_of(l.p[k], st, sizeof(st));
