@@ -16,12 +16,17 @@
 # writer's last close releases the disks, handing their changes not
 # shipped to the volume; the replication thread takes the disks nobody
 # owns to ship them, so the replica still ends equal to the primary.
+# As t-replica-csvfs-uring.sh (CSVFS_REP_URING=1) over FUSE over io_uring
+# (the fuse module's enable_uring set for the mounts, put back after):
+# the direct writes are then tracked on the queue threads' fast path.
 set -u
 . "$(dirname "$0")/../tap.sh"
 . "$(dirname "$0")/common.sh"
 CSVFS=$top_builddir/csvfs/csvfs
 LOCKD=$top_builddir/lockmgr/csvfs-lockd
 MODE=${CSVFS_REP_MODE:-local}
+URING=${CSVFS_REP_URING:-0}
+PARAM=/sys/module/fuse/parameters/enable_uring
 ADMIN=$top_builddir/tools/csvfs-admin
 REPW=$top_builddir/tests/replica/repw
 [ "$(id -u)" = 0 ] || _notrun "needs root"
@@ -47,15 +52,22 @@ csvfs_cleanup() {
 trap csvfs_cleanup EXIT
 
 mount_csvfs() { # in the foreground, so that CV_PID is csvfs itself
-	"$CSVFS" -f "dir:$BE" "$TOP" -o "$LOCKOPT,label=rep" \
-		>>"$WORK/csvfs.log" 2>&1 &
+	local opts="$LOCKOPT,label=rep" old rc=1
+	if [ "$URING" = 1 ]; then
+		old=$(cat "$PARAM")
+		echo 1 >"$PARAM"
+		opts="$opts,uring=on"
+	fi
+	"$CSVFS" -f "dir:$BE" "$TOP" -o "$opts" >>"$WORK/csvfs.log" 2>&1 &
 	CV_PID=$!
 	for _ in $(seq 100); do
-		mountpoint -q "$TOP" && return 0
+		mountpoint -q "$TOP" && { rc=0; break; }
 		kill -0 "$CV_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	return 1
+	# the kernel took the parameter at INIT, which the mount waited for
+	[ "$URING" = 1 ] && { sleep 0.5; echo "$old" >"$PARAM"; }
+	return $rc
 }
 
 status() { # the replication state of disk0, as key=value words
@@ -75,6 +87,9 @@ wait_point() { # wait_point N SECONDS: until last_point >= N
 	return 1
 }
 
+if [ "$URING" = 1 ]; then
+	[ -w "$PARAM" ] || _notrun "no fuse enable_uring parameter (Linux 6.14+)"
+fi
 rd_start || exit 99
 if [ "$MODE" = lockd ]; then
 	[ -x "$LOCKD" ] || _notrun "csvfs-lockd not built"
@@ -171,6 +186,10 @@ for p in $(rd_cmd points "$GID" | awk '$1 == "point" || $1 ~ /^[0-9]+$/ { print 
 done
 t "points checked: $n" [ "$n" -ge 3 ]
 grep -i 'replica' "$WORK/csvfs.log" | tail -5
+if [ "$URING" = 1 ]; then
+	t "requests came over io_uring" grep -q 'io_uring' "$WORK/csvfs.log"
+	grep 'io_uring' "$WORK/csvfs.log" | tail -2
+fi
 if [ "$MODE" = lockd ]; then
 	t "the writer's last close handed changes off" \
 		grep -q 'handed off (epoch' "$WORK/csvfs.log"
