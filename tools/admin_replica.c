@@ -135,16 +135,39 @@ static int enable_value(const struct admin_replica_opts *o, const char *path,
 	return n < (int)cap ? 0 : -E2BIG;
 }
 
-static int cmd_enable(const struct admin_replica_opts *o, int argc, char **argv,
-		      bool disable)
+/* Report one file's outcome (text, or an element of the JSON array). */
+static void report(struct json *j, const char *path, int rc, bool disable)
+{
+	if (j) {
+		json_obj_begin(j);
+		json_kstr(j, "path", path);
+		json_kbool(j, "ok", !rc);
+		if (rc)
+			json_kstr(j, "error", strerror(-rc));
+		json_obj_end(j);
+	}
+	if (rc)
+		fprintf(stderr, "csvfs-admin: %s: %s\n", path, strerror(-rc));
+	else if (!j)
+		printf("%s: replication %s\n", path,
+		       disable ? "disabled" : "enabled");
+}
+
+/* j: JSON output, or NULL. */
+static int cmd_enable(const struct admin_replica_opts *o, struct json *j,
+		      int argc, char **argv, bool disable)
 {
 	int status = 0;
 
+	if (j)
+		json_arr_begin(j);
 	for (int i = 0; i < argc; i++) {
 		struct flist l = { 0 };
 		char val[8192];
 		int rc = expand(argv[i], &l);
 
+		if (rc)
+			report(j, argv[i], rc, disable);
 		for (size_t k = 0; !rc && k < l.n; k++) {
 			if (disable)
 				snprintf(val, sizeof(val), "off");
@@ -152,20 +175,15 @@ static int cmd_enable(const struct admin_replica_opts *o, int argc, char **argv,
 				rc = enable_value(o, l.p[k], val, sizeof(val));
 			if (!rc && setxattr(l.p[k], XATTR, val, strlen(val), 0))
 				rc = -errno;
-			if (rc)
-				fprintf(stderr, "csvfs-admin: %s: %s\n", l.p[k],
-					strerror(-rc));
-			else
-				printf("%s: replication %s\n", l.p[k],
-				       disable ? "disabled" : "enabled");
+			report(j, l.p[k], rc, disable);
 		}
-		if (rc) {
-			if (!l.n)
-				fprintf(stderr, "csvfs-admin: %s: %s\n",
-					argv[i], strerror(-rc));
+		if (rc)
 			status = 1;
-		}
 		flist_free(&l);
+	}
+	if (j) {
+		json_arr_end(j);
+		json_finish(j);
 	}
 	return status;
 }
@@ -351,10 +369,11 @@ int admin_replica(const struct admin_replica_opts *o, bool json, struct json *j,
 					"--target, --ca, --cert and --key\n");
 			return 2;
 		}
-		return cmd_enable(o, argc - 1, argv + 1, false);
+		return cmd_enable(o, json ? j : NULL, argc - 1, argv + 1,
+				  false);
 	}
 	if (!strcmp(sub, "disable") && argc > 1)
-		return cmd_enable(o, argc - 1, argv + 1, true);
+		return cmd_enable(o, json ? j : NULL, argc - 1, argv + 1, true);
 	if (!strcmp(sub, "status") && argc > 1)
 		return cmd_status(json, j, argc - 1, argv + 1, false);
 	if (!strcmp(sub, "metrics") && argc > 1)
