@@ -1772,6 +1772,11 @@ static void cv_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int rc;
 
 	if (!strcmp(name, CV_XATTR_REPLICA)) {
+		/* root only: the group's hook is a command csvfs runs */
+		if (fuse_req_ctx(req)->uid != 0) {
+			reply_err(req, EPERM);
+			return;
+		}
 		i = cv_inode_get(&fs->itab, ino);
 		rc = i ? cv_rep_xattr_set(fs->rep, i, value, size) : -ESTALE;
 		cv_inode_put(&fs->itab, i);
