@@ -52,7 +52,7 @@ csvfs_cleanup() {
 trap csvfs_cleanup EXIT
 
 mount_csvfs() { # in the foreground, so that CV_PID is csvfs itself
-	local opts="$LOCKOPT,label=rep" old rc=1
+	local opts="$LOCKOPT,label=rep,allow_other" old rc=1
 	if [ "$URING" = 1 ]; then
 		old=$(cat "$PARAM")
 		echo 1 >"$PARAM"
@@ -113,6 +113,20 @@ MNT=$MNT/vm1 # the disks' directory from here on
 t "both disks replicated, group named after the directory" \
 	[ "$(field group)" = vm1 ]
 GID=$(field group_id)
+touch "$MNT/nobodys" && chown 65534:65534 "$MNT/nobodys"
+if command -v setpriv >/dev/null; then
+	t "the owner may set its own attributes" setpriv --reuid=65534 \
+		--regid=65534 --clear-groups setfattr -n user.test -v 1 \
+		"$MNT/nobodys"
+	if setpriv --reuid=65534 --regid=65534 --clear-groups \
+		setfattr -n user.csvfs.replica -v "group=x hook=id" \
+		"$MNT/nobodys" 2>/dev/null; then
+		bad "only root may enable replication (and set a hook)"
+	else
+		ok "only root may enable replication (and set a hook)"
+	fi
+fi
+rm -f "$MNT/nobodys"
 if "$ADMIN" replica enable "$MNT" --target 127.0.0.1:1 --ca x --cert x \
 	--key x --interval 2s >/dev/null 2>&1; then
 	bad "an interval under 5 s is refused"
