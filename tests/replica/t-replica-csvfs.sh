@@ -113,6 +113,7 @@ MNT=$MNT/vm1 # the disks' directory from here on
 t "both disks replicated, group named after the directory" \
 	[ "$(field group)" = vm1 ]
 GID=$(field group_id)
+chmod o+x "$WORK" # let nobody reach the mount
 touch "$MNT/nobodys" && chown 65534:65534 "$MNT/nobodys"
 if command -v setpriv >/dev/null; then
 	t "the owner may set its own attributes" setpriv --reuid=65534 \
