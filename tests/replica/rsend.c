@@ -461,25 +461,29 @@ int main(int argc, char **argv)
 	char p[4096];
 	int rc;
 
-	if (!buf || parse(argc, argv)) {
+	if (!buf || parse(argc, argv) ||
+	    (!strcmp(argv[optind], "point") && optind + 2 != argc)) {
 		fprintf(stderr, "usage: rsend --cert C --key K --ca A [--port "
 				"N] [--dir D] point P [--base B] | status\n");
+		free(buf);
 		return 2;
 	}
+	mkdir(dir, 0755);
 	if (!strcmp(argv[optind], "point")) {
-		if (optind + 2 != argc)
-			return 2;
 		point = strtoull(argv[optind + 1], NULL, 0);
 		rc = make_point(buf);
 		if (rc) {
 			fprintf(stderr, "rsend: cannot make point: %s\n",
 				strerror(-rc));
+			free(buf);
 			return 1;
 		}
 	}
 	c = connect_replica();
-	if (!c)
+	if (!c) {
+		free(buf);
 		return 1;
+	}
 	if (!strcmp(argv[optind], "status")) {
 		rc = cmd_status(c);
 	} else {
