@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -299,12 +300,19 @@ static int cmd_groups(struct rs_store *st)
 static int with_group(struct rs_store *st, const char *gs, struct rs_group **g)
 {
 	uint64_t id;
-	char err[512];
+	char err[512], name[32];
+	struct stat sb;
 	int rc;
 
 	if (parse_u64(gs, &id) || !id) {
 		fprintf(stderr, "csvfs-replicad: bad group %s\n", gs);
 		return -EINVAL;
+	}
+	rs_name(name, sizeof(name), NULL, id, NULL);
+	if (fstatat(st->groupsfd, name, &sb, 0)) {
+		fprintf(stderr, "csvfs-replicad: no group %s in %s\n", gs,
+			st->dir);
+		return -ENOENT;
 	}
 	rc = rs_group_open(st, id, g);
 	if (rc) {

@@ -148,6 +148,13 @@ static int hello_check(struct session *s, const struct cvr_q_hello *h)
 			 g->id, g->peer);
 		return CVR_E_NOT_ALLOWED;
 	}
+	if (memcmp(g->primary, h->primary, CVR_ID_LEN)) {
+		snprintf(s->err, sizeof(s->err),
+			 "group %016" PRIx64 " is replicated from another "
+			 "primary site id",
+			 g->id);
+		return CVR_E_NOT_ALLOWED;
+	}
 	if (g->promoted) {
 		snprintf(s->err, sizeof(s->err),
 			 "group %016" PRIx64 " was failed over to this site; "
