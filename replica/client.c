@@ -484,3 +484,27 @@ int cvr_client_status(struct cvr_client *c, uint64_t group,
 	 * with it */
 	return 0;
 }
+
+int cvr_client_hashes(struct cvr_client *c, uint64_t group, uint64_t file_id,
+		      uint64_t offset, uint32_t chunk, uint32_t count,
+		      uint8_t (*sha)[CVR_SHA_LEN], uint64_t *size)
+{
+	int rc;
+
+	c->tx->type = CVR_HASHES;
+	c->tx->u.hashes = (struct cvr_q_hashes){ .group = group,
+						 .file_id = file_id,
+						 .offset = offset,
+						 .chunk = chunk,
+						 .count = count };
+	rc = request(c, c->conf.io_ms);
+	if (rc)
+		return rc;
+	if (c->rx->u.r_hashes.count != count ||
+	    c->rx->u.r_hashes.file_id != file_id)
+		return fail(c, -EPROTO, "the replica answered %u hashes",
+			    c->rx->u.r_hashes.count);
+	memcpy(sha, c->rx->u.r_hashes.sha256, (size_t)count * CVR_SHA_LEN);
+	*size = c->rx->u.r_hashes.size;
+	return 0;
+}

@@ -8,6 +8,7 @@
  *	csvfs-replicad [--store DIR] points GROUP	list a group's points
  *	csvfs-replicad [--store DIR] materialise GROUP POINT DEST
  *	csvfs-replicad [--store DIR] promote GROUP	stop following
+ *	csvfs-replicad [--store DIR] seed GROUP FILE-ID SRC	initial image
  *
  * The daemon accepts connections and serves each in its own thread
  * (session.c) up to max_sessions; everything it stores is in store.h's
@@ -297,7 +298,8 @@ static int cmd_groups(struct rs_store *st)
 	return 0;
 }
 
-static int with_group(struct rs_store *st, const char *gs, struct rs_group **g)
+static int with_group(struct rs_store *st, const char *gs, bool create,
+		      struct rs_group **g)
 {
 	uint64_t id;
 	char err[512], name[32];
@@ -309,7 +311,7 @@ static int with_group(struct rs_store *st, const char *gs, struct rs_group **g)
 		return -EINVAL;
 	}
 	rs_name(name, sizeof(name), NULL, id, NULL);
-	if (fstatat(st->groupsfd, name, &sb, 0)) {
+	if (!create && fstatat(st->groupsfd, name, &sb, 0)) {
 		fprintf(stderr, "csvfs-replicad: no group %s in %s\n", gs,
 			st->dir);
 		return -ENOENT;
@@ -321,7 +323,7 @@ static int with_group(struct rs_store *st, const char *gs, struct rs_group **g)
 		return rc;
 	}
 	rc = rs_group_lock(*g, 60000, err, sizeof(err));
-	if (!rc && !(*g)->exists) {
+	if (!rc && !create && !(*g)->exists) {
 		snprintf(err, sizeof(err), "no group %s in %s", gs, st->dir);
 		rc = -ENOENT;
 	}
@@ -366,14 +368,14 @@ static int cmd_group(struct rs_store *st, int argc, char **argv, bool json)
 {
 	struct rs_group *g;
 	const char *cmd = argv[0];
+	bool three = !strcmp(cmd, "materialise") || !strcmp(cmd, "seed");
 	uint64_t point;
 	char err[512] = "";
 	int rc;
 
-	if (argc < 2 || (!strcmp(cmd, "materialise") && argc != 4) ||
-	    (strcmp(cmd, "materialise") && argc != 2))
+	if (argc != (three ? 4 : 2))
 		return 2;
-	if (with_group(st, argv[1], &g))
+	if (with_group(st, argv[1], !strcmp(cmd, "seed"), &g))
 		return 1;
 	if (!strcmp(cmd, "points")) {
 		print_points(g, json);
@@ -384,8 +386,11 @@ static int cmd_group(struct rs_store *st, int argc, char **argv, bool json)
 		snprintf(err, sizeof(err), "cannot save the state: %s",
 			 strerror(-rc));
 	} else if (parse_u64(argv[2], &point)) {
-		snprintf(err, sizeof(err), "bad point %s", argv[2]);
+		snprintf(err, sizeof(err), "bad %s %s",
+			 cmd[0] == 's' ? "file id" : "point", argv[2]);
 		rc = -EINVAL;
+	} else if (!strcmp(cmd, "seed")) {
+		rc = rs_seed(g, point, argv[3], err, sizeof(err));
 	} else {
 		rc = rs_materialise(g, point, argv[3], err, sizeof(err));
 	}
@@ -412,7 +417,8 @@ static void usage(FILE *f)
 		"       csvfs-replicad [--store DIR] [--json] points GROUP\n"
 		"       csvfs-replicad [--store DIR] materialise GROUP POINT "
 		"DEST\n"
-		"       csvfs-replicad [--store DIR] promote GROUP\n");
+		"       csvfs-replicad [--store DIR] promote GROUP\n"
+		"       csvfs-replicad [--store DIR] seed GROUP FILE-ID SRC\n");
 }
 
 enum {
@@ -593,6 +599,7 @@ int main(int argc, char **argv)
 		rc = cmd_groups(&d.store);
 	else if (!strcmp(argv[optind], "points") ||
 		 !strcmp(argv[optind], "materialise") ||
+		 !strcmp(argv[optind], "seed") ||
 		 !strcmp(argv[optind], "promote"))
 		rc = cmd_group(&d.store, argc - optind, argv + optind, o.json);
 	else

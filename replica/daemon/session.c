@@ -317,6 +317,30 @@ static int on_status(struct session *s)
 	return reply(s, 0);
 }
 
+static int on_hashes(struct session *s)
+{
+	const struct cvr_q_hashes *q = &s->rx->u.hashes;
+	struct cvr_r_hashes *r = &s->tx->u.r_hashes;
+	int rc;
+
+	if (q->group != s->g->id)
+		return reply(s, -EXDEV);
+	rc = rs_group_lock(s->g, s->d->conf.lock_ms, s->err, sizeof(s->err));
+	if (rc)
+		return reply(s, rc == -EBUSY ? rc : CVR_E_STORE);
+	memset(r, 0, sizeof(*r));
+	r->file_id = q->file_id;
+	r->count = q->count;
+	r->sha256 = s->tx->store.sha;
+	rc = rs_image_hashes(s->g, q, r->sha256, &r->size);
+	rs_group_unlock(s->g);
+	if (rc)
+		snprintf(s->err, sizeof(s->err),
+			 "cannot hash the image of file %" PRIu64 ": %s",
+			 q->file_id, strerror(-rc));
+	return reply(s, rc ? CVR_E_STORE : 0);
+}
+
 static int dispatch(struct session *s)
 {
 	unsigned type = s->rx->type;
@@ -341,6 +365,8 @@ static int dispatch(struct session *s)
 		return on_op(s);
 	case CVR_POINT_END:
 		return on_end(s);
+	case CVR_HASHES:
+		return on_hashes(s);
 	default:
 		return on_status(s);
 	}

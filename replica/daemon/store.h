@@ -123,6 +123,13 @@ int rs_point_files(struct rs_group *g, uint64_t point, struct cvr_file *files,
 int rs_materialise(struct rs_group *g, uint64_t point, const char *dest,
 		   char *err, size_t errlen);
 
+/* Seeding (locked): chunk hashes of an image (HASHES), and an image
+ * copied into place before the group's first point. */
+int rs_image_hashes(struct rs_group *g, const struct cvr_q_hashes *q,
+		    uint8_t (*sha)[CVR_SHA_LEN], uint64_t *size);
+int rs_seed(struct rs_group *g, uint64_t file_id, const char *src, char *err,
+	    size_t errlen);
+
 /* apply.c, used by store.c */
 int rs_apply_stage(struct rs_group *g, const struct cvr_q_point_end *e,
 		   char *err, size_t errlen);

@@ -10,6 +10,10 @@
  *	rsend [options] point P [--base B]	make and ship point P
  *	rsend [options] status			print the group's points
  *
+ * --seeded: the initial point (no --base) sends only the 1 MiB chunks
+ * whose SHA-256 differs from the replica's image (seeded there from a
+ * copy with csvfs-replicad seed), then each file's size.
+ *
  * A point's operations are kept in DIR/.pending until the replica has
  * applied it, so running the same command again after an interruption
  * (--stop-after, a killed replica) resumes the same point.
@@ -40,6 +44,7 @@ struct op {
 static struct cvr_client_conf conf = { .host = "127.0.0.1" };
 static const char *dir = ".";
 static uint64_t group = 1, point, base, stop_after, seed = 1;
+static int seeded; /* initial copy: send only chunks the replica lacks */
 static int64_t time_ns;
 static unsigned nfiles = 2, nwrites = 20;
 static uint64_t init_size = 3 << 20;
@@ -273,6 +278,49 @@ static int send_ops(struct cvr_client *c, uint8_t *buf)
 	return rc;
 }
 
+/* A seeded initial copy: the replica holds images copied from the disks
+ * some time ago; ask for their chunk hashes and ship only the chunks
+ * that differ, then the sizes. */
+static int seeded_ops(struct cvr_client *c, uint8_t *buf)
+{
+	static uint8_t theirs[CVR_HASHES_MAX][CVR_SHA_LEN];
+	uint8_t mine[CVR_SHA_LEN];
+	unsigned total = 0;
+	int rc = 0;
+
+	nops = 0;
+	for (unsigned f = 0; f < nfiles && !rc; f++) {
+		int fd = open_file(f, O_RDONLY);
+		uint64_t size = fd < 0 ? 0 : size_of(fd), isize, n;
+		uint32_t count =
+			(uint32_t)((size + CVR_DATA_MAX - 1) / CVR_DATA_MAX);
+
+		if (fd < 0)
+			return -errno;
+		if (count > CVR_HASHES_MAX)
+			count = CVR_HASHES_MAX; /* test files are small */
+		rc = count ? cvr_client_hashes(c, group, f + 1, 0, CVR_DATA_MAX,
+					       count, theirs, &isize)
+			   : 0;
+		for (uint32_t i = 0; !rc && i < count; i++) {
+			uint64_t off = (uint64_t)i * CVR_DATA_MAX;
+
+			n = size - off > CVR_DATA_MAX ? CVR_DATA_MAX
+						      : size - off;
+			if (pread(fd, buf, n, (off_t)off) != (ssize_t)n)
+				rc = -EIO;
+			cvr_sha256(buf, n, mine);
+			if (memcmp(mine, theirs[i], CVR_SHA_LEN))
+				add_op('E', f, off, n);
+		}
+		add_op('T', f, size, 0);
+		total += count;
+		close(fd);
+	}
+	printf("seeded: %u of %u chunks differ\n", nops - nfiles, total);
+	return rc;
+}
+
 static int write_sums(const struct cvr_file_hash *h)
 {
 	char p[4096];
@@ -332,6 +380,8 @@ static int ship(struct cvr_client *c, uint8_t *buf)
 		rc = file_sha(f, hashes[f].sha256, &files[f].size, buf);
 		hashes[f].size = files[f].size;
 	}
+	if (!rc && seeded && !base)
+		rc = seeded_ops(c, buf);
 	if (!rc)
 		rc = cvr_client_begin(c, &b, &next);
 	if (!rc)
@@ -388,6 +438,7 @@ static const struct option longopts[] = {
 	{ "time-ns", required_argument, NULL, 't' },
 	{ "stop-after", required_argument, NULL, 'x' },
 	{ "base", required_argument, NULL, 'b' },
+	{ "seeded", no_argument, NULL, 'E' },
 	{ 0 }
 };
 
@@ -444,6 +495,9 @@ static int parse(int argc, char **argv)
 			break;
 		case 'b':
 			base = strtoull(optarg, NULL, 0);
+			break;
+		case 'E':
+			seeded = 1;
 			break;
 		default:
 			return -EINVAL;
