@@ -7,8 +7,9 @@
 # materialised at the replica site while replication goes on, has the
 # SHA-256 sums the primary had.  An interrupted transfer resumes where
 # the replica's disk left it, across a restart of the daemon too; a
-# point whose base is not the replica's last is refused; after a
-# promote (failover) the old primary is refused.
+# point whose base is not the replica's last is refused, and so is one
+# whose whole-file or extents' SHA-256 does not match (the previous point
+# stays); after a promote (failover) the old primary is refused.
 set -u
 . "$(dirname "$0")/../tap.sh"
 . "$(dirname "$0")/common.sh"
@@ -16,9 +17,30 @@ rep_setup t-replica-send
 rd_start || exit 99
 
 t "initial copy (point 1)" rsend point 1
-for p in 2 3 4 5 6; do
+for p in 2 3 4; do
 	t "delta point $p" rsend --writes 30 --base $((p - 1)) point $p
 done
+t "delta point 5, hashes of its extents" \
+	rsend --writes 30 --base 4 --hash-extents point 5
+# A wrong whole-file hash: found after the images were written, rolled
+# back at once; the same point then goes through (its ops still staged).
+if rsend --writes 30 --base 5 --bad-hash point 6 >bad6.out 2>&1; then
+	bad "a point whose file hash does not match is refused"
+else
+	t "a point whose file hash does not match is refused" \
+		grep -q "SHA-256 of the whole file does not match" bad6.out
+fi
+t "  point 5 is still the last and intact" mat_check 1 5
+if rsend --writes 30 --base 5 --bad-hash --hash-extents point 6 \
+	>bad6.out 2>&1; then
+	bad "a point whose extents' hash does not match is refused"
+else
+	t "a point whose extents' hash does not match is refused" \
+		grep -q "SHA-256 of the extents does not match" bad6.out
+fi
+rsend --writes 30 --base 5 point 6 >send6.out 2>&1
+t "delta point 6 after the refusals, resumed" \
+	grep -q "30 ops, resumed at op 30," send6.out
 for p in 1 2 3 4 5 6; do
 	t "materialised point $p has the primary's sums" mat_check 1 $p
 done
