@@ -59,13 +59,18 @@ struct rs_point {
 	int64_t time_ns;
 };
 
+/*
+ * One open group.  A struct rs_group is used by one thread (a session or
+ * a command); other threads and processes reach the same group through
+ * their own, so what they share is on disk, behind the flock.
+ */
 struct rs_group {
 	struct rs_store *store;
 	uint64_t id;
 	int dirfd;
 	int lockfd;
 	bool locked;
-	/* the state file, valid while locked */
+	/* the state file: reloaded by rs_group_lock, valid while locked */
 	bool exists;
 	uint8_t primary[CVR_ID_LEN];
 	char peer[RS_PEER_MAX]; /* the certificate that owns the group */
@@ -73,7 +78,8 @@ struct rs_group {
 	bool promoted;
 	size_t npoints;
 	struct rs_point *points; /* ascending */
-	/* the open point of a session (stage), owned by that session */
+	/* the open point (stage): the session's own, one session per group
+	 * (the daemon's registry); commands do not touch it */
 	uint64_t open_point;
 	uint64_t next_op;
 	int stage_fd;
