@@ -64,11 +64,18 @@ t "materialised point 8" mat_check 1 8
 t "point 7 still materialises" mat_check 1 7
 
 # A test failover while replication goes on: materialise point 8 while
-# point 9 (about 24 MB of writes) streams in and is applied.
-rsend --base 8 --writes 100 point 9 >send9.out 2>&1 &
+# point 9 (about 15 MB of writes, capped at 5 MB/s) streams in and is
+# applied; a second session on the group meanwhile is refused.
+rsend --base 8 --writes 100 --rate 5000000 point 9 >send9.out 2>&1 &
 spid=$!
 sleep 0.2
 t "point 8 materialises while point 9 arrives" mat_check 1 8
+if rsend status >busy.out 2>&1; then
+	bad "a second session on the same group is refused"
+else
+	t "a second session on the same group is refused" \
+		grep -q "in another session" busy.out
+fi
 wait "$spid"
 t "point 9 applied meanwhile" grep -q "point 9 applied" send9.out
 t "point 9 materialises" mat_check 1 9
