@@ -38,12 +38,14 @@
 #define DEFAULT_STORE "/var/lib/csvfs-replica"
 #define DEFAULT_ETC   CSVFS_SYSCONFDIR "/csvfs/replica/"
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reloading;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reloading = 1;
+	else
+		stopping = 1;
 }
 
 /* ------------------------------------------------------------------------
@@ -248,6 +250,27 @@ static void accept_one(struct rd_daemon *d, int lfd)
 	pthread_attr_destroy(&attr);
 }
 
+/* SIGHUP: read the allow-list again; a bad file keeps the old one.
+ * Sessions already admitted go on. */
+static void reload_allow(struct rd_daemon *d)
+{
+	struct rd_allow fresh, old;
+	char err[512];
+
+	reloading = 0;
+	if (rd_allow_load(d->conf.allow_file, &fresh, err, sizeof(err))) {
+		log_err("%s; keeping the allow-list in use", err);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	old = d->allow;
+	d->allow = fresh;
+	pthread_mutex_unlock(&d->lock);
+	rd_allow_free(&old);
+	log_notice("allow-list %s reloaded: %zu fingerprints, %zu names",
+		   d->conf.allow_file, fresh.nfpr, fresh.ncn);
+}
+
 static int serve(struct rd_daemon *d)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -258,12 +281,16 @@ static int serve(struct rd_daemon *d)
 		return 1;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_notice("serving store %s on port %u", d->conf.store, d->conf.port);
 	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
-	while (!stopping)
+	while (!stopping) {
+		if (reloading)
+			reload_allow(d);
 		if (poll(&p, 1, 500) > 0)
 			accept_one(d, lfd);
+	}
 	close(lfd);
 	log_notice("stopping");
 	return 0;

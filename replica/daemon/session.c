@@ -425,7 +425,9 @@ static int session_start(struct session *s, int fd)
 	rc = cvr_tls_peer_id(s->ssl, s->fpr, s->cn, sizeof(s->cn));
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&s->d->lock); /* SIGHUP swaps the list */
 	s->allowed = rd_allowed(&s->d->allow, s->fpr, s->cn);
+	pthread_mutex_unlock(&s->d->lock);
 	log_info("%s: certificate %s (CN %s)%s", s->peer, s->fpr, s->cn,
 		 s->allowed ? "" : " is not in the allow-list");
 	return 0;

@@ -7,7 +7,7 @@
 # allowed by fingerprint works, on its own group only (a group belongs
 # to the certificate that created it); a client with no certificate is
 # refused; and the primary refuses a replica whose certificate does not
-# carry the name it expects.
+# carry the name it expects.  SIGHUP reloads the allow-list.
 set -u
 . "$(dirname "$0")/../tap.sh"
 . "$(dirname "$0")/common.sh"
@@ -47,6 +47,22 @@ timeout 60 "$RSEND" --port "$PORT" --cert certs/primary-a.pem \
 	--dir primary status >name.out 2>&1
 t "the primary refuses a replica with another name" [ $? != 0 ]
 t "  saying the certificate is not valid" grep -q "certificate" name.out
+
+# The allow-list reloaded on SIGHUP: stranger is let in; a broken file
+# keeps the list in use.
+echo "cn stranger" >>certs/allow
+kill -HUP "$RD_PID"
+sleep 1
+RSEND_AS=stranger RSEND_DIR=stranger rsend --group 2 point 1 >stranger.out 2>&1
+t "after SIGHUP the new allow-list entry is let in" [ $? = 0 ]
+echo "bogus line" >>certs/allow
+kill -HUP "$RD_PID"
+sleep 1
+t "a broken allow-list on SIGHUP is refused" \
+	grep -q "keeping the allow-list in use" replicad.log
+RSEND_AS=stranger RSEND_DIR=stranger rsend --group 2 --base 1 point 2 \
+	>stranger.out 2>&1
+t "  and the list in use still admits" [ $? = 0 ]
 
 t "primary-a still works" rsend --base 1 point 2
 t "point 2 materialises" mat_check 1 2
