@@ -7,7 +7,7 @@
  *	csvfs-replicad [--store DIR] groups		list groups
  *	csvfs-replicad [--store DIR] points GROUP	list a group's points
  *	csvfs-replicad [--store DIR] materialise GROUP POINT DEST
- *	csvfs-replicad [--store DIR] promote GROUP	stop following
+ *	csvfs-replicad [--store DIR] promote GROUP [POINT]	stop following
  *	csvfs-replicad [--store DIR] seed GROUP FILE-ID SRC	initial image
  *
  * The daemon accepts connections and serves each in its own thread
@@ -366,8 +366,10 @@ static void print_points(struct rs_group *g, bool json)
 {
 	if (json)
 		printf("{\"group\": %" PRIu64 ", \"generation\": %" PRIu64
-		       ", \"promoted\": %s, \"points\": [",
-		       g->id, g->generation, g->promoted ? "true" : "false");
+		       ", \"promoted\": %s, \"failover_point\": %" PRIu64
+		       ", \"points\": [",
+		       g->id, g->generation, g->promoted ? "true" : "false",
+		       g->failover_point);
 	for (size_t i = 0; i < g->npoints; i++) {
 		const struct rs_point *p = &g->points[i];
 		time_t t = (time_t)(p->time_ns / 1000000000);
@@ -391,27 +393,57 @@ static void print_points(struct rs_group *g, bool json)
 		printf("]}\n");
 }
 
+/* Failed over: no more points from the primary; remember the point the
+ * new primary started from (default the last), the common point of a
+ * later failback. */
+static int promote_group(struct rs_group *g, const char *ps, char *err,
+			 size_t errlen)
+{
+	uint64_t point = rs_group_last(g);
+	size_t i = 0;
+	int rc;
+
+	if (ps && parse_u64(ps, &point)) {
+		snprintf(err, errlen, "bad point %s", ps);
+		return -EINVAL;
+	}
+	while (i < g->npoints && g->points[i].point != point)
+		i++;
+	if (point && i == g->npoints) {
+		snprintf(err, errlen,
+			 "group %016" PRIx64 " has no point %" PRIu64, g->id,
+			 point);
+		return -ENOENT;
+	}
+	g->promoted = true;
+	g->failover_point = point;
+	rc = rs_group_save(g);
+	if (rc)
+		snprintf(err, errlen, "cannot save the state: %s",
+			 strerror(-rc));
+	return rc;
+}
+
 static int cmd_group(struct rs_store *st, int argc, char **argv, bool json)
 {
 	struct rs_group *g;
 	const char *cmd = argv[0];
 	bool three = !strcmp(cmd, "materialise") || !strcmp(cmd, "seed");
+	bool promote = !strcmp(cmd, "promote");
 	uint64_t point;
 	char err[512] = "";
 	int rc;
 
-	if (argc != (three ? 4 : 2))
+	if (argc != (three ? 4 : 2) && !(promote && argc == 3))
 		return 2;
 	if (with_group(st, argv[1], !strcmp(cmd, "seed"), &g))
 		return 1;
 	if (!strcmp(cmd, "points")) {
 		print_points(g, json);
 		rc = 0;
-	} else if (!strcmp(cmd, "promote")) {
-		g->promoted = true;
-		rc = rs_group_save(g);
-		snprintf(err, sizeof(err), "cannot save the state: %s",
-			 strerror(-rc));
+	} else if (promote) {
+		rc = promote_group(g, argc == 3 ? argv[2] : NULL, err,
+				   sizeof(err));
 	} else if (parse_u64(argv[2], &point)) {
 		snprintf(err, sizeof(err), "bad %s %s",
 			 cmd[0] == 's' ? "file id" : "point", argv[2]);
@@ -444,7 +476,7 @@ static void usage(FILE *f)
 		"       csvfs-replicad [--store DIR] [--json] points GROUP\n"
 		"       csvfs-replicad [--store DIR] materialise GROUP POINT "
 		"DEST\n"
-		"       csvfs-replicad [--store DIR] promote GROUP\n"
+		"       csvfs-replicad [--store DIR] promote GROUP [POINT]\n"
 		"       csvfs-replicad [--store DIR] seed GROUP FILE-ID SRC\n");
 }
 

@@ -76,6 +76,7 @@ struct rs_group {
 	char peer[RS_PEER_MAX]; /* the certificate that owns the group */
 	uint64_t generation;
 	bool promoted;
+	uint64_t failover_point; /* the point promote named (0: none) */
 	size_t npoints;
 	struct rs_point *points; /* ascending */
 	/* the open point (stage): the session's own, one session per group

@@ -96,7 +96,15 @@ rm -f primary/.pending
 t "last point still 9" mat_check 1 9
 
 # Failover: promote the group, the old primary is refused.
-t "promote group 1" rd_cmd promote 1
+if rd_cmd promote 1 42 2>promote.err; then
+	bad "promote to a point that is not kept is refused"
+else
+	t "promote to a point that is not kept is refused" \
+		grep -q "no point 42" promote.err
+fi
+t "promote group 1 to point 7" rd_cmd promote 1 7
+rd_cmd --json points 1 >points.json
+t "  the failover point is recorded" grep -q '"failover_point": 7' points.json
 if rsend --base 9 point 10 >send10.out 2>&1; then
 	bad "the old primary is refused after a failover"
 else
