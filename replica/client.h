@@ -26,6 +26,13 @@
  * Errors: 0 or -errno, or a CVR_E_* status from the replica; the text of
  * the last failure is in cvr_client_error().  After any failure but a
  * refused request the connection is unusable: close and open again.
+ * begin answers -EALREADY for a point the replica applied already (the
+ * reply of its end was lost): it is done.  A refused operation may
+ * surface on a later call (they are pipelined).
+ *
+ * Seeded initial copy: cvr_client_hashes() gives the SHA-256 of chunks
+ * of the replica's images, so a base-0 point need carry only the chunks
+ * that differ (and each file's size); the same serves a resync.
  *
  * Buffers: data passed in is only read during the call.
  */
