@@ -12,9 +12,10 @@
  *
  * --hash-extents: POINT_END carries hashes of the extents sent, not of
  * the files; --bad-hash: a wrong one for the first file.
- * --seeded: the initial point (no --base) sends only the 1 MiB chunks
- * whose SHA-256 differs from the replica's image (seeded there from a
- * copy with csvfs-replicad seed), then each file's size.
+ * --seeded: the initial point (no --base) takes the files in DIR as they
+ * are and sends only the 1 MiB chunks whose SHA-256 differs from the
+ * replica's image (seeded there from a copy with csvfs-replicad seed),
+ * then each file's size.
  *
  * A point's operations are kept in DIR/.pending until the replica has
  * applied it, so running the same command again after an interruption
@@ -220,7 +221,7 @@ static int make_point(uint8_t *buf)
 		time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	}
 	nops = 0;
-	if (!base)
+	if (!base && !seeded)
 		rc = mutate_full(buf);
 	for (unsigned i = 0; !rc && base && i < nwrites; i++)
 		rc = mutate_one(buf, &s);
