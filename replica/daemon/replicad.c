@@ -593,6 +593,24 @@ static void conf_default(struct rd_conf *c)
 	};
 }
 
+/* Wait up to 2 s for the sessions to end; how many are left. */
+static unsigned sessions_drain(struct rd_daemon *d)
+{
+	unsigned left = 0;
+
+	for (int i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		pthread_mutex_lock(&d->lock);
+		left = d->sessions;
+		pthread_mutex_unlock(&d->lock);
+		if (!left)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return left;
+}
+
 static int run_daemon(struct rd_daemon *d, bool foreground)
 {
 	char err[512];
@@ -614,6 +632,13 @@ static int run_daemon(struct rd_daemon *d, bool foreground)
 		rc = 1;
 	} else {
 		rc = serve(d);
+	}
+	if (sessions_drain(d)) {
+		/* a session still runs (blocked up to its idle time-out):
+		 * leave what it may use to the process's exit */
+		log_notice("exiting with sessions open; their primaries will "
+			   "resume");
+		exit(rc);
 	}
 	SSL_CTX_free(d->ctx);
 	rd_allow_free(&d->allow);
