@@ -254,6 +254,40 @@ static struct cvr_client *client_new(const struct cvr_client_conf *conf)
 	return c;
 }
 
+/*
+ * In TLS 1.3 the client's handshake ends before the server has checked
+ * the client's certificate: a refusal arrives as an alert after it, when
+ * HELLO is sent.  Read that alert, so the error says what the replica
+ * refused rather than "connection reset".
+ */
+static void peer_alert(struct cvr_client *c, int rc, char *err, size_t errlen)
+{
+	uint8_t b;
+	unsigned long e;
+	char ossl[160];
+
+	if (rc != -ECONNRESET && rc != -EPIPE && rc != -EPROTO) {
+		snprintf(err, errlen, "%s", c->err);
+		return;
+	}
+	e = ERR_peek_last_error(); /* a failed read has it already */
+	if (!e) {
+		(void)SSL_read(c->ssl, &b, 1);
+		e = ERR_peek_last_error();
+	}
+	if (!e || ERR_GET_LIB(e) != ERR_LIB_SSL) {
+		snprintf(err, errlen, "%s", c->err);
+		return;
+	}
+	ERR_error_string_n(e, ossl, sizeof(ossl));
+	ERR_clear_error();
+	snprintf(err, errlen,
+		 "the replica %s refused this primary's certificate after "
+		 "the TLS handshake (%s): check that the replica's CA signed "
+		 "it",
+		 c->conf.host, ossl);
+}
+
 int cvr_client_open(const struct cvr_client_conf *conf,
 		    const struct cvr_q_hello *hello, struct cvr_client **out,
 		    struct cvr_r_hello *rh, char *err, size_t errlen)
@@ -275,7 +309,7 @@ int cvr_client_open(const struct cvr_client_conf *conf,
 	c->tx->u.hello.proto_max = CVR_VERSION_MAX;
 	rc = request(c, c->conf.io_ms);
 	if (rc) {
-		snprintf(err, errlen, "%s", c->err);
+		peer_alert(c, rc, err, errlen);
 		goto fail;
 	}
 	c->version = c->rx->u.r_hello.version;
@@ -448,5 +482,29 @@ int cvr_client_status(struct cvr_client *c, uint64_t group,
 	}
 	/* the decoded list points into the old rx's own storage: moved
 	 * with it */
+	return 0;
+}
+
+int cvr_client_hashes(struct cvr_client *c, uint64_t group, uint64_t file_id,
+		      uint64_t offset, uint32_t chunk, uint32_t count,
+		      uint8_t (*sha)[CVR_SHA_LEN], uint64_t *size)
+{
+	int rc;
+
+	c->tx->type = CVR_HASHES;
+	c->tx->u.hashes = (struct cvr_q_hashes){ .group = group,
+						 .file_id = file_id,
+						 .offset = offset,
+						 .chunk = chunk,
+						 .count = count };
+	rc = request(c, c->conf.io_ms);
+	if (rc)
+		return rc;
+	if (c->rx->u.r_hashes.count != count ||
+	    c->rx->u.r_hashes.file_id != file_id)
+		return fail(c, -EPROTO, "the replica answered %u hashes",
+			    c->rx->u.r_hashes.count);
+	memcpy(sha, c->rx->u.r_hashes.sha256, (size_t)count * CVR_SHA_LEN);
+	*size = c->rx->u.r_hashes.size;
 	return 0;
 }

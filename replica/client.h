@@ -26,6 +26,13 @@
  * Errors: 0 or -errno, or a CVR_E_* status from the replica; the text of
  * the last failure is in cvr_client_error().  After any failure but a
  * refused request the connection is unusable: close and open again.
+ * begin answers -EALREADY for a point the replica applied already (the
+ * reply of its end was lost): it is done.  A refused operation may
+ * surface on a later call (they are pipelined).
+ *
+ * Seeded initial copy: cvr_client_hashes() gives the SHA-256 of chunks
+ * of the replica's images, so a base-0 point need carry only the chunks
+ * that differ (and each file's size); the same serves a resync.
  *
  * Buffers: data passed in is only read during the call.
  */
@@ -95,6 +102,11 @@ int cvr_client_end(struct cvr_client *c, struct cvr_q_point_end *end);
 /* The group's points; *reply malloc'ed (free it), u.r_status valid. */
 int cvr_client_status(struct cvr_client *c, uint64_t group,
 		      struct cvr_msg **reply);
+/* SHA-256 of count chunks of the replica's image of file_id (see
+ * struct cvr_q_hashes): into sha[count]; *size the image's size. */
+int cvr_client_hashes(struct cvr_client *c, uint64_t group, uint64_t file_id,
+		      uint64_t offset, uint32_t chunk, uint32_t count,
+		      uint8_t (*sha)[CVR_SHA_LEN], uint64_t *size);
 /* Bytes sent so far on this connection (messages, headers included). */
 uint64_t cvr_client_sent(const struct cvr_client *c);
 

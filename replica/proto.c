@@ -173,6 +173,13 @@ static void x_request(struct lm_cur *c, struct cvr_msg *m)
 	case CVR_STATUS:
 		x_u64(c, &m->u.status.group);
 		break;
+	case CVR_HASHES:
+		x_u64(c, &m->u.hashes.group);
+		x_u64(c, &m->u.hashes.file_id);
+		x_u64(c, &m->u.hashes.offset);
+		x_u32(c, &m->u.hashes.chunk);
+		x_u32(c, &m->u.hashes.count);
+		break;
 	}
 }
 
@@ -209,6 +216,18 @@ static void x_r_status(struct lm_cur *c, struct cvr_r_status *r,
 	}
 }
 
+static void x_r_hashes(struct lm_cur *c, struct cvr_r_hashes *r,
+		       uint8_t (*store)[CVR_SHA_LEN])
+{
+	x_u64(c, &r->file_id);
+	x_u64(c, &r->size);
+	x_count(c, &r->count, CVR_HASHES_MAX);
+	if (!cur_enc(c))
+		r->sha256 = store;
+	for (uint32_t i = 0; i < r->count && !c->err; i++)
+		x_raw(c, r->sha256[i], CVR_SHA_LEN);
+}
+
 static void x_reply(struct lm_cur *c, struct cvr_msg *m, unsigned type)
 {
 	if (m->status) {
@@ -234,6 +253,9 @@ static void x_reply(struct lm_cur *c, struct cvr_msg *m, unsigned type)
 	case CVR_STATUS:
 		x_r_status(c, &m->u.r_status, m->store.points);
 		break;
+	case CVR_HASHES:
+		x_r_hashes(c, &m->u.r_hashes, m->store.sha);
+		break;
 	}
 }
 
@@ -249,6 +271,7 @@ static const char *const type_names[] = {
 	[CVR_PUNCH] = "punch",
 	[CVR_POINT_END] = "point_end",
 	[CVR_STATUS] = "status",
+	[CVR_HASHES] = "hashes",
 };
 
 bool cvr_msg_type_known(unsigned type)
@@ -368,6 +391,16 @@ static bool op_ok(const struct cvr_q_op *q, unsigned type)
 	return q->len == 0 && zero(q->sha256, CVR_SHA_LEN);
 }
 
+static bool hashes_ok(const struct cvr_q_hashes *q)
+{
+	if (q->group == 0 || q->chunk < 4096 || q->chunk > (64u << 20) ||
+	    (q->chunk & (q->chunk - 1)) || q->offset % q->chunk ||
+	    q->count == 0 || q->count > CVR_HASHES_MAX)
+		return false;
+	/* the last chunk's end fits in 64 bits */
+	return q->offset / q->chunk + q->count <= UINT64_MAX / q->chunk;
+}
+
 static bool request_ok(const struct cvr_msg *m)
 {
 	const struct cvr_q_hello *h = &m->u.hello;
@@ -386,6 +419,8 @@ static bool request_ok(const struct cvr_msg *m)
 		return end_ok(&m->u.end);
 	case CVR_STATUS:
 		return m->u.status.group != 0;
+	case CVR_HASHES:
+		return hashes_ok(&m->u.hashes);
 	default:
 		return true;
 	}
@@ -422,6 +457,9 @@ static bool reply_ok(const struct cvr_msg *m, unsigned type)
 		       (type == CVR_POINT_END || !m->u.r_ack.applied);
 	case CVR_STATUS:
 		return status_ok(&m->u.r_status);
+	case CVR_HASHES:
+		return m->u.r_hashes.count <= CVR_HASHES_MAX &&
+		       (!m->u.r_hashes.count || m->u.r_hashes.sha256);
 	default:
 		return true;
 	}
@@ -576,5 +614,7 @@ size_t cvr_msg_bound(const struct cvr_msg *m)
 	}
 	if (!m->status && type == CVR_STATUS)
 		n += (size_t)m->u.r_status.npoints * 28;
+	if (!m->status && type == CVR_HASHES)
+		n += (size_t)m->u.r_hashes.count * CVR_SHA_LEN;
 	return n;
 }

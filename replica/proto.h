@@ -68,6 +68,7 @@
 #define CVR_TEXT_MAX   1024	  /* error texts, bytes */
 #define CVR_FILES_MAX  256	  /* files per point (per group) */
 #define CVR_POINTS_MAX 2048	  /* points per STATUS reply */
+#define CVR_HASHES_MAX 1024	  /* chunks per HASHES reply */
 #define CVR_DATA_MAX   (1u << 20) /* extent payload, bytes */
 #define CVR_MSG_MAX    (CVR_DATA_MAX + 4096)
 /* The largest message without payload: a point's file list. */
@@ -86,6 +87,7 @@ enum cvr_msg_type {
 	CVR_PUNCH = 6,	     /* zero (deallocate) a range; reply: ACK */
 	CVR_POINT_END = 7,   /* count and hashes; reply: ACK once applied */
 	CVR_STATUS = 8,	     /* the group's points; reply: cvr_r_status */
+	CVR_HASHES = 9,	     /* SHA-256 of chunks of a replica image */
 };
 
 /* Error statuses of csvfs-replicad beyond -errno (-4095 < code < 0
@@ -186,6 +188,29 @@ struct cvr_q_status {
 	uint64_t group;
 };
 
+/*
+ * HASHES: for an initial copy seeded at the replica (an image put there
+ * from a copy of the disk), the primary asks for the SHA-256 of count
+ * chunks of chunk bytes from offset of the replica's image at its last
+ * point, and sends only the chunks that differ.  A chunk that reaches
+ * past the image's end is hashed over the bytes that exist (none: the
+ * hash of nothing).
+ */
+struct cvr_q_hashes {
+	uint64_t group;
+	uint64_t file_id;
+	uint64_t offset; /* a multiple of chunk */
+	uint32_t chunk;	 /* 4 KiB .. 64 MiB, a power of two */
+	uint32_t count;	 /* 1..CVR_HASHES_MAX */
+};
+
+struct cvr_r_hashes {
+	uint64_t file_id;
+	uint64_t size; /* the image's size, 0: none */
+	uint32_t count;
+	uint8_t (*sha256)[CVR_SHA_LEN]; /* count entries */
+};
+
 struct cvr_r_status {
 	uint64_t group;
 	uint64_t generation;
@@ -209,11 +234,13 @@ struct cvr_msg {
 		struct cvr_q_op op;
 		struct cvr_q_point_end end;
 		struct cvr_q_status status;
+		struct cvr_q_hashes hashes;
 
 		struct cvr_r_hello r_hello;
 		uint64_t r_ping;
 		struct cvr_r_ack r_ack;
 		struct cvr_r_status r_status;
+		struct cvr_r_hashes r_hashes;
 		char r_error[CVR_TEXT_MAX + 1]; /* status != 0 */
 	} u;
 	/*
@@ -225,6 +252,7 @@ struct cvr_msg {
 		struct cvr_file files[CVR_FILES_MAX];
 		struct cvr_file_hash hashes[CVR_FILES_MAX];
 		struct cvr_point_info points[CVR_POINTS_MAX];
+		uint8_t sha[CVR_HASHES_MAX][CVR_SHA_LEN];
 	} store;
 };
 

@@ -296,7 +296,12 @@ int cvr_tls_handshake(SSL *ssl, bool server, uint64_t deadline_ms, char *err,
 		ERR_error_string_n(e, ossl, sizeof(ossl));
 	ERR_clear_error();
 	vr = SSL_get_verify_result(ssl);
-	if (vr != X509_V_OK)
+	if (ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+		snprintf(err, errlen,
+			 "TLS handshake failed: the peer presented no "
+			 "certificate (both sides need one signed by the "
+			 "other's CA)");
+	else if (vr != X509_V_OK)
 		snprintf(err, errlen,
 			 "TLS handshake failed: the peer's certificate is not "
 			 "valid: %s",

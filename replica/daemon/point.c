@@ -155,6 +155,14 @@ int rs_end(struct rs_group *g, const struct cvr_q_point_end *e, int64_t now_ns,
 	}
 	if (unlinkat(g->dirfd, "applying", 0) == 0)
 		rs_fsync_dir(g->dirfd);
+	if (g->npoints == 1) {
+		/* the oldest point needs no way back (a first point's record
+		 * holds the seeded images' old chunks, if any) */
+		char name[64];
+
+		rs_name(name, sizeof(name), "points", point, ".undo");
+		unlinkat(g->dirfd, name, 0);
+	}
 	rs_stage_close(g);
 	rs_stage_remove(g, point);
 	log_info("group %016" PRIx64 ": point %" PRIu64 " applied", g->id,

@@ -7,7 +7,8 @@
  *	csvfs-replicad [--store DIR] groups		list groups
  *	csvfs-replicad [--store DIR] points GROUP	list a group's points
  *	csvfs-replicad [--store DIR] materialise GROUP POINT DEST
- *	csvfs-replicad [--store DIR] promote GROUP	stop following
+ *	csvfs-replicad [--store DIR] promote GROUP [POINT]	stop following
+ *	csvfs-replicad [--store DIR] seed GROUP FILE-ID SRC	initial image
  *
  * The daemon accepts connections and serves each in its own thread
  * (session.c) up to max_sessions; everything it stores is in store.h's
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,12 +38,14 @@
 #define DEFAULT_STORE "/var/lib/csvfs-replica"
 #define DEFAULT_ETC   CSVFS_SYSCONFDIR "/csvfs/replica/"
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reloading;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reloading = 1;
+	else
+		stopping = 1;
 }
 
 /* ------------------------------------------------------------------------
@@ -246,6 +250,27 @@ static void accept_one(struct rd_daemon *d, int lfd)
 	pthread_attr_destroy(&attr);
 }
 
+/* SIGHUP: read the allow-list again; a bad file keeps the old one.
+ * Sessions already admitted go on. */
+static void reload_allow(struct rd_daemon *d)
+{
+	struct rd_allow fresh, old;
+	char err[512];
+
+	reloading = 0;
+	if (rd_allow_load(d->conf.allow_file, &fresh, err, sizeof(err))) {
+		log_err("%s; keeping the allow-list in use", err);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	old = d->allow;
+	d->allow = fresh;
+	pthread_mutex_unlock(&d->lock);
+	rd_allow_free(&old);
+	log_notice("allow-list %s reloaded: %zu fingerprints, %zu names",
+		   d->conf.allow_file, fresh.nfpr, fresh.ncn);
+}
+
 static int serve(struct rd_daemon *d)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -256,12 +281,16 @@ static int serve(struct rd_daemon *d)
 		return 1;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_notice("serving store %s on port %u", d->conf.store, d->conf.port);
 	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
-	while (!stopping)
+	while (!stopping) {
+		if (reloading)
+			reload_allow(d);
 		if (poll(&p, 1, 500) > 0)
 			accept_one(d, lfd);
+	}
 	close(lfd);
 	log_notice("stopping");
 	return 0;
@@ -296,15 +325,23 @@ static int cmd_groups(struct rs_store *st)
 	return 0;
 }
 
-static int with_group(struct rs_store *st, const char *gs, struct rs_group **g)
+static int with_group(struct rs_store *st, const char *gs, bool create,
+		      struct rs_group **g)
 {
 	uint64_t id;
-	char err[512];
+	char err[512], name[32];
+	struct stat sb;
 	int rc;
 
 	if (parse_u64(gs, &id) || !id) {
 		fprintf(stderr, "csvfs-replicad: bad group %s\n", gs);
 		return -EINVAL;
+	}
+	rs_name(name, sizeof(name), NULL, id, NULL);
+	if (!create && fstatat(st->groupsfd, name, &sb, 0)) {
+		fprintf(stderr, "csvfs-replicad: no group %s in %s\n", gs,
+			st->dir);
+		return -ENOENT;
 	}
 	rc = rs_group_open(st, id, g);
 	if (rc) {
@@ -313,7 +350,7 @@ static int with_group(struct rs_store *st, const char *gs, struct rs_group **g)
 		return rc;
 	}
 	rc = rs_group_lock(*g, 60000, err, sizeof(err));
-	if (!rc && !(*g)->exists) {
+	if (!rc && !create && !(*g)->exists) {
 		snprintf(err, sizeof(err), "no group %s in %s", gs, st->dir);
 		rc = -ENOENT;
 	}
@@ -329,8 +366,10 @@ static void print_points(struct rs_group *g, bool json)
 {
 	if (json)
 		printf("{\"group\": %" PRIu64 ", \"generation\": %" PRIu64
-		       ", \"promoted\": %s, \"points\": [",
-		       g->id, g->generation, g->promoted ? "true" : "false");
+		       ", \"promoted\": %s, \"failover_point\": %" PRIu64
+		       ", \"points\": [",
+		       g->id, g->generation, g->promoted ? "true" : "false",
+		       g->failover_point);
 	for (size_t i = 0; i < g->npoints; i++) {
 		const struct rs_point *p = &g->points[i];
 		time_t t = (time_t)(p->time_ns / 1000000000);
@@ -354,30 +393,63 @@ static void print_points(struct rs_group *g, bool json)
 		printf("]}\n");
 }
 
+/* Failed over: no more points from the primary; remember the point the
+ * new primary started from (default the last), the common point of a
+ * later failback. */
+static int promote_group(struct rs_group *g, const char *ps, char *err,
+			 size_t errlen)
+{
+	uint64_t point = rs_group_last(g);
+	size_t i = 0;
+	int rc;
+
+	if (ps && parse_u64(ps, &point)) {
+		snprintf(err, errlen, "bad point %s", ps);
+		return -EINVAL;
+	}
+	while (i < g->npoints && g->points[i].point != point)
+		i++;
+	if (point && i == g->npoints) {
+		snprintf(err, errlen,
+			 "group %016" PRIx64 " has no point %" PRIu64, g->id,
+			 point);
+		return -ENOENT;
+	}
+	g->promoted = true;
+	g->failover_point = point;
+	rc = rs_group_save(g);
+	if (rc)
+		snprintf(err, errlen, "cannot save the state: %s",
+			 strerror(-rc));
+	return rc;
+}
+
 static int cmd_group(struct rs_store *st, int argc, char **argv, bool json)
 {
 	struct rs_group *g;
 	const char *cmd = argv[0];
+	bool three = !strcmp(cmd, "materialise") || !strcmp(cmd, "seed");
+	bool promote = !strcmp(cmd, "promote");
 	uint64_t point;
 	char err[512] = "";
 	int rc;
 
-	if (argc < 2 || (!strcmp(cmd, "materialise") && argc != 4) ||
-	    (strcmp(cmd, "materialise") && argc != 2))
+	if (argc != (three ? 4 : 2) && !(promote && argc == 3))
 		return 2;
-	if (with_group(st, argv[1], &g))
+	if (with_group(st, argv[1], !strcmp(cmd, "seed"), &g))
 		return 1;
 	if (!strcmp(cmd, "points")) {
 		print_points(g, json);
 		rc = 0;
-	} else if (!strcmp(cmd, "promote")) {
-		g->promoted = true;
-		rc = rs_group_save(g);
-		snprintf(err, sizeof(err), "cannot save the state: %s",
-			 strerror(-rc));
+	} else if (promote) {
+		rc = promote_group(g, argc == 3 ? argv[2] : NULL, err,
+				   sizeof(err));
 	} else if (parse_u64(argv[2], &point)) {
-		snprintf(err, sizeof(err), "bad point %s", argv[2]);
+		snprintf(err, sizeof(err), "bad %s %s",
+			 cmd[0] == 's' ? "file id" : "point", argv[2]);
 		rc = -EINVAL;
+	} else if (!strcmp(cmd, "seed")) {
+		rc = rs_seed(g, point, argv[3], err, sizeof(err));
 	} else {
 		rc = rs_materialise(g, point, argv[3], err, sizeof(err));
 	}
@@ -404,7 +476,8 @@ static void usage(FILE *f)
 		"       csvfs-replicad [--store DIR] [--json] points GROUP\n"
 		"       csvfs-replicad [--store DIR] materialise GROUP POINT "
 		"DEST\n"
-		"       csvfs-replicad [--store DIR] promote GROUP\n");
+		"       csvfs-replicad [--store DIR] promote GROUP [POINT]\n"
+		"       csvfs-replicad [--store DIR] seed GROUP FILE-ID SRC\n");
 }
 
 enum {
@@ -520,6 +593,24 @@ static void conf_default(struct rd_conf *c)
 	};
 }
 
+/* Wait up to 2 s for the sessions to end; how many are left. */
+static unsigned sessions_drain(struct rd_daemon *d)
+{
+	unsigned left = 0;
+
+	for (int i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		pthread_mutex_lock(&d->lock);
+		left = d->sessions;
+		pthread_mutex_unlock(&d->lock);
+		if (!left)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return left;
+}
+
 static int run_daemon(struct rd_daemon *d, bool foreground)
 {
 	char err[512];
@@ -541,6 +632,13 @@ static int run_daemon(struct rd_daemon *d, bool foreground)
 		rc = 1;
 	} else {
 		rc = serve(d);
+	}
+	if (sessions_drain(d)) {
+		/* a session still runs (blocked up to its idle time-out):
+		 * leave what it may use to the process's exit */
+		log_notice("exiting with sessions open; their primaries will "
+			   "resume");
+		exit(rc);
 	}
 	SSL_CTX_free(d->ctx);
 	rd_allow_free(&d->allow);
@@ -585,6 +683,7 @@ int main(int argc, char **argv)
 		rc = cmd_groups(&d.store);
 	else if (!strcmp(argv[optind], "points") ||
 		 !strcmp(argv[optind], "materialise") ||
+		 !strcmp(argv[optind], "seed") ||
 		 !strcmp(argv[optind], "promote"))
 		rc = cmd_group(&d.store, argc - optind, argv + optind, o.json);
 	else

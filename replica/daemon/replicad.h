@@ -35,11 +35,11 @@ struct rd_conf {
 
 struct rd_daemon {
 	struct rd_conf conf;
-	struct rd_allow allow;
 	struct rs_store store;
 	SSL_CTX *ctx;
-	pthread_mutex_t lock; /* protects the fields below */
-	uint64_t *busy;	      /* groups in a session */
+	pthread_mutex_t lock;  /* protects the fields below */
+	struct rd_allow allow; /* swapped whole on SIGHUP */
+	uint64_t *busy;	       /* groups in a session */
 	size_t nbusy, capbusy;
 	unsigned sessions;
 };

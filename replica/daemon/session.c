@@ -148,6 +148,13 @@ static int hello_check(struct session *s, const struct cvr_q_hello *h)
 			 g->id, g->peer);
 		return CVR_E_NOT_ALLOWED;
 	}
+	if (memcmp(g->primary, h->primary, CVR_ID_LEN)) {
+		snprintf(s->err, sizeof(s->err),
+			 "group %016" PRIx64 " is replicated from another "
+			 "primary site id",
+			 g->id);
+		return CVR_E_NOT_ALLOWED;
+	}
 	if (g->promoted) {
 		snprintf(s->err, sizeof(s->err),
 			 "group %016" PRIx64 " was failed over to this site; "
@@ -310,6 +317,30 @@ static int on_status(struct session *s)
 	return reply(s, 0);
 }
 
+static int on_hashes(struct session *s)
+{
+	const struct cvr_q_hashes *q = &s->rx->u.hashes;
+	struct cvr_r_hashes *r = &s->tx->u.r_hashes;
+	int rc;
+
+	if (q->group != s->g->id)
+		return reply(s, -EXDEV);
+	rc = rs_group_lock(s->g, s->d->conf.lock_ms, s->err, sizeof(s->err));
+	if (rc)
+		return reply(s, rc == -EBUSY ? rc : CVR_E_STORE);
+	memset(r, 0, sizeof(*r));
+	r->file_id = q->file_id;
+	r->count = q->count;
+	r->sha256 = s->tx->store.sha;
+	rc = rs_image_hashes(s->g, q, r->sha256, &r->size);
+	rs_group_unlock(s->g);
+	if (rc)
+		snprintf(s->err, sizeof(s->err),
+			 "cannot hash the image of file %" PRIu64 ": %s",
+			 q->file_id, strerror(-rc));
+	return reply(s, rc ? CVR_E_STORE : 0);
+}
+
 static int dispatch(struct session *s)
 {
 	unsigned type = s->rx->type;
@@ -334,6 +365,8 @@ static int dispatch(struct session *s)
 		return on_op(s);
 	case CVR_POINT_END:
 		return on_end(s);
+	case CVR_HASHES:
+		return on_hashes(s);
 	default:
 		return on_status(s);
 	}
@@ -392,7 +425,9 @@ static int session_start(struct session *s, int fd)
 	rc = cvr_tls_peer_id(s->ssl, s->fpr, s->cn, sizeof(s->cn));
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&s->d->lock); /* SIGHUP swaps the list */
 	s->allowed = rd_allowed(&s->d->allow, s->fpr, s->cn);
+	pthread_mutex_unlock(&s->d->lock);
 	log_info("%s: certificate %s (CN %s)%s", s->peer, s->fpr, s->cn,
 		 s->allowed ? "" : " is not in the allow-list");
 	return 0;

@@ -377,6 +377,10 @@ static int parse_line(struct rs_group *g, const char *line)
 		g->promoted = promoted != 0;
 		return 0;
 	}
+	if (sscanf(line, "failover_point %llu", &a) == 1) {
+		g->failover_point = a;
+		return 0;
+	}
 	if (sscanf(line, "point %llu %lld", &a, &t) == 2)
 		return rs_group_add_point(g, a, t);
 	return -EINVAL;
@@ -391,6 +395,7 @@ static int state_load(struct rs_group *g)
 	g->npoints = 0;
 	g->exists = false;
 	g->promoted = false;
+	g->failover_point = 0;
 	g->generation = 0;
 	g->peer[0] = '\0';
 	if (rc == -ENOENT)
@@ -418,11 +423,12 @@ int rs_group_save(struct rs_group *g)
 	if (!buf)
 		return -ENOMEM;
 	hex_put(hex, g->primary, CVR_ID_LEN);
-	n = (size_t)snprintf(
-		buf, cap,
-		STATE_MAGIC "\nprimary %s\npeer %s\n"
-			    "generation %" PRIu64 "\npromoted %d\n",
-		hex, g->peer[0] ? g->peer : "-", g->generation, g->promoted);
+	n = (size_t)snprintf(buf, cap,
+			     STATE_MAGIC "\nprimary %s\npeer %s\n"
+					 "generation %" PRIu64 "\npromoted %d\n"
+					 "failover_point %" PRIu64 "\n",
+			     hex, g->peer[0] ? g->peer : "-", g->generation,
+			     g->promoted, g->failover_point);
 	for (size_t i = 0; i < g->npoints && n < cap; i++)
 		n += (size_t)snprintf(buf + n, cap - n,
 				      "point %" PRIu64 " %" PRId64 "\n",

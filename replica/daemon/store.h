@@ -59,21 +59,28 @@ struct rs_point {
 	int64_t time_ns;
 };
 
+/*
+ * One open group.  A struct rs_group is used by one thread (a session or
+ * a command); other threads and processes reach the same group through
+ * their own, so what they share is on disk, behind the flock.
+ */
 struct rs_group {
 	struct rs_store *store;
 	uint64_t id;
 	int dirfd;
 	int lockfd;
 	bool locked;
-	/* the state file, valid while locked */
+	/* the state file: reloaded by rs_group_lock, valid while locked */
 	bool exists;
 	uint8_t primary[CVR_ID_LEN];
 	char peer[RS_PEER_MAX]; /* the certificate that owns the group */
 	uint64_t generation;
 	bool promoted;
+	uint64_t failover_point; /* the point promote named (0: none) */
 	size_t npoints;
 	struct rs_point *points; /* ascending */
-	/* the open point of a session (stage), owned by that session */
+	/* the open point (stage): the session's own, one session per group
+	 * (the daemon's registry); commands do not touch it */
 	uint64_t open_point;
 	uint64_t next_op;
 	int stage_fd;
@@ -122,6 +129,13 @@ int rs_point_files(struct rs_group *g, uint64_t point, struct cvr_file *files,
 /* Copy a retained point's files into dest (locked): dest/<name>. */
 int rs_materialise(struct rs_group *g, uint64_t point, const char *dest,
 		   char *err, size_t errlen);
+
+/* Seeding (locked): chunk hashes of an image (HASHES), and an image
+ * copied into place before the group's first point. */
+int rs_image_hashes(struct rs_group *g, const struct cvr_q_hashes *q,
+		    uint8_t (*sha)[CVR_SHA_LEN], uint64_t *size);
+int rs_seed(struct rs_group *g, uint64_t file_id, const char *src, char *err,
+	    size_t errlen);
 
 /* apply.c, used by store.c */
 int rs_apply_stage(struct rs_group *g, const struct cvr_q_point_end *e,

@@ -7,7 +7,7 @@
 #                       and set the EXIT trap that stops our replicad and
 #                       removes the work dir
 #   rd_start [ARGS]     start csvfs-replicad -f on a free loopback port
-#                       (PORT) with the store $WORK/store; RD_PID
+#                       (PORT) with the store $WORK/${RD_STORE:-store}; RD_PID
 #   rd_stop             SIGTERM it (SIGKILL after 10 s)
 #   rd_kill             SIGKILL it
 #   rsend [ARGS]        the test primary (cert primary-a) against it
@@ -80,7 +80,8 @@ rd_start() {
 	local try port
 	for try in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 20000))
-		"$REPLICAD" -f --store "$WORK/store" --listen 127.0.0.1 \
+		"$REPLICAD" -f --store "$WORK/${RD_STORE:-store}" \
+			--listen 127.0.0.1 \
 			--port "$port" --cert certs/replica.pem \
 			--key certs/replica.key --ca certs/ca.pem \
 			--allow certs/allow --log-level debug "$@" \
@@ -126,7 +127,7 @@ rsend() {
 }
 
 rd_cmd() {
-	timeout 120 "$REPLICAD" --store "$WORK/store" "$@"
+	timeout 120 "$REPLICAD" --store "$WORK/${RD_STORE:-store}" "$@"
 }
 
 mat_check() {

@@ -10,6 +10,13 @@
  *	rsend [options] point P [--base B]	make and ship point P
  *	rsend [options] status			print the group's points
  *
+ * --hash-extents: POINT_END carries hashes of the extents sent, not of
+ * the files; --bad-hash: a wrong one for the first file.
+ * --seeded: the initial point (no --base) takes the files in DIR as they
+ * are and sends only the 1 MiB chunks whose SHA-256 differs from the
+ * replica's image (seeded there from a copy with csvfs-replicad seed),
+ * then each file's size.
+ *
  * A point's operations are kept in DIR/.pending until the replica has
  * applied it, so running the same command again after an interruption
  * (--stop-after, a killed replica) resumes the same point.
@@ -24,6 +31,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "client.h"
 #include "clock.h"
@@ -40,6 +49,10 @@ struct op {
 static struct cvr_client_conf conf = { .host = "127.0.0.1" };
 static const char *dir = ".";
 static uint64_t group = 1, point, base, stop_after, seed = 1;
+static int seeded;	 /* initial copy: send only chunks the replica lacks */
+static int hash_extents; /* POINT_END: hashes of the extents, not files */
+static int bad_hash;	 /* POINT_END: a wrong hash for file 1 */
+static EVP_MD_CTX *ext_ctx[64];
 static int64_t time_ns;
 static unsigned nfiles = 2, nwrites = 20;
 static uint64_t init_size = 3 << 20;
@@ -208,7 +221,7 @@ static int make_point(uint8_t *buf)
 		time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	}
 	nops = 0;
-	if (!base)
+	if (!base && !seeded)
 		rc = mutate_full(buf);
 	for (unsigned i = 0; !rc && base && i < nwrites; i++)
 		rc = mutate_one(buf, &s);
@@ -268,12 +281,57 @@ static int send_ops(struct cvr_client *c, uint8_t *buf)
 			close(fd);
 		if (n < 0)
 			return -EIO;
+		if (hash_extents)
+			EVP_DigestUpdate(ext_ctx[o->file], buf, o->len);
 		rc = cvr_client_extent(c, o->file + 1, o->off, buf, o->len);
 	}
 	return rc;
 }
 
-static int write_sums(const struct cvr_file_hash *h)
+/* A seeded initial copy: the replica holds images copied from the disks
+ * some time ago; ask for their chunk hashes and ship only the chunks
+ * that differ, then the sizes. */
+static int seeded_ops(struct cvr_client *c, uint8_t *buf)
+{
+	static uint8_t theirs[CVR_HASHES_MAX][CVR_SHA_LEN];
+	uint8_t mine[CVR_SHA_LEN];
+	unsigned total = 0;
+	int rc = 0;
+
+	nops = 0;
+	for (unsigned f = 0; f < nfiles && !rc; f++) {
+		int fd = open_file(f, O_RDONLY);
+		uint64_t size = fd < 0 ? 0 : size_of(fd), isize, n;
+		uint32_t count =
+			(uint32_t)((size + CVR_DATA_MAX - 1) / CVR_DATA_MAX);
+
+		if (fd < 0)
+			return -errno;
+		if (count > CVR_HASHES_MAX)
+			count = CVR_HASHES_MAX; /* test files are small */
+		rc = count ? cvr_client_hashes(c, group, f + 1, 0, CVR_DATA_MAX,
+					       count, theirs, &isize)
+			   : 0;
+		for (uint32_t i = 0; !rc && i < count; i++) {
+			uint64_t off = (uint64_t)i * CVR_DATA_MAX;
+
+			n = size - off > CVR_DATA_MAX ? CVR_DATA_MAX
+						      : size - off;
+			if (pread(fd, buf, n, (off_t)off) != (ssize_t)n)
+				rc = -EIO;
+			cvr_sha256(buf, n, mine);
+			if (memcmp(mine, theirs[i], CVR_SHA_LEN))
+				add_op('E', f, off, n);
+		}
+		add_op('T', f, size, 0);
+		total += count;
+		close(fd);
+	}
+	printf("seeded: %u of %u chunks differ\n", nops - nfiles, total);
+	return rc;
+}
+
+static int write_sums(const uint8_t (*sha)[CVR_SHA_LEN])
 {
 	char p[4096];
 	FILE *f;
@@ -284,7 +342,7 @@ static int write_sums(const struct cvr_file_hash *h)
 		return -errno;
 	for (unsigned i = 0; i < nfiles; i++) {
 		for (unsigned j = 0; j < CVR_SHA_LEN; j++)
-			fprintf(f, "%02x", h[i].sha256[j]);
+			fprintf(f, "%02x", sha[i][j]);
 		fprintf(f, "  vm%u/disk.img\n", i);
 	}
 	return fclose(f) ? -errno : 0;
@@ -309,10 +367,26 @@ static struct cvr_client *connect_replica(void)
 	return c;
 }
 
+/* POINT_END's hashes: the files' (also written as the point's sums),
+ * or their extents'. */
+static void end_hashes(struct cvr_file_hash *h, const uint8_t (*fsha)[32])
+{
+	for (unsigned f = 0; f < nfiles; f++) {
+		h[f].kind = hash_extents ? CVR_HASH_EXTENTS : CVR_HASH_FILE;
+		if (hash_extents)
+			EVP_DigestFinal_ex(ext_ctx[f], h[f].sha256, NULL);
+		else
+			memcpy(h[f].sha256, fsha[f], CVR_SHA_LEN);
+	}
+	if (bad_hash)
+		h[0].sha256[0] ^= 1;
+}
+
 static int ship(struct cvr_client *c, uint8_t *buf)
 {
-	struct cvr_file files[CVR_FILES_MAX];
-	struct cvr_file_hash hashes[CVR_FILES_MAX];
+	static struct cvr_file files[CVR_FILES_MAX];
+	static struct cvr_file_hash hashes[CVR_FILES_MAX];
+	static uint8_t fsha[CVR_FILES_MAX][CVR_SHA_LEN];
 	struct cvr_q_point_begin b = { .group = group,
 				       .point = point,
 				       .base_point = base,
@@ -327,17 +401,26 @@ static int ship(struct cvr_client *c, uint8_t *buf)
 		files[f] = (struct cvr_file){ .file_id = f + 1 };
 		snprintf(files[f].name, sizeof(files[f].name), "vm%u/disk.img",
 			 f);
-		hashes[f] = (struct cvr_file_hash){ .file_id = f + 1,
-						    .kind = CVR_HASH_FILE };
-		rc = file_sha(f, hashes[f].sha256, &files[f].size, buf);
+		hashes[f] = (struct cvr_file_hash){ .file_id = f + 1 };
+		rc = file_sha(f, fsha[f], &files[f].size, buf);
 		hashes[f].size = files[f].size;
+		ext_ctx[f] = EVP_MD_CTX_new();
+		if (!ext_ctx[f] ||
+		    !EVP_DigestInit_ex(ext_ctx[f], EVP_sha256(), NULL))
+			rc = -ENOMEM;
 	}
+	if (!rc && seeded && !base)
+		rc = seeded_ops(c, buf);
 	if (!rc)
 		rc = cvr_client_begin(c, &b, &next);
 	if (!rc)
 		rc = send_ops(c, buf);
-	if (!rc)
+	if (!rc) {
+		end_hashes(hashes, (const uint8_t(*)[32])fsha);
 		rc = cvr_client_end(c, &e);
+	}
+	for (unsigned f = 0; f < nfiles; f++)
+		EVP_MD_CTX_free(ext_ctx[f]);
 	if (rc == -EALREADY)
 		rc = 0; /* applied before the reply was lost */
 	if (rc) {
@@ -348,7 +431,7 @@ static int ship(struct cvr_client *c, uint8_t *buf)
 	printf("point %" PRIu64 " applied: %u ops, resumed at op %" PRIu64
 	       ", %" PRIu64 " bytes in %" PRIu64 " ms\n",
 	       point, nops, next, cvr_client_sent(c), cv_now_ms() - t0);
-	return write_sums(hashes);
+	return write_sums((const uint8_t(*)[32])fsha);
 }
 
 static int cmd_status(struct cvr_client *c)
@@ -388,6 +471,9 @@ static const struct option longopts[] = {
 	{ "time-ns", required_argument, NULL, 't' },
 	{ "stop-after", required_argument, NULL, 'x' },
 	{ "base", required_argument, NULL, 'b' },
+	{ "seeded", no_argument, NULL, 'E' },
+	{ "hash-extents", no_argument, NULL, 'X' },
+	{ "bad-hash", no_argument, NULL, 'B' },
 	{ 0 }
 };
 
@@ -445,6 +531,15 @@ static int parse(int argc, char **argv)
 		case 'b':
 			base = strtoull(optarg, NULL, 0);
 			break;
+		case 'E':
+			seeded = 1;
+			break;
+		case 'X':
+			hash_extents = 1;
+			break;
+		case 'B':
+			bad_hash = 1;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -461,25 +556,29 @@ int main(int argc, char **argv)
 	char p[4096];
 	int rc;
 
-	if (!buf || parse(argc, argv)) {
+	if (!buf || parse(argc, argv) ||
+	    (!strcmp(argv[optind], "point") && optind + 2 != argc)) {
 		fprintf(stderr, "usage: rsend --cert C --key K --ca A [--port "
 				"N] [--dir D] point P [--base B] | status\n");
+		free(buf);
 		return 2;
 	}
+	mkdir(dir, 0755);
 	if (!strcmp(argv[optind], "point")) {
-		if (optind + 2 != argc)
-			return 2;
 		point = strtoull(argv[optind + 1], NULL, 0);
 		rc = make_point(buf);
 		if (rc) {
 			fprintf(stderr, "rsend: cannot make point: %s\n",
 				strerror(-rc));
+			free(buf);
 			return 1;
 		}
 	}
 	c = connect_replica();
-	if (!c)
+	if (!c) {
+		free(buf);
 		return 1;
+	}
 	if (!strcmp(argv[optind], "status")) {
 		rc = cmd_status(c);
 	} else {

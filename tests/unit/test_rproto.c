@@ -189,6 +189,23 @@ static void test_requests(void **state)
 	set(CVR_STATUS, 0);
 	m->u.status.group = 7;
 	round_trip(m);
+
+	set(CVR_HASHES, 0);
+	m->u.hashes = (struct cvr_q_hashes){ .group = 7,
+					     .file_id = 1001,
+					     .offset = 3ull << 20,
+					     .chunk = 1 << 20,
+					     .count = CVR_HASHES_MAX };
+	round_trip(m);
+	assert_int_equal(d->u.hashes.count, CVR_HASHES_MAX);
+	m->u.hashes.offset += 4096; /* not on a chunk boundary */
+	assert_int_equal(cvr_msg_encode(m, wire, CVR_MSG_MAX), -EINVAL);
+	m->u.hashes.offset -= 4096;
+	m->u.hashes.chunk = 3 << 20; /* not a power of two */
+	assert_int_equal(cvr_msg_encode(m, wire, CVR_MSG_MAX), -EINVAL);
+	m->u.hashes.chunk = 1 << 20;
+	m->u.hashes.count = CVR_HASHES_MAX + 1;
+	assert_int_equal(cvr_msg_encode(m, wire, CVR_MSG_MAX), -EINVAL);
 }
 
 static void test_replies(void **state)
@@ -231,6 +248,16 @@ static void test_replies(void **state)
 					       .points = points };
 	round_trip(m);
 	assert_int_equal(d->u.r_status.points[2047].point, points[2047].point);
+	set(CVR_HASHES | CVR_REPLY, 0);
+	m->u.r_hashes =
+		(struct cvr_r_hashes){ .file_id = 1001,
+				       .size = 12345,
+				       .count = CVR_HASHES_MAX,
+				       .sha256 =
+					       (uint8_t(*)[CVR_SHA_LEN])data };
+	round_trip(m);
+	assert_memory_equal(d->u.r_hashes.sha256[1023], data + 1023 * 32, 32);
+
 	set(CVR_STATUS | CVR_REPLY, -ENOENT);
 	round_trip(m);
 	assert_string_equal(d->u.r_error, "");
@@ -360,7 +387,7 @@ static void test_random(void **state)
 		/* a plausible header, so bodies get walked */
 		wire[0] = 'C', wire[1] = 'V', wire[2] = 'R', wire[3] = 'P';
 		wire[4] = 1, wire[5] = 0;
-		wire[6] = (uint8_t)(rand_r(&seed) % 9), wire[7] &= 0x80;
+		wire[6] = (uint8_t)(rand_r(&seed) % 10), wire[7] &= 0x80;
 		wire[8] = (uint8_t)n, wire[9] = (uint8_t)(n >> 8);
 		wire[10] = wire[11] = 0;
 		if (i % 2)
