@@ -67,6 +67,7 @@ struct rep_group {
 	int64_t last_time_ns; /* when the last point shipped was taken */
 	uint64_t points, failures, bytes;
 	char last_err[256];
+	bool failing; /* the replication thread only: last point failed */
 };
 
 struct cv_rep_file {

@@ -540,13 +540,21 @@ static void take_point(struct cv_rep *r, struct rep_group *g)
 	if (!rc && spoiled(g))
 		rc = -ECANCELED;
 	finish(r, &p, rc);
-	if (rc)
-		log_warn("replica: group %s: point not shipped: %s", g->name,
-			 g->last_err);
-	else
+	/* a failure is logged when it starts and when it ends, not once an
+	 * interval while the link is down */
+	if (rc && !g->failing)
+		log_warn("replica: group %s: point not shipped: %s (retried "
+			 "every interval; csvfs-admin replica status)",
+			 g->name, g->last_err);
+	else if (!rc && g->failing)
+		log_notice("replica: group %s: point %" PRIu64 " shipped "
+			   "again",
+			   g->name, g->last_point);
+	else if (!rc)
 		log_debug("replica: group %s: point %" PRIu64 " shipped, "
 			  "%" PRIu64 " bytes",
 			  g->name, g->last_point, p.bytes);
+	g->failing = rc != 0;
 out:
 	for (size_t i = 0; i < p.n; i++)
 		if (p.files[i].adopted)
