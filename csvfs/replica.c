@@ -37,8 +37,8 @@ static struct backend *be_of(struct cv_rep *r)
 	return &r->fs->be;
 }
 
-/* .csvfs/replica, created if need be (r->lock held). */
-static int dir_locked(struct cv_rep *r)
+/* .csvfs/replica, created if need be and create (r->lock held). */
+static int dir_locked(struct cv_rep *r, bool create)
 {
 	const struct backend_ops *ops = be_of(r)->ops;
 	struct cv_cred cred = { 0, 0 };
@@ -53,7 +53,7 @@ static int dir_locked(struct cv_rep *r)
 		rc = ops->lookup(be_of(r), root, CV_META_DIR, &meta, &st);
 	if (!rc)
 		rc = ops->lookup(be_of(r), meta, REP_DIR, &dir, &st);
-	if (rc == -ENOENT && meta) {
+	if (rc == -ENOENT && meta && create) {
 		rc = ops->mkdir(be_of(r), meta, REP_DIR, 0700, &cred, &dir,
 				&st);
 		if (rc == -EEXIST)
@@ -68,15 +68,22 @@ static int dir_locked(struct cv_rep *r)
 	return rc;
 }
 
-int rep_dir(struct cv_rep *r, struct be_node **out)
+/* Only what writes the configuration creates the directory: a mount of
+ * a volume nobody replicates leaves no trace. */
+static int dir_get(struct cv_rep *r, bool create, struct be_node **out)
 {
 	int rc;
 
 	pthread_mutex_lock(&r->lock);
-	rc = dir_locked(r);
+	rc = dir_locked(r, create);
 	*out = r->dir;
 	pthread_mutex_unlock(&r->lock);
 	return rc;
+}
+
+int rep_dir(struct cv_rep *r, struct be_node **out)
+{
+	return dir_get(r, true, out);
 }
 
 #define REP_FILE_MAX ((size_t)64 << 20)
@@ -89,7 +96,7 @@ int rep_read_file(struct cv_rep *r, const char *name, char **buf, size_t *len)
 	struct stat st;
 	char *b = NULL;
 	ssize_t n = 0;
-	int rc = rep_dir(r, &dir);
+	int rc = dir_get(r, false, &dir);
 
 	if (!rc)
 		rc = ops->lookup(be_of(r), dir, name, &node, &st);
@@ -560,7 +567,7 @@ static int list_confs(struct cv_rep *r, struct scan *s)
 	const struct backend_ops *ops = be_of(r)->ops;
 	struct be_node *dir;
 	struct be_dir *d;
-	int rc = rep_dir(r, &dir);
+	int rc = dir_get(r, false, &dir);
 
 	if (!rc)
 		rc = ops->opendir(be_of(r), dir, &d);
