@@ -44,7 +44,13 @@
 #               on this machine.  MODE: mt (libfuse workers, blocking
 #               backing I/O), ring (one thread, one io_uring over
 #               /dev/fuse) or uring (FUSE over io_uring; fuse.enable_uring
-#               is switched on for the run and restored after)
+#               is switched on for the run and restored after); or
+#               pthp: libfuse's passthrough_hp example (not built here:
+#               PASSTHROUGH_HP=path/to/passthrough_hp), with --nocache
+#               so that every request reaches it, as with csvfs
+#   -B          buffered: fio without O_DIRECT on csvfs and on the -x
+#               side (passthrough_hp cannot open its backing files with
+#               O_DIRECT); backing-direct stays the baseline
 #
 # Besides IOPS and latency, every run reports the backing disk's own
 # view over it (/proc/diskstats: the average number of requests in
@@ -60,7 +66,8 @@
 # Jobs: seq-read, seq-write (1 MiB), rand-read, rand-write (4 KiB), all
 # libaio at iodepth 16; rand-read-32, rand-write-32 (iodepth 32);
 # rand-write-sync (16 threads of psync); lat-read, lat-write (4 KiB at
-# iodepth 1: the median completion latency is what counts there).
+# iodepth 1: the median completion latency is what counts there);
+# sync-write-1m (one O_SYNC 1 MiB write at a time).
 #
 # Build without sanitizers (../configure CFLAGS='-O2 -g'): ASan distorts
 # the figures.  Everything runs in a private work dir under TMPDIR
@@ -75,7 +82,8 @@ profile=0
 jobs="seq-read seq-write rand-read rand-write"
 mntopts=""
 refside=0 refmode=mt
-while getopts s:t:r:j:o:px:h opt; do
+buffered=0
+while getopts s:t:r:j:o:px:Bh opt; do
 	case $opt in
 	s) size=$OPTARG ;;
 	t) runtime=$OPTARG ;;
@@ -84,18 +92,20 @@ while getopts s:t:r:j:o:px:h opt; do
 	o) mntopts=,$OPTARG ;;
 	p) profile=1 ;;
 	x) refside=1 refmode=$OPTARG ;;
+	B) buffered=1 ;;
 	*) sed -n '3,66p' "$0"; exit 2 ;;
 	esac
 done
 for j in $jobs; do
 	case $j in
 	seq-read|seq-write|rand-read|rand-write|rand-write-sync) ;;
-	rand-read-32|rand-write-32|lat-read|lat-write) ;;
+	rand-read-32|rand-write-32|lat-read|lat-write|sync-write-1m) ;;
 	*) echo "fio.sh: -j: unknown job $j" >&2; exit 2 ;;
 	esac
 done
-case $refmode in mt|ring|uring) ;;
-*) echo "fio.sh: -x: mt, ring or uring" >&2; exit 2 ;;
+case $refmode in mt|ring|uring) REFNAME=nullfuse ;;
+pthp) REFNAME=passthrough_hp ;;
+*) echo "fio.sh: -x: mt, ring, uring or pthp" >&2; exit 2 ;;
 esac
 case $mntopts in *[!A-Za-z0-9_=,.]*)
 	echo "fio.sh: -o: letters, digits, _ = , . only" >&2; exit 2 ;;
@@ -129,8 +139,12 @@ for c in fio jq mountpoint numfmt; do
 	command -v "$c" >/dev/null || skip "$c not installed"
 done
 [ -x "$CSVFS" ] && [ -x "$LOCKD" ] || skip "csvfs not built in $top_builddir"
-[ "$refside" = 0 ] || [ -x "$NULLFUSE" ] ||
+if [ "$refside" = 1 ] && [ "$refmode" = pthp ]; then
+	[ -x "${PASSTHROUGH_HP:-}" ] ||
+		skip "-x pthp: set PASSTHROUGH_HP to a built passthrough_hp"
+elif [ "$refside" = 1 ] && [ ! -x "$NULLFUSE" ]; then
 	skip "-x: $NULLFUSE not built (make -C bench nullfuse)"
+fi
 if [ "$profile" = 1 ] && ! command -v perf >/dev/null; then
 	echo "fio.sh: perf not installed: no profile" >&2
 	profile=0
@@ -199,11 +213,17 @@ CSVFS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || die "csvfs did not mount: $(tail -n 2 "$W/csvfs.log")"
 if [ "$refside" = 1 ]; then
-	"$NULLFUSE" -m "$refmode" "$BE" "$REF" >"$W/nullfuse.log" 2>&1 </dev/null &
+	if [ "$refmode" = pthp ]; then
+		"$PASSTHROUGH_HP" --foreground --nocache "$BE" "$REF" \
+			>"$W/$REFNAME.log" 2>&1 </dev/null &
+	else
+		"$NULLFUSE" -m "$refmode" "$BE" "$REF" \
+			>"$W/$REFNAME.log" 2>&1 </dev/null &
+	fi
 	REF_PID=$!
 	for _ in $(seq 100); do mountpoint -q "$REF" && break; sleep 0.05; done
 	mountpoint -q "$REF" ||
-		die "nullfuse did not mount: $(tail -n 2 "$W/nullfuse.log")"
+		die "$REFNAME did not mount: $(tail -n 2 "$W/$REFNAME.log")"
 fi
 
 # Two files of SIZE in the backing directory, laid out there (not
@@ -243,6 +263,7 @@ job_args() {
 	rand-write-sync) echo "--rw=randwrite --bs=4k --ioengine=psync --numjobs=16" ;;
 	lat-read) echo "--rw=randread --bs=4k --ioengine=libaio --iodepth=1" ;;
 	lat-write) echo "--rw=randwrite --bs=4k --ioengine=libaio --iodepth=1" ;;
+	sync-write-1m) echo "--rw=write --bs=1M --ioengine=psync --sync=1" ;;
 	esac
 }
 job_dir() { # JOB: fio's data direction in its JSON
@@ -271,7 +292,10 @@ run() {
 	backing-direct) file=$BE/base.dat ;;
 	backing-buffered) file=$BE/base.dat direct=0 ;;
 	csvfs) file=$MNT/csvfs.dat ;;
-	nullfuse) file=$REF/ref.dat ;;
+	nullfuse|passthrough_hp) file=$REF/ref.dat ;;
+	esac
+	case $target in csvfs|nullfuse|passthrough_hp)
+		[ "$buffered" = 1 ] && direct=0 ;;
 	esac
 	out=$W/$target-$job-$rep.json
 	# Every job starts with a cold page cache (the buffered targets
@@ -288,7 +312,10 @@ run() {
 	sleep 1 # fio's ramp
 	dk0=$(disk_counters) dt0=$(date +%s%N)
 	spid=""
-	case $target in csvfs) spid=$CSVFS_PID ;; nullfuse) spid=$REF_PID ;; esac
+	case $target in
+	csvfs) spid=$CSVFS_PID ;;
+	nullfuse|passthrough_hp) spid=$REF_PID ;;
+	esac
 	if [ -n "$spid" ]; then
 		c0=$(cpu_ticks "$spid")
 		t0=$(date +%s%N)
@@ -342,12 +369,14 @@ median() {
 }
 
 SIDES="backing-direct csvfs"
-[ "$refside" = 1 ] && SIDES="$SIDES nullfuse"
+[ "$refside" = 1 ] && SIDES="$SIDES $REFNAME"
 echo "fio: $size file, ${runtime}s per run (+1 s ramp), libaio, iodepth 16"
 echo "     (-32: iodepth 32; lat-: iodepth 1; rand-write-sync: 16 threads of psync);"
 echo "     $reps rounds ($SIDES) per job, ratios within each round;"
 echo "csvfs: ${csvfs_transport:-FUSE requests: transport not logged}"
-[ "$refside" = 1 ] && echo "     nullfuse -m $refmode"
+[ "$refside" = 1 ] && [ "$REFNAME" = nullfuse ] && echo "     nullfuse -m $refmode"
+[ "$refside" = 1 ] && [ "$REFNAME" = passthrough_hp ] && echo "     passthrough_hp --nocache"
+[ "$buffered" = 1 ] && echo "     buffered (no O_DIRECT) through the FUSE mounts"
 [ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
 echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
 declare -A MBS IOPS P50 P99 FCPU DQD DLAT
@@ -410,7 +439,7 @@ done
 echo
 echo "against backing-direct per round (IOPS ratio; lat- jobs: p50 latency"
 echo "added, us), the median of the rounds, and the target:"
-printf '%-15s %-9s %-30s %7s %7s %5s\n' job side rounds median target met
+printf '%-15s %-14s %-30s %7s %7s %5s\n' job side rounds median target met
 for job in $JOBS; do
 	for side in $SIDES; do
 		[ "$side" = backing-direct ] && continue
@@ -424,8 +453,8 @@ for job in $JOBS; do
 		lat-*) want="<=+40" met=$(awk -v m="$med" 'BEGIN { print (m <= 40 ? "yes" : "no") }') ;;
 		*) want=">=90" met=$(awk -v m="$med" 'BEGIN { print (m >= 90 ? "yes" : "no") }') ;;
 		esac
-		[ "$side" = nullfuse ] && met=-
-		printf '%-15s %-9s %-30s %6.0f%s %6s%s %5s\n' "$job" "$side" \
+		[ "$side" = "${REFNAME:-}" ] && met=-
+		printf '%-15s %-14s %-30s %6.0f%s %6s%s %5s\n' "$job" "$side" \
 			"$(for v in $list; do printf '%s%s ' "$v" "$u"; done)" \
 			"$med" "$u" "$want" "$u" "$met"
 	done
@@ -439,7 +468,7 @@ echo
 # design can reach the target on this machine.  Interrupt, softirq and
 # io-wq work is in neither figure (the backing side has its share too).
 echo "CPU per request, us (fio = the I/O issuer incl. its kernel work;"
-echo "server = csvfs or nullfuse), and the CPUs both need at 90 % of the disk:"
+echo "server = csvfs or the -x side), and the CPUs both need at 90 % of the disk:"
 printf '  %-15s %-15s %5s %8s %8s %8s %8s %s\n' job side round fio server \
 	total "at 90%" "(cpu%, threads)"
 for side in $SIDES; do
