@@ -44,12 +44,30 @@
 #               on this machine.  MODE: mt (libfuse workers, blocking
 #               backing I/O), ring (one thread, one io_uring over
 #               /dev/fuse) or uring (FUSE over io_uring; fuse.enable_uring
-#               is switched on for the run and restored after)
+#               is switched on for the run and restored after); or
+#               pthp: libfuse's passthrough_hp example (not built here:
+#               PASSTHROUGH_HP=path/to/passthrough_hp), with --nocache
+#               so that every request reaches it, as with csvfs
+#   -B          buffered: fio without O_DIRECT on csvfs and on the -x
+#               side (passthrough_hp cannot open its backing files with
+#               O_DIRECT); backing-direct stays the baseline
+#
+# Besides IOPS and latency, every run reports the backing disk's own
+# view over it (/proc/diskstats: the average number of requests in
+# flight at the disk and their average latency there), and the tail
+# gives the CPU per request of fio (the issuer, with the kernel work
+# done in its context) and of the server, and the CPUs both would need
+# to carry 90 % of the disk's IOPS: what tells a CPU limit from a
+# concurrency or latency one.  With -o uring=on (or -x uring) the fuse
+# module parameter enable_uring is switched on for the run, before the
+# mounts, and restored after; the run stops if csvfs's requests do not
+# then come over io_uring.
 #
 # Jobs: seq-read, seq-write (1 MiB), rand-read, rand-write (4 KiB), all
 # libaio at iodepth 16; rand-read-32, rand-write-32 (iodepth 32);
 # rand-write-sync (16 threads of psync); lat-read, lat-write (4 KiB at
-# iodepth 1: the median completion latency is what counts there).
+# iodepth 1: the median completion latency is what counts there);
+# sync-write-1m (one O_SYNC 1 MiB write at a time).
 #
 # Build without sanitizers (../configure CFLAGS='-O2 -g'): ASan distorts
 # the figures.  Everything runs in a private work dir under TMPDIR
@@ -64,7 +82,8 @@ profile=0
 jobs="seq-read seq-write rand-read rand-write"
 mntopts=""
 refside=0 refmode=mt
-while getopts s:t:r:j:o:px:h opt; do
+buffered=0
+while getopts s:t:r:j:o:px:Bh opt; do
 	case $opt in
 	s) size=$OPTARG ;;
 	t) runtime=$OPTARG ;;
@@ -73,18 +92,20 @@ while getopts s:t:r:j:o:px:h opt; do
 	o) mntopts=,$OPTARG ;;
 	p) profile=1 ;;
 	x) refside=1 refmode=$OPTARG ;;
-	*) sed -n '3,55p' "$0"; exit 2 ;;
+	B) buffered=1 ;;
+	*) sed -n '3,66p' "$0"; exit 2 ;;
 	esac
 done
 for j in $jobs; do
 	case $j in
 	seq-read|seq-write|rand-read|rand-write|rand-write-sync) ;;
-	rand-read-32|rand-write-32|lat-read|lat-write) ;;
+	rand-read-32|rand-write-32|lat-read|lat-write|sync-write-1m) ;;
 	*) echo "fio.sh: -j: unknown job $j" >&2; exit 2 ;;
 	esac
 done
-case $refmode in mt|ring|uring) ;;
-*) echo "fio.sh: -x: mt, ring or uring" >&2; exit 2 ;;
+case $refmode in mt|ring|uring) REFNAME=nullfuse ;;
+pthp) REFNAME=passthrough_hp ;;
+*) echo "fio.sh: -x: mt, ring, uring or pthp" >&2; exit 2 ;;
 esac
 case $mntopts in *[!A-Za-z0-9_=,.]*)
 	echo "fio.sh: -o: letters, digits, _ = , . only" >&2; exit 2 ;;
@@ -118,8 +139,12 @@ for c in fio jq mountpoint numfmt; do
 	command -v "$c" >/dev/null || skip "$c not installed"
 done
 [ -x "$CSVFS" ] && [ -x "$LOCKD" ] || skip "csvfs not built in $top_builddir"
-[ "$refside" = 0 ] || [ -x "$NULLFUSE" ] ||
+if [ "$refside" = 1 ] && [ "$refmode" = pthp ]; then
+	[ -x "${PASSTHROUGH_HP:-}" ] ||
+		skip "-x pthp: set PASSTHROUGH_HP to a built passthrough_hp"
+elif [ "$refside" = 1 ] && [ ! -x "$NULLFUSE" ]; then
 	skip "-x: $NULLFUSE not built (make -C bench nullfuse)"
+fi
 if [ "$profile" = 1 ] && ! command -v perf >/dev/null; then
 	echo "fio.sh: perf not installed: no profile" >&2
 	profile=0
@@ -172,22 +197,33 @@ die() { echo "fio.sh: $*" >&2; exit 1; }
 LOCKD_PID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || die "csvfs-lockd did not start: $(tail -n 2 "$W/lockd.log")"
+# FUSE over io_uring is offered at INIT: the module parameter goes on
+# before either mount when nullfuse is to use it or csvfs is told uring=on.
+want_uring=0
+[ "$refside" = 1 ] && [ "$refmode" = uring ] && want_uring=1
+case ,$mntopts, in *,uring=on,*) want_uring=1 ;; esac
+if [ "$want_uring" = 1 ]; then
+	[ -w "$URING_PARAM" ] || die "FUSE over io_uring: this kernel has no $URING_PARAM"
+	URING_WAS=$(cat "$URING_PARAM")
+	echo 1 >"$URING_PARAM"
+fi
 "$CSVFS" "dir:$BE" "$MNT" -f -o "lockd=$SOCK,label=fio$mntopts" \
 	>"$W/csvfs.log" 2>&1 </dev/null &
 CSVFS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 mountpoint -q "$MNT" || die "csvfs did not mount: $(tail -n 2 "$W/csvfs.log")"
 if [ "$refside" = 1 ]; then
-	if [ "$refmode" = uring ]; then
-		[ -w "$URING_PARAM" ] || die "-x uring: this kernel has no $URING_PARAM"
-		URING_WAS=$(cat "$URING_PARAM")
-		echo 1 >"$URING_PARAM"
+	if [ "$refmode" = pthp ]; then
+		"$PASSTHROUGH_HP" --foreground --nocache "$BE" "$REF" \
+			>"$W/$REFNAME.log" 2>&1 </dev/null &
+	else
+		"$NULLFUSE" -m "$refmode" "$BE" "$REF" \
+			>"$W/$REFNAME.log" 2>&1 </dev/null &
 	fi
-	"$NULLFUSE" -m "$refmode" "$BE" "$REF" >"$W/nullfuse.log" 2>&1 </dev/null &
 	REF_PID=$!
 	for _ in $(seq 100); do mountpoint -q "$REF" && break; sleep 0.05; done
 	mountpoint -q "$REF" ||
-		die "nullfuse did not mount: $(tail -n 2 "$W/nullfuse.log")"
+		die "$REFNAME did not mount: $(tail -n 2 "$W/$REFNAME.log")"
 fi
 
 # Two files of SIZE in the backing directory, laid out there (not
@@ -200,6 +236,13 @@ for f in base.dat csvfs.dat ref.dat; do
 		die "layout of $BE/$f failed"
 done
 
+dd if="$MNT/csvfs.dat" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null
+csvfs_transport=$(grep -o "FUSE requests: over [a-z_/]*" "$W/csvfs.log" | tail -n 1)
+case ,$mntopts, in *,uring=on,*)
+	case $csvfs_transport in *io_uring*) ;;
+	*) die "uring=on: csvfs's requests do not come over io_uring" ;;
+	esac ;;
+esac
 if [ "$refmode" = uring ] && [ "$refside" = 1 ]; then
 	dd if="$REF/ref.dat" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null
 	grep -q "over io_uring" "$W/nullfuse.log" ||
@@ -220,10 +263,23 @@ job_args() {
 	rand-write-sync) echo "--rw=randwrite --bs=4k --ioengine=psync --numjobs=16" ;;
 	lat-read) echo "--rw=randread --bs=4k --ioengine=libaio --iodepth=1" ;;
 	lat-write) echo "--rw=randwrite --bs=4k --ioengine=libaio --iodepth=1" ;;
+	sync-write-1m) echo "--rw=write --bs=1M --ioengine=psync --sync=1" ;;
 	esac
 }
 job_dir() { # JOB: fio's data direction in its JSON
 	case $1 in *read*) echo read ;; *) echo write ;; esac
+}
+
+# The backing disk's counters (/proc/diskstats): "ios ticks_ms
+# queue_ms" - completed reads + writes, the time they took, and the
+# time-weighted number in flight.  Sampled around every run: the disk's
+# average queue depth and latency show whether a server keeps fio's
+# requests in flight at the disk, or where the time goes.
+disk_counters() {
+	local d
+	d=$(basename "$(df --output=source "$BE" 2>/dev/null | tail -n 1)")
+	awk -v d="$d" '$3 == d { print $4 + $8, $7 + $11, $14; f = 1 }
+		END { if (!f) print 0, 0, 0 }' /proc/diskstats
 }
 
 # cpu_ticks PID: utime + stime of PID (clock ticks).
@@ -236,7 +292,10 @@ run() {
 	backing-direct) file=$BE/base.dat ;;
 	backing-buffered) file=$BE/base.dat direct=0 ;;
 	csvfs) file=$MNT/csvfs.dat ;;
-	nullfuse) file=$REF/ref.dat ;;
+	nullfuse|passthrough_hp) file=$REF/ref.dat ;;
+	esac
+	case $target in csvfs|nullfuse|passthrough_hp)
+		[ "$buffered" = 1 ] && direct=0 ;;
 	esac
 	out=$W/$target-$job-$rep.json
 	# Every job starts with a cold page cache (the buffered targets
@@ -250,8 +309,15 @@ run() {
 		--runtime="$runtime" --ramp_time=1 --group_reporting \
 		--output-format=json --output="$out" >/dev/null 2>&1 &
 	FIO_PID=$!
-	if [ "$target" = csvfs ]; then
-		c0=$(cpu_ticks "$CSVFS_PID")
+	sleep 1 # fio's ramp
+	dk0=$(disk_counters) dt0=$(date +%s%N)
+	spid=""
+	case $target in
+	csvfs) spid=$CSVFS_PID ;;
+	nullfuse|passthrough_hp) spid=$REF_PID ;;
+	esac
+	if [ -n "$spid" ]; then
+		c0=$(cpu_ticks "$spid")
 		t0=$(date +%s%N)
 		if [ "$profile" = 1 ] && [ "$rep" = 1 ]; then
 			# system-wide: the FUSE pool starts and ends threads
@@ -265,11 +331,11 @@ run() {
 		fi
 		# the pool's largest size during the job
 		while kill -0 "$FIO_PID" 2>/dev/null; do
-			d=$(ls "/proc/$CSVFS_PID/task" 2>/dev/null | wc -l)
+			d=$(ls "/proc/$spid/task" 2>/dev/null | wc -l)
 			[ "$d" -gt "$thr" ] && thr=$d
 			sleep 0.5
 		done
-		c1=$(cpu_ticks "$CSVFS_PID")
+		c1=$(cpu_ticks "$spid")
 		t1=$(date +%s%N)
 		if [ -n "$PERF_PID" ]; then
 			wait "$PERF_PID" 2>/dev/null
@@ -278,14 +344,20 @@ run() {
 		awk -v c="$(( c1 - c0 ))" -v hz="$(getconf CLK_TCK)" \
 			-v ns="$(( t1 - t0 ))" -v thr="$thr" -v j="$job" -v r="$rep" \
 			'BEGIN { printf "%s %s %.0f %d\n", j, r, 100 * c / hz / (ns / 1e9), thr }' \
-			>>"$W/csvfs-cpu"
+			>>"$W/$target-cpu"
 	fi
 	wait "$FIO_PID" || die "fio $target $job failed: $(head -c 300 "$out")"
 	FIO_PID=""
+	DSK=$(awk -v a="$dk0" -v b="$(disk_counters)" \
+		-v ms="$(( ($(date +%s%N) - dt0) / 1000000 ))" 'BEGIN {
+		split(a, x, " "); split(b, y, " "); n = y[1] - x[1]
+		printf "%.1f %.0f", (ms > 0 ? (y[3] - x[3]) / ms : 0),
+			(n > 0 ? 1000 * (y[2] - x[2]) / n : 0) }')
 	d=$(job_dir "$job")
-	RES=$(jq -r --arg d "$d" '.jobs[0][$d] |
-		"\(.bw_bytes / 1e6) \(.iops) \((.clat_ns.percentile["50.000000"] // 0) / 1000) \((.clat_ns.percentile["99.000000"] // 0) / 1000)"' \
+	RES=$(jq -r --arg d "$d" '.jobs[0] as $j | $j[$d] |
+		"\(.bw_bytes / 1e6) \(.iops) \((.clat_ns.percentile["50.000000"] // 0) / 1000) \((.clat_ns.percentile["99.000000"] // 0) / 1000) \(if .iops > 0 then ($j.usr_cpu + $j.sys_cpu) * 1e4 / .iops else 0 end)"' \
 		"$out") || die "fio $target $job: no JSON result"
+	RES="$RES $DSK"
 }
 
 # median of the numbers on stdin (mean of the middle two if even)
@@ -297,14 +369,17 @@ median() {
 }
 
 SIDES="backing-direct csvfs"
-[ "$refside" = 1 ] && SIDES="$SIDES nullfuse"
+[ "$refside" = 1 ] && SIDES="$SIDES $REFNAME"
 echo "fio: $size file, ${runtime}s per run (+1 s ramp), libaio, iodepth 16"
 echo "     (-32: iodepth 32; lat-: iodepth 1; rand-write-sync: 16 threads of psync);"
 echo "     $reps rounds ($SIDES) per job, ratios within each round;"
-[ "$refside" = 1 ] && echo "     nullfuse -m $refmode"
+echo "csvfs: ${csvfs_transport:-FUSE requests: transport not logged}"
+[ "$refside" = 1 ] && [ "$REFNAME" = nullfuse ] && echo "     nullfuse -m $refmode"
+[ "$refside" = 1 ] && [ "$REFNAME" = passthrough_hp ] && echo "     passthrough_hp --nocache"
+[ "$buffered" = 1 ] && echo "     buffered (no O_DIRECT) through the FUSE mounts"
 [ -n "$mntopts" ] && echo "     csvfs mounted with -o ${mntopts#,}"
 echo "     $(nproc) CPUs, $(uname -r), backing: $(df -T "$BE" | awk 'NR == 2 { print $2 " on " $1 }')"
-declare -A MBS IOPS P50 P99
+declare -A MBS IOPS P50 P99 FCPU DQD DLAT
 for job in $JOBS; do
 	runs="backing-buffered,0"
 	for rep in $(seq "$reps"); do
@@ -316,7 +391,9 @@ for job in $JOBS; do
 		target=${tr%,*} rep=${tr#*,}
 		run "$target" "$job" "$rep"
 		read -r MBS[$target,$job,$rep] IOPS[$target,$job,$rep] \
-			P50[$target,$job,$rep] P99[$target,$job,$rep] <<<"$RES"
+			P50[$target,$job,$rep] P99[$target,$job,$rep] \
+			FCPU[$target,$job,$rep] DQD[$target,$job,$rep] \
+			DLAT[$target,$job,$rep] <<<"$RES"
 		[ -n "${IOPS[$target,$job,$rep]}" ] ||
 			die "no result for $target $job $rep"
 	done
@@ -335,8 +412,8 @@ ratio() {
 }
 unit() { case $1 in lat-*) echo us ;; *) echo % ;; esac; }
 echo
-printf '%-15s %-17s %4s %10s %10s %8s %8s %7s\n' job target round MB/s IOPS \
-	"p50 us" "p99 us" vs-disk
+printf '%-15s %-17s %4s %10s %10s %8s %8s %7s %6s %7s\n' job target round MB/s IOPS \
+	"p50 us" "p99 us" vs-disk disk-qd disk-us
 for job in $JOBS; do
 	printf '%-15s %-17s %4s %10.1f %10.0f %8.0f %8.0f\n' "$job" \
 		backing-buffered - "${MBS[backing-buffered,$job,0]}" \
@@ -348,19 +425,21 @@ for job in $JOBS; do
 			r=""
 			[ "$target" != backing-direct ] &&
 				r="$(ratio "$target" "$job" "$rep")$(unit "$job")"
-			printf '%-15s %-17s %4s %10.1f %10.0f %8.0f %8.0f %7s\n' \
+			printf '%-15s %-17s %4s %10.1f %10.0f %8.0f %8.0f %7s %6s %7s\n' \
 				"$job" "$target" "$rep" \
 				"${MBS[$target,$job,$rep]}" \
 				"${IOPS[$target,$job,$rep]}" \
 				"${P50[$target,$job,$rep]}" \
-				"${P99[$target,$job,$rep]}" "$r"
+				"${P99[$target,$job,$rep]}" "$r" \
+				"${DQD[$target,$job,$rep]}" \
+				"${DLAT[$target,$job,$rep]}"
 		done
 	done
 done
 echo
 echo "against backing-direct per round (IOPS ratio; lat- jobs: p50 latency"
 echo "added, us), the median of the rounds, and the target:"
-printf '%-15s %-9s %-30s %7s %7s %5s\n' job side rounds median target met
+printf '%-15s %-14s %-30s %7s %7s %5s\n' job side rounds median target met
 for job in $JOBS; do
 	for side in $SIDES; do
 		[ "$side" = backing-direct ] && continue
@@ -374,22 +453,45 @@ for job in $JOBS; do
 		lat-*) want="<=+40" met=$(awk -v m="$med" 'BEGIN { print (m <= 40 ? "yes" : "no") }') ;;
 		*) want=">=90" met=$(awk -v m="$med" 'BEGIN { print (m >= 90 ? "yes" : "no") }') ;;
 		esac
-		[ "$side" = nullfuse ] && met=-
-		printf '%-15s %-9s %-30s %6.0f%s %6s%s %5s\n' "$job" "$side" \
+		[ "$side" = "${REFNAME:-}" ] && met=-
+		printf '%-15s %-14s %-30s %6.0f%s %6s%s %5s\n' "$job" "$side" \
 			"$(for v in $list; do printf '%s%s ' "$v" "$u"; done)" \
 			"$med" "$u" "$want" "$u" "$met"
 	done
 done
 echo
 # CPU per request does not depend on the disk's speed of the moment.
-echo "csvfs during its runs (CPU in % of one core, CPU time per request,"
-echo "largest thread count):"
-while read -r job rep cpu thr; do
-	awk -v j="$job" -v r="$rep" -v c="$cpu" -v t="$thr" \
-		-v i="${IOPS[csvfs,$job,$rep]}" \
-		'BEGIN { printf "  %-15s pair %-2s cpu %4d%%  %6.1f us/request  threads %d\n",
-			j, r, c, (i > 0 ? c * 1e4 / i : 0), t }'
-done <"$W/csvfs-cpu"
+# fio's own CPU (usr + sys: the system calls, and the kernel's FUSE and
+# block work done in fio's context) and the server's (sampled from
+# /proc) per request; "at 90 %": the CPUs the two would need together
+# to carry 90 % of that round's backing IOPS - past nproc no FUSE server
+# design can reach the target on this machine.  Interrupt, softirq and
+# io-wq work is in neither figure (the backing side has its share too).
+echo "CPU per request, us (fio = the I/O issuer incl. its kernel work;"
+echo "server = csvfs or the -x side), and the CPUs both need at 90 % of the disk:"
+printf '  %-15s %-15s %5s %8s %8s %8s %8s %s\n' job side round fio server \
+	total "at 90%" "(cpu%, threads)"
+for side in $SIDES; do
+	[ "$side" = backing-direct ] || [ -f "$W/$side-cpu" ] || continue
+	if [ "$side" = backing-direct ]; then
+		for job in $JOBS; do
+			for rep in $(seq "$reps"); do
+				echo "$job $rep 0 0"
+			done
+		done
+	else
+		cat "$W/$side-cpu"
+	fi | while read -r job rep cpu thr; do
+		awk -v j="$job" -v r="$rep" -v s="$side" -v c="$cpu" -v t="$thr" \
+			-v i="${IOPS[$side,$job,$rep]}" \
+			-v f="${FCPU[$side,$job,$rep]}" \
+			-v d="${IOPS[backing-direct,$job,$rep]}" \
+			'BEGIN { sv = (i > 0 ? c * 1e4 / i : 0); tot = f + sv
+			printf "  %-15s %-15s %5s %8.1f %8.1f %8.1f %8.2f", j, s, r, f, sv, tot, 0.9 * d * tot / 1e6
+			if (s != "backing-direct") printf " (%d%%, %d)", c, t
+			printf "\n" }'
+	done
+done
 echo "  FUSE: max_write $(( 1024 )) KiB requested by csvfs;" \
 	"kernel max_pages limit $(cat /proc/sys/fs/fuse/max_pages_limit 2>/dev/null || echo '?')"
 

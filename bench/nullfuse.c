@@ -19,6 +19,9 @@
  *   -m uring  FUSE over io_uring (Linux 6.14+, fuse.enable_uring=1): a
  *             pinned thread and ring per CPU take the requests and do
  *             their backing I/O, zero copies (nullfuse_uring.c).
+ *             With NULLFUSE_NOPIN set in the environment the threads
+ *             are not pinned (the scheduler may run a queue's thread on
+ *             another CPU than the requests' issuer).
  *
  *   nullfuse [-m mt|ring|uring] BACKING_DIR MOUNTPOINT
  *

@@ -363,7 +363,8 @@ static void *queue_thread(void *arg)
 
 	CPU_ZERO(&set);
 	CPU_SET(q->qid, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	if (!getenv("NULLFUSE_NOPIN"))
+		sched_setaffinity(0, sizeof(set), &set);
 	if (ring_setup(q)) {
 		perror("nullfuse: io_uring (SQE128) set-up");
 		exit(1);
