@@ -982,6 +982,39 @@ static bool aio_submit(struct cv_fs *fs, struct cv_fh *fh, fuse_req_t req,
 	return !rc;
 }
 
+/*
+ * The largest read worth splicing.  libfuse splices a reply only if its
+ * pipe holds the whole of it plus a few pages (the header, and the
+ * slack of its size estimate), growing the pipe up to
+ * /proc/sys/fs/pipe-max-size (1 MiB by default; more needs
+ * CAP_SYS_RESOURCE).  A larger reply falls back to a buffer libfuse
+ * allocates for each request - for 1 MiB a fresh mapping faulted in and
+ * unmapped every time, which costs more than the copy splicing saves -
+ * so such reads go to the thread's read buffer instead.
+ */
+#define CV_SPLICE_SLACK (4 * 4096)
+static size_t splice_max;
+static pthread_once_t splice_max_once = PTHREAD_ONCE_INIT;
+
+static void splice_max_init(void)
+{
+	unsigned long max = 1024 * 1024;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &max) != 1)
+			max = 1024 * 1024;
+		fclose(f);
+	}
+	splice_max = max > CV_SPLICE_SLACK ? max - CV_SPLICE_SLACK : 0;
+}
+
+static bool splice_fits(size_t size)
+{
+	pthread_once(&splice_max_once, splice_max_init);
+	return size <= splice_max;
+}
+
 static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -993,9 +1026,9 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (aio_submit(fs, fh, req, NULL, size, off, NULL))
 		return;
-	fd = fs->be.ops->file_fd
-			 ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
-			 : -1;
+	fd = fs->be.ops->file_fd && splice_fits(size)
+		     ? fs->be.ops->file_fd(be_of(fs), fh->file, off, size)
+		     : -1;
 	if (fd >= 0) {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
