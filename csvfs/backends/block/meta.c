@@ -340,6 +340,11 @@ int cvb_op_begin(struct cvb_meta *m)
 {
 	if (!m->fs)
 		return -EIO; /* a reload failed: the volume is gone */
+	/* A commit failed (the LUN gave an error): nothing more can be made
+	 * durable, so no change is taken, as ext4 turns read-only after a
+	 * journal abort.  The next open replays what reached the log. */
+	if (m->j && cvj_aborted(m->j))
+		return -EIO;
 	iotxn_savepoint(m->t);
 	clear_dirty(m);
 	m->in_op = true;
