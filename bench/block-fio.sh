@@ -11,8 +11,7 @@
 # dir backend; both with a standalone csvfs-lockd and default options.
 # On each mount a file of SIZE is written once with dd (O_DIRECT, 1 MiB
 # blocks: allocated and written everywhere, as a VM image that has been
-# in use; not fallocate, which on block allocates 1 GiB in one engine
-# call, tens of seconds in libext2fs's ext2fs_new_range today).
+# in use, rather than fallocated).
 # Jobs, all O_DIRECT through libaio: 4 KiB random read and write at
 # iodepth 16, 1 MiB sequential read and write at iodepth 16.  Each job
 # runs in pairs, dir then block, REPEAT times; the ratio of each pair is

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,9 @@
 #include "prom.h"
 #include "admin_replica.h"
 #include "volume.h"
+#ifdef CSVFS_HAVE_BLOCK
+#include "meta.h"
+#endif
 
 #define EXIT_USAGE 2
 #define CONNECT_TIMEOUT_MS 5000
@@ -1284,6 +1288,162 @@ static const char *coordinator_of(struct admin *a, const struct volume_row *r,
 	return buf;
 }
 
+/*
+ * A block volume's space and journal.  The LUN is read here when this
+ * node sees its path (cvb_lun_info: the journal's state, and the space
+ * as of the last checkpoint); the space comes from statfs of the mount
+ * instead when this node mounts the volume (the coordinator's own
+ * figures, or the figures it serves).
+ */
+struct block_state {
+	bool lun;      /* the LUN read on this node */
+	bool mounted;  /* space from a mount on this node */
+	char err[200]; /* why the LUN was not read */
+	uint64_t size, free, inodes, free_inodes;
+	bool needs_recovery;
+	uint64_t journal_size, journal_used;
+	uint32_t journal_txns, journal_seq;
+};
+
+static void block_space_mounted(struct admin *a, const struct volume_row *r,
+				struct block_state *s)
+{
+	uint32_t self = lkm_server(a->c)->node_id;
+	struct statvfs v;
+
+	for (size_t k = 0; k < r->n; k++) {
+		const struct lm_volume_entry *e = r->mounts[k];
+
+		if (e->node != self || statvfs(e->m.mountpoint, &v))
+			continue;
+		s->mounted = true;
+		s->size = (uint64_t)v.f_blocks * v.f_frsize;
+		s->free = (uint64_t)v.f_bavail * v.f_frsize;
+		s->inodes = v.f_files;
+		s->free_inodes = v.f_favail;
+		return;
+	}
+}
+
+static void block_state_of(struct admin *a, const struct volume_row *r,
+			   struct block_state *s)
+{
+	memset(s, 0, sizeof(*s));
+#ifdef CSVFS_HAVE_BLOCK
+	struct cvb_lun_info li;
+	const char *path = r->mounts[0]->m.source + 6;
+
+	if (access(path, R_OK)) {
+		snprintf(s->err, sizeof(s->err), "%s: %s", path,
+			 strerror(errno));
+	} else if (!cvb_lun_info(path, &li, s->err, sizeof(s->err))) {
+		s->lun = true;
+		s->size = li.size;
+		s->free = li.free;
+		s->inodes = li.inodes;
+		s->free_inodes = li.free_inodes;
+		s->needs_recovery = li.needs_recovery;
+		s->journal_size = li.journal_size;
+		s->journal_used = li.journal_used;
+		s->journal_txns = li.journal_txns;
+		s->journal_seq = li.journal_seq;
+	}
+#else
+	snprintf(s->err, sizeof(s->err),
+		 "csvfs-admin built without block "
+		 "volume support (libext2fs-dev)");
+#endif
+	block_space_mounted(a, r, s);
+}
+
+/* "clean", "needs recovery", or "in use" while a coordinator has it
+ * open (its journal always holds the recovery flag then); NULL when the
+ * LUN could not be read here. */
+static const char *journal_state(const struct block_state *s, const char *coord)
+{
+	if (!s->lun)
+		return NULL;
+	if (!s->needs_recovery)
+		return "clean";
+	return coord[0] ? "in use" : "needs recovery";
+}
+
+static void block_json(struct admin *a, const struct volume_row *r,
+		       const char *coord)
+{
+	struct json *j = &a->j;
+	struct block_state s;
+	const char *st;
+
+	block_state_of(a, r, &s);
+	st = journal_state(&s, coord);
+	if (s.lun || s.mounted) {
+		json_kstr(j, "space_from", s.mounted ? "mount" : "lun");
+		json_kuint(j, "size_bytes", s.size);
+		json_kuint(j, "free_bytes", s.free);
+		json_kuint(j, "inodes", s.inodes);
+		json_kuint(j, "free_inodes", s.free_inodes);
+	}
+	json_key(j, "journal");
+	json_obj_begin(j);
+	if (st) {
+		json_kstr(j, "state",
+			  !strcmp(st, "in use")	 ? "in_use"
+			  : !strcmp(st, "clean") ? "clean"
+						 : "needs_recovery");
+		json_kbool(j, "needs_recovery", s.needs_recovery);
+		json_kuint(j, "size_bytes", s.journal_size);
+		json_kuint(j, "used_bytes", s.journal_used);
+		json_kuint(j, "transactions", s.journal_txns);
+		json_kuint(j, "sequence", s.journal_seq);
+	} else {
+		json_kstr(j, "state", "unknown");
+		json_kstr(j, "error", s.err);
+	}
+	json_obj_end(j);
+}
+
+/* Bytes as "3.9G", "512M", "24K". */
+static void human_bytes(uint64_t v, char *buf, size_t cap)
+{
+	static const char units[] = "KMGTPE";
+	double d = (double)v;
+	int u = -1;
+
+	while (d >= 1024 && u < 5)
+		d /= 1024, u++;
+	if (u < 0)
+		snprintf(buf, cap, "%lluB", (unsigned long long)v);
+	else
+		snprintf(buf, cap, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
+}
+
+/* The FREE and JOURNAL cells of a block volume. */
+static void block_cells(struct admin *a, const struct volume_row *r,
+			const char *coord, char *fr, size_t frcap, char *jn,
+			size_t jncap)
+{
+	struct block_state s;
+	const char *st;
+	char f[16], t[16], u[16];
+
+	block_state_of(a, r, &s);
+	st = journal_state(&s, coord);
+	snprintf(fr, frcap, "-");
+	if (s.lun || s.mounted) {
+		human_bytes(s.free, f, sizeof(f));
+		human_bytes(s.size, t, sizeof(t));
+		snprintf(fr, frcap, "%s/%s", f, t);
+	}
+	if (!st) {
+		snprintf(jn, jncap, "unknown (%s)", s.err);
+		return;
+	}
+	human_bytes(s.journal_used, u, sizeof(u));
+	human_bytes(s.journal_size, t, sizeof(t));
+	snprintf(jn, jncap, "%s, %s/%s", st, u, t);
+}
+
 static void volumes_json(struct admin *a, const struct volume_row *rows,
 			 size_t n)
 {
@@ -1299,9 +1459,11 @@ static void volumes_json(struct admin *a, const struct volume_row *rows,
 		json_kstr(j, "uuid", uuid);
 		json_kstr(j, "label", first->m.label);
 		json_kstr(j, "source", first->m.source);
-		if (!strncmp(first->m.source, "block:", 6))
-			json_kstr(j, "coordinator",
-				  coordinator_of(a, &rows[i], b, sizeof(b)));
+		if (!strncmp(first->m.source, "block:", 6)) {
+			coordinator_of(a, &rows[i], b, sizeof(b));
+			json_kstr(j, "coordinator", b);
+			block_json(a, &rows[i], b);
+		}
 		json_key(j, "nodes");
 		json_arr_begin(j);
 		for (size_t k = 0; k < rows[i].n; k++)
@@ -1346,21 +1508,21 @@ static int volumes_human(struct admin *a, const struct volume_row *rows,
 			 size_t n)
 {
 	static const char *const hdr[] = { "VOLUME", "LABEL", "SOURCE",
-					   "MOUNTED ON" };
+					   "MOUNTED ON", "FREE", "JOURNAL" };
 	struct cv_table t;
 
 	if (n == 0) {
 		printf("no csvfs volume is mounted on any member node\n");
 		return 0;
 	}
-	if (cv_table_init(&t, 4, hdr) < 0)
+	if (cv_table_init(&t, 6, hdr) < 0)
 		return fail("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct lm_volume_entry *first = rows[i].mounts[0];
 		char uuid[CV_UUID_STR_LEN], nodes[1024], coord[64];
-		const char *row[4] = { uuid, first->m.label[0] ?
-				       first->m.label : "-", first->m.source,
-				       nodes };
+		char fr[40] = "-", jn[256] = "-";
+		const char *row[6] = { uuid, first->m.label[0] ? first->m.label : "-",
+				       first->m.source, nodes, fr, jn };
 
 		cv_uuid_unparse(rows[i].uuid, uuid);
 		volume_nodes(a, &rows[i], nodes, sizeof(nodes));
@@ -1370,6 +1532,9 @@ static int volumes_human(struct admin *a, const struct volume_row *rows,
 			snprintf(nodes + l, sizeof(nodes) - l,
 				 " (coordinator %s)", coord);
 		}
+		if (!strncmp(first->m.source, "block:", 6))
+			block_cells(a, &rows[i], coord, fr, sizeof(fr), jn,
+				    sizeof(jn));
 		if (cv_table_row(&t, row) < 0) {
 			cv_table_free(&t);
 			return fail("out of memory");

@@ -15,14 +15,31 @@
 #   loop_attach IMG     set LOOP to a new loop device for IMG (registered)
 #   loop_detach DEV     detach it and forget it
 #   mount_reg DIR / umount_reg DIR   a mount point for the trap
+# Block volumes mounted by csvfs (this node their coordinator):
+#   csvfs_need          exit 77 unless root, /dev/fuse, fusermount3 and
+#                       csvfs, csvfs-lockd and csvfs-admin are there
+#   lockd_start         a standalone csvfs-lockd on $WORK/lockd.sock
+#   bmount IMG MNT [OPT]  csvfs on block:IMG at MNT (-o OPT added), its
+#                       log in MNT.log, pid in CSVFS_PID; 1 if it did
+#                       not mount
+#   bumount MNT         unmount and wait for that csvfs
+#   bkill MNT           SIGKILL that csvfs and drop its mount
 # Environment: TMPDIR (work dir when /dev/shm is not usable), CV_KEEP=1
 # keeps the work dir.
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 JTOOL=$top_builddir/tests/block/jtool
-LOOPS="" MOUNTS=""
+CSVFS=$top_builddir/csvfs/csvfs
+LOCKD=$top_builddir/lockmgr/csvfs-lockd
+ADMIN=$top_builddir/tools/csvfs-admin
+LOOPS="" MOUNTS="" FMOUNTS="" PIDS="" CSVFS_PID=""
 
 block_cleanup() {
-	local m l
+	local m l p
+	for m in $FMOUNTS; do
+		mountpoint -q "$m" && { fusermount3 -u "$m" 2>/dev/null ||
+			umount -l "$m"; }
+	done
+	for p in $PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	for m in $MOUNTS; do umount "$m" 2>/dev/null; done
 	for l in $LOOPS; do losetup -d "$l" 2>/dev/null; done
 	cd /
@@ -86,4 +103,53 @@ mount_reg() {
 
 umount_reg() {
 	umount "$1" && MOUNTS=$(echo "$MOUNTS" | sed "s|$1[[:space:]]||")
+}
+
+csvfs_need() {
+	local b
+	[ "$(id -u)" = 0 ] || _notrun "needs root"
+	[ -c /dev/fuse ] || _notrun "no /dev/fuse"
+	command -v fusermount3 >/dev/null || _notrun "fusermount3 missing (fuse3)"
+	for b in "$CSVFS" "$LOCKD" "$ADMIN"; do
+		[ -x "$b" ] || _notrun "$b not built"
+	done
+}
+
+lockd_start() {
+	"$LOCKD" -f --standalone --socket "$WORK/lockd.sock" \
+		--state-dir "$WORK/lockd.state" >"$WORK/lockd.log" 2>&1 &
+	PIDS="$PIDS $!"
+	for _ in $(seq 100); do
+		[ -S "$WORK/lockd.sock" ] && return 0
+		sleep 0.05
+	done
+	_notrun "csvfs-lockd did not start: $(tail -1 "$WORK/lockd.log")"
+}
+
+bmount() {
+	local img=$1 mnt=$2 opt=lockd=$WORK/lockd.sock
+	[ $# -gt 2 ] && opt=$opt,$3
+	mkdir -p "$mnt"
+	"$CSVFS" "block:$img" "$mnt" -f -o "$opt" >"$mnt.log" 2>&1 &
+	CSVFS_PID=$!
+	PIDS="$PIDS $CSVFS_PID" FMOUNTS="$mnt $FMOUNTS"
+	for _ in $(seq 400); do
+		mountpoint -q "$mnt" && return 0
+		kill -0 "$CSVFS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	mountpoint -q "$mnt"
+}
+
+bumount() {
+	fusermount3 -u "$1" || return 1
+	wait "$CSVFS_PID" 2>/dev/null
+	CSVFS_PID=
+}
+
+bkill() {
+	kill -9 "$CSVFS_PID" 2>/dev/null
+	wait "$CSVFS_PID" 2>/dev/null
+	fusermount3 -u "$1" 2>/dev/null || umount -l "$1" 2>/dev/null
+	CSVFS_PID=
 }

@@ -3,7 +3,9 @@
 #
 # t-block-bad.sh - the block backend on bad input, standalone (lockd=none):
 # a LUN without a file system, a directory, ext4 with a feature csvfs
-# cannot write (refused by name), names too long, and a full volume
+# cannot write (each refused by name, the LUN untouched: inline_data,
+# bigalloc, quota, project, orphan_file, mmp, meta_bg, casefold,
+# encrypt, ea_inode, large_dir, no journal, no extents), names too long, and a full volume
 # (ENOSPC, then space again after a removal), each a clear message or
 # errno, no mount left behind, and `e2fsck -fn` of the image clean.
 # Needs root and /dev/fuse; exits 77 with the reason otherwise.
@@ -72,6 +74,44 @@ t "format refuses it without --force" \
 t "format --force makes it a csvfs volume" \
 	"$ADMIN" format "block:$W/inline.img" --label forced --force
 fsck_clean "$W/inline.img" "after format --force"
+
+# ext4 made by mke2fs with features the engine refuses, each named, the
+# LUN left as it was.  Why: bigalloc allocates clusters, not the blocks
+# the engine's extents and bitmaps count in; quota and project need the
+# quota files updated with every allocation and chown; orphan_file keeps
+# orphans in a file, the engine in the superblock's list; mmp needs its
+# block rewritten every few seconds by the one writer; meta_bg places
+# group descriptors where the engine does not write them; casefold,
+# encrypt, ea_inode and large_dir change the directory and xattr
+# formats libext2fs writes for the engine; without a journal (ext2) or
+# without extents (ext3) there is nothing to journal into or no extent
+# tree to map.
+feat() { # NAME PATTERN MKE2FS-ARGS...
+	local name=$1 pat=$2 sum
+	shift 2
+	truncate -s 128M "$W/feat.img"
+	if ! mke2fs -q -F "$@" "$W/feat.img" >"$W/mkfs.err" 2>&1; then
+		echo "# $name: mke2fs refused here: $(head -1 "$W/mkfs.err")"
+		return
+	fi
+	sum=$(md5sum <"$W/feat.img")
+	refused "ext4 with $name" "$pat" "block:$W/feat.img"
+	t "ext4 with $name: the LUN untouched" \
+		test "$(md5sum <"$W/feat.img")" = "$sum"
+	rm -f "$W/feat.img"
+}
+feat bigalloc "feature bigalloc is not supported" -t ext4 -O bigalloc -C 65536
+feat quota "feature quota is not supported" -t ext4 -O quota
+feat project "feature quota is not supported" -t ext4 -O quota,project
+feat orphan_file "feature orphan_file is not supported" -t ext4 -O orphan_file
+feat mmp "feature mmp is not supported" -t ext4 -O mmp
+feat meta_bg "feature meta_bg is not supported" -t ext4 -O meta_bg,^resize_inode
+feat casefold "feature casefold is not supported" -t ext4 -O casefold
+feat encrypt "feature encrypt is not supported" -t ext4 -O encrypt
+feat ea_inode "feature ea_inode is not supported" -t ext4 -O ea_inode
+feat large_dir "feature large_dir is not supported" -t ext4 -O large_dir
+feat "no journal (ext2)" "no internal journal" -t ext2
+feat "no extents (ext3)" "feature extent missing" -t ext3
 
 # ---- a small volume: names, then filling it ---------------------------------------
 IMG=$W/small.img

@@ -5,7 +5,8 @@
 #   n1 mounts it and becomes its coordinator: user.csvfs.coordinator is
 #     n1, csvfs-admin owners shows n1 holding file id 1 of the volume
 #     (ext4's bad-blocks inode, the coordinator resource) and
-#     csvfs-admin volumes names n1 the coordinator;
+#     csvfs-admin volumes names n1 the coordinator, and on n2 (no mount)
+#     gives the space and the journal (in use) read from the LUN;
 #   n2's mount of the same LUN is refused (exit 1), naming n1, and leaves
 #     nothing behind; n1's files are untouched by the attempt;
 #   once n1 unmounts, n2 mounts it, becomes the coordinator and reads
@@ -47,6 +48,13 @@ vol_coord() { # I: the coordinator csvfs-admin volumes shows on node I
 }
 c=$(vol_coord 2)
 [ "$c" = n1 ] || _fail "csvfs-admin volumes on n2: coordinator '$c', not n1"
+# n2 does not mount it: space and journal read from the LUN
+j=$(node_exec 2 timeout 10 "$CV_ADMIN" --socket "$CV_SOCK" --json volumes 2>/dev/null |
+	jq -r '.[] | select(.source | startswith("block:")) |
+		"\(.space_from) \(.journal.state) \(.free_bytes > 0) \(.journal.size_bytes > 0)"')
+[ "$j" = "lun in_use true true" ] ||
+	_fail "csvfs-admin volumes on n2: space and journal '$j', want 'lun in_use true true'"
+log "n2: volumes reads the LUN: $j"
 
 # n2: refused, with the coordinator's name.
 d2=$(ndir 2)

@@ -140,6 +140,11 @@ bool cvj_needs_recovery(const struct cvj_journal *j)
 	return j->needs_replay;
 }
 
+int cvj_aborted(const struct cvj_journal *j)
+{
+	return j->aborted;
+}
+
 const struct jb_super *cvj_super(const struct cvj_journal *j)
 {
 	return &j->sb;

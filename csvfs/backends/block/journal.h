@@ -64,6 +64,7 @@ struct cvj_replay_info {
 	int stop;		/* why the scan ended: 0 end of log, or
 				 * -EBADMSG a bad checksum / header */
 	bool wrapped;		/* the replayed log crossed the journal's end */
+	uint32_t log_blocks;	/* log blocks those transactions take */
 };
 
 struct cvj_stats {
@@ -80,6 +81,11 @@ int cvj_open(const struct cvj_dev *dev, const struct cvj_extent *map,
 void cvj_close(struct cvj_journal *j);
 
 bool cvj_needs_recovery(const struct cvj_journal *j);
+/* The error that stopped the journal (a commit or checkpoint that
+ * failed, as jbd2 aborts), 0 while it works: once stopped, every commit
+ * fails with it and what reached the log is sorted out by the replay of
+ * the next open. */
+int cvj_aborted(const struct cvj_journal *j);
 const struct jb_super *cvj_super(const struct cvj_journal *j);
 /* Log blocks a transaction of nblocks blocks and nrevoke revokes needs. */
 uint32_t cvj_txn_size(const struct cvj_journal *j, unsigned nblocks,
@@ -91,6 +97,11 @@ void cvj_get_stats(const struct cvj_journal *j, struct cvj_stats *st);
  * NULL.  A log that ends in a torn or corrupt block is not an error:
  * replay stops there (info->stop says so). */
 int cvj_replay(struct cvj_journal *j, struct cvj_replay_info *info);
+
+/* What cvj_replay would replay (info as it gives it, log_blocks the
+ * part of the log in use), without writing anything: for reports on a
+ * journal another process may be writing (then a snapshot). */
+int cvj_scan(struct cvj_journal *j, struct cvj_replay_info *info);
 
 /* On an empty journal, turn on incompat features (JB_INCOMPAT_*) as the
  * kernel does at mount: REVOKE, 64BIT for a 64bit file system, CSUM_V3

@@ -299,11 +299,16 @@ static void clear_dirty(struct cvb_meta *m)
 			  EXT2_FLAG_IB_DIRTY | EXT2_FLAG_CHANGED);
 }
 
+/* EXT2_FLAG_SKIP_MMP: a read-write open would otherwise start multiple
+ * mount protection, writing the MMP block before the feature check
+ * refuses the volume (mmp is not supported: nothing here rewrites that
+ * block every few seconds). */
 int cvb_fs_reopen(struct cvb_meta *m)
 {
-	errcode_t e =
-		ext2fs_open2(m->path, NULL, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0,
-			     0, iotxn_io_manager, &m->fs);
+	errcode_t e = ext2fs_open2(
+		m->path, NULL,
+		EXT2_FLAG_RW | EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0,
+		iotxn_io_manager, &m->fs);
 
 	if (e)
 		return e == EXT2_ET_BAD_MAGIC ? -EINVAL : cvb_err(e);
@@ -340,6 +345,11 @@ int cvb_op_begin(struct cvb_meta *m)
 {
 	if (!m->fs)
 		return -EIO; /* a reload failed: the volume is gone */
+	/* A commit failed (the LUN gave an error): nothing more can be made
+	 * durable, so no change is taken, as ext4 turns read-only after a
+	 * journal abort.  The next open replays what reached the log. */
+	if (m->j && cvj_aborted(m->j))
+		return -EIO;
 	iotxn_savepoint(m->t);
 	clear_dirty(m);
 	m->in_op = true;

@@ -235,4 +235,30 @@ int cvb_meta_check_extents(struct cvb_meta *m, uint64_t ino);
 	"extra_isize,metadata_csum"
 int cvb_format(const char *path, const char *label, char *err, size_t errlen);
 
+/*
+ * What a LUN holds, read without writing and without the engine (any
+ * node that sees the LUN, csvfs-admin volumes): the file system's size
+ * and free space as its superblock gives them (the home copy: behind the
+ * log while a coordinator runs), and the journal: whether it needs
+ * recovery (needs_recovery set, or transactions in the log: always so
+ * while a coordinator runs, which keeps its journal open), its size and
+ * the part of the log complete transactions take.  Reads through
+ * O_DIRECT so that a running coordinator's writes show.  0, or -errno
+ * with err saying what failed.
+ */
+struct cvb_lun_info {
+	uint32_t blocksize;
+	uint64_t size;	     /* bytes */
+	uint64_t free;	     /* bytes free (superblock) */
+	uint64_t inodes, free_inodes;
+	bool needs_recovery; /* needs_recovery flag or a non-empty log */
+	uint64_t journal_size;	 /* bytes of the journal inode */
+	uint64_t journal_used;	 /* bytes of complete transactions in it */
+	uint32_t journal_txns;	 /* complete transactions in the log */
+	uint32_t journal_seq;	 /* the first of them, or the next one */
+	char label[17];
+};
+int cvb_lun_info(const char *path, struct cvb_lun_info *info, char *err,
+		 size_t errlen);
+
 #endif /* CSVFS_BLOCK_META_H */

@@ -377,29 +377,111 @@ static int count_holes(ext2_extent_handle_t h, uint64_t from, uint64_t to,
 	return 0;
 }
 
+/*
+ * The free run of the block bitmap that starts first in [from, last],
+ * as [*s, *e), *e bounded by cap (a scan needs no more); 1 when none.
+ */
+static int free_run(ext2_filsys fs, blk64_t from, blk64_t last, blk64_t cap,
+		    blk64_t *s, blk64_t *e)
+{
+	errcode_t r;
+
+	if (from > last)
+		return 1;
+	r = ext2fs_find_first_zero_block_bitmap2(fs->block_map, from, last, s);
+	if (r == ENOENT)
+		return 1;
+	if (r)
+		return cvb_err(r);
+	if (cap > last - *s)
+		cap = last - *s;
+	r = ext2fs_find_first_set_block_bitmap2(fs->block_map, *s, *s + cap, e);
+	if (r == ENOENT) {
+		*e = *s + cap + 1;
+		return 0;
+	}
+	return cvb_err(r);
+}
+
+/* The first free run of at least want blocks in [lo, hi] (*n = want):
+ * 0, 1 when there is none, or -errno.  Each free run is looked at once. */
+static int long_run(ext2_filsys fs, blk64_t lo, blk64_t hi, blk64_t want,
+		    blk64_t *p)
+{
+	blk64_t s, e;
+	int rc;
+
+	while (lo <= hi) {
+		if ((rc = free_run(fs, lo, hi, want - 1, &s, &e)))
+			return rc;
+		if (e - s >= want) {
+			*p = s;
+			return 0;
+		}
+		lo = e; /* a block in use, or past hi */
+	}
+	return 1;
+}
+
+/*
+ * Where the next piece of a hole goes: *p, and *n blocks (at most
+ * want).  One physical run of want blocks when the volume has one, the
+ * first after goal, wrapping once; else (and from then on for this
+ * hole, *long_ok false: no run that long exists) the first free run
+ * after goal whatever its length.  -ENOSPC when the bitmap has no free
+ * block.
+ *
+ * Not ext2fs_new_range with EXT2_NEWRANGE_MIN_LENGTH: in libext2fs
+ * 1.47.0 it searches for ever when no free run is long enough and the
+ * volume's last blocks are in use (wrapping to the first block never
+ * counts as having wrapped), which a large fallocate on a volume that
+ * is filling up meets at once.  Here every free run is looked at at most
+ * once per hole, then the pieces are taken in order.
+ */
+static int find_run(struct cvb_meta *m, blk64_t goal, blk64_t want,
+		    bool *long_ok, blk64_t *p, blk64_t *n)
+{
+	ext2_filsys fs = m->fs;
+	blk64_t first = fs->super->s_first_data_block;
+	blk64_t last = ext2fs_blocks_count(fs->super) - 1, s, e;
+	int rc;
+
+	if (goal < first || goal > last)
+		goal = first;
+	if (*long_ok) {
+		rc = long_run(fs, goal, last, want, p);
+		if (rc == 1 && goal > first)
+			rc = long_run(fs, first, goal - 1, want, p);
+		if (rc <= 0) {
+			*n = want;
+			return rc;
+		}
+		*long_ok = false;
+	}
+	rc = free_run(fs, goal, last, want - 1, &s, &e);
+	if (rc == 1 && goal > first)
+		rc = free_run(fs, first, goal - 1, want - 1, &s, &e);
+	if (rc)
+		return rc < 0 ? rc : -ENOSPC;
+	*p = s;
+	*n = e - s;
+	return 0;
+}
+
 static int fill_hole(struct cvb_meta *m, ext2_extent_handle_t h, uint64_t ino,
 		     struct ext2_inode_large *in, uint64_t hs, uint64_t he)
 {
 	uint64_t bs = bs_of(m), eofb = eof_blk(m, in);
 	blk64_t goal = ext2fs_find_inode_goal(m->fs, (ext2_ino_t)ino,
 					      (struct ext2_inode *)in, hs);
+	bool long_ok = true;
 	int rc = 0;
 
 	while (!rc && hs < he) {
 		blk64_t p, n, want = he - hs < INIT_MAX ? he - hs : INIT_MAX;
-		/* one physical run when free space allows, else pieces */
-		errcode_t r = ext2fs_new_range(m->fs, EXT2_NEWRANGE_MIN_LENGTH,
-					       goal, want, NULL, &p, &n);
 
-		if (r)
-			r = ext2fs_new_range(m->fs, 0, goal, want, NULL, &p,
-					     &n);
-		if (r)
-			return cvb_err(r);
-		if (n > he - hs)
-			n = he - hs;
-		if (n > INIT_MAX)
-			n = INIT_MAX;
+		if ((rc = find_run(m, goal, want, &long_ok, &p, &n)))
+			return rc;
 		cvb_range_stats(m, p, (uint32_t)n, +1, false);
 		rc = cvb_err(ext2fs_iblk_add_blocks(
 			m->fs, (struct ext2_inode *)in, n));

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "block_i.h"
+#include "clock.h"
 #include "log.h"
 
 /* A queued request and its completion (the caller's stack). */
@@ -167,6 +168,26 @@ static void commit_now(struct cvb_mq *q)
 	q->commits++;
 }
 
+/* An engine call failed reading or writing the LUN: said in the log
+ * (the caller gets EIO), at most once a second.  Engine thread only. */
+static void log_lun_error(const struct cvb_req *r)
+{
+	static uint64_t last_ms, missed;
+	uint64_t now = cv_now_ms();
+
+	if (last_ms && now - last_ms < 1000) {
+		missed++;
+		return;
+	}
+	log_err("block: I/O error on the LUN (request %d, inode %llu; %llu "
+		"more since the last report): calls that need it fail with "
+		"EIO until it answers",
+		(int)r->op, (unsigned long long)r->ino,
+		(unsigned long long)missed);
+	last_ms = now;
+	missed = 0;
+}
+
 /* Called with q->lock held; returns with it held. */
 static void run_one(struct cvb_mq *q, struct cvb_call *c)
 {
@@ -175,6 +196,8 @@ static void run_one(struct cvb_mq *q, struct cvb_call *c)
 
 	pthread_mutex_unlock(&q->lock);
 	r->res = exec(q, r);
+	if (r->res == -EIO)
+		log_lun_error(r);
 	dirty = r->res >= 0 && mutates(r->op);
 	pthread_mutex_lock(&q->lock);
 	q->calls++;

@@ -251,6 +251,9 @@ static int scan_all(struct cvj_journal *j, struct rp_scan *s,
 	while ((rc = scan_txn(j, s)) == 1)
 		info->transactions++;
 	info->next_seq = s->seq;
+	info->log_blocks = s->pos >= j->sb.start
+				   ? s->pos - j->sb.start
+				   : s->pos + cvj_log_size(j) - j->sb.start;
 	info->wrapped = s->wrap_seq && s->wrap_seq < s->seq;
 	if (rc == -EBADMSG) {
 		info->stop = rc;
@@ -272,7 +275,9 @@ static int close_log(struct cvj_journal *j, uint32_t next_seq)
 	return cvj_write_super(j);
 }
 
-int cvj_replay(struct cvj_journal *j, struct cvj_replay_info *info)
+/* Scan the log (apply_it: and write it home, then mark it empty). */
+static int replay(struct cvj_journal *j, struct cvj_replay_info *info,
+		  bool apply_it)
 {
 	struct cvj_replay_info dummy;
 	struct rp_scan s = { 0 };
@@ -288,6 +293,8 @@ int cvj_replay(struct cvj_journal *j, struct cvj_replay_info *info)
 	if (!s.tags || !s.rblocks)
 		goto out;
 	rc = scan_all(j, &s, info);
+	if (!apply_it)
+		goto out;
 	if (!rc)
 		rc = apply(j, &s, info);
 	if (!rc)
@@ -300,4 +307,14 @@ out:
 	free(s.tags);
 	free(s.rblocks);
 	return rc;
+}
+
+int cvj_replay(struct cvj_journal *j, struct cvj_replay_info *info)
+{
+	return replay(j, info, true);
+}
+
+int cvj_scan(struct cvj_journal *j, struct cvj_replay_info *info)
+{
+	return replay(j, info, false);
 }
