@@ -183,7 +183,7 @@ void cvb_io_unpin(struct cvb_inode *ci, bool write, uint64_t off, size_t size,
 
 struct cvb_vol {
 	char *path;	    /* immutable: the LUN */
-	int fd;		    /* immutable: O_RDWR | O_DIRECT */
+	struct cvb_lun *lun; /* immutable: the LUN (lun.h), direct I/O */
 	unsigned dio_align; /* immutable: offset/length/buffer alignment */
 	dev_t dev;	    /* immutable: st_dev of every object */
 	uint64_t lun_size;  /* immutable */

@@ -234,5 +234,14 @@ int cvb_meta_check_extents(struct cvb_meta *m, uint64_t ino);
 	"64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,"           \
 	"extra_isize,metadata_csum"
 int cvb_format(const char *path, const char *label, char *err, size_t errlen);
+/*
+ * The same on a LUN without a path mke2fs can open (iSCSI): mke2fs makes
+ * the file system in a sparse image of the LUN's size under $TMPDIR
+ * (/var/tmp by default), then its data is written to the LUN and its
+ * holes zeroed there (WRITE SAME where the target has it).
+ */
+struct cvb_lun;
+int cvb_format_lun(struct cvb_lun *l, const char *label, char *err,
+		   size_t errlen);
 
 #endif /* CSVFS_BLOCK_META_H */

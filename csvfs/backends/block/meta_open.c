@@ -223,19 +223,6 @@ static int process_orphans(struct cvb_meta *m)
 	return cvb_meta_commit(m);
 }
 
-static int open_zero_fd(struct cvb_meta *m)
-{
-	struct stat st;
-
-	m->zfd = open(m->path, O_RDWR | O_CLOEXEC);
-	if (m->zfd < 0)
-		return -errno;
-	if (fstat(m->zfd, &st))
-		return -errno;
-	m->zblk = S_ISBLK(st.st_mode);
-	return 0;
-}
-
 static int meta_alloc(const char *path, const struct cvb_meta_opts *opts,
 		      struct cvb_meta **out)
 {
@@ -244,7 +231,6 @@ static int meta_alloc(const char *path, const struct cvb_meta_opts *opts,
 
 	if (!m)
 		return -ENOMEM;
-	m->zfd = -1;
 	m->nitab = 4096;
 	m->itab = calloc(m->nitab, sizeof(*m->itab));
 	m->path = strdup(path);
@@ -263,8 +249,6 @@ static void meta_free(struct cvb_meta *m)
 		ext2fs_free(m->fs);
 	cvj_close(m->j);
 	iotxn_close(m->t);
-	if (m->zfd >= 0)
-		close(m->zfd);
 	for (size_t i = 0; m->itab && i < m->nitab; i++)
 		while (m->itab[i]) {
 			struct cvb_ino *e = m->itab[i];
@@ -295,10 +279,7 @@ static int open_fs(struct cvb_meta *m, char *err, size_t errlen)
 		snprintf(err, errlen, "ext2fs_open: %s", strerror(-rc));
 		return rc;
 	}
-	rc = check_features(m->fs->super, err, errlen);
-	if (!rc && (rc = open_zero_fd(m)))
-		snprintf(err, errlen, "%s", strerror(-rc));
-	return rc;
+	return check_features(m->fs->super, err, errlen);
 }
 
 int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
