@@ -34,6 +34,7 @@
 #include "lkm.h"
 #include "prom.h"
 #include "volume.h"
+#include "lun.h"
 
 #define EXIT_USAGE 2
 #define CONNECT_TIMEOUT_MS 5000
@@ -1258,6 +1259,97 @@ fail:
 	return -ENOMEM;
 }
 
+static bool is_block(const char *source)
+{
+	return !strncmp(source, "block:", 6) || !strncmp(source, "iscsi://", 8);
+}
+
+/*
+ * An iSCSI volume's SCSI-3 reservation, read through a session of our
+ * own (READ KEYS and READ RESERVATION need no registration): 0, or
+ * -errno (-EOPNOTSUPP: not an iSCSI LUN, or fencing=lease).
+ */
+static int reservation_of(const char *source, struct cvb_pr_state *st)
+{
+#ifdef CSVFS_HAVE_BLOCK
+	struct cvb_lun *l;
+	char err[256];
+	int rc;
+
+	if (strncmp(source, "iscsi://", 8))
+		return -EOPNOTSUPP;
+	rc = cvb_lun_open(source, CVB_LUN_RDONLY, NULL, &l, err, sizeof(err));
+	if (rc)
+		return rc;
+	rc = cvb_pr_read(l, st);
+	cvb_lun_close(l);
+	return rc;
+#else
+	(void)source;
+	(void)st;
+	return -EOPNOTSUPP;
+#endif
+}
+
+/* "node N incarnation I": what a key made by cvb_pr_key says. */
+static void key_text(uint64_t k, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%016" PRIx64 " (node %" PRIu32 ")", k,
+		 (uint32_t)(k >> 32));
+}
+
+static void reservation_human(const char *source)
+{
+	struct cvb_pr_state st;
+	char kt[64];
+	int rc = reservation_of(source, &st);
+
+	if (rc == -EOPNOTSUPP)
+		return;
+	if (rc) {
+		printf("%s: reservation unreadable: %s\n", source,
+		       strerror(-rc));
+		return;
+	}
+	printf("%s: generation %" PRIu32 ", ", source, st.generation);
+	if (st.reserved) {
+		key_text(st.holder, kt, sizeof(kt));
+		printf("reserved by %s, type %u%s\n", kt, st.type,
+		       st.type == CVB_PR_WE_RO
+			       ? " (write exclusive, registrants only)"
+			       : "");
+	} else {
+		printf("not reserved\n");
+	}
+	for (unsigned i = 0; i < st.nkeys; i++) {
+		key_text(st.keys[i], kt, sizeof(kt));
+		printf("  registered %s\n", kt);
+	}
+}
+
+static void reservation_json(struct json *j, const char *source)
+{
+	struct cvb_pr_state st;
+	char kt[32];
+
+	if (reservation_of(source, &st))
+		return;
+	json_key(j, "reservation");
+	json_obj_begin(j);
+	json_kuint(j, "generation", st.generation);
+	snprintf(kt, sizeof(kt), "%016" PRIx64, st.holder);
+	json_kstr(j, "holder", st.reserved ? kt : "");
+	json_kuint(j, "type", st.reserved ? st.type : 0);
+	json_key(j, "keys");
+	json_arr_begin(j);
+	for (unsigned i = 0; i < st.nkeys; i++) {
+		snprintf(kt, sizeof(kt), "%016" PRIx64, st.keys[i]);
+		json_str(j, kt);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
 /*
  * A block volume's coordinator: the owner of its file id 1 (ext4's
  * bad-blocks inode, held by the mount that serves the metadata); "" for
@@ -1270,7 +1362,7 @@ static const char *coordinator_of(struct admin *a, const struct volume_row *r,
 	struct lm_owner_entry o;
 
 	buf[0] = '\0';
-	if (strncmp(r->mounts[0]->m.source, "block:", 6))
+	if (!is_block(r->mounts[0]->m.source))
 		return buf;
 	memcpy(res.volume, r->uuid, LM_VOLUME_LEN);
 	if (!current_owner(a, &res, &o) && o.owner) {
@@ -1297,9 +1389,10 @@ static void volumes_json(struct admin *a, const struct volume_row *rows,
 		json_kstr(j, "uuid", uuid);
 		json_kstr(j, "label", first->m.label);
 		json_kstr(j, "source", first->m.source);
-		if (!strncmp(first->m.source, "block:", 6))
+		if (is_block(first->m.source))
 			json_kstr(j, "coordinator",
 				  coordinator_of(a, &rows[i], b, sizeof(b)));
+		reservation_json(j, first->m.source);
 		json_key(j, "nodes");
 		json_arr_begin(j);
 		for (size_t k = 0; k < rows[i].n; k++)
@@ -1375,6 +1468,8 @@ static int volumes_human(struct admin *a, const struct volume_row *rows,
 	}
 	cv_table_print(&t, stdout);
 	cv_table_free(&t);
+	for (size_t i = 0; i < n; i++)
+		reservation_human(rows[i].mounts[0]->m.source);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #define CSVFS_BLOCK_I_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -196,6 +197,8 @@ struct cvb_vol {
 	struct be_cluster cl; /* immutable after claim */
 	uint64_t claim_epoch;
 	bool lockd_owned;
+	uint64_t pr_key;	/* immutable after claim: 0 without PR */
+	atomic_bool lost;	/* the LUN refused us: told once */
 };
 
 /* The bounce buffer: CVB_BOUNCE bytes plus one alignment unit. */

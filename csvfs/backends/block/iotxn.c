@@ -110,13 +110,19 @@ static int read_fs_blocksize(struct cvb_lun *l, uint32_t *bs)
 
 int iotxn_open(const char *path, struct iotxn **out)
 {
+	return iotxn_open_opts(path, NULL, out);
+}
+
+int iotxn_open_opts(const char *path, const struct cvb_lun_opts *o,
+		    struct iotxn **out)
+{
 	struct iotxn *t = calloc(1, sizeof(*t));
 	char err[256];
 	int rc;
 
 	if (!t)
 		return -ENOMEM;
-	rc = cvb_lun_open(path, CVB_LUN_BUFFERED, NULL, &t->lun, err,
+	rc = cvb_lun_open(path, CVB_LUN_BUFFERED, o, &t->lun, err,
 			  sizeof(err));
 	if (rc) {
 		if (cvb_lun_is_iscsi(path))

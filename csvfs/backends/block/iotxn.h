@@ -41,6 +41,7 @@
 #include "journal.h"
 
 struct cvb_lun;
+struct cvb_lun_opts;
 
 struct iotxn;
 
@@ -53,6 +54,9 @@ extern io_manager iotxn_io_manager;
  * block size is read from its ext2/3/4 superblock.  Starts in direct
  * mode with no journal. */
 int iotxn_open(const char *path, struct iotxn **out);
+/* The same with the LUN's options (lun.h: time-outs, reservation key). */
+int iotxn_open_opts(const char *path, const struct cvb_lun_opts *o,
+		    struct iotxn **out);
 /* Close the device; buffered writes not committed are lost. */
 void iotxn_close(struct iotxn *t);
 /* The LUN under t (lun.h), owned by t: for zeroing data and flushing

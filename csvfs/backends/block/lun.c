@@ -371,7 +371,7 @@ uint64_t cvb_pr_key(uint32_t node_id, uint32_t incarnation)
 
 int cvb_pr_register(struct cvb_lun *l, uint64_t key)
 {
-	if (!l->ops->pr_out)
+	if (!(l->caps & CVB_LUN_CAP_PR) || !l->ops->pr_out)
 		return -EOPNOTSUPP;
 	return l->ops->pr_out(l, CVB_PRO_REGISTER_IGNORE, 0, 0, key);
 }
@@ -381,7 +381,7 @@ int cvb_pr_reserve(struct cvb_lun *l, uint64_t key, unsigned type)
 	struct cvb_pr_state st;
 	int rc;
 
-	if (!l->ops->pr_out)
+	if (!(l->caps & CVB_LUN_CAP_PR) || !l->ops->pr_out)
 		return -EOPNOTSUPP;
 	rc = cvb_pr_read(l, &st);
 	if (!rc && st.reserved && st.holder == key && st.type == type)
@@ -394,7 +394,7 @@ int cvb_pr_preempt(struct cvb_lun *l, uint64_t key, uint64_t victim,
 {
 	int rc = -EOPNOTSUPP;
 
-	if (!l->ops->pr_out)
+	if (!(l->caps & CVB_LUN_CAP_PR) || !l->ops->pr_out)
 		return -EOPNOTSUPP;
 	if (aborted)
 		*aborted = false;
@@ -411,9 +411,16 @@ int cvb_pr_preempt(struct cvb_lun *l, uint64_t key, uint64_t victim,
 	return rc;
 }
 
+int cvb_pr_clear(struct cvb_lun *l, uint64_t key)
+{
+	if (!(l->caps & CVB_LUN_CAP_PR) || !l->ops->pr_out)
+		return -EOPNOTSUPP;
+	return l->ops->pr_out(l, CVB_PRO_CLEAR, 0, key, 0);
+}
+
 int cvb_pr_read(struct cvb_lun *l, struct cvb_pr_state *st)
 {
-	if (!l->ops->pr_read)
+	if (!(l->caps & CVB_LUN_CAP_PR) || !l->ops->pr_read)
 		return -EOPNOTSUPP;
 	memset(st, 0, sizeof(*st));
 	return l->ops->pr_read(l, st);

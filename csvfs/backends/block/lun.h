@@ -52,7 +52,9 @@ struct cvb_lun_opts {
 	unsigned timeout_ms;	/* per request (0: 30000) */
 	unsigned connect_ms;	/* connect and login (0: 10000) */
 	const char *initiator;	/* iSCSI initiator name (NULL: derived) */
-	uint16_t isid_node;	/* iSCSI: this node's part of the ISID */
+	/* PR key to register on the new I_T nexus before any write (0:
+	 * none); ignored without CVB_LUN_CAP_PR */
+	uint64_t pr_key;
 };
 
 /* Is source an iscsi:// URL? */
@@ -120,6 +122,8 @@ int cvb_pr_reserve(struct cvb_lun *l, uint64_t key, unsigned type);
  * refuses it (*aborted false then). */
 int cvb_pr_preempt(struct cvb_lun *l, uint64_t key, uint64_t victim,
 		   unsigned type, bool abort, bool *aborted);
+/* CLEAR: every registration and the reservation go (key: ours). */
+int cvb_pr_clear(struct cvb_lun *l, uint64_t key);
 /* READ KEYS and READ RESERVATION. */
 int cvb_pr_read(struct cvb_lun *l, struct cvb_pr_state *st);
 
@@ -134,6 +138,8 @@ int cvb_pr_read(struct cvb_lun *l, struct cvb_pr_state *st);
 typedef void (*cvb_lun_lost_fn)(void *arg, const char *why);
 void cvb_lun_on_lost(struct cvb_lun *l, cvb_lun_lost_fn fn, void *arg);
 bool cvb_lun_lost(const struct cvb_lun *l);
+/* Mark l lost (once: logs why, calls the callback). */
+void cvb_lun_set_lost(struct cvb_lun *l, const char *why);
 
 /* The key of a node's registration: node id (high 32 bits) and lockd's
  * incarnation (low 32 bits), never 0. */

@@ -39,8 +39,6 @@ struct cvb_lun {
 	void *lost_arg;
 };
 
-/* Mark l lost (once), log why, call the callback. */
-void cvb_lun_set_lost(struct cvb_lun *l, const char *why);
 
 #ifdef CSVFS_HAVE_ISCSI
 int cvb_iscsi_open(const char *url, unsigned flags,

@@ -92,6 +92,7 @@ struct isc {
 	struct isc_req *inflight;     /* issued, not completed */
 	struct isc_req *retry;	      /* to issue again */
 	bool registered;	      /* a PR key of ours is on the nexus */
+	bool lease_only;	      /* immutable: ?fencing=lease */
 	int conn_status;	      /* connect: 1 pending, 0 ok, -errno */
 	char conn_err[256];
 };
@@ -226,14 +227,15 @@ static void unlink_inflight(struct isc *s, struct isc_req *r)
 	r->next = NULL;
 }
 
-static void pr_in_result(struct isc_req *r, struct scsi_task *task)
+/* 0, or -EIO when the answer does not decode. */
+static int pr_in_result(struct isc_req *r, struct scsi_task *task)
 {
 	if (r->sa == SCSI_PERSISTENT_RESERVE_READ_KEYS) {
 		struct scsi_persistent_reserve_in_read_keys *k =
 			scsi_datain_unmarshall(task);
 
 		if (!k)
-			return;
+			return -EIO;
 		r->pr->generation = k->prgeneration;
 		r->pr->nkeys = 0;
 		for (int i = 0; i < k->num_keys &&
@@ -244,11 +246,12 @@ static void pr_in_result(struct isc_req *r, struct scsi_task *task)
 			scsi_datain_unmarshall(task);
 
 		if (!v)
-			return;
+			return -EIO;
 		r->pr->reserved = v->reserved;
 		r->pr->holder = v->reservation_key;
 		r->pr->type = v->pr_type;
 	}
+	return 0;
 }
 
 /* What a CHECK CONDITION means for r: 0 to retry, or -errno. */
@@ -261,8 +264,12 @@ static int sense_rc(struct isc *s, struct isc_req *r, struct scsi_task *t)
 		if (ascq == 0x2a03 || ascq == 0x2a04 || ascq == 0x2a05) {
 			if (!s->registered)
 				return 0; /* not ours to lose: retry */
-			snprintf(why, sizeof(why), "unit attention %s",
-				 scsi_sense_ascq_str(ascq));
+			snprintf(why, sizeof(why),
+				 "unit attention %02X/%02X: %s", ascq >> 8,
+				 ascq & 0xff,
+				 ascq == 0x2a03	  ? "reservations preempted"
+				 : ascq == 0x2a04 ? "reservations released"
+						  : "registrations preempted");
 			cvb_lun_set_lost(&s->l, why);
 			return -EIO;
 		}
@@ -284,9 +291,7 @@ static int status_rc(struct isc *s, struct isc_req *r, int status,
 {
 	switch (status) {
 	case SCSI_STATUS_GOOD:
-		if (r->kind == ISC_PRI)
-			pr_in_result(r, t);
-		return 0;
+		return r->kind == ISC_PRI ? pr_in_result(r, t) : 0;
 	case SCSI_STATUS_CHECK_CONDITION:
 		return sense_rc(s, r, t);
 	case SCSI_STATUS_BUSY:
@@ -716,13 +721,32 @@ static char *initiator_name(const struct cvb_lun_opts *o)
 	return strdup(line);
 }
 
-/* iscsi://portal[:port]/target-iqn/lun, without user or password. */
-static int parse_url(struct isc *s, const char *url, char *err,
+/*
+ * iscsi://portal[:port]/target-iqn/lun[?fencing=pr|lease], without user
+ * or password.  fencing=lease: never use persistent reservations (a
+ * target without them; the lease alone fences).
+ */
+static int parse_url(struct isc *s, const char *whole, char *err,
 		     size_t errlen)
 {
-	const char *p = url + 8, *slash = strchr(p, '/'), *last;
-	char *end;
+	char url[1024], *q, *end;
+	const char *p = url + 8, *slash, *last;
 	long lun;
+
+	snprintf(url, sizeof(url), "%s", whole);
+	if ((q = strchr(url, '?'))) {
+		*q++ = '\0';
+		if (!strcmp(q, "fencing=lease")) {
+			s->lease_only = true;
+		} else if (strcmp(q, "fencing=pr")) {
+			snprintf(err, errlen,
+				 "%s: unknown option '%s' (fencing=pr or "
+				 "fencing=lease)",
+				 whole, q);
+			return -EINVAL;
+		}
+	}
+	slash = strchr(p, '/');
 
 	last = slash ? strrchr(slash + 1, '/') : NULL;
 	if (!slash || slash == p || !last || last == slash + 1 ||
@@ -865,7 +889,7 @@ static int isc_setup(struct isc *s, const char *url,
 		return rc;
 	s->l.align = s->l.block;
 	s->l.dev = (dev_t)(0x15c5100000000ull ^ (uint64_t)s->lun);
-	s->l.caps = CVB_LUN_CAP_PR | CVB_LUN_CAP_ISCSI;
+	s->l.caps = CVB_LUN_CAP_ISCSI | (s->lease_only ? 0 : CVB_LUN_CAP_PR);
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->efd < 0)
 		return -errno;
@@ -895,6 +919,11 @@ int cvb_iscsi_open(const char *url, unsigned flags,
 	pthread_cond_init(&s->done_cond, NULL);
 	s->l.source = strdup(url);
 	rc = s->l.source ? isc_setup(s, url, o, err, errlen) : -ENOMEM;
+	if (!rc && o && o->pr_key && !s->lease_only &&
+	    (rc = cvb_pr_register(&s->l, o->pr_key)))
+		snprintf(err, errlen,
+			 "%s: cannot register the reservation key %016llx: %s",
+			 url, (unsigned long long)o->pr_key, strerror(-rc));
 	if (rc) {
 		cvb_lun_close(&s->l);
 		return rc;

@@ -418,3 +418,8 @@ int cvb_zero_dev(struct cvb_meta *m, uint64_t off, uint64_t len)
 	m->pending_ops++; /* the next commit syncs the zeroes */
 	return cvb_lun_zero(iotxn_lun(m->t), off, len);
 }
+
+struct cvb_lun *cvb_meta_lun(struct cvb_meta *m)
+{
+	return iotxn_lun(m->t);
+}

@@ -265,7 +265,7 @@ static void meta_free(struct cvb_meta *m)
 
 static int open_fs(struct cvb_meta *m, char *err, size_t errlen)
 {
-	int rc = iotxn_open(m->path, &m->t);
+	int rc = iotxn_open_opts(m->path, m->opts.lun, &m->t);
 
 	if (rc) {
 		snprintf(err, errlen,

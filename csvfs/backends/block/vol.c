@@ -118,9 +118,71 @@ fail:
 
 /* ---- the engine ------------------------------------------------------- */
 
+/* The LUN refused one of our writes for good (lun.h): both handles
+ * lost, csvfs told once. */
+static void vol_lost(void *arg, const char *why)
+{
+	struct cvb_vol *b = arg;
+
+	if (atomic_exchange(&b->lost, true))
+		return;
+	cvb_lun_set_lost(b->lun, why);
+	if (b->q.m)
+		cvb_lun_set_lost(cvb_meta_lun(b->q.m), why);
+	if (b->cl.lost)
+		b->cl.lost(b->cl.lost_arg, why);
+}
+
+/*
+ * SCSI-3 persistent reservations, where the LUN has them: this node's
+ * key (lockd's node id, and the claim's epoch as the incarnation) is
+ * registered on the data path's I_T nexus (the engine registers its own
+ * before it writes), and the LUN reserved write exclusive, registrants
+ * only, unless it already is.  Another node's fencer removes our key
+ * with PREEMPT; we never register again by ourselves.
+ */
+static int claim_pr(struct cvb_vol *b, const struct be_cluster *cl,
+		    char *err, size_t errlen)
+{
+	struct cvb_pr_state st;
+	uint32_t inc = (uint32_t)b->claim_epoch;
+	uint64_t key;
+	int rc;
+
+	if ((cvb_lun_caps(b->lun) & CVB_LUN_CAP_ISCSI) &&
+	    !(cvb_lun_caps(b->lun) & CVB_LUN_CAP_PR))
+		fprintf(stderr,
+			"csvfs: %s: fencing by lease only (fencing=lease): no "
+			"persistent reservation protects the LUN\n",
+			b->path);
+	if (!(cvb_lun_caps(b->lun) & CVB_LUN_CAP_PR))
+		return 0;
+	key = cvb_pr_key(cl ? cl->node_id : 0, inc ? inc : (uint32_t)getpid());
+	rc = cvb_pr_register(b->lun, key);
+	if (!rc && !(rc = cvb_pr_read(b->lun, &st)) && !st.reserved)
+		rc = cvb_pr_reserve(b->lun, key, CVB_PR_WE_RO);
+	if (rc == -EOPNOTSUPP)
+		snprintf(err, errlen,
+			 "%s: the target has no SCSI-3 persistent "
+			 "reservations; to run on leases alone, add "
+			 "?fencing=lease to the source",
+			 b->path);
+	else if (rc)
+		snprintf(err, errlen,
+			 "%s: persistent reservation (key %016llx): %s",
+			 b->path, (unsigned long long)key, strerror(-rc));
+	if (rc)
+		return rc;
+	b->pr_key = key;
+	cvb_lun_on_lost(b->lun, vol_lost, b);
+	return 0;
+}
+
 static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
 {
-	struct cvb_meta_opts o = { .recall = cvb_io_recall, .recall_arg = b };
+	struct cvb_lun_opts lo = { .pr_key = b->pr_key };
+	struct cvb_meta_opts o = { .recall = cvb_io_recall, .recall_arg = b,
+				   .lun = &lo };
 	struct cvb_meta *m;
 	char why[256] = "";
 	int rc;
@@ -132,6 +194,8 @@ static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
 		return rc;
 	}
 	b->q.m = m;
+	if (b->pr_key)
+		cvb_lun_on_lost(cvb_meta_lun(m), vol_lost, b);
 	return 0;
 }
 
@@ -194,6 +258,11 @@ int cvb_vol_claim(struct backend *be, const struct be_cluster *cl, char *err,
 	else if (rc)
 		snprintf(err, errlen, "cannot lock %s: %s", b->path,
 			 strerror(-rc));
+	if (!rc) {
+		if (cl)
+			b->cl = *cl; /* lost, lost_arg too */
+		rc = claim_pr(b, cl, err, errlen);
+	}
 	if (!rc)
 		rc = open_engine(b, err, errlen);
 	if (rc) {
