@@ -274,7 +274,8 @@ static void claim_lost(void *arg, const char *why)
 static int claim_backend(struct cv_fs *fs, char *err, size_t errlen)
 {
 	char host[256] = "";
-	struct be_cluster cl = { .node = host, .lost = claim_lost,
+	struct be_cluster cl = { .node = host,
+				 .lost = claim_lost,
 				 .lost_arg = fs };
 
 	if (!fs->be.ops->claim)

@@ -43,24 +43,31 @@ struct backend_entry {
 #endif
 
 static const struct backend_entry backends[] = {
-	{ .prefix = "nfs://", .name = "nfs", .ops = NFS_OPS,
+	{ .prefix = "nfs://",
+	  .name = "nfs",
+	  .ops = NFS_OPS,
 	  .whole_source = true,
 	  .missing = "this csvfs was built without it: install the Debian "
 		     "package libnfs-dev and configure with --enable-nfs" },
 	{ .prefix = "dir:", .name = "dir", .ops = &be_dir_ops },
-	{ .prefix = "block:", .name = "block", .ops = BLOCK_OPS,
-	  .missing = "this csvfs was built without it: install the Debian "
-		     "package libext2fs-dev and configure with --enable-block" },
-	{ .prefix = "iscsi://", .name = "iscsi", .ops = ISCSI_OPS,
+	{ .prefix = "block:",
+	  .name = "block",
+	  .ops = BLOCK_OPS,
+	  .missing =
+		  "this csvfs was built without it: install the Debian "
+		  "package libext2fs-dev and configure with --enable-block" },
+	{ .prefix = "iscsi://",
+	  .name = "iscsi",
+	  .ops = ISCSI_OPS,
 	  .whole_source = true,
 	  .missing = "this csvfs was built without it: install the Debian "
 		     "packages libext2fs-dev and libiscsi-dev and configure "
 		     "with --enable-block --enable-iscsi" },
 };
 
-#define SOURCE_FORMS                                                   \
-	"an absolute directory, dir:/dir, nfs://server/export or "           \
-	"block:/dev/... (a LUN or an image file) or "                      \
+#define SOURCE_FORMS                                                           \
+	"an absolute directory, dir:/dir, nfs://server/export or "             \
+	"block:/dev/... (a LUN or an image file) or "                          \
 	"iscsi://portal[:port]/target-iqn/lun"
 
 static const struct backend_entry *entry_of(const char *source)

@@ -197,8 +197,8 @@ struct cvb_vol {
 	struct be_cluster cl; /* immutable after claim */
 	uint64_t claim_epoch;
 	bool lockd_owned;
-	uint64_t pr_key;	/* immutable after claim: 0 without PR */
-	atomic_bool lost;	/* the LUN refused us: told once */
+	uint64_t pr_key;  /* immutable after claim: 0 without PR */
+	atomic_bool lost; /* the LUN refused us: told once */
 };
 
 /* The bounce buffer: CVB_BOUNCE bytes plus one alignment unit. */

@@ -26,7 +26,7 @@
 
 struct iotxn {
 	char *path;
-	struct cvb_lun *lun; /* the LUN, buffered (path) or iSCSI */
+	struct cvb_lun *lun;	/* the LUN, buffered (path) or iSCSI */
 	uint32_t bs;		/* file-system block size */
 	struct cvj_dev dev;
 	struct cvj_journal *j;	/* NULL: direct mode */
@@ -45,12 +45,11 @@ struct iotxn {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct iotxn *reg_head;	/* protected by reg_lock */
 
-static int pio(struct cvb_lun *l, bool wr, void *buf, size_t len,
-	       uint64_t off)
+static int pio(struct cvb_lun *l, bool wr, void *buf, size_t len, uint64_t off)
 {
 	while (len) {
-		ssize_t n = wr ? cvb_lun_pwrite(l, buf, len, off) :
-				 cvb_lun_pread(l, buf, len, off);
+		ssize_t n = wr ? cvb_lun_pwrite(l, buf, len, off)
+			       : cvb_lun_pread(l, buf, len, off);
 
 		if (n < 0)
 			return (int)n;
@@ -79,8 +78,8 @@ static int dev_write(void *priv, uint64_t blk, unsigned count,
 {
 	struct iotxn *t = priv;
 
-	return pio(t->lun, true, (void *)(uintptr_t)buf,
-		   (size_t)count * t->bs, blk * t->bs);
+	return pio(t->lun, true, (void *)(uintptr_t)buf, (size_t)count * t->bs,
+		   blk * t->bs);
 }
 
 static int dev_flush(void *priv)
@@ -122,8 +121,7 @@ int iotxn_open_opts(const char *path, const struct cvb_lun_opts *o,
 
 	if (!t)
 		return -ENOMEM;
-	rc = cvb_lun_open(path, CVB_LUN_BUFFERED, o, &t->lun, err,
-			  sizeof(err));
+	rc = cvb_lun_open(path, CVB_LUN_BUFFERED, o, &t->lun, err, sizeof(err));
 	if (rc) {
 		if (cvb_lun_is_iscsi(path))
 			fprintf(stderr, "csvfs: %s\n", err);

@@ -319,8 +319,8 @@ int cvb_lun_lock(struct cvb_lun *l)
 		snprintf(path, sizeof(path), "/run/csvfs/lun-%016llx.lock",
 			 (unsigned long long)fnv1a(l->source));
 		if (l->lockfd < 0)
-			l->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
-					 0600);
+			l->lockfd =
+				open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (l->lockfd < 0)
 			return -errno;
 		fd = l->lockfd;
@@ -339,8 +339,8 @@ void cvb_lun_set_lost(struct cvb_lun *l, const char *why)
 
 	if (atomic_exchange(&l->lost, true))
 		return;
-	fprintf(stderr, "csvfs: %s: lost the LUN's ownership: %s\n",
-		l->source, why);
+	fprintf(stderr, "csvfs: %s: lost the LUN's ownership: %s\n", l->source,
+		why);
 	pthread_mutex_lock(&l->lost_lock);
 	fn = l->lost_fn;
 	arg = l->lost_arg;

@@ -49,9 +49,9 @@ struct cvb_lun;
 #define CVB_LUN_CAP_ISCSI 4u /* the LUN is reached through libiscsi */
 
 struct cvb_lun_opts {
-	unsigned timeout_ms;	/* per request (0: 30000) */
-	unsigned connect_ms;	/* connect and login (0: 10000) */
-	const char *initiator;	/* iSCSI initiator name (NULL: derived) */
+	unsigned timeout_ms;   /* per request (0: 30000) */
+	unsigned connect_ms;   /* connect and login (0: 10000) */
+	const char *initiator; /* iSCSI initiator name (NULL: derived) */
 	/* PR key to register on the new I_T nexus before any write (0:
 	 * none); ignored without CVB_LUN_CAP_PR */
 	uint64_t pr_key;
@@ -70,18 +70,17 @@ int cvb_lun_open(const char *source, unsigned flags,
 		 size_t errlen);
 void cvb_lun_close(struct cvb_lun *l);
 
-uint64_t cvb_lun_size(const struct cvb_lun *l);	   /* bytes */
-unsigned cvb_lun_block(const struct cvb_lun *l);   /* logical block */
-unsigned cvb_lun_align(const struct cvb_lun *l);   /* direct I/O unit */
+uint64_t cvb_lun_size(const struct cvb_lun *l);	 /* bytes */
+unsigned cvb_lun_block(const struct cvb_lun *l); /* logical block */
+unsigned cvb_lun_align(const struct cvb_lun *l); /* direct I/O unit */
 unsigned cvb_lun_caps(const struct cvb_lun *l);
-int cvb_lun_fd(const struct cvb_lun *l);	   /* -1 without CAP_FD */
-dev_t cvb_lun_dev(const struct cvb_lun *l);	   /* a stable id */
+int cvb_lun_fd(const struct cvb_lun *l);    /* -1 without CAP_FD */
+dev_t cvb_lun_dev(const struct cvb_lun *l); /* a stable id */
 const char *cvb_lun_source(const struct cvb_lun *l);
 
 /* As pread/pwrite: bytes done (short only at the end of the LUN) or
  * -errno.  Retried on EINTR. */
-ssize_t cvb_lun_pread(struct cvb_lun *l, void *buf, size_t len,
-		      uint64_t off);
+ssize_t cvb_lun_pread(struct cvb_lun *l, void *buf, size_t len, uint64_t off);
 ssize_t cvb_lun_pwrite(struct cvb_lun *l, const void *buf, size_t len,
 		       uint64_t off);
 /* Everything written so far is durable (fdatasync, SYNCHRONIZE CACHE). */
@@ -105,8 +104,8 @@ struct cvb_pr_state {
 	unsigned nkeys;
 	uint64_t keys[CVB_PR_MAX_KEYS]; /* registered keys (first nkeys) */
 	bool reserved;
-	uint64_t holder;	/* the reservation's key */
-	unsigned type;		/* SCSI PR type (5: WE registrants only) */
+	uint64_t holder; /* the reservation's key */
+	unsigned type;	 /* SCSI PR type (5: WE registrants only) */
 };
 
 /* PR type write exclusive, registrants only */

@@ -39,7 +39,6 @@ struct cvb_lun {
 	void *lost_arg;
 };
 
-
 #ifdef CSVFS_HAVE_ISCSI
 int cvb_iscsi_open(const char *url, unsigned flags,
 		   const struct cvb_lun_opts *o, struct cvb_lun **out,

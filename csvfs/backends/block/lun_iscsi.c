@@ -43,11 +43,11 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
-#define ISC_CHUNK	 (1024u * 1024u) /* largest command */
-#define ISC_RETRIES	 5		 /* unit attentions, busy */
-#define ISC_TIMEOUT_MS	 15000
-#define ISC_CONNECT_MS	 5000
-#define ISC_ZERO_CHUNK	 (8u * 1024u * 1024u)
+#define ISC_CHUNK      (1024u * 1024u) /* largest command */
+#define ISC_RETRIES    5	       /* unit attentions, busy */
+#define ISC_TIMEOUT_MS 15000
+#define ISC_CONNECT_MS 5000
+#define ISC_ZERO_CHUNK (8u * 1024u * 1024u)
 
 enum isc_kind { ISC_READ, ISC_WRITE, ISC_SYNC, ISC_WSAME, ISC_PRO, ISC_PRI };
 
@@ -55,9 +55,9 @@ struct isc_req {
 	enum isc_kind kind;
 	uint64_t lba;
 	uint32_t nblk;
-	void *buf;   /* READ: destination; WRITE, WSAME: source */
+	void *buf; /* READ: destination; WRITE, WSAME: source */
 	uint32_t len;
-	int sa;	     /* PR service action */
+	int sa; /* PR service action */
 	unsigned type;
 	uint64_t key, sakey;
 	struct cvb_pr_state *pr;
@@ -80,20 +80,20 @@ struct isc {
 	uint32_t isid_rnd;
 	uint16_t isid_q;
 	unsigned timeout_ms, connect_ms;
-	int efd;		      /* wakes the I/O thread */
+	int efd; /* wakes the I/O thread */
 	pthread_t thread;
-	pthread_mutex_t lock;	      /* protects queue, stop, every done */
-	pthread_cond_t done_cond;     /* some request is done */
+	pthread_mutex_t lock;	  /* protects queue, stop, every done */
+	pthread_cond_t done_cond; /* some request is done */
 	struct isc_req *queue, *qtail;
 	bool stop;
-	pthread_mutex_t rmw;	      /* unaligned writes, one at a time */
+	pthread_mutex_t rmw; /* unaligned writes, one at a time */
 	/* the I/O thread's alone */
 	struct iscsi_context *ctx;
-	struct isc_req *inflight;     /* issued, not completed */
-	struct isc_req *retry;	      /* to issue again */
-	bool registered;	      /* a PR key of ours is on the nexus */
-	bool lease_only;	      /* immutable: ?fencing=lease */
-	int conn_status;	      /* connect: 1 pending, 0 ok, -errno */
+	struct isc_req *inflight; /* issued, not completed */
+	struct isc_req *retry;	  /* to issue again */
+	bool registered;	  /* a PR key of ours is on the nexus */
+	bool lease_only;	  /* immutable: ?fencing=lease */
+	int conn_status;	  /* connect: 1 pending, 0 ok, -errno */
 	char conn_err[256];
 };
 
@@ -124,8 +124,7 @@ static void connect_cb(struct iscsi_context *ctx, int status, void *data,
 		s->conn_status = 0;
 		return;
 	}
-	snprintf(s->conn_err, sizeof(s->conn_err), "%s",
-		 iscsi_get_error(ctx));
+	snprintf(s->conn_err, sizeof(s->conn_err), "%s", iscsi_get_error(ctx));
 	s->conn_status = -EIO;
 }
 
@@ -199,8 +198,8 @@ static void isc_drop(struct isc *s, const char *why)
 {
 	if (!s->ctx)
 		return;
-	fprintf(stderr, "csvfs: %s: iSCSI session dropped: %s\n",
-		s->l.source, why);
+	fprintf(stderr, "csvfs: %s: iSCSI session dropped: %s\n", s->l.source,
+		why);
 	iscsi_destroy_context(s->ctx);
 	s->ctx = NULL;
 }
@@ -238,8 +237,7 @@ static int pr_in_result(struct isc_req *r, struct scsi_task *task)
 			return -EIO;
 		r->pr->generation = k->prgeneration;
 		r->pr->nkeys = 0;
-		for (int i = 0; i < k->num_keys &&
-				i < CVB_PR_MAX_KEYS; i++)
+		for (int i = 0; i < k->num_keys && i < CVB_PR_MAX_KEYS; i++)
 			r->pr->keys[r->pr->nkeys++] = k->keys[i];
 	} else {
 		struct scsi_persistent_reserve_in_read_reservation *v =
@@ -280,9 +278,8 @@ static int sense_rc(struct isc *s, struct isc_req *r, struct scsi_task *t)
 	     r->kind == ISC_WSAME) &&
 	    (ascq == 0x2000 || ascq == 0x2400 || ascq == 0x2600))
 		return -EOPNOTSUPP; /* no such command, field or value */
-	fprintf(stderr, "csvfs: %s: SCSI command failed: %s, %s\n",
-		s->l.source, scsi_sense_key_str(t->sense.key),
-		scsi_sense_ascq_str(ascq));
+	fprintf(stderr, "csvfs: %s: SCSI command failed: %s, %s\n", s->l.source,
+		scsi_sense_key_str(t->sense.key), scsi_sense_ascq_str(ascq));
 	return -EIO;
 }
 
@@ -298,8 +295,7 @@ static int status_rc(struct isc *s, struct isc_req *r, int status,
 	case SCSI_STATUS_TASK_SET_FULL:
 		return 0;
 	case SCSI_STATUS_RESERVATION_CONFLICT:
-		if (r->kind == ISC_PRO || r->kind == ISC_PRI ||
-		    !s->registered)
+		if (r->kind == ISC_PRO || r->kind == ISC_PRI || !s->registered)
 			return -EBUSY; /* someone else's reservation */
 		cvb_lun_set_lost(&s->l, "RESERVATION CONFLICT on a write");
 		return -EIO;
@@ -320,8 +316,7 @@ static void cmd_cb(struct iscsi_context *ctx, int status, void *data,
 	if (t)
 		scsi_free_scsi_task(t);
 	r->task = NULL;
-	if (rc == 0 && status != SCSI_STATUS_GOOD &&
-	    ++r->tries < ISC_RETRIES) {
+	if (rc == 0 && status != SCSI_STATUS_GOOD && ++r->tries < ISC_RETRIES) {
 		r->next = s->retry;
 		s->retry = r;
 		return;
@@ -329,7 +324,8 @@ static void cmd_cb(struct iscsi_context *ctx, int status, void *data,
 	if (rc == 0 && status != SCSI_STATUS_GOOD)
 		rc = -EIO;
 	if (!rc && r->kind == ISC_PRO) {
-		if (r->sa == SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY)
+		if (r->sa ==
+		    SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY)
 			s->registered = r->sakey != 0;
 	}
 	complete(s, r, rc);
@@ -342,9 +338,9 @@ static struct scsi_task *issue_pr_out(struct isc *s, struct isc_req *r)
 		.service_action_reservation_key = r->sakey,
 	};
 
-	return iscsi_persistent_reserve_out_task(s->ctx, s->lun, r->sa,
-						 SCSI_PERSISTENT_RESERVE_SCOPE_LU,
-						 (int)r->type, &p, cmd_cb, r);
+	return iscsi_persistent_reserve_out_task(
+		s->ctx, s->lun, r->sa, SCSI_PERSISTENT_RESERVE_SCOPE_LU,
+		(int)r->type, &p, cmd_cb, r);
 }
 
 static struct scsi_task *issue(struct isc *s, struct isc_req *r)
@@ -354,10 +350,9 @@ static struct scsi_task *issue(struct isc *s, struct isc_req *r)
 
 	switch (r->kind) {
 	case ISC_READ:
-		t = iscsi_read16_task(s->ctx, s->lun, r->lba, r->len, bs, 0,
-				      0, 0, 0, 0, cmd_cb, r);
-		if (t && scsi_task_add_data_in_buffer(t, (int)r->len,
-						      r->buf)) {
+		t = iscsi_read16_task(s->ctx, s->lun, r->lba, r->len, bs, 0, 0,
+				      0, 0, 0, cmd_cb, r);
+		if (t && scsi_task_add_data_in_buffer(t, (int)r->len, r->buf)) {
 			iscsi_scsi_cancel_task(s->ctx, t);
 			return NULL;
 		}
@@ -372,8 +367,8 @@ static struct scsi_task *issue(struct isc *s, struct isc_req *r)
 		break;
 	case ISC_WSAME:
 		t = iscsi_writesame16_task(s->ctx, s->lun, r->lba, r->buf,
-					   r->len, r->nblk, 0, 0, 0, 0,
-					   cmd_cb, r);
+					   r->len, r->nblk, 0, 0, 0, 0, cmd_cb,
+					   r);
 		break;
 	case ISC_PRO:
 		t = issue_pr_out(s, r);
@@ -574,8 +569,7 @@ static ssize_t isc_io(struct cvb_lun *l, bool wr, void *buf, size_t len,
 	return rc ? rc : (ssize_t)len;
 }
 
-static ssize_t isc_pread(struct cvb_lun *l, void *buf, size_t len,
-			 uint64_t off)
+static ssize_t isc_pread(struct cvb_lun *l, void *buf, size_t len, uint64_t off)
 {
 	return isc_io(l, false, buf, len, off);
 }
@@ -613,9 +607,11 @@ static int isc_zero(struct cvb_lun *l, uint64_t off, uint64_t len)
 		return rc;
 	for (uint64_t p = a; p < b;) {
 		uint64_t n = b - p < ISC_ZERO_CHUNK ? b - p : ISC_ZERO_CHUNK;
-		struct isc_req r = { .kind = ISC_WSAME, .lba = p / bs,
+		struct isc_req r = { .kind = ISC_WSAME,
+				     .lba = p / bs,
 				     .nblk = (uint32_t)(n / bs),
-				     .buf = zeros, .len = bs };
+				     .buf = zeros,
+				     .len = bs };
 
 		rc = submit(s, &r);
 		if (rc == -EOPNOTSUPP || rc == -EIO) {
@@ -637,20 +633,25 @@ static int isc_zero(struct cvb_lun *l, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static int isc_pr_out(struct cvb_lun *l, int sa, unsigned type,
-		      uint64_t key, uint64_t sakey)
+static int isc_pr_out(struct cvb_lun *l, int sa, unsigned type, uint64_t key,
+		      uint64_t sakey)
 {
-	struct isc_req r = { .kind = ISC_PRO, .sa = sa, .type = type,
-			     .key = key, .sakey = sakey };
+	struct isc_req r = { .kind = ISC_PRO,
+			     .sa = sa,
+			     .type = type,
+			     .key = key,
+			     .sakey = sakey };
 
 	return submit(isc_of(l), &r);
 }
 
 static int isc_pr_read(struct cvb_lun *l, struct cvb_pr_state *st)
 {
-	struct isc_req k = { .kind = ISC_PRI, .pr = st,
+	struct isc_req k = { .kind = ISC_PRI,
+			     .pr = st,
 			     .sa = SCSI_PERSISTENT_RESERVE_READ_KEYS };
-	struct isc_req v = { .kind = ISC_PRI, .pr = st,
+	struct isc_req v = { .kind = ISC_PRI,
+			     .pr = st,
 			     .sa = SCSI_PERSISTENT_RESERVE_READ_RESERVATION };
 	int rc = submit(isc_of(l), &k);
 
@@ -726,8 +727,7 @@ static char *initiator_name(const struct cvb_lun_opts *o)
  * or password.  fencing=lease: never use persistent reservations (a
  * target without them; the lease alone fences).
  */
-static int parse_url(struct isc *s, const char *whole, char *err,
-		     size_t errlen)
+static int parse_url(struct isc *s, const char *whole, char *err, size_t errlen)
 {
 	char url[1024], *q, *end;
 	const char *p = url + 8, *slash, *last;
@@ -749,8 +749,8 @@ static int parse_url(struct isc *s, const char *whole, char *err,
 	slash = strchr(p, '/');
 
 	last = slash ? strrchr(slash + 1, '/') : NULL;
-	if (!slash || slash == p || !last || last == slash + 1 ||
-	    !last[1] || strchr(p, '@')) {
+	if (!slash || slash == p || !last || last == slash + 1 || !last[1] ||
+	    strchr(p, '@')) {
 		snprintf(err, errlen,
 			 "%s: an iSCSI source is "
 			 "iscsi://portal[:port]/target-iqn/lun",
@@ -778,8 +778,7 @@ static int read_capacity(struct isc *s, char *err, size_t errlen)
 
 	if (t && t->status == SCSI_STATUS_GOOD)
 		rc16 = scsi_datain_unmarshall(t);
-	if (!rc16 || !rc16->block_length ||
-	    rc16->block_length > 4096 ||
+	if (!rc16 || !rc16->block_length || rc16->block_length > 4096 ||
 	    (rc16->block_length & (rc16->block_length - 1))) {
 		snprintf(err, errlen,
 			 "iscsi://%s/%s: LUN %d is not a disk this csvfs "
@@ -833,13 +832,11 @@ static int probe_portal(struct isc *s)
 	if (rc == -EINPROGRESS) {
 		rc = poll(&p, 1, (int)s->connect_ms);
 		rc = rc < 0 ? -errno : rc == 0 ? -ETIMEDOUT : 0;
-		if (!rc && !getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &soerr,
-				       &sl))
+		if (!rc && !getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl))
 			rc = -soerr;
 	}
 	if (rc)
-		snprintf(s->conn_err, sizeof(s->conn_err), "%s",
-			 strerror(-rc));
+		snprintf(s->conn_err, sizeof(s->conn_err), "%s", strerror(-rc));
 	if (p.fd >= 0)
 		close(p.fd);
 	freeaddrinfo(ai);

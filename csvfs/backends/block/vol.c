@@ -103,8 +103,8 @@ int cvb_vol_init(struct backend *be, const char *source)
 			 "%s holds no ext4 file "
 			 "system: make it a csvfs volume with csvfs-admin "
 			 "format %s%s (which erases it)",
-			 source, cvb_lun_is_iscsi(source) ? "" : "block:",
-			 source);
+			 source,
+			 cvb_lun_is_iscsi(source) ? "" : "block:", source);
 	if (rc) {
 		cvb_vol_destroy(be);
 		return rc;
@@ -141,8 +141,8 @@ static void vol_lost(void *arg, const char *why)
  * only, unless it already is.  Another node's fencer removes our key
  * with PREEMPT; we never register again by ourselves.
  */
-static int claim_pr(struct cvb_vol *b, const struct be_cluster *cl,
-		    char *err, size_t errlen)
+static int claim_pr(struct cvb_vol *b, const struct be_cluster *cl, char *err,
+		    size_t errlen)
 {
 	struct cvb_pr_state st;
 	uint32_t inc = (uint32_t)b->claim_epoch;
@@ -181,7 +181,8 @@ static int claim_pr(struct cvb_vol *b, const struct be_cluster *cl,
 static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
 {
 	struct cvb_lun_opts lo = { .pr_key = b->pr_key };
-	struct cvb_meta_opts o = { .recall = cvb_io_recall, .recall_arg = b,
+	struct cvb_meta_opts o = { .recall = cvb_io_recall,
+				   .recall_arg = b,
 				   .lun = &lo };
 	struct cvb_meta *m;
 	char why[256] = "";
