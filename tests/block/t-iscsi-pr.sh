@@ -111,13 +111,19 @@ wait "$CSVFS_PID"
 CSVFS_PID=
 
 t "B clears the reservation" as nodeb register $KB clear $KB
-mount_a
+# as a daemon this time: csvfs forks after opening the LUN, and the
+# child's first request starts the sessions' I/O threads again
+CSVFS_ISCSI_INITIATOR=$IQN:nodea "$CSVFS" "$URL" "$MNT" -o lockd=none \
+	>>"$D/csvfs.log" 2>&1
+t "remount as a daemon" mountpoint -q "$MNT"
+DPID=$(pgrep -f "csvfs $URL $MNT" | head -1)
 t "remount: the data written before the preempt is intact" \
-	cmp "$D/before" "$MNT/before"
+	timeout 60 cmp "$D/before" "$MNT/before"
+t "remount: a new file written and synced" \
+	timeout 60 dd if="$D/before" of="$MNT/new" bs=64k oflag=direct conv=fsync status=none
 t "unmount" fusermount3 -u "$MNT"
-wait "$CSVFS_PID"
-t "csvfs exited 0" test $? = 0
-CSVFS_PID=
+for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+t "csvfs exited" bash -c "! kill -0 '$DPID' 2>/dev/null"
 if e2fsck -fn "$D/lun.img" >"$D/fsck.out" 2>&1; then
 	ok "e2fsck -fn of the backing file clean"
 else

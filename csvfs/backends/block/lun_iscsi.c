@@ -86,7 +86,9 @@ struct isc {
 	pthread_cond_t done_cond; /* some request is done */
 	struct isc_req *queue, *qtail;
 	bool stop;
-	pthread_mutex_t rmw; /* unaligned writes, one at a time */
+	bool running;		 /* the I/O thread exists in this process */
+	struct isc *next_handle; /* handles_lock: every open handle */
+	pthread_mutex_t rmw;	 /* unaligned writes, one at a time */
 	/* the I/O thread's alone */
 	struct iscsi_context *ctx;
 	struct isc_req *inflight; /* issued, not completed */
@@ -467,6 +469,7 @@ static void *io_thread(void *arg)
 	while (!stop || s->inflight || s->retry)
 		run_once(s, &stop);
 	if (s->ctx) {
+		iscsi_set_timeout(s->ctx, 2); /* a gone target: give up */
 		iscsi_logout_sync(s->ctx);
 		iscsi_destroy_context(s->ctx);
 		s->ctx = NULL;
@@ -476,15 +479,82 @@ static void *io_thread(void *arg)
 
 /* ---- callers ------------------------------------------------------------ */
 
+/*
+ * csvfs opens the volume, then forks to become a daemon
+ * (fuse_daemonize): the child has the sessions (the sockets and
+ * libiscsi's state, idle: nothing is in flight while the main thread
+ * forks) but not the I/O threads.  The child's first request starts a
+ * new one.
+ */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct isc *handles; /* protected by handles_lock */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_child(void)
+{
+	pthread_mutex_init(&handles_lock, NULL);
+	for (struct isc *s = handles; s; s = s->next_handle) {
+		pthread_mutex_init(&s->lock, NULL);
+		pthread_mutex_init(&s->rmw, NULL);
+		pthread_cond_init(&s->done_cond, NULL);
+		s->running = false;
+	}
+}
+
+static void install_atfork(void)
+{
+	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+static void handle_add(struct isc *s)
+{
+	pthread_once(&atfork_once, install_atfork);
+	pthread_mutex_lock(&handles_lock);
+	s->next_handle = handles;
+	handles = s;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void handle_del(struct isc *s)
+{
+	struct isc **pp;
+
+	pthread_mutex_lock(&handles_lock);
+	for (pp = &handles; *pp && *pp != s; pp = &(*pp)->next_handle)
+		;
+	if (*pp)
+		*pp = s->next_handle;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+/* Under s->lock: the I/O thread runs (started if not). */
+static int ensure_thread(struct isc *s)
+{
+	int rc;
+
+	if (s->running)
+		return 0;
+	rc = -pthread_create(&s->thread, NULL, io_thread, s);
+	if (!rc)
+		s->running = true;
+	return rc;
+}
+
 static int submit(struct isc *s, struct isc_req *r)
 {
 	uint64_t one = 1;
+	int rc;
 
 	r->s = s;
 	r->deadline = now_ms() + s->timeout_ms;
 	r->done = false;
 	r->next = NULL;
 	pthread_mutex_lock(&s->lock);
+	rc = ensure_thread(s);
+	if (rc) {
+		pthread_mutex_unlock(&s->lock);
+		return rc;
+	}
 	if (s->qtail)
 		s->qtail->next = r;
 	else
@@ -677,15 +747,17 @@ static void isc_close(struct cvb_lun *l)
 	struct isc *s = isc_of(l);
 	uint64_t one = 1;
 
-	if (s->efd >= 0) {
+	handle_del(s);
+	if (s->running) {
 		pthread_mutex_lock(&s->lock);
 		s->stop = true;
 		pthread_mutex_unlock(&s->lock);
 		if (write(s->efd, &one, sizeof(one)) < 0)
 			perror("csvfs: iSCSI eventfd");
 		pthread_join(s->thread, NULL);
-		close(s->efd);
 	}
+	if (s->efd >= 0)
+		close(s->efd);
 	if (s->ctx)
 		iscsi_destroy_context(s->ctx);
 	pthread_mutex_destroy(&s->lock);
@@ -870,13 +942,13 @@ static int login_first(struct isc *s, char *err, size_t errlen)
 static int isc_setup(struct isc *s, const char *url,
 		     const struct cvb_lun_opts *o, char *err, size_t errlen)
 {
-	static atomic_uint handles;
+	static atomic_uint opened;
 	int rc;
 
 	s->timeout_ms = o && o->timeout_ms ? o->timeout_ms : ISC_TIMEOUT_MS;
 	s->connect_ms = o && o->connect_ms ? o->connect_ms : ISC_CONNECT_MS;
 	s->isid_rnd = (uint32_t)getpid() & 0xffffff;
-	s->isid_q = (uint16_t)(atomic_fetch_add(&handles, 1) + 1);
+	s->isid_q = (uint16_t)(atomic_fetch_add(&opened, 1) + 1);
 	rc = parse_url(s, url, err, errlen);
 	if (!rc && !(s->initiator = initiator_name(o)))
 		rc = -ENOMEM;
@@ -890,11 +962,10 @@ static int isc_setup(struct isc *s, const char *url,
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->efd < 0)
 		return -errno;
-	rc = -pthread_create(&s->thread, NULL, io_thread, s);
-	if (rc) {
-		close(s->efd);
-		s->efd = -1;
-	}
+	handle_add(s);
+	pthread_mutex_lock(&s->lock);
+	rc = ensure_thread(s);
+	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
