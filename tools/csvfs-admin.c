@@ -1530,6 +1530,79 @@ static int cmd_format(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+/* ----------------------------------------------------------- preempt */
+
+/* This node's lockd node id, 0 when no lockd answers (nothing said). */
+static uint32_t own_node_id(struct admin *a)
+{
+	struct lkm_hello hello = { .kind = LM_CLIENT_ADMIN,
+				   .label = "csvfs-admin" };
+	const char *path =
+		a->socket && *a->socket ? a->socket : getenv(LKM_SOCKET_ENV);
+	char why[256];
+
+	if (!path || !*path)
+		path = LKM_DEFAULT_SOCKET;
+	if (!a->c && lkm_connect_err(path, &hello, CONNECT_TIMEOUT_MS, &a->c,
+				     why, sizeof(why)) < 0)
+		return 0;
+	return lkm_server(a->c)->node_id;
+}
+
+/*
+ * Fence NODE at an iSCSI volume's storage: PREEMPT its reservation keys
+ * (lun.h cvb_pr_fence_node) with a key of this node's (its lockd node
+ * id, incarnation 0xffffffff).  NODE is a node id, or a name lockd
+ * knows.  A fence_command for csvfs-lockd can run it before its own
+ * fence confirmation.
+ */
+static int cmd_preempt(struct admin *a, int argc, char **argv)
+{
+#ifdef CSVFS_HAVE_BLOCK
+	uint32_t victim = 0, self = 0;
+	struct cvb_lun *l;
+	unsigned removed;
+	char err[512], *end;
+	int r;
+
+	(void)argc;
+	victim = (uint32_t)strtoul(argv[1], &end, 0);
+	if (*end || !argv[1][0]) {
+		const struct lm_node_entry *e;
+
+		r = load_nodes(a);
+		if (r)
+			return r;
+		e = node_by_name(a, argv[1]);
+		if (!e)
+			return fail("no node '%s' in the cluster", argv[1]);
+		victim = e->id;
+	}
+	self = own_node_id(a);
+	r = cvb_lun_open(argv[0], 0, NULL, &l, err, sizeof(err));
+	if (r)
+		return fail("%s", err);
+	r = cvb_pr_fence_node(l, cvb_pr_key(self, 0xffffffffu), victim,
+			      &removed);
+	cvb_lun_close(l);
+	if (r == -EOPNOTSUPP)
+		return fail("%s: no persistent reservations (fencing=lease, "
+			    "or the target has none)",
+			    argv[0]);
+	if (r)
+		return fail("%s: preempting node %" PRIu32 ": %s", argv[0],
+			    victim, strerror(-r));
+	printf("node %" PRIu32 ": %u key%s preempted on %s\n", victim, removed,
+	       removed == 1 ? "" : "s", argv[0]);
+	return 0;
+#else
+	(void)a;
+	(void)argc;
+	(void)argv;
+	return fail("this csvfs-admin was built without block volumes");
+#endif
+}
+
 /* ----------------------------------------------------------- metrics */
 
 static void metrics_counters(FILE *f, const struct lm_s_r_metrics *m,
@@ -1763,6 +1836,7 @@ static const struct command commands[] = {
 	{ "resume", 0, 1, cmd_resume, "[NODE]" },
 	{ "volumes", 0, 0, cmd_volumes, "" },
 	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL] [--force]" },
+	{ "preempt", 2, 2, cmd_preempt, "iscsi://... NODE" },
 	{ "metrics", 0, 0, cmd_metrics, "" },
 	{ "log", 0, 0, cmd_log, "" },
 };

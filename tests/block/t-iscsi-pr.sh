@@ -121,9 +121,27 @@ t "remount: the data written before the preempt is intact" \
 	timeout 60 cmp "$D/before" "$MNT/before"
 t "remount: a new file written and synced" \
 	timeout 60 dd if="$D/before" of="$MNT/new" bs=64k oflag=direct conv=fsync status=none
+
+# the fencer's way: csvfs-admin preempt, as node F (no lockd here: node
+# id 0 for both, the fencer's incarnation ffffffff)
+KF=00000000ffffffff
+CSVFS_ISCSI_INITIATOR=$IQN:nodef "$ADMIN" -s "$D/no-lockd.sock" preempt "$URL" 0 >"$D/fence" 2>&1
+t "csvfs-admin preempt removes A's key ($(cat "$D/fence"))" \
+	grep -q '^node 0: 1 key preempted' "$D/fence"
+as nodec show >"$D/show3" 2>&1
+t "the fencer holds the reservation" grep -q "^holder $KF type 5" "$D/show3"
+timeout 60 dd if="$D/before" of="$MNT/new2" bs=64k oflag=direct conv=fsync \
+	status=none 2>/dev/null
+t "A's write after the fence fails" test $? != 0
 t "unmount" fusermount3 -u "$MNT"
 for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
 t "csvfs exited" bash -c "! kill -0 '$DPID' 2>/dev/null"
+t "the fencer clears the reservation" as nodef register $KF clear $KF
+mount_a
+t "last mount: files intact" cmp "$D/before" "$MNT/new"
+t "last unmount" fusermount3 -u "$MNT"
+wait "$CSVFS_PID"
+CSVFS_PID=
 if e2fsck -fn "$D/lun.img" >"$D/fsck.out" 2>&1; then
 	ok "e2fsck -fn of the backing file clean"
 else

@@ -425,3 +425,33 @@ int cvb_pr_read(struct cvb_lun *l, struct cvb_pr_state *st)
 	memset(st, 0, sizeof(*st));
 	return l->ops->pr_read(l, st);
 }
+
+int cvb_pr_fence_node(struct cvb_lun *l, uint64_t key, uint32_t node,
+		      unsigned *removed)
+{
+	struct cvb_pr_state st;
+	int rc = cvb_pr_register(l, key);
+
+	*removed = 0;
+	if (!rc)
+		rc = cvb_pr_read(l, &st);
+	for (unsigned i = 0; !rc && i < st.nkeys; i++) {
+		bool seen = false;
+
+		if ((uint32_t)(st.keys[i] >> 32) != node || st.keys[i] == key)
+			continue;
+		for (unsigned k = 0; k < i; k++)
+			seen |= st.keys[k] == st.keys[i];
+		if (seen)
+			continue; /* one PREEMPT removes every nexus's */
+		rc = cvb_pr_preempt(l, key, st.keys[i], CVB_PR_WE_RO, true,
+				    NULL);
+		if (!rc)
+			(*removed)++;
+	}
+	if (!rc)
+		rc = cvb_pr_read(l, &st);
+	if (!rc && !st.reserved)
+		rc = cvb_pr_reserve(l, key, CVB_PR_WE_RO);
+	return rc;
+}

@@ -140,6 +140,17 @@ bool cvb_lun_lost(const struct cvb_lun *l);
 /* Mark l lost (once: logs why, calls the callback). */
 void cvb_lun_set_lost(struct cvb_lun *l, const char *why);
 
+/*
+ * Fence node at the storage: register key (ours) on this handle's nexus,
+ * then PREEMPT (AND ABORT where the target has it) every registered key
+ * whose high 32 bits are node, taking the reservation when one of them
+ * held it, and reserve if nothing is reserved.  Our registration stays
+ * (registrations outlive the session), so the reservation keeps the
+ * preempted node out.  *removed: keys preempted.
+ */
+int cvb_pr_fence_node(struct cvb_lun *l, uint64_t key, uint32_t node,
+		      unsigned *removed);
+
 /* The key of a node's registration: node id (high 32 bits) and lockd's
  * incarnation (low 32 bits), never 0. */
 uint64_t cvb_pr_key(uint32_t node_id, uint32_t incarnation);
