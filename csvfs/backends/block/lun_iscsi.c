@@ -95,6 +95,7 @@ struct isc {
 	struct isc_req *retry;	  /* to issue again */
 	bool registered;	  /* a PR key of ours is on the nexus */
 	bool lease_only;	  /* immutable: ?fencing=lease */
+	atomic_bool no_wsame;	  /* the target has no WRITE SAME */
 	int conn_status;	  /* connect: 1 pending, 0 ok, -errno */
 	char conn_err[256];
 };
@@ -658,49 +659,58 @@ static int isc_flush(struct cvb_lun *l)
 	return submit(isc_of(l), &r);
 }
 
-/* WRITE SAME(16) of a zero block where the target has it; else zeroes
- * written (whole blocks; the edges through isc_io). */
+static const uint8_t zero_buf[65536];
+
+/* Zeroes written over [off, off + len), any alignment. */
+static int zero_written(struct cvb_lun *l, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t m =
+			len < sizeof(zero_buf) ? (size_t)len : sizeof(zero_buf);
+		ssize_t w =
+			isc_io(l, true, (void *)(uintptr_t)zero_buf, m, off);
+
+		if (w <= 0)
+			return w < 0 ? (int)w : -EIO;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/* WRITE SAME(16) of a zero block over the whole blocks, where the
+ * target has it (remembered when it has not); zeroes written elsewhere
+ * and otherwise. */
 static int isc_zero(struct cvb_lun *l, uint64_t off, uint64_t len)
 {
 	struct isc *s = isc_of(l);
 	uint32_t bs = l->block;
-	static uint8_t zeros[65536];
 	uint64_t a = (off + bs - 1) / bs * bs, b = (off + len) / bs * bs;
 	int rc = 0;
 
-	if (a >= b)
-		return (int)(isc_io(l, true, zeros, (size_t)len, off) < 0);
-	if (a > off && (rc = (int)isc_io(l, true, zeros, a - off, off)) < 0)
+	if (a >= b || atomic_load(&s->no_wsame))
+		return zero_written(l, off, len);
+	if (a > off && (rc = zero_written(l, off, a - off)))
 		return rc;
-	if (off + len > b &&
-	    (rc = (int)isc_io(l, true, zeros, off + len - b, b)) < 0)
+	if (off + len > b && (rc = zero_written(l, b, off + len - b)))
 		return rc;
-	for (uint64_t p = a; p < b;) {
+	for (uint64_t p = a; p < b && !rc;) {
 		uint64_t n = b - p < ISC_ZERO_CHUNK ? b - p : ISC_ZERO_CHUNK;
 		struct isc_req r = { .kind = ISC_WSAME,
 				     .lba = p / bs,
 				     .nblk = (uint32_t)(n / bs),
-				     .buf = zeros,
+				     .buf = (void *)(uintptr_t)zero_buf,
 				     .len = bs };
 
 		rc = submit(s, &r);
-		if (rc == -EOPNOTSUPP || rc == -EIO) {
-			for (uint64_t q = p; q < p + n; q += sizeof(zeros)) {
-				size_t m = p + n - q < sizeof(zeros)
-						   ? (size_t)(p + n - q)
-						   : sizeof(zeros);
-				ssize_t w = isc_io(l, true, zeros, m, q);
-
-				if (w < 0)
-					return (int)w;
-			}
-			rc = 0;
+		if (rc == -EOPNOTSUPP) {
+			atomic_store(&s->no_wsame, true);
+			rc = zero_written(l, p, b - p);
+			break;
 		}
-		if (rc)
-			return rc;
 		p += n;
 	}
-	return 0;
+	return rc;
 }
 
 static int isc_pr_out(struct cvb_lun *l, int sa, unsigned type, uint64_t key,
