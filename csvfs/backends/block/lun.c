@@ -298,8 +298,7 @@ int cvb_lun_zero(struct cvb_lun *l, uint64_t off, uint64_t len)
 	return l->ops->zero(l, off, len);
 }
 
-/* FNV-1a, to name an iSCSI LUN's lock file. */
-static uint64_t fnv1a(const char *s)
+uint64_t cvb_lun_hash(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
@@ -317,7 +316,7 @@ int cvb_lun_lock(struct cvb_lun *l)
 	if (!(l->caps & CVB_LUN_CAP_FD)) {
 		mkdir("/run/csvfs", 0755);
 		snprintf(path, sizeof(path), "/run/csvfs/lun-%016llx.lock",
-			 (unsigned long long)fnv1a(l->source));
+			 (unsigned long long)cvb_lun_hash(l->source));
 		if (l->lockfd < 0)
 			l->lockfd =
 				open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

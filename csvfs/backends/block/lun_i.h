@@ -39,6 +39,9 @@ struct cvb_lun {
 	void *lost_arg;
 };
 
+/* FNV-1a of a source: an iSCSI LUN's lock file name and st_dev. */
+uint64_t cvb_lun_hash(const char *s);
+
 #ifdef CSVFS_HAVE_ISCSI
 int cvb_iscsi_open(const char *url, unsigned flags,
 		   const struct cvb_lun_opts *o, struct cvb_lun **out,

@@ -967,7 +967,7 @@ static int isc_setup(struct isc *s, const char *url,
 	if (rc)
 		return rc;
 	s->l.align = s->l.block;
-	s->l.dev = (dev_t)(0x15c5100000000ull ^ (uint64_t)s->lun);
+	s->l.dev = (dev_t)cvb_lun_hash(url);
 	s->l.caps = CVB_LUN_CAP_ISCSI | (s->lease_only ? 0 : CVB_LUN_CAP_PR);
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->efd < 0)
