@@ -1582,6 +1582,7 @@ static int cmd_preempt(struct admin *a, int argc, char **argv)
 	r = cvb_lun_open(argv[0], 0, NULL, &l, err, sizeof(err));
 	if (r)
 		return fail("%s", err);
+	cvb_pr_keep(l);
 	r = cvb_pr_fence_node(l, cvb_pr_key(self, 0xffffffffu), victim,
 			      &removed);
 	cvb_lun_close(l);

@@ -375,6 +375,11 @@ int cvb_pr_register(struct cvb_lun *l, uint64_t key)
 	return l->ops->pr_out(l, CVB_PRO_REGISTER_IGNORE, 0, 0, key);
 }
 
+void cvb_pr_keep(struct cvb_lun *l)
+{
+	atomic_store(&l->pr_keep, true);
+}
+
 int cvb_pr_reserve(struct cvb_lun *l, uint64_t key, unsigned type)
 {
 	struct cvb_pr_state st;

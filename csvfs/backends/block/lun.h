@@ -111,9 +111,17 @@ struct cvb_pr_state {
 /* PR type write exclusive, registrants only */
 #define CVB_PR_WE_RO 5
 
-/* REGISTER AND IGNORE EXISTING KEY: this nexus's key becomes key (0:
- * unregister). */
+/*
+ * REGISTER AND IGNORE EXISTING KEY: this nexus's key becomes key (0:
+ * unregister).  A key registered through a handle is withdrawn when the
+ * handle closes (a clean unmount leaves no registration, and releases
+ * the reservation if it held it), unless the handle is lost or
+ * cvb_pr_keep was called.
+ */
 int cvb_pr_register(struct cvb_lun *l, uint64_t key);
+/* Keep this handle's registration after close (a fencer's: it is what
+ * keeps the reservation, and so the preempted node, out). */
+void cvb_pr_keep(struct cvb_lun *l);
 /* RESERVE with the registered key (no-op if this nexus holds it). */
 int cvb_pr_reserve(struct cvb_lun *l, uint64_t key, unsigned type);
 /* Remove victim's registrations (and take its reservation if it held

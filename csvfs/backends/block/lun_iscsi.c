@@ -758,6 +758,13 @@ static void isc_close(struct cvb_lun *l)
 	uint64_t one = 1;
 
 	handle_del(s);
+	if (s->running && s->registered && !atomic_load(&l->lost) &&
+	    !atomic_load(&l->pr_keep) &&
+	    isc_pr_out(l, CVB_PRO_REGISTER_IGNORE, 0, 0, 0))
+		fprintf(stderr,
+			"csvfs: %s: cannot withdraw our reservation "
+			"key\n",
+			l->source);
 	if (s->running) {
 		pthread_mutex_lock(&s->lock);
 		s->stop = true;

@@ -155,9 +155,9 @@ static int claim_pr(struct cvb_vol *b, const struct be_cluster *cl, char *err,
 			"csvfs: %s: fencing by lease only (fencing=lease): no "
 			"persistent reservation protects the LUN\n",
 			b->path);
-	if (!(cvb_lun_caps(b->lun) & CVB_LUN_CAP_PR))
-		return 0;
-	key = cvb_pr_key(cl ? cl->node_id : 0, inc ? inc : (uint32_t)getpid());
+	if (!cl || !(cvb_lun_caps(b->lun) & CVB_LUN_CAP_PR))
+		return 0; /* no cluster: csvfs-admin writing the record */
+	key = cvb_pr_key(cl->node_id, inc ? inc : (uint32_t)getpid());
 	rc = cvb_pr_register(b->lun, key);
 	if (!rc && !(rc = cvb_pr_read(b->lun, &st)) && !st.reserved)
 		rc = cvb_pr_reserve(b->lun, key, CVB_PR_WE_RO);
