@@ -31,11 +31,13 @@ done
 	_notrun "csvfs built without iSCSI (libiscsi-dev)"
 
 D=$(mktemp -d /tmp/csvfs-iscsipr.XXXXXX)
-MNT=$D/mnt CSVFS_PID=
+MNT=$D/mnt CSVFS_PID= LOCKD_PID=
+LOCKD=$top_builddir/lockmgr/csvfs-lockd
 mkdir -p "$MNT"
 cleanup() {
 	mountpoint -q "$MNT" && { fusermount3 -u "$MNT" || umount -l "$MNT"; }
 	[ -n "$CSVFS_PID" ] && { kill "$CSVFS_PID" 2>/dev/null; wait "$CSVFS_PID" 2>/dev/null; }
+	[ -n "$LOCKD_PID" ] && { kill "$LOCKD_PID" 2>/dev/null; wait "$LOCKD_PID" 2>/dev/null; }
 	tgt_stop
 	[ "${CV_KEEP:-0}" = 1 ] && echo "# kept $D" || rm -rf "$D"
 }
@@ -142,6 +144,31 @@ t "last mount: files intact" cmp "$D/before" "$MNT/new"
 t "last unmount" fusermount3 -u "$MNT"
 wait "$CSVFS_PID"
 CSVFS_PID=
+
+# with a (standalone) csvfs-lockd: the key carries lockd's node id, and
+# csvfs-admin volumes shows the reservation
+SOCK=$D/lockd.sock
+"$LOCKD" -f --standalone --socket "$SOCK" --state-dir "$D/state" \
+	>"$D/lockd.log" 2>&1 &
+LOCKD_PID=$!
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+CSVFS_ISCSI_INITIATOR=$IQN:nodea "$CSVFS" "$URL" "$MNT" -f -o "lockd=$SOCK" \
+	>>"$D/csvfs.log" 2>&1 &
+CSVFS_PID=$!
+for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.1; done
+"$ADMIN" -s "$SOCK" volumes >"$D/volumes" 2>&1
+sed 's/^/# /' "$D/volumes"
+NODE=$("$ADMIN" -s "$SOCK" --json status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_id"])' 2>/dev/null)
+t "csvfs-admin volumes: reserved by node $NODE's key, type 5" \
+	grep -Eq "reserved by [0-9a-f]{16} \(node ${NODE:-x}\), type 5" "$D/volumes"
+t "csvfs-admin volumes: its key registered twice" \
+	test "$(grep -c "registered .*(node ${NODE:-x})" "$D/volumes")" = 2
+t "unmount (lockd)" fusermount3 -u "$MNT"
+wait "$CSVFS_PID"
+CSVFS_PID=
+as nodec show >"$D/show4" 2>&1
+t "a clean unmount withdraws the keys and the reservation" \
+	bash -c "grep -q 'no reservation' '$D/show4' && ! grep -q '^key' '$D/show4'"
 if e2fsck -fn "$D/lun.img" >"$D/fsck.out" 2>&1; then
 	ok "e2fsck -fn of the backing file clean"
 else
