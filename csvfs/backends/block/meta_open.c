@@ -200,7 +200,7 @@ static int orphan_one(struct cvb_meta *m, uint64_t ino, uint64_t *next)
 
 static int process_orphans(struct cvb_meta *m)
 {
-	uint64_t ino = m->fs->super->s_last_orphan, next;
+	uint64_t ino = m->fs->super->s_last_orphan, next = 0;
 	uint32_t left = m->fs->super->s_inodes_count;
 	int rc = cvb_op_begin(m);
 
@@ -229,6 +229,7 @@ static int meta_alloc(const char *path, const struct cvb_meta_opts *opts,
 	struct cvb_meta *m = calloc(1, sizeof(*m));
 	struct timespec now;
 
+	*out = m;
 	if (!m)
 		return -ENOMEM;
 	m->nitab = 4096;
@@ -285,7 +286,7 @@ static int open_fs(struct cvb_meta *m, char *err, size_t errlen)
 int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 		  struct cvb_meta **out, char *err, size_t errlen)
 {
-	struct cvb_meta *m;
+	struct cvb_meta *m = NULL;
 	int rc = meta_alloc(path, opts, &m);
 
 	snprintf(err, errlen, "ok");
@@ -301,6 +302,8 @@ int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 		snprintf(err, errlen, "start journaling: %s", strerror(-rc));
 	if (!rc && (rc = process_orphans(m)))
 		snprintf(err, errlen, "orphan list: %s", strerror(-rc));
+	if (rc && !m)
+		return rc; /* out of memory */
 	if (rc) {
 		if (m->t)
 			iotxn_abort(m->t);
