@@ -183,6 +183,12 @@ static int path_open(struct cvb_lun *l, unsigned flags, char *err,
 
 /* ---- the interface ------------------------------------------------------ */
 
+static void lock_path(const struct cvb_lun *l, char *path, size_t cap)
+{
+	snprintf(path, cap, "/run/csvfs/lun-%016llx.lock",
+		 (unsigned long long)cvb_lun_hash(l->source));
+}
+
 int cvb_lun_open(const char *source, unsigned flags,
 		 const struct cvb_lun_opts *o, struct cvb_lun **out, char *err,
 		 size_t errlen)
@@ -227,8 +233,14 @@ void cvb_lun_close(struct cvb_lun *l)
 	if (!l)
 		return;
 	l->ops->close(l); /* frees an implementation's own state */
-	if (l->lockfd >= 0)
+	if (l->lockfd >= 0) {
+		char path[128];
+
+		lock_path(l, path, sizeof(path));
+		if (l->lock_held)
+			unlink(path); /* while still locked: see lock_file */
 		close(l->lockfd);
+	}
 	pthread_mutex_destroy(&l->lost_lock);
 	free(l->source);
 	free(l);
@@ -307,24 +319,46 @@ uint64_t cvb_lun_hash(const char *s)
 	return h;
 }
 
-int cvb_lun_lock(struct cvb_lun *l)
+
+/*
+ * The lock file of a LUN without a path: locked, and still the one
+ * under its name (a holder unlinks it at close; one locked after that
+ * would be a file nobody else can find, so it is opened again).
+ */
+static int lock_file(struct cvb_lun *l)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct stat a, b;
 	char path[128];
-	int fd = l->fd;
 
-	if (!(l->caps & CVB_LUN_CAP_FD)) {
-		mkdir("/run/csvfs", 0755);
-		snprintf(path, sizeof(path), "/run/csvfs/lun-%016llx.lock",
-			 (unsigned long long)cvb_lun_hash(l->source));
+	mkdir("/run/csvfs", 0755);
+	lock_path(l, path, sizeof(path));
+	for (int tries = 0; tries < 5; tries++) {
 		if (l->lockfd < 0)
 			l->lockfd =
 				open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (l->lockfd < 0)
 			return -errno;
-		fd = l->lockfd;
+		if (fcntl(l->lockfd, F_OFD_SETLK, &fl))
+			return errno == EACCES ? -EAGAIN : -errno;
+		if (!fstat(l->lockfd, &a) && !stat(path, &b) &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+			l->lock_held = true;
+			return 0;
+		}
+		close(l->lockfd);
+		l->lockfd = -1;
 	}
-	if (fcntl(fd, F_OFD_SETLK, &fl))
+	return -EAGAIN;
+}
+
+int cvb_lun_lock(struct cvb_lun *l)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (!(l->caps & CVB_LUN_CAP_FD))
+		return lock_file(l);
+	if (fcntl(l->fd, F_OFD_SETLK, &fl))
 		return errno == EACCES ? -EAGAIN : -errno;
 	return 0;
 }

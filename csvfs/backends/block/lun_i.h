@@ -33,6 +33,7 @@ struct cvb_lun {
 	int fd;			       /* immutable: path, or -1 */
 	dev_t dev;		       /* immutable */
 	int lockfd;		       /* iSCSI host lock, or -1 */
+	bool lock_held;		       /* lockfd is locked: unlink at close */
 	atomic_bool pr_keep;	       /* cvb_pr_keep */
 	atomic_bool lost;	       /* set once, never cleared */
 	pthread_mutex_t lost_lock;     /* protects lost_fn, lost_arg */
