@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # t-iscsi-vanish.sh - a target that stops answering: csvfs mounted on an
-# iSCSI LUN of a private tgtd (tgt.sh), tgtd SIGSTOPped, a direct write
+# iSCSI LUN of a private tgtd (tgt.sh) with ?fencing=lease (tgt keys a
+# registration to the session, so a re-login is a nexus without our key
+# and, with reservations, the node rightly counts itself fenced; see
+# doc/design.md §4.5), tgtd SIGSTOPped, a direct write
 # fails with EIO after the command time-out (15 s) instead of hanging,
 # the log says the session was dropped; tgtd continued, the next write
 # logs in again and succeeds; unmount, `e2fsck -fn` of the backing file.
@@ -38,10 +41,11 @@ tgt_lun 1 iqn.2026-01.org.csvfs.test:vanish "$D/lun.img" ||
 	{ echo "Bail out! tgtadm could not make the target"; exit 99; }
 URL=$(tgt_url 1)
 t "format" "$ADMIN" format "$URL" --label vanish
-"$CSVFS" "$URL" "$MNT" -f -o lockd=none >"$D/csvfs.log" 2>&1 &
+"$CSVFS" "$URL?fencing=lease" "$MNT" -f -o lockd=none >"$D/csvfs.log" 2>&1 &
 CSVFS_PID=$!
 for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.1; done
 t "mounted" mountpoint -q "$MNT"
+t "lease-only fencing is logged" grep -q 'fencing by lease only' "$D/csvfs.log"
 t "a write before" dd if=/dev/urandom of="$MNT/f" bs=1M count=4 \
 	oflag=direct conv=fsync status=none
 
