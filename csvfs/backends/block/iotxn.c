@@ -389,8 +389,12 @@ static struct iotxn *find_registered(const char *name)
 	struct iotxn *t;
 
 	pthread_mutex_lock(&reg_lock);
+	/* libext2fs cuts "name?options" (an iscsi:// source's) at '?' and
+	 * gives the options to set_option, which takes "fencing" as the
+	 * LUN layer's */
 	for (t = reg_head; t; t = t->next)
-		if (!strcmp(t->path, name))
+		if (!strncmp(t->path, name, strcspn(t->path, "?")) &&
+		    !name[strcspn(t->path, "?")])
 			break;
 	pthread_mutex_unlock(&reg_lock);
 	return t;
@@ -497,9 +501,8 @@ static errcode_t io_set_option(io_channel ch, const char *opt,
 			       const char *arg)
 {
 	(void)ch;
-	(void)opt;
 	(void)arg;
-	return EXT2_ET_INVALID_ARGUMENT;
+	return strcmp(opt, "fencing") ? EXT2_ET_INVALID_ARGUMENT : 0;
 }
 
 static struct struct_io_manager iotxn_mgr = {
