@@ -45,6 +45,7 @@ struct cv_lockc {
 	struct lkm_client *c;		  /* clock */
 	uint8_t volume[LM_VOLUME_LEN];	  /* immutable */
 	char node[LM_NAME_MAX];		  /* immutable: lockd's node name */
+	uint32_t node_id;		  /* immutable: lockd's node id */
 	char *path;			  /* immutable: lockd's socket */
 	char *label, *vol_label, *source; /* immutable: the hello */
 
@@ -162,6 +163,7 @@ int cv_lockc_connect(const char *path, const struct cv_lockc_mount *mnt,
 	}
 	si = lkm_server(lc->c);
 	snprintf(lc->node, sizeof(lc->node), "%s", si->node_name);
+	lc->node_id = si->node_id;
 	if (node && *node && strcmp(node, lc->node)) {
 		snprintf(err, errlen,
 			 "node=%s given but csvfs-lockd at %s is node '%s'",
@@ -459,6 +461,11 @@ int cv_lockc_try_keep(struct cv_lockc *lc, uint64_t fileid, uint64_t *epoch,
 const char *cv_lockc_node(const struct cv_lockc *lc)
 {
 	return lc->node;
+}
+
+uint32_t cv_lockc_node_id(const struct cv_lockc *lc)
+{
+	return lc->node_id;
 }
 
 int cv_lockc_acquire_cancel(void *arg, uint64_t fileid)

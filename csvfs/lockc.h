@@ -67,6 +67,8 @@ int cv_lockc_try_keep(struct cv_lockc *lc, uint64_t fileid, uint64_t *epoch,
 		      char *holder, size_t cap);
 /* lockd's name for this node. */
 const char *cv_lockc_node(const struct cv_lockc *lc);
+/* lockd's node id (corosync's, or the standalone one). */
+uint32_t cv_lockc_node_id(const struct cv_lockc *lc);
 
 /* Byte-range / flock: lkm_plock / lkm_getlk; -EAGAIN on conflict,
  * -EINTR when canceled, -EDEADLK, other -errno; lm errors mapped. */

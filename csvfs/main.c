@@ -252,6 +252,21 @@ static int claim_release(void *arg, uint64_t fileid, uint64_t epoch)
 	return cv_lockc_release(arg, fileid, epoch);
 }
 
+/* The backend's storage took our write access away (struct be_cluster
+ * lost): say so and poison every file. */
+static void claim_lost(void *arg, const char *why)
+{
+	struct cv_fs *fs = arg;
+
+	fprintf(stderr,
+		"csvfs: %s: lost ownership of the volume's storage (%s): "
+		"every file open for writing on this node now fails with "
+		"EIO; unmount\n",
+		fs->opts->source, why);
+	if (fs->own)
+		cv_own_ev_poison_all(fs->own);
+}
+
 /*
  * A backend that must be the only user of its storage (a block volume's
  * coordinator) takes it now: after the lockd hello, before the volume
@@ -260,12 +275,15 @@ static int claim_release(void *arg, uint64_t fileid, uint64_t epoch)
 static int claim_backend(struct cv_fs *fs, char *err, size_t errlen)
 {
 	char host[256] = "";
-	struct be_cluster cl = { .node = host };
+	struct be_cluster cl = { .node = host,
+				 .lost = claim_lost,
+				 .lost_arg = fs };
 
 	if (!fs->be.ops->claim)
 		return 0;
 	if (fs->lc) {
 		cl.node = cv_lockc_node(fs->lc);
+		cl.node_id = cv_lockc_node_id(fs->lc);
 		cl.try_own = claim_try_own;
 		cl.release = claim_release;
 		cl.arg = fs->lc;

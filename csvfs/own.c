@@ -620,6 +620,22 @@ void cv_own_ev_disconnect(struct cv_own *o)
 	pthread_mutex_unlock(&o->lock);
 }
 
+void cv_own_ev_poison_all(struct cv_own *o)
+{
+	pthread_mutex_lock(&o->lock);
+	for (int b = 0; b < OWN_BUCKETS; b++) {
+		struct cv_own_file *f = o->tab[b], *next;
+
+		for (; f; f = next) {
+			next = f->next;
+			lose(o, f);
+			maybe_free(o, f);
+		}
+	}
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
 void cv_own_ev_reconnect(struct cv_own *o)
 {
 	pthread_mutex_lock(&o->lock);

@@ -151,6 +151,10 @@ void cv_own_ev_granted(struct cv_own *o, uint64_t fileid, uint64_t epoch);
 void cv_own_ev_lost(struct cv_own *o, uint64_t fileid);
 /* Connection to lockd gone: lease ends, every owned file is lost. */
 void cv_own_ev_disconnect(struct cv_own *o);
+/* The storage refused this node's writes for good (a reservation
+ * preempted): every file is poisoned, as by a lost, the lease and the
+ * lockd connection untouched. */
+void cv_own_ev_poison_all(struct cv_own *o);
 /* Connected again: acquires work again once a lease event arrives;
  * handles poisoned by the disconnect stay poisoned. */
 void cv_own_ev_reconnect(struct cv_own *o);

@@ -39,6 +39,7 @@
 #ifdef CSVFS_HAVE_BLOCK
 #include "meta.h"
 #endif
+#include "lun.h"
 
 #define EXIT_USAGE 2
 #define CONNECT_TIMEOUT_MS 5000
@@ -1264,6 +1265,97 @@ fail:
 	return -ENOMEM;
 }
 
+static bool is_block(const char *source)
+{
+	return !strncmp(source, "block:", 6) || !strncmp(source, "iscsi://", 8);
+}
+
+/*
+ * An iSCSI volume's SCSI-3 reservation, read through a session of our
+ * own (READ KEYS and READ RESERVATION need no registration): 0, or
+ * -errno (-EOPNOTSUPP: not an iSCSI LUN, or fencing=lease).
+ */
+static int reservation_of(const char *source, struct cvb_pr_state *st)
+{
+#ifdef CSVFS_HAVE_BLOCK
+	struct cvb_lun *l;
+	char err[256];
+	int rc;
+
+	if (strncmp(source, "iscsi://", 8))
+		return -EOPNOTSUPP;
+	rc = cvb_lun_open(source, CVB_LUN_RDONLY, NULL, &l, err, sizeof(err));
+	if (rc)
+		return rc;
+	rc = cvb_pr_read(l, st);
+	cvb_lun_close(l);
+	return rc;
+#else
+	(void)source;
+	(void)st;
+	return -EOPNOTSUPP;
+#endif
+}
+
+/* "node N incarnation I": what a key made by cvb_pr_key says. */
+static void key_text(uint64_t k, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%016" PRIx64 " (node %" PRIu32 ")", k,
+		 (uint32_t)(k >> 32));
+}
+
+static void reservation_human(const char *source)
+{
+	struct cvb_pr_state st;
+	char kt[64];
+	int rc = reservation_of(source, &st);
+
+	if (rc == -EOPNOTSUPP)
+		return;
+	if (rc) {
+		printf("%s: reservation unreadable: %s\n", source,
+		       strerror(-rc));
+		return;
+	}
+	printf("%s: generation %" PRIu32 ", ", source, st.generation);
+	if (st.reserved) {
+		key_text(st.holder, kt, sizeof(kt));
+		printf("reserved by %s, type %u%s\n", kt, st.type,
+		       st.type == CVB_PR_WE_RO
+			       ? " (write exclusive, registrants only)"
+			       : "");
+	} else {
+		printf("not reserved\n");
+	}
+	for (unsigned i = 0; i < st.nkeys; i++) {
+		key_text(st.keys[i], kt, sizeof(kt));
+		printf("  registered %s\n", kt);
+	}
+}
+
+static void reservation_json(struct json *j, const char *source)
+{
+	struct cvb_pr_state st;
+	char kt[32];
+
+	if (reservation_of(source, &st))
+		return;
+	json_key(j, "reservation");
+	json_obj_begin(j);
+	json_kuint(j, "generation", st.generation);
+	snprintf(kt, sizeof(kt), "%016" PRIx64, st.holder);
+	json_kstr(j, "holder", st.reserved ? kt : "");
+	json_kuint(j, "type", st.reserved ? st.type : 0);
+	json_key(j, "keys");
+	json_arr_begin(j);
+	for (unsigned i = 0; i < st.nkeys; i++) {
+		snprintf(kt, sizeof(kt), "%016" PRIx64, st.keys[i]);
+		json_str(j, kt);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
 /*
  * A block volume's coordinator: the owner of its file id 1 (ext4's
  * bad-blocks inode, held by the mount that serves the metadata); "" for
@@ -1276,7 +1368,7 @@ static const char *coordinator_of(struct admin *a, const struct volume_row *r,
 	struct lm_owner_entry o;
 
 	buf[0] = '\0';
-	if (strncmp(r->mounts[0]->m.source, "block:", 6))
+	if (!is_block(r->mounts[0]->m.source))
 		return buf;
 	memcpy(res.volume, r->uuid, LM_VOLUME_LEN);
 	if (!current_owner(a, &res, &o) && o.owner) {
@@ -1459,11 +1551,12 @@ static void volumes_json(struct admin *a, const struct volume_row *rows,
 		json_kstr(j, "uuid", uuid);
 		json_kstr(j, "label", first->m.label);
 		json_kstr(j, "source", first->m.source);
-		if (!strncmp(first->m.source, "block:", 6)) {
-			coordinator_of(a, &rows[i], b, sizeof(b));
-			json_kstr(j, "coordinator", b);
+		if (is_block(first->m.source))
+			json_kstr(j, "coordinator",
+				  coordinator_of(a, &rows[i], b, sizeof(b)));
+		if (!strncmp(first->m.source, "block:", 6))
 			block_json(a, &rows[i], b);
-		}
+		reservation_json(j, first->m.source);
 		json_key(j, "nodes");
 		json_arr_begin(j);
 		for (size_t k = 0; k < rows[i].n; k++)
@@ -1542,6 +1635,8 @@ static int volumes_human(struct admin *a, const struct volume_row *rows,
 	}
 	cv_table_print(&t, stdout);
 	cv_table_free(&t);
+	for (size_t i = 0; i < n; i++)
+		reservation_human(rows[i].mounts[0]->m.source);
 	return 0;
 }
 
@@ -1600,6 +1695,80 @@ static int cmd_format(struct admin *a, int argc, char **argv)
 		printf("%s\n", uuid);
 	}
 	return 0;
+}
+
+/* ----------------------------------------------------------- preempt */
+
+/* This node's lockd node id, 0 when no lockd answers (nothing said). */
+static uint32_t own_node_id(struct admin *a)
+{
+	struct lkm_hello hello = { .kind = LM_CLIENT_ADMIN,
+				   .label = "csvfs-admin" };
+	const char *path =
+		a->socket && *a->socket ? a->socket : getenv(LKM_SOCKET_ENV);
+	char why[256];
+
+	if (!path || !*path)
+		path = LKM_DEFAULT_SOCKET;
+	if (!a->c && lkm_connect_err(path, &hello, CONNECT_TIMEOUT_MS, &a->c,
+				     why, sizeof(why)) < 0)
+		return 0;
+	return lkm_server(a->c)->node_id;
+}
+
+/*
+ * Fence NODE at an iSCSI volume's storage: PREEMPT its reservation keys
+ * (lun.h cvb_pr_fence_node) with a key of this node's (its lockd node
+ * id, incarnation 0xffffffff).  NODE is a node id, or a name lockd
+ * knows.  A fence_command for csvfs-lockd can run it before its own
+ * fence confirmation.
+ */
+static int cmd_preempt(struct admin *a, int argc, char **argv)
+{
+#ifdef CSVFS_HAVE_BLOCK
+	uint32_t victim = 0, self = 0;
+	struct cvb_lun *l;
+	unsigned removed;
+	char err[512], *end;
+	int r;
+
+	(void)argc;
+	victim = (uint32_t)strtoul(argv[1], &end, 0);
+	if (*end || !argv[1][0]) {
+		const struct lm_node_entry *e;
+
+		r = load_nodes(a);
+		if (r)
+			return r;
+		e = node_by_name(a, argv[1]);
+		if (!e)
+			return fail("no node '%s' in the cluster", argv[1]);
+		victim = e->id;
+	}
+	self = own_node_id(a);
+	r = cvb_lun_open(argv[0], 0, NULL, &l, err, sizeof(err));
+	if (r)
+		return fail("%s", err);
+	cvb_pr_keep(l);
+	r = cvb_pr_fence_node(l, cvb_pr_key(self, 0xffffffffu), victim,
+			      &removed);
+	cvb_lun_close(l);
+	if (r == -EOPNOTSUPP)
+		return fail("%s: no persistent reservations (fencing=lease, "
+			    "or the target has none)",
+			    argv[0]);
+	if (r)
+		return fail("%s: preempting node %" PRIu32 ": %s", argv[0],
+			    victim, strerror(-r));
+	printf("node %" PRIu32 ": %u key%s preempted on %s\n", victim, removed,
+	       removed == 1 ? "" : "s", argv[0]);
+	return 0;
+#else
+	(void)a;
+	(void)argc;
+	(void)argv;
+	return fail("this csvfs-admin was built without block volumes");
+#endif
 }
 
 /* ----------------------------------------------------------- metrics */
@@ -1840,6 +2009,7 @@ static const struct command commands[] = {
 	{ "resume", 0, 1, cmd_resume, "[NODE]" },
 	{ "volumes", 0, 0, cmd_volumes, "" },
 	{ "format", 1, 1, cmd_format, "SOURCE [--label LABEL] [--force]" },
+	{ "preempt", 2, 2, cmd_preempt, "iscsi://... NODE" },
 	{ "metrics", 0, 0, cmd_metrics, "" },
 	{ "log", 0, 0, cmd_log, "" },
 	{ "replica", 1, -1, cmd_replica,

@@ -95,6 +95,12 @@ struct be_cluster {
 		       char *holder, size_t cap);
 	int (*release)(void *arg, uint64_t fileid, uint64_t epoch);
 	void *arg;
+	uint32_t node_id; /* lockd's node id (0: none) */
+	/* The storage took this node's write access away (an iSCSI
+	 * reservation preempted): every file this node has open for writing
+	 * is poisoned.  From any thread; NULL: nothing to tell. */
+	void (*lost)(void *arg, const char *why);
+	void *lost_arg;
 };
 
 struct backend;

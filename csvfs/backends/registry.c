@@ -35,22 +35,40 @@ struct backend_entry {
 #define BLOCK_OPS NULL
 #endif
 
+/* iscsi:// is a block volume on an iSCSI LUN (block/lun_iscsi.c) */
+#if defined(CSVFS_HAVE_BLOCK) && defined(CSVFS_HAVE_ISCSI)
+#define ISCSI_OPS (&be_block_ops)
+#else
+#define ISCSI_OPS NULL
+#endif
+
 static const struct backend_entry backends[] = {
-	{ .prefix = "nfs://", .name = "nfs", .ops = NFS_OPS,
+	{ .prefix = "nfs://",
+	  .name = "nfs",
+	  .ops = NFS_OPS,
 	  .whole_source = true,
 	  .missing = "this csvfs was built without it: install the Debian "
 		     "package libnfs-dev and configure with --enable-nfs" },
 	{ .prefix = "dir:", .name = "dir", .ops = &be_dir_ops },
-	{ .prefix = "block:", .name = "block", .ops = BLOCK_OPS,
+	{ .prefix = "block:",
+	  .name = "block",
+	  .ops = BLOCK_OPS,
+	  .missing =
+		  "this csvfs was built without it: install the Debian "
+		  "package libext2fs-dev and configure with --enable-block" },
+	{ .prefix = "iscsi://",
+	  .name = "iscsi",
+	  .ops = ISCSI_OPS,
+	  .whole_source = true,
 	  .missing = "this csvfs was built without it: install the Debian "
-		     "package libext2fs-dev and configure with --enable-block" },
-	{ .prefix = "iscsi://", .name = "iscsi",
-	  .missing = "iSCSI LUNs are not supported by this version of csvfs" },
+		     "packages libext2fs-dev and libiscsi-dev and configure "
+		     "with --enable-block --enable-iscsi" },
 };
 
-#define SOURCE_FORMS                                                   \
-	"an absolute directory, dir:/dir, nfs://server/export or "           \
-	"block:/dev/... (a LUN or an image file)"
+#define SOURCE_FORMS                                                           \
+	"an absolute directory, dir:/dir, nfs://server/export or "             \
+	"block:/dev/... (a LUN or an image file) or "                          \
+	"iscsi://portal[:port]/target-iqn/lun"
 
 static const struct backend_entry *entry_of(const char *source)
 {

@@ -29,9 +29,12 @@ for b in "$CSVFS" "$LOCKD" "$ADMIN" "$CHECK"; do
 done
 
 W=$(mktemp -d /tmp/csvfs-blkposix.XXXXXX)
-IMG=$W/lun.img MNT=$W/mnt MNT2=$W/mnt2 SOCK=$W/lockd.sock
+IMG=${CV_BLOCK_IMG:-$W/lun.img} MNT=$W/mnt MNT2=$W/mnt2 SOCK=$W/lockd.sock
 mkdir -p "$MNT" "$MNT2"
 LOCKD_PID= CSVFS_PID=
+# t-iscsi-posix.sh runs this over an iSCSI LUN: CV_BLOCK_SOURCE is its
+# iscsi:// URL, CV_BLOCK_IMG the target's backing file (1 GiB).
+LUNSRC=${CV_BLOCK_SOURCE:-block:$IMG}
 
 cleanup() {
 	for m in "$MNT" "$MNT2"; do
@@ -52,7 +55,7 @@ for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || _notrun "csvfs-lockd did not start"
 
 mount_blk() { # [OPTS]
-	"$CSVFS" "block:$IMG" "$MNT" -f -o "lockd=$SOCK,allow_other${1:+,$1}" \
+	"$CSVFS" "$LUNSRC" "$MNT" -f -o "lockd=$SOCK,allow_other${1:+,$1}" \
 		>>"$W/csvfs.log" 2>&1 &
 	CSVFS_PID=$!
 	for _ in $(seq 200); do
@@ -79,10 +82,10 @@ fsck_clean() { # WHAT
 }
 
 # ---- format -------------------------------------------------------------------
-truncate -s 1G "$IMG"
-t "csvfs-admin format block:" "$ADMIN" format "block:$IMG" --label blkposix
+[ -n "${CV_BLOCK_IMG:-}" ] || truncate -s 1G "$IMG"
+t "csvfs-admin format $LUNSRC" "$ADMIN" format "$LUNSRC" --label blkposix
 t "format refuses a LUN with a file system" \
-	bash -c "! '$ADMIN' format 'block:$IMG' --label again 2>'$W/err' && grep -q 'already holds' '$W/err'"
+	bash -c "! '$ADMIN' format '$LUNSRC' --label again 2>'$W/err' && grep -q 'already holds' '$W/err'"
 fsck_clean "after format"
 
 # ---- mount ----------------------------------------------------------------------
@@ -93,7 +96,7 @@ t "user.csvfs.volume is the formatted volume's" test -n "$uuid"
 t "user.csvfs.coordinator names this node" \
 	test "$(getfattr --only-values -n user.csvfs.coordinator "$MNT" 2>/dev/null)" = "$(hostname)"
 t ".csvfs not listed" bash -c "! ls -a '$MNT' | grep -qx .csvfs"
-"$CSVFS" "block:$IMG" "$MNT2" -o "lockd=none" >"$W/err2" 2>&1; rc=$?
+"$CSVFS" "$LUNSRC" "$MNT2" -o "lockd=none" >"$W/err2" 2>&1; rc=$?
 t "a second csvfs on the same LUN is refused ($(head -1 "$W/err2"))" \
 	bash -c "[ $rc = 1 ] && ! mountpoint -q '$MNT2' && grep -q 'in use' '$W/err2'"
 

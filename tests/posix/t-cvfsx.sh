@@ -59,12 +59,14 @@ if [ "$BACKEND" = nfs ]; then
 elif [ "$BACKEND" = block ]; then
 	PATH=$PATH:/sbin:/usr/sbin
 	command -v debugfs >/dev/null || _notrun "debugfs missing (e2fsprogs)"
-	IMG=$W/lun.img
-	truncate -s 512M "$IMG"
-	"$top_builddir/tools/csvfs-admin" format "block:$IMG" --label cvfsx \
+	# t-iscsi-cvfsx.sh: CV_BLOCK_SOURCE an iscsi:// LUN whose backing
+	# file is CV_BLOCK_IMG (512 MiB)
+	IMG=${CV_BLOCK_IMG:-$W/lun.img}
+	[ -n "${CV_BLOCK_IMG:-}" ] || truncate -s 512M "$IMG"
+	SOURCE=${CV_BLOCK_SOURCE:-block:$IMG}
+	"$top_builddir/tools/csvfs-admin" format "$SOURCE" --label cvfsx \
 		>"$W/format.log" 2>&1 ||
 		{ echo "Bail out! format: $(tail -1 "$W/format.log")"; exit 99; }
-	SOURCE=block:$IMG
 else
 	SOURCE=dir:$BE
 fi

@@ -71,12 +71,21 @@ static void test_block(void **state)
 #endif
 }
 
-/* Known forms without a backend in this build say so, and why. */
-static void test_unavailable(void **state)
+/* iscsi:// is a block volume on an iSCSI LUN: the whole URL goes to
+ * the block backend; without libiscsi (or the block backend) the build
+ * says so, and why. */
+static void test_iscsi(void **state)
 {
+#if defined(CSVFS_HAVE_BLOCK) && defined(CSVFS_HAVE_ISCSI)
+	assert_int_equal(lookup("iscsi://portal/iqn.2026-12.x:t/0"), 0);
+	assert_ptr_equal(ops, &be_block_ops);
+	assert_string_equal(rest, "iscsi://portal/iqn.2026-12.x:t/0");
+#else
 	assert_int_equal(lookup("iscsi://portal/iqn.2026-12.x:t/0"),
 			 -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "iscsi backend is not available"));
+	assert_non_null(strstr(err, "libiscsi-dev"));
+#endif
 }
 
 static void test_malformed(void **state)
@@ -99,7 +108,7 @@ int main(void)
 		cmocka_unit_test(test_dir),
 		cmocka_unit_test(test_nfs),
 		cmocka_unit_test(test_block),
-		cmocka_unit_test(test_unavailable),
+		cmocka_unit_test(test_iscsi),
 		cmocka_unit_test(test_malformed),
 	};
 

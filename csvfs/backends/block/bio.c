@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "block_i.h"
+#include "lun.h"
 
 /* Map window fetched on a miss, and the cache's bound. */
 #define CVB_MAP_WINDOW (64ull << 20)
@@ -348,9 +349,9 @@ static int lun_read(struct cvb_vol *b, char *buf, size_t n, uint64_t phys)
 	char *bb;
 
 	if (aligned((uintptr_t)buf | phys | n, a)) {
-		ssize_t got = pread(b->fd, buf, n, (off_t)phys);
+		ssize_t got = cvb_lun_pread(b->lun, buf, n, phys);
 
-		return got == (ssize_t)n ? 0 : got < 0 ? -errno : -EIO;
+		return got == (ssize_t)n ? 0 : got < 0 ? (int)got : -EIO;
 	}
 	bb = cvb_bounce(b);
 	if (!bb)
@@ -360,10 +361,10 @@ static int lun_read(struct cvb_vol *b, char *buf, size_t n, uint64_t phys)
 		size_t head = (size_t)(phys - start);
 		size_t want = n < CVB_BOUNCE ? n : CVB_BOUNCE;
 		size_t len = (head + want + a - 1) & ~(size_t)(a - 1);
-		ssize_t got = pread(b->fd, bb, len, (off_t)start);
+		ssize_t got = cvb_lun_pread(b->lun, bb, len, start);
 
 		if (got != (ssize_t)len)
-			return got < 0 ? -errno : -EIO;
+			return got < 0 ? (int)got : -EIO;
 		memcpy(buf, bb + head, want);
 		buf += want;
 		phys += want;
@@ -375,9 +376,9 @@ static int lun_read(struct cvb_vol *b, char *buf, size_t n, uint64_t phys)
 static int lun_pwrite(struct cvb_vol *b, const char *buf, size_t n,
 		      uint64_t phys)
 {
-	ssize_t put = pwrite(b->fd, buf, n, (off_t)phys);
+	ssize_t put = cvb_lun_pwrite(b->lun, buf, n, phys);
 
-	return put == (ssize_t)n ? 0 : put < 0 ? -errno : -EIO;
+	return put == (ssize_t)n ? 0 : put < 0 ? (int)put : -EIO;
 }
 
 /* Whole aligned blocks from an unaligned buffer: through the bounce. */

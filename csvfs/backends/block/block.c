@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "block_i.h"
+#include "lun.h"
 #include "vol_i.h"
 
 struct be_node {
@@ -260,12 +261,15 @@ static int blk_aio_map(struct backend *be, struct be_file *file, off_t off,
 		       off_t *dev_off)
 {
 	uint64_t phys;
+	int fd = cvb_lun_fd(vol(be)->lun);
 
+	if (fd < 0)
+		return -EOPNOTSUPP; /* iSCSI: no descriptor, the normal path */
 	if (off < 0 || cvb_io_pin(vol(be), file->ci, (uint64_t)off, size,
 				  buf_align, write, &phys))
 		return -1;
 	*dev_off = (off_t)phys;
-	return vol(be)->fd;
+	return fd;
 }
 
 static void blk_aio_done(struct backend *be, struct be_file *file, bool write,
@@ -285,8 +289,9 @@ static int blk_fsync(struct backend *be, struct be_file *file, int datasync)
 	struct cvb_req r = { .op = CVB_OP_COMMIT };
 	int rc;
 
-	if (fdatasync(vol(be)->fd))
-		return -errno;
+	rc = cvb_lun_flush(vol(be)->lun);
+	if (rc)
+		return rc;
 	rc = cvb_io_push(vol(be), file->ci);
 	if (!rc)
 		rc = (int)call(be, &r);
@@ -379,8 +384,8 @@ static int blk_sync_node(struct backend *be, struct be_node *node)
 	struct cvb_req r = { .op = CVB_OP_COMMIT };
 	int rc = cvb_io_push(vol(be), node->ci);
 
-	if (!rc && fdatasync(vol(be)->fd))
-		rc = -errno;
+	if (!rc)
+		rc = cvb_lun_flush(vol(be)->lun);
 	return rc ? rc : (int)call(be, &r);
 }
 

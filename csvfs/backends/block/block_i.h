@@ -22,6 +22,7 @@
 #define CSVFS_BLOCK_I_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -183,7 +184,7 @@ void cvb_io_unpin(struct cvb_inode *ci, bool write, uint64_t off, size_t size,
 
 struct cvb_vol {
 	char *path;	    /* immutable: the LUN */
-	int fd;		    /* immutable: O_RDWR | O_DIRECT */
+	struct cvb_lun *lun; /* immutable: the LUN (lun.h), direct I/O */
 	unsigned dio_align; /* immutable: offset/length/buffer alignment */
 	dev_t dev;	    /* immutable: st_dev of every object */
 	uint64_t lun_size;  /* immutable */
@@ -196,6 +197,8 @@ struct cvb_vol {
 	struct be_cluster cl; /* immutable after claim */
 	uint64_t claim_epoch;
 	bool lockd_owned;
+	uint64_t pr_key;  /* immutable after claim: 0 without PR */
+	atomic_bool lost; /* the LUN refused us: told once */
 };
 
 /* The bounce buffer: CVB_BOUNCE bytes plus one alignment unit. */

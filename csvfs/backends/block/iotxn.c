@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "blkmap.h"
+#include "lun.h"
 
 #define EXT4_SB_OFFSET 1024
 #define EXT4_SB_LOG_BLOCK_SIZE 24
@@ -24,7 +26,7 @@
 
 struct iotxn {
 	char *path;
-	int fd;
+	struct cvb_lun *lun;	/* the LUN, buffered (path) or iSCSI */
 	uint32_t bs;		/* file-system block size */
 	struct cvj_dev dev;
 	struct cvj_journal *j;	/* NULL: direct mode */
@@ -43,16 +45,14 @@ struct iotxn {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct iotxn *reg_head;	/* protected by reg_lock */
 
-static int pio(int fd, bool wr, void *buf, size_t len, off_t off)
+static int pio(struct cvb_lun *l, bool wr, void *buf, size_t len, uint64_t off)
 {
 	while (len) {
-		ssize_t n = wr ? pwrite(fd, buf, len, off) :
-				 pread(fd, buf, len, off);
+		ssize_t n = wr ? cvb_lun_pwrite(l, buf, len, off)
+			       : cvb_lun_pread(l, buf, len, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0) {
 			if (wr)
 				return -EIO;
@@ -61,7 +61,7 @@ static int pio(int fd, bool wr, void *buf, size_t len, off_t off)
 		}
 		buf = (uint8_t *)buf + n;
 		len -= (size_t)n;
-		off += n;
+		off += (uint64_t)n;
 	}
 	return 0;
 }
@@ -70,8 +70,7 @@ static int dev_read(void *priv, uint64_t blk, unsigned count, void *buf)
 {
 	struct iotxn *t = priv;
 
-	return pio(t->fd, false, buf, (size_t)count * t->bs,
-		   (off_t)(blk * t->bs));
+	return pio(t->lun, false, buf, (size_t)count * t->bs, blk * t->bs);
 }
 
 static int dev_write(void *priv, uint64_t blk, unsigned count,
@@ -79,22 +78,22 @@ static int dev_write(void *priv, uint64_t blk, unsigned count,
 {
 	struct iotxn *t = priv;
 
-	return pio(t->fd, true, (void *)buf, (size_t)count * t->bs,
-		   (off_t)(blk * t->bs));
+	return pio(t->lun, true, (void *)(uintptr_t)buf, (size_t)count * t->bs,
+		   blk * t->bs);
 }
 
 static int dev_flush(void *priv)
 {
 	struct iotxn *t = priv;
 
-	return fdatasync(t->fd) ? -errno : 0;
+	return cvb_lun_flush(t->lun);
 }
 
-static int read_fs_blocksize(int fd, uint32_t *bs)
+static int read_fs_blocksize(struct cvb_lun *l, uint32_t *bs)
 {
 	uint8_t sb[1024];
 	uint32_t lg;
-	int rc = pio(fd, false, sb, sizeof(sb), EXT4_SB_OFFSET);
+	int rc = pio(l, false, sb, sizeof(sb), EXT4_SB_OFFSET);
 
 	if (rc)
 		return rc;
@@ -110,21 +109,29 @@ static int read_fs_blocksize(int fd, uint32_t *bs)
 
 int iotxn_open(const char *path, struct iotxn **out)
 {
+	return iotxn_open_opts(path, NULL, out);
+}
+
+int iotxn_open_opts(const char *path, const struct cvb_lun_opts *o,
+		    struct iotxn **out)
+{
 	struct iotxn *t = calloc(1, sizeof(*t));
+	char err[256];
 	int rc;
 
 	if (!t)
 		return -ENOMEM;
-	t->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (t->fd < 0) {
-		rc = -errno;
+	rc = cvb_lun_open(path, CVB_LUN_BUFFERED, o, &t->lun, err, sizeof(err));
+	if (rc) {
+		if (cvb_lun_is_iscsi(path))
+			fprintf(stderr, "csvfs: %s\n", err);
 		free(t);
 		return rc;
 	}
 	t->path = strdup(path);
-	rc = t->path ? read_fs_blocksize(t->fd, &t->bs) : -ENOMEM;
+	rc = t->path ? read_fs_blocksize(t->lun, &t->bs) : -ENOMEM;
 	if (rc) {
-		close(t->fd);
+		cvb_lun_close(t->lun);
 		free(t->path);
 		free(t);
 		return rc;
@@ -158,9 +165,14 @@ void iotxn_close(struct iotxn *t)
 	blkmap_free(&t->undo);
 	blkmap_free(&t->fresh);
 	free(t->revokes);
-	close(t->fd);
+	cvb_lun_close(t->lun);
 	free(t->path);
 	free(t);
+}
+
+struct cvb_lun *iotxn_lun(const struct iotxn *t)
+{
+	return t->lun;
 }
 
 uint32_t iotxn_blocksize(const struct iotxn *t)
@@ -199,7 +211,7 @@ static const uint8_t *overlay(const struct iotxn *t, uint64_t blk)
 
 static int txn_read(struct iotxn *t, uint64_t off, size_t len, uint8_t *buf)
 {
-	int rc = pio(t->fd, false, buf, len, (off_t)off);
+	int rc = pio(t->lun, false, buf, len, off);
 
 	if (rc || !t->j)
 		return rc;
@@ -262,7 +274,7 @@ static int txn_write(struct iotxn *t, uint64_t off, size_t len,
 		     const uint8_t *buf)
 {
 	if (!t->j)
-		return pio(t->fd, true, (void *)buf, len, (off_t)off);
+		return pio(t->lun, true, (void *)(uintptr_t)buf, len, off);
 	for (uint64_t b = off / t->bs; b * t->bs < off + len; b++) {
 		uint64_t s = b * t->bs > off ? b * t->bs : off;
 		uint64_t e = (b + 1) * t->bs < off + len ? (b + 1) * t->bs :
@@ -377,8 +389,12 @@ static struct iotxn *find_registered(const char *name)
 	struct iotxn *t;
 
 	pthread_mutex_lock(&reg_lock);
+	/* libext2fs cuts "name?options" (an iscsi:// source's) at '?' and
+	 * gives the options to set_option, which takes "fencing" as the
+	 * LUN layer's */
 	for (t = reg_head; t; t = t->next)
-		if (!strcmp(t->path, name))
+		if (!strncmp(t->path, name, strcspn(t->path, "?")) &&
+		    !name[strcspn(t->path, "?")])
 			break;
 	pthread_mutex_unlock(&reg_lock);
 	return t;
@@ -485,9 +501,8 @@ static errcode_t io_set_option(io_channel ch, const char *opt,
 			       const char *arg)
 {
 	(void)ch;
-	(void)opt;
 	(void)arg;
-	return EXT2_ET_INVALID_ARGUMENT;
+	return strcmp(opt, "fencing") ? EXT2_ET_INVALID_ARGUMENT : 0;
 }
 
 static struct struct_io_manager iotxn_mgr = {

@@ -40,18 +40,28 @@
 
 #include "journal.h"
 
+struct cvb_lun;
+struct cvb_lun_opts;
+
 struct iotxn;
 
 /* The io_manager to pass to ext2fs_open2 with the same path as
  * iotxn_open: its open finds the iotxn by that path. */
 extern io_manager iotxn_io_manager;
 
-/* Open path (image file or block device) read-write; the file-system
+/* Open path (image file, block device or iscsi:// URL, lun.h)
+ * read-write; the file-system
  * block size is read from its ext2/3/4 superblock.  Starts in direct
  * mode with no journal. */
 int iotxn_open(const char *path, struct iotxn **out);
+/* The same with the LUN's options (lun.h: time-outs, reservation key). */
+int iotxn_open_opts(const char *path, const struct cvb_lun_opts *o,
+		    struct iotxn **out);
 /* Close the device; buffered writes not committed are lost. */
 void iotxn_close(struct iotxn *t);
+/* The LUN under t (lun.h), owned by t: for zeroing data and flushing
+ * it on the engine's thread. */
+struct cvb_lun *iotxn_lun(const struct iotxn *t);
 
 uint32_t iotxn_blocksize(const struct iotxn *t);
 /* Raw device I/O in file-system blocks (for cvj_open): bypasses the

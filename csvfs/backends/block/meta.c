@@ -14,6 +14,7 @@
  * their checksums at the end of each operation.
  */
 #include "meta_i.h"
+#include "lun.h"
 
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -397,9 +398,10 @@ int cvb_meta_commit(struct cvb_meta *m)
 
 	if (!m->pending_ops)
 		return 0;
-	if (m->zfd >= 0 && fdatasync(m->zfd))
-		return -errno; /* zeroed data before the map naming it */
-	rc = iotxn_commit(m->t);
+	/* zeroed data before the map naming it */
+	rc = cvb_lun_flush(iotxn_lun(m->t));
+	if (!rc)
+		rc = iotxn_commit(m->t);
 	if (rc)
 		return rc;
 	m->pending_ops = 0;
@@ -419,42 +421,15 @@ void cvb_meta_get_stats(const struct cvb_meta *m, struct cvb_meta_stats *st)
 
 /* ---- zeroing data on the LUN ------------------------------------- */
 
-static int zero_write(struct cvb_meta *m, uint64_t off, uint64_t len)
-{
-	static const uint8_t zeros[65536];
-
-	while (len) {
-		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
-		ssize_t w = pwrite(m->zfd, zeros, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		off += (uint64_t)w;
-		len -= (uint64_t)w;
-	}
-	return 0;
-}
-
 int cvb_zero_dev(struct cvb_meta *m, uint64_t off, uint64_t len)
 {
 	if (!len)
 		return 0;
 	m->pending_ops++; /* the next commit syncs the zeroes */
-	if (m->zblk) {
-		uint64_t r[2] = { off, len };
+	return cvb_lun_zero(iotxn_lun(m->t), off, len);
+}
 
-		if (!(off % 512) && !(len % 512) &&
-		    !ioctl(m->zfd, BLKZEROOUT, r))
-			return 0;
-		return zero_write(m, off, len);
-	}
-	if (!fallocate(m->zfd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-		       (off_t)off, (off_t)len))
-		return 0;
-	if (!fallocate(m->zfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		       (off_t)off, (off_t)len))
-		return 0;
-	return zero_write(m, off, len);
+struct cvb_lun *cvb_meta_lun(struct cvb_meta *m)
+{
+	return iotxn_lun(m->t);
 }

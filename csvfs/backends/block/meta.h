@@ -105,6 +105,8 @@ struct cvb_extent {
  * operation (which then fails with that error and changes nothing). */
 typedef int (*cvb_recall_fn)(void *arg, uint64_t ino);
 
+struct cvb_lun_opts;
+
 struct cvb_meta_opts {
 	cvb_recall_fn recall; /* NULL: nothing to recall (tests) */
 	void *recall_arg;
@@ -112,7 +114,13 @@ struct cvb_meta_opts {
 	 * device (log, commit blocks, checkpoint), e.g. to die there. */
 	void (*before_journal_write)(void *arg);
 	void *hook_arg;
+	/* The LUN's options (lun.h; NULL: defaults): a reservation key is
+	 * registered on the engine's own I_T nexus before it writes. */
+	const struct cvb_lun_opts *lun;
 };
+
+/* The engine's own LUN handle (lun.h), owned by m. */
+struct cvb_lun *cvb_meta_lun(struct cvb_meta *m);
 
 /* What the engine did since it was opened (for tests and volumes). */
 struct cvb_meta_stats {
@@ -234,6 +242,15 @@ int cvb_meta_check_extents(struct cvb_meta *m, uint64_t ino);
 	"64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,"           \
 	"extra_isize,metadata_csum"
 int cvb_format(const char *path, const char *label, char *err, size_t errlen);
+/*
+ * The same on a LUN without a path mke2fs can open (iSCSI): mke2fs makes
+ * the file system in a sparse image of the LUN's size under $TMPDIR
+ * (/var/tmp by default), then its data is written to the LUN and its
+ * holes zeroed there (WRITE SAME where the target has it).
+ */
+struct cvb_lun;
+int cvb_format_lun(struct cvb_lun *l, const char *label, char *err,
+		   size_t errlen);
 
 /*
  * What a LUN holds, read without writing and without the engine (any

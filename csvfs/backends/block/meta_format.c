@@ -8,6 +8,7 @@
  * volume of VM disks).
  */
 #include "meta.h"
+#include "lun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -113,4 +114,84 @@ int cvb_format(const char *path, const char *label, char *err, size_t errlen)
 		snprintf(err, errlen, "ok");
 	close(fd);
 	return rc > 0 ? -EIO : rc;
+}
+
+/* ---- a LUN mke2fs cannot open ------------------------------------------ */
+
+/* Copy [off, off + len) of the image to the LUN. */
+static int copy_range(int fd, struct cvb_lun *l, uint8_t *buf, size_t cap,
+		      uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t n = len < cap ? (size_t)len : cap;
+		ssize_t got = pread(fd, buf, n, (off_t)off);
+		ssize_t put;
+
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;
+		put = cvb_lun_pwrite(l, buf, (size_t)got, off);
+		if (put != got)
+			return put < 0 ? (int)put : -EIO;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	return 0;
+}
+
+/* Data regions written, holes zeroed, then flushed. */
+static int image_to_lun(int fd, struct cvb_lun *l, uint64_t size)
+{
+	const size_t cap = 1024 * 1024;
+	uint8_t *buf = malloc(cap);
+	uint64_t off = 0;
+	int rc = buf ? 0 : -ENOMEM;
+
+	while (!rc && off < size) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 || (uint64_t)data > size)
+			data = (off_t)size; /* ENXIO: a hole to the end */
+		rc = cvb_lun_zero(l, off, (uint64_t)data - off);
+		if (rc || (uint64_t)data >= size)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = (off_t)size;
+		rc = copy_range(fd, l, buf, cap, (uint64_t)data,
+				(uint64_t)(hole - data));
+		off = (uint64_t)hole;
+	}
+	free(buf);
+	return rc ? rc : cvb_lun_flush(l);
+}
+
+int cvb_format_lun(struct cvb_lun *l, const char *label, char *err,
+		   size_t errlen)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/cvb-image.XXXXXX",
+		 dir && dir[0] ? dir : "/var/tmp");
+	fd = mkstemp(path);
+	if (fd < 0) {
+		snprintf(err, errlen, "temporary image %s: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	if (ftruncate(fd, (off_t)cvb_lun_size(l))) {
+		rc = -errno;
+		snprintf(err, errlen, "temporary image %s: %s", path,
+			 strerror(-rc));
+		goto out;
+	}
+	rc = cvb_format(path, label, err, errlen);
+	if (!rc && (rc = image_to_lun(fd, l, cvb_lun_size(l))))
+		snprintf(err, errlen, "writing the new file system to %s: %s",
+			 cvb_lun_source(l), strerror(-rc));
+out:
+	unlink(path);
+	close(fd);
+	return rc;
 }

@@ -42,8 +42,6 @@ struct cvb_meta {
 	struct cvj_journal *j;
 	ext2_filsys fs; /* fs->priv_data == this */
 	struct cvb_meta_opts opts;
-	int zfd;   /* second descriptor for zeroing data */
-	bool zblk; /* path is a block device */
 
 	/* groups whose bitmaps / descriptor the current operation changed */
 	uint32_t *dgroups;

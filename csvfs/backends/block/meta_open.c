@@ -200,7 +200,7 @@ static int orphan_one(struct cvb_meta *m, uint64_t ino, uint64_t *next)
 
 static int process_orphans(struct cvb_meta *m)
 {
-	uint64_t ino = m->fs->super->s_last_orphan, next;
+	uint64_t ino = m->fs->super->s_last_orphan, next = 0;
 	uint32_t left = m->fs->super->s_inodes_count;
 	int rc = cvb_op_begin(m);
 
@@ -223,28 +223,15 @@ static int process_orphans(struct cvb_meta *m)
 	return cvb_meta_commit(m);
 }
 
-static int open_zero_fd(struct cvb_meta *m)
-{
-	struct stat st;
-
-	m->zfd = open(m->path, O_RDWR | O_CLOEXEC);
-	if (m->zfd < 0)
-		return -errno;
-	if (fstat(m->zfd, &st))
-		return -errno;
-	m->zblk = S_ISBLK(st.st_mode);
-	return 0;
-}
-
 static int meta_alloc(const char *path, const struct cvb_meta_opts *opts,
 		      struct cvb_meta **out)
 {
 	struct cvb_meta *m = calloc(1, sizeof(*m));
 	struct timespec now;
 
+	*out = m;
 	if (!m)
 		return -ENOMEM;
-	m->zfd = -1;
 	m->nitab = 4096;
 	m->itab = calloc(m->nitab, sizeof(*m->itab));
 	m->path = strdup(path);
@@ -263,8 +250,6 @@ static void meta_free(struct cvb_meta *m)
 		ext2fs_free(m->fs);
 	cvj_close(m->j);
 	iotxn_close(m->t);
-	if (m->zfd >= 0)
-		close(m->zfd);
 	for (size_t i = 0; m->itab && i < m->nitab; i++)
 		while (m->itab[i]) {
 			struct cvb_ino *e = m->itab[i];
@@ -281,7 +266,7 @@ static void meta_free(struct cvb_meta *m)
 
 static int open_fs(struct cvb_meta *m, char *err, size_t errlen)
 {
-	int rc = iotxn_open(m->path, &m->t);
+	int rc = iotxn_open_opts(m->path, m->opts.lun, &m->t);
 
 	if (rc) {
 		snprintf(err, errlen,
@@ -295,16 +280,13 @@ static int open_fs(struct cvb_meta *m, char *err, size_t errlen)
 		snprintf(err, errlen, "ext2fs_open: %s", strerror(-rc));
 		return rc;
 	}
-	rc = check_features(m->fs->super, err, errlen);
-	if (!rc && (rc = open_zero_fd(m)))
-		snprintf(err, errlen, "%s", strerror(-rc));
-	return rc;
+	return check_features(m->fs->super, err, errlen);
 }
 
 int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 		  struct cvb_meta **out, char *err, size_t errlen)
 {
-	struct cvb_meta *m;
+	struct cvb_meta *m = NULL;
 	int rc = meta_alloc(path, opts, &m);
 
 	snprintf(err, errlen, "ok");
@@ -320,6 +302,8 @@ int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 		snprintf(err, errlen, "start journaling: %s", strerror(-rc));
 	if (!rc && (rc = process_orphans(m)))
 		snprintf(err, errlen, "orphan list: %s", strerror(-rc));
+	if (rc && !m)
+		return rc; /* out of memory */
 	if (rc) {
 		if (m->t)
 			iotxn_abort(m->t);

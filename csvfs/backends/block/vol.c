@@ -20,16 +20,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <ext2fs/ext2fs.h>
 
+#include "iotxn.h"
+#include "lun.h"
 #include "vol_i.h"
 #include "volume.h"
 
@@ -44,27 +44,8 @@ static struct cvb_vol *vol(struct backend *be)
 
 /* ---- the LUN ------------------------------------------------------------ */
 
-/* The alignment direct I/O on fd needs (512..4096). */
-static unsigned dio_align_of(int fd, const struct stat *st)
-{
-	struct statx stx;
-	int ssz = 0;
-	unsigned a = 512;
-
-	if (S_ISBLK(st->st_mode) && !ioctl(fd, BLKSSZGET, &ssz) && ssz > 0)
-		a = (unsigned)ssz;
-	else if (!statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
-		 (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align)
-		a = stx.stx_dio_offset_align > stx.stx_dio_mem_align
-			    ? stx.stx_dio_offset_align
-			    : stx.stx_dio_mem_align;
-	if (a < 512 || a > CVB_ALIGN_MAX || (a & (a - 1)))
-		a = CVB_ALIGN_MAX;
-	return a;
-}
-
 /* Does the LUN hold an ext2/3/4 superblock?  0, -EMEDIUMTYPE, -errno. */
-static int check_sb(int fd)
+static int check_sb(struct cvb_lun *l)
 {
 	void *buf;
 	const uint8_t *sb;
@@ -73,9 +54,9 @@ static int check_sb(int fd)
 
 	if (posix_memalign(&buf, CVB_ALIGN_MAX, 4096))
 		return -ENOMEM;
-	n = pread(fd, buf, 4096, 0);
+	n = cvb_lun_pread(l, buf, 4096, 0);
 	if (n != 4096) {
-		rc = n < 0 ? -errno : -EMEDIUMTYPE;
+		rc = n < 0 ? (int)n : -EMEDIUMTYPE;
 	} else {
 		sb = (const uint8_t *)buf + SB_OFFSET;
 		if ((sb[SB_MAGIC_OFF] | sb[SB_MAGIC_OFF + 1] << 8) !=
@@ -88,44 +69,13 @@ static int check_sb(int fd)
 
 static int open_lun(struct cvb_vol *b, char *why, size_t cap)
 {
-	struct stat st;
+	int rc = cvb_lun_open(b->path, 0, NULL, &b->lun, why, cap);
 
-	if (!stat(b->path, &st) && !S_ISREG(st.st_mode) &&
-	    !S_ISBLK(st.st_mode)) {
-		snprintf(why, cap,
-			 "%s is neither a block device nor an image "
-			 "file",
-			 b->path);
-		return -ENOTBLK;
-	}
-	b->fd = open(b->path, O_RDWR | O_DIRECT | O_CLOEXEC);
-	if (b->fd < 0) {
-		snprintf(why, cap, "cannot open %s: %s", b->path,
-			 strerror(errno));
-		return -errno;
-	}
-	if (fstat(b->fd, &st))
-		return -errno;
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		snprintf(why, cap,
-			 "%s is neither a block device nor an image "
-			 "file",
-			 b->path);
-		return -ENOTBLK;
-	}
-	b->dio_align = dio_align_of(b->fd, &st);
-	b->dev = S_ISBLK(st.st_mode) ? st.st_rdev
-				     : (dev_t)(st.st_dev ^ st.st_ino << 20);
-	return 0;
-}
-
-/* Exclusive OFD lock on the whole LUN: one csvfs per LUN on a host. */
-static int lock_lun(int fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(fd, F_OFD_SETLK, &fl))
-		return errno == EACCES ? -EAGAIN : -errno;
+	if (rc)
+		return rc;
+	b->dio_align = cvb_lun_align(b->lun);
+	b->dev = cvb_lun_dev(b->lun);
+	b->lun_size = cvb_lun_size(b->lun);
 	return 0;
 }
 
@@ -136,7 +86,6 @@ int cvb_vol_init(struct backend *be, const char *source)
 
 	if (!b)
 		return -ENOMEM;
-	b->fd = -1;
 	b->path = strdup(source);
 	if (!b->path)
 		goto fail;
@@ -148,13 +97,14 @@ int cvb_vol_init(struct backend *be, const char *source)
 	be->priv = b;
 	rc = open_lun(b, be->why, sizeof(be->why));
 	if (!rc)
-		rc = check_sb(b->fd);
+		rc = check_sb(b->lun);
 	if (rc == -EMEDIUMTYPE)
 		snprintf(be->why, sizeof(be->why),
 			 "%s holds no ext4 file "
 			 "system: make it a csvfs volume with csvfs-admin "
-			 "format block:%s (which erases it)",
-			 source, source);
+			 "format %s%s (which erases it)",
+			 source,
+			 cvb_lun_is_iscsi(source) ? "" : "block:", source);
 	if (rc) {
 		cvb_vol_destroy(be);
 		return rc;
@@ -168,9 +118,72 @@ fail:
 
 /* ---- the engine ------------------------------------------------------- */
 
+/* The LUN refused one of our writes for good (lun.h): both handles
+ * lost, csvfs told once. */
+static void vol_lost(void *arg, const char *why)
+{
+	struct cvb_vol *b = arg;
+
+	if (atomic_exchange(&b->lost, true))
+		return;
+	cvb_lun_set_lost(b->lun, why);
+	if (b->q.m)
+		cvb_lun_set_lost(cvb_meta_lun(b->q.m), why);
+	if (b->cl.lost)
+		b->cl.lost(b->cl.lost_arg, why);
+}
+
+/*
+ * SCSI-3 persistent reservations, where the LUN has them: this node's
+ * key (lockd's node id, and the claim's epoch as the incarnation) is
+ * registered on the data path's I_T nexus (the engine registers its own
+ * before it writes), and the LUN reserved write exclusive, registrants
+ * only, unless it already is.  Another node's fencer removes our key
+ * with PREEMPT; we never register again by ourselves.
+ */
+static int claim_pr(struct cvb_vol *b, const struct be_cluster *cl, char *err,
+		    size_t errlen)
+{
+	struct cvb_pr_state st;
+	uint32_t inc = (uint32_t)b->claim_epoch;
+	uint64_t key;
+	int rc;
+
+	if ((cvb_lun_caps(b->lun) & CVB_LUN_CAP_ISCSI) &&
+	    !(cvb_lun_caps(b->lun) & CVB_LUN_CAP_PR))
+		fprintf(stderr,
+			"csvfs: %s: fencing by lease only (fencing=lease): no "
+			"persistent reservation protects the LUN\n",
+			b->path);
+	if (!cl || !(cvb_lun_caps(b->lun) & CVB_LUN_CAP_PR))
+		return 0; /* no cluster: csvfs-admin writing the record */
+	key = cvb_pr_key(cl->node_id, inc ? inc : (uint32_t)getpid());
+	rc = cvb_pr_register(b->lun, key);
+	if (!rc && !(rc = cvb_pr_read(b->lun, &st)) && !st.reserved)
+		rc = cvb_pr_reserve(b->lun, key, CVB_PR_WE_RO);
+	if (rc == -EOPNOTSUPP)
+		snprintf(err, errlen,
+			 "%s: the target has no SCSI-3 persistent "
+			 "reservations; to run on leases alone, add "
+			 "?fencing=lease to the source",
+			 b->path);
+	else if (rc)
+		snprintf(err, errlen,
+			 "%s: persistent reservation (key %016llx): %s",
+			 b->path, (unsigned long long)key, strerror(-rc));
+	if (rc)
+		return rc;
+	b->pr_key = key;
+	cvb_lun_on_lost(b->lun, vol_lost, b);
+	return 0;
+}
+
 static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
 {
-	struct cvb_meta_opts o = { .recall = cvb_io_recall, .recall_arg = b };
+	struct cvb_lun_opts lo = { .pr_key = b->pr_key };
+	struct cvb_meta_opts o = { .recall = cvb_io_recall,
+				   .recall_arg = b,
+				   .lun = &lo };
 	struct cvb_meta *m;
 	char why[256] = "";
 	int rc;
@@ -182,6 +195,8 @@ static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
 		return rc;
 	}
 	b->q.m = m;
+	if (b->pr_key)
+		cvb_lun_on_lost(cvb_meta_lun(m), vol_lost, b);
 	return 0;
 }
 
@@ -235,7 +250,7 @@ int cvb_vol_claim(struct backend *be, const struct be_cluster *cl, char *err,
 		if (rc)
 			return rc;
 	}
-	rc = lock_lun(b->fd);
+	rc = cvb_lun_lock(b->lun);
 	if (rc == -EAGAIN)
 		snprintf(err, errlen,
 			 "%s is in use by another csvfs on this "
@@ -244,6 +259,11 @@ int cvb_vol_claim(struct backend *be, const struct be_cluster *cl, char *err,
 	else if (rc)
 		snprintf(err, errlen, "cannot lock %s: %s", b->path,
 			 strerror(-rc));
+	if (!rc) {
+		if (cl)
+			b->cl = *cl; /* lost, lost_arg too */
+		rc = claim_pr(b, cl, err, errlen);
+	}
 	if (!rc)
 		rc = open_engine(b, err, errlen);
 	if (rc) {
@@ -303,8 +323,7 @@ void cvb_vol_destroy(struct backend *be)
 	if (!b)
 		return;
 	cvb_vol_stop(be);
-	if (b->fd >= 0)
-		close(b->fd); /* drops the OFD lock */
+	cvb_lun_close(b->lun); /* drops the host lock */
 	pthread_key_delete(b->bounce_key);
 	pthread_mutex_destroy(&b->itab_lock);
 	cvb_mq_destroy(&b->q);
@@ -337,10 +356,16 @@ static int peek_record(const char *path, char *buf, size_t cap)
 	errcode_t e;
 	int rc = 0;
 
-	e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS, 0, 0, unix_io_manager,
-			 &fs);
-	if (e)
+	struct iotxn *t;
+
+	if (iotxn_open(path, &t))
 		return -EIO;
+	e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS, 0, 0, iotxn_io_manager,
+			 &fs);
+	if (e) {
+		iotxn_close(t);
+		return -EIO;
+	}
 	e = ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO,
 			 CV_META_DIR "/" CV_VOLREC_NAME, &ino);
 	if (e == EXT2_ET_FILE_NOT_FOUND)
@@ -355,6 +380,7 @@ static int peek_record(const char *path, char *buf, size_t cap)
 		ext2fs_file_close(f);
 	}
 	ext2fs_close_free(&fs);
+	iotxn_close(t);
 	if (!rc)
 		buf[got] = '\0';
 	return rc;
@@ -446,8 +472,8 @@ static int write_file(struct cvb_vol *b, uint64_t dir, const char *name,
 	cvb_io_overlay(ci, &r.st);
 	n = cvb_io_write(b, ci, buf, len, 0);
 	rc = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
-	if (!rc && fdatasync(b->fd))
-		rc = -errno;
+	if (!rc)
+		rc = cvb_lun_flush(b->lun);
 	if (!rc)
 		rc = cvb_io_push(b, ci);
 	cvb_inode_put(b, ci);
@@ -496,14 +522,14 @@ int cvb_vol_create(struct backend *be, const struct cv_volrec *rec)
 /* ---- a new volume ----------------------------------------------------- */
 
 /* What the first blocks of the LUN hold, or NULL when they look unused. */
-static const char *probe(int fd)
+static const char *probe(struct cvb_lun *l)
 {
 	uint8_t *buf;
 	const char *what = NULL;
 
 	if (posix_memalign((void **)&buf, CVB_ALIGN_MAX, 65536 + 4096))
 		return "unreadable data";
-	if (pread(fd, buf, 65536 + 4096, 0) != 65536 + 4096) {
+	if (cvb_lun_pread(l, buf, 65536 + 4096, 0) != 65536 + 4096) {
 		what = NULL; /* too small to hold anything of ours */
 	} else if ((buf[SB_OFFSET + SB_MAGIC_OFF] |
 		    buf[SB_OFFSET + SB_MAGIC_OFF + 1] << 8) == EXT4_MAGIC) {
@@ -525,16 +551,14 @@ static const char *probe(int fd)
 int cvb_vol_mkfs(const char *source, const char *label, bool force, char *err,
 		 size_t errlen)
 {
+	struct cvb_lun *l;
 	const char *what;
-	int fd, rc;
+	int rc;
 
-	fd = open(source, O_RDWR | O_DIRECT | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", source,
-			 strerror(errno));
-		return -errno;
-	}
-	rc = lock_lun(fd);
+	rc = cvb_lun_open(source, 0, NULL, &l, err, errlen);
+	if (rc)
+		return rc;
+	rc = cvb_lun_lock(l);
 	if (rc) {
 		snprintf(err, errlen,
 			 "%s is in use by a csvfs mount on this "
@@ -542,7 +566,7 @@ int cvb_vol_mkfs(const char *source, const char *label, bool force, char *err,
 			 source);
 		goto out;
 	}
-	what = probe(fd);
+	what = probe(l);
 	if (what && !force) {
 		snprintf(err, errlen,
 			 "%s already holds %s: nothing written "
@@ -551,8 +575,11 @@ int cvb_vol_mkfs(const char *source, const char *label, bool force, char *err,
 		rc = -EEXIST;
 		goto out;
 	}
-	rc = cvb_format(source, label, err, errlen);
+	if (cvb_lun_caps(l) & CVB_LUN_CAP_FD)
+		rc = cvb_format(source, label, err, errlen);
+	else
+		rc = cvb_format_lun(l, label, err, errlen);
 out:
-	close(fd);
+	cvb_lun_close(l);
 	return rc;
 }
