@@ -252,7 +252,7 @@ static int fetch(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 	pthread_mutex_lock(&ci->lock);
 	epoch = ci->epoch;
 	pthread_mutex_unlock(&ci->lock);
-	rc = (int)cvb_mq_call(&b->q, &r);
+	rc = (int)cvb_call(b, &r);
 	if (rc)
 		return rc;
 	if (!r.n && !alloc) { /* nothing mapped there: one hole */
@@ -544,7 +544,7 @@ int cvb_io_push(struct cvb_vol *b, struct cvb_inode *ci)
 	r.size = ci->size;
 	r.mtime = ci->mtime;
 	pthread_mutex_unlock(&ci->lock);
-	rc = (int)cvb_mq_call(&b->q, &r);
+	rc = (int)cvb_call(b, &r);
 	if (rc) {
 		pthread_mutex_lock(&ci->lock);
 		ci->written = true; /* try again at the next push */
