@@ -114,6 +114,7 @@ struct wopts {
 	unsigned blocks, fsync_every, pause_ms;
 	uint64_t count, duration_ms, first_block;
 	uint64_t epoch; /* given: no ownership taken (checker self-test) */
+	bool direct;	/* O_DIRECT, as QEMU with cache=none */
 };
 
 static int usage(void)
@@ -121,6 +122,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: dvw write FILE NODE LOG [--blocks N] [--first B] "
 		"[--count N] [--duration MS] [--fsync-every N] [--pause MS]\n"
+		"                 [--direct 1 (O_DIRECT)]\n"
 		"                 [--epoch E (no ownership: self-test only)]\n"
 		"       dvw check FILE LOG...\n");
 	return 2;
@@ -218,6 +220,8 @@ static int parse_wopts(int argc, char **argv, struct wopts *o)
 			o->epoch = strtoull(v, NULL, 0);
 		else if (!strcmp(k, "--pause"))
 			o->pause_ms = (unsigned)strtoul(v, NULL, 0);
+		else if (!strcmp(k, "--direct"))
+			o->direct = strtoul(v, NULL, 0) != 0;
 		else
 			return -EINVAL;
 	}
@@ -241,7 +245,7 @@ static int cmd_write(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(log, NULL, _IOLBF, 0);
-	fd = open(o.file, O_RDWR | O_CREAT, 0644);
+	fd = open(o.file, O_RDWR | O_CREAT | (o.direct ? O_DIRECT : 0), 0644);
 	if (fd < 0) {
 		fprintf(stderr, "dvw: %s: %s\n", o.file, strerror(errno));
 		fclose(log);

@@ -406,18 +406,20 @@ static unsigned hslot(uint64_t ino)
 	return (unsigned)((ino * 0x9e3779b97f4a7c15ull) >> 56) % CVB_HOLD_SLOTS;
 }
 
-static void hold_note(struct cvb_net *n, uint64_t ino, uint32_t node)
+/* -ENOMEM: the map must not be given (no recall would reach it). */
+static int hold_note(struct cvb_net *n, uint64_t ino, uint32_t node)
 {
 	struct holder *h;
 
 	for (h = n->hold[hslot(ino)]; h; h = h->next)
 		if (h->ino == ino && h->node == node)
-			return;
+			return 0;
 	h = malloc(sizeof(*h));
 	if (!h)
-		return; /* the recall then misses it: see hold_note's caller */
+		return -ENOMEM;
 	*h = (struct holder){ ino, node, n->hold[hslot(ino)] };
 	n->hold[hslot(ino)] = h;
+	return 0;
 }
 
 static void hold_free_all(struct cvb_net *n)
@@ -631,7 +633,7 @@ static void job_done(void *arg, struct cvb_req *r)
 	int status = r->res < 0 ? (int)r->res : 0;
 
 	if (!status && (r->op == CVB_OP_MAP || r->op == CVB_OP_ALLOC))
-		hold_note(j->b->net, r->ino, r->node);
+		status = hold_note(j->b->net, r->ino, r->node);
 	if (!status) {
 		p = calloc(1, sizeof(*p));
 		if (p)

@@ -369,8 +369,11 @@ int cvb_vol_peek(const char *path, const char *name, char *buf, size_t cap)
 	int rc = 0;
 
 	snprintf(where, sizeof(where), "%s/%s", CV_META_DIR, name);
-	e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_DIRECT_IO,
-			 0, 0, unix_io_manager, &fs);
+	e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_DIRECT_IO, 0,
+			 0, unix_io_manager, &fs);
+	if (e) /* a file system without O_DIRECT: one host anyway */
+		e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS, 0, 0,
+				 unix_io_manager, &fs);
 	if (e)
 		return -EIO;
 	e = ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, where, &ino);
@@ -539,8 +542,7 @@ int cvb_vol_create(struct backend *be, const struct cv_volrec *rec)
 
 /* Rewrite an existing file's first len bytes in place (its size kept),
  * straight to the LUN. */
-static int rewrite(struct cvb_vol *b, uint64_t ino, const char *buf,
-		   size_t len)
+static int rewrite(struct cvb_vol *b, uint64_t ino, const char *buf, size_t len)
 {
 	struct cvb_inode *ci = cvb_inode_get(b, ino);
 	struct cvb_req r = { .op = CVB_OP_GETATTR, .ino = ino };
