@@ -72,10 +72,10 @@ node_sh 1 "$(fill_cmd A 101 24) && sync" || _fail "n1: A"
 node_sh 3 "tr -d 'A' <\$CSV/A | wc -c" | grep -qx 0 || _fail "n3: A is not all A"
 ROUNDS=${CV_RECALL_ROUNDS:-12}
 cat >"$CV_WORK/reader.sh" <<'EOS'
-# n3: read A until the flag file appears; any byte other than A or NUL
-# is another file's.
+# n3: read A until the flag file appears (at most 300 s); any byte other
+# than A or NUL is another file's.
 i=0
-while [ ! -e "$W/stop" ] && [ $i -lt 2000 ]; do
+while [ ! -e "$W/stop" ] && [ $SECONDS -lt 300 ]; do
 	n=$(tr -d 'A\000' <"$CSV/A" | wc -c)
 	if [ "$n" != 0 ]; then
 		echo "read $i: $n foreign bytes in A"
@@ -84,7 +84,7 @@ while [ ! -e "$W/stop" ] && [ $i -lt 2000 ]; do
 	fi
 	i=$((i + 1))
 done
-echo "reads: $i"
+[ -e "$W/stop" ] && echo "reads: $i, until the writers were done"
 EOS
 node_spawn 3 "$CV_WORK/reader.out" env CSV="$CV_MNT" W="$CV_WORK" bash "$CV_WORK/reader.sh"
 reader=$CV_SPAWNED
@@ -104,6 +104,8 @@ wait_for 60 _pid_gone "$reader" || _fail "n3: reader does not stop"
 wait "$reader"
 rc=$?
 [ $rc = 0 ] || _fail "n3 read another file's bytes in A: $(cat "$CV_WORK/reader.out")"
+grep -q "until the writers were done" "$CV_WORK/reader.out" ||
+	_fail "n3's reader stopped before the writers: $(cat "$CV_WORK/reader.out")"
 log "map recall: $ROUNDS rounds, n3 $(tail -1 "$CV_WORK/reader.out"), never a foreign byte"
 for i in 1 2 3; do
 	node_sh "$i" "tr -d 'A' <\$CSV/A | wc -c" | grep -qx 0 ||

@@ -229,11 +229,12 @@ static void enc_req(const struct cvb_req *r, struct cvb_msg *m)
 	case CVB_OP_REMOVEXATTR:
 		m->u.xattr.ino = r->ino;
 		copy_name(m->u.xattr.name, r->name, sizeof(m->u.xattr.name));
-		m->u.xattr.size = clamp32(r->bufsize, CVB_XATTR_MAX);
-		m->u.xattr.flags = r->flags;
 		if (r->op == CVB_OP_SETXATTR) {
+			m->u.xattr.flags = r->flags;
 			m->u.xattr.len = (uint32_t)r->bufsize;
 			m->u.xattr.value = r->buf;
+		} else if (r->op != CVB_OP_REMOVEXATTR) {
+			m->u.xattr.size = clamp32(r->bufsize, CVB_XATTR_MAX);
 		}
 		break;
 	case CVB_OP_MAP:
