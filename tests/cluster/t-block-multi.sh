@@ -33,7 +33,7 @@ require_cmd e2fsck fallocate
 CV_PRIVATE_ETC=1
 csvfs_setup
 IMG=$CV_WORK/lun.img
-truncate -s 256M "$IMG"
+truncate -s 176M "$IMG"
 "$CV_ADMIN" format "block:$IMG" --label multi >"$CV_WORK/format.log" 2>&1 ||
 	_fail "format: $(tail -1 "$CV_WORK/format.log")"
 CV_SOURCE=block:$IMG
@@ -68,14 +68,14 @@ done
 # ---- map recall -------------------------------------------------------------
 # fill F BYTE MIB: a file of MIB MiB of BYTE (given in octal).
 fill_cmd() { echo "head -c $(($3 << 20)) /dev/zero | tr '\\000' '\\$2' >\$CSV/$1"; }
-node_sh 1 "$(fill_cmd A 101 24) && sync" || _fail "n1: A"
+node_sh 1 "$(fill_cmd A 101 16) && sync" || _fail "n1: A"
 node_sh 3 "tr -d 'A' <\$CSV/A | wc -c" | grep -qx 0 || _fail "n3: A is not all A"
-ROUNDS=${CV_RECALL_ROUNDS:-12}
+ROUNDS=${CV_RECALL_ROUNDS:-10}
 cat >"$CV_WORK/reader.sh" <<'EOS'
-# n3: read A until the flag file appears (at most 300 s); any byte other
+# n3: read A until the flag file appears (at most 900 s); any byte other
 # than A or NUL is another file's.
 i=0
-while [ ! -e "$W/stop" ] && [ $SECONDS -lt 300 ]; do
+while [ ! -e "$W/stop" ] && [ $SECONDS -lt 900 ]; do
 	n=$(tr -d 'A\000' <"$CSV/A" | wc -c)
 	if [ "$n" != 0 ]; then
 		echo "read $i: $n foreign bytes in A"
@@ -85,6 +85,7 @@ while [ ! -e "$W/stop" ] && [ $SECONDS -lt 300 ]; do
 	i=$((i + 1))
 done
 [ -e "$W/stop" ] && echo "reads: $i, until the writers were done"
+exit 0
 EOS
 node_spawn 3 "$CV_WORK/reader.out" env CSV="$CV_MNT" W="$CV_WORK" bash "$CV_WORK/reader.sh"
 reader=$CV_SPAWNED
@@ -93,9 +94,9 @@ pats=(102 103 104 105 106 107) # B C D E F G
 CV_SH_TIMEOUT=120
 for r in $(seq 1 "$ROUNDS"); do
 	p=${pats[$((r % 6))]}
-	node_sh 1 "truncate -s $((r % 3 * 4))M \$CSV/A && $(fill_cmd A 101 24)" ||
+	node_sh 1 "truncate -s $((r % 3 * 4))M \$CSV/A && $(fill_cmd A 101 16)" ||
 		_fail "n1: round $r: truncate/refill A"
-	node_sh 2 "rm -f \$CSV/n$((r - 4)) && $(fill_cmd n$r $p 24)" ||
+	node_sh 2 "rm -f \$CSV/n$((r - 4)) && $(fill_cmd n$r $p 16)" ||
 		_fail "n2: round $r: n$r: $(node_sh 2 "df \$CSV")"
 	kill -0 "$reader" 2>/dev/null || break
 done
