@@ -281,6 +281,10 @@ static int fetch(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 static int pin_extent(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 		      uint64_t len, bool write, struct cvb_extent *out)
 {
+	/* Other nodes may allocate where this cache says hole (no recall
+	 * comes for that): a read asks again once before trusting one. */
+	bool asked = !b->net;
+
 	for (int tries = 0; tries < 16; tries++) {
 		int i, rc;
 		bool hole = false;
@@ -290,14 +294,17 @@ static int pin_extent(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 		if (i >= 0) {
 			*out = ci->map.ext[i];
 			hole = !out->phys;
-			if (!hole || !write) {
+			if (!hole || (!write && asked)) {
 				ci->inflight++;
 				pthread_mutex_unlock(&ci->lock);
 				return 0;
 			}
 		}
 		pthread_mutex_unlock(&ci->lock);
-		if (hole)
+		if (hole && !write) {
+			asked = true;
+			rc = fetch(b, ci, off, len, false);
+		} else if (hole)
 			rc = fetch(b, ci, off, len, true);
 		else
 			rc = fetch(b, ci, off,
