@@ -267,6 +267,12 @@ static void claim_lost(void *arg, const char *why)
 		cv_own_ev_poison_all(fs->own);
 }
 
+static int claim_owner(void *arg, uint64_t fileid, char *name, size_t cap,
+		       uint64_t *epoch)
+{
+	return cv_lockc_owner(arg, fileid, name, cap, epoch);
+}
+
 /*
  * A backend that must be the only user of its storage (a block volume's
  * coordinator) takes it now: after the lockd hello, before the volume
@@ -286,6 +292,7 @@ static int claim_backend(struct cv_fs *fs, char *err, size_t errlen)
 		cl.node_id = cv_lockc_node_id(fs->lc);
 		cl.try_own = claim_try_own;
 		cl.release = claim_release;
+		cl.owner = claim_owner;
 		cl.arg = fs->lc;
 	} else {
 		gethostname(host, sizeof(host) - 1);

@@ -94,6 +94,10 @@ struct be_cluster {
 	int (*try_own)(void *arg, uint64_t fileid, uint64_t *epoch,
 		       char *holder, size_t cap);
 	int (*release)(void *arg, uint64_t fileid, uint64_t epoch);
+	/* The current owner of fileid: its node name ("" when free) and
+	 * epoch; -errno when the lock manager does not answer. */
+	int (*owner)(void *arg, uint64_t fileid, char *name, size_t cap,
+		     uint64_t *epoch);
 	void *arg;
 	uint32_t node_id; /* lockd's node id (0: none) */
 	/* The storage took this node's write access away (an iSCSI

@@ -71,6 +71,22 @@ csvfs_teardown() {
 }
 
 # ------------------------------------------------------------------------
+# Block volumes.
+
+# block_authkey N: one corosync authkey, the same bytes on nodes 1..N (in
+# their private /etc/corosync: set CV_PRIVATE_ETC=1 before cluster_start):
+# the coordinator channel's key is derived from it.
+block_authkey() {
+	local n=$1 i
+	head -c 128 /dev/urandom >"$CV_WORK/authkey" || _fail "authkey"
+	for i in $(seq 1 "$n"); do
+		node_exec "$i" sh -c "cat '$CV_WORK/authkey' >/etc/corosync/authkey &&
+			chmod 400 /etc/corosync/authkey" ||
+			_fail "node $i: cannot write /etc/corosync/authkey"
+	done
+}
+
+# ------------------------------------------------------------------------
 # Mounts.
 
 # node_mounted I: csvfs is mounted on $CV_MNT in node I's mount namespace.

@@ -114,6 +114,7 @@ struct wopts {
 	unsigned blocks, fsync_every, pause_ms;
 	uint64_t count, duration_ms, first_block;
 	uint64_t epoch; /* given: no ownership taken (checker self-test) */
+	bool direct;	/* O_DIRECT, as QEMU with cache=none */
 };
 
 static int usage(void)
@@ -121,8 +122,10 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: dvw write FILE NODE LOG [--blocks N] [--first B] "
 		"[--count N] [--duration MS] [--fsync-every N] [--pause MS]\n"
+		"                 [--direct 1 (O_DIRECT)]\n"
 		"                 [--epoch E (no ownership: self-test only)]\n"
-		"       dvw check FILE LOG...\n");
+		"       dvw check FILE LOG...\n"
+		"       dvw scan FILE BYTE LEN STOPFILE MAXSEC\n");
 	return 2;
 }
 
@@ -218,6 +221,8 @@ static int parse_wopts(int argc, char **argv, struct wopts *o)
 			o->epoch = strtoull(v, NULL, 0);
 		else if (!strcmp(k, "--pause"))
 			o->pause_ms = (unsigned)strtoul(v, NULL, 0);
+		else if (!strcmp(k, "--direct"))
+			o->direct = strtoul(v, NULL, 0) != 0;
 		else
 			return -EINVAL;
 	}
@@ -241,7 +246,7 @@ static int cmd_write(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(log, NULL, _IOLBF, 0);
-	fd = open(o.file, O_RDWR | O_CREAT, 0644);
+	fd = open(o.file, O_RDWR | O_CREAT | (o.direct ? O_DIRECT : 0), 0644);
 	if (fd < 0) {
 		fprintf(stderr, "dvw: %s: %s\n", o.file, strerror(errno));
 		fclose(log);
@@ -271,6 +276,56 @@ out:
 	close(fd);
 	fclose(log);
 	return ret ? 3 : 0;
+}
+
+/* ---- scanner ---- */
+
+/*
+ * "dvw scan": one descriptor, kept open, reading [0, LEN) over and over
+ * until STOPFILE exists (at most MAXSEC seconds); every byte must be
+ * BYTE or 0 (a hole, or past the end).  Another byte is another file's:
+ * exit 1 naming it.  A reader that keeps its file open is one whose
+ * cached map and size outlive another node's truncation.
+ */
+static int cmd_scan(int argc, char **argv)
+{
+	static uint8_t buf[1 << 20] __attribute__((aligned(4096)));
+	unsigned byte, maxsec;
+	uint64_t len, t_end, scans = 0;
+	int fd;
+
+	if (argc != 7)
+		return usage();
+	byte = (unsigned)strtoul(argv[3], NULL, 0);
+	len = strtoull(argv[4], NULL, 0);
+	maxsec = (unsigned)strtoul(argv[6], NULL, 0);
+	fd = open(argv[2], O_RDONLY);
+	if (fd < 0) {
+		fprintf(stderr, "dvw: %s: %s\n", argv[2], strerror(errno));
+		return 2;
+	}
+	t_end = now_ms() + (uint64_t)maxsec * 1000;
+	while (access(argv[5], F_OK) && now_ms() < t_end) {
+		for (uint64_t off = 0; off < len; off += sizeof(buf)) {
+			ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+
+			for (ssize_t i = 0; i < n; i++)
+				if (buf[i] && buf[i] != byte) {
+					printf("scan %" PRIu64 ": byte 0x%02x "
+					       "at %" PRIu64 "\n",
+					       scans, buf[i], off + (uint64_t)i);
+					close(fd);
+					return 1;
+				}
+			if (n <= 0)
+				break;
+		}
+		scans++;
+	}
+	printf("scans: %" PRIu64 "%s\n", scans,
+	       access(argv[5], F_OK) ? "" : ", until the writers were done");
+	close(fd);
+	return 0;
 }
 
 /* ---- checker ---- */
@@ -477,5 +532,7 @@ int main(int argc, char **argv)
 		return cmd_write(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "check"))
 		return cmd_check(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "scan"))
+		return cmd_scan(argc, argv);
 	return usage();
 }

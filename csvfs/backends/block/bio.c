@@ -253,7 +253,7 @@ static int fetch(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 	pthread_mutex_lock(&ci->lock);
 	epoch = ci->epoch;
 	pthread_mutex_unlock(&ci->lock);
-	rc = (int)cvb_mq_call(&b->q, &r);
+	rc = (int)cvb_call(b, &r);
 	if (rc)
 		return rc;
 	if (!r.n && !alloc) { /* nothing mapped there: one hole */
@@ -282,6 +282,10 @@ static int fetch(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 static int pin_extent(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 		      uint64_t len, bool write, struct cvb_extent *out)
 {
+	/* Other nodes may allocate where this cache says hole (no recall
+	 * comes for that): a read asks again once before trusting one. */
+	bool asked = !b->net;
+
 	for (int tries = 0; tries < 16; tries++) {
 		int i, rc;
 		bool hole = false;
@@ -291,14 +295,17 @@ static int pin_extent(struct cvb_vol *b, struct cvb_inode *ci, uint64_t off,
 		if (i >= 0) {
 			*out = ci->map.ext[i];
 			hole = !out->phys;
-			if (!hole || !write) {
+			if (!hole || (!write && asked)) {
 				ci->inflight++;
 				pthread_mutex_unlock(&ci->lock);
 				return 0;
 			}
 		}
 		pthread_mutex_unlock(&ci->lock);
-		if (hole)
+		if (hole && !write) {
+			asked = true;
+			rc = fetch(b, ci, off, len, false);
+		} else if (hole)
 			rc = fetch(b, ci, off, len, true);
 		else
 			rc = fetch(b, ci, off,
@@ -545,7 +552,7 @@ int cvb_io_push(struct cvb_vol *b, struct cvb_inode *ci)
 	r.size = ci->size;
 	r.mtime = ci->mtime;
 	pthread_mutex_unlock(&ci->lock);
-	rc = (int)cvb_mq_call(&b->q, &r);
+	rc = (int)cvb_call(b, &r);
 	if (rc) {
 		pthread_mutex_lock(&ci->lock);
 		ci->written = true; /* try again at the next push */

@@ -49,7 +49,7 @@ static struct cvb_vol *vol(struct backend *be)
 
 static int64_t call(struct backend *be, struct cvb_req *r)
 {
-	return cvb_mq_call(&vol(be)->q, r);
+	return cvb_call(vol(be), r);
 }
 
 static int check_name(const char *name)
@@ -532,7 +532,7 @@ static int blk_opendir(struct backend *be, struct be_node *node,
 static int blk_readdir(struct backend *be, struct be_dir *d, off_t off,
 		       be_dirent_fn fn, void *arg)
 {
-	struct cvb_dirent *ents = malloc(CVB_DIRENTS * sizeof(*ents));
+	struct cvb_dent *ents = malloc(CVB_DIRENTS * sizeof(*ents));
 	uint64_t cookie = (uint64_t)off;
 	int rc = 0;
 

@@ -9,8 +9,10 @@
  *   bio.c  the data path: per-inode extent-map cache, direct I/O on the
  *          LUN, allocation on writes into holes, the owner's size, and
  *          the recall hook that drains I/O before blocks are freed;
- *   block.c the backend ops table, nodes and directory streams, the
- *          volume record and the coordinator claim.
+ *   block.c the backend ops table, nodes and directory streams;
+ *   vol.c  the volume record and the coordinator claim;
+ *   net.c  the coordinator channel: serving other nodes' requests on
+ *          the coordinator, sending this node's on the others.
  *
  * Lock order: b->itab_lock before ci->lock; ci->rmw before ci->lock;
  * q->lock is a leaf (nothing else is taken while it is held).  No thread
@@ -59,10 +61,11 @@ enum cvb_op {
 	CVB_OP_FALLOCATE,
 	CVB_OP_SET_WRITTEN,
 	CVB_OP_COMMIT,
+	CVB_OP_CHECKPOINT, /* commit, then every logged block home */
 };
 
 /* One directory entry of a READDIR answer. */
-struct cvb_dirent {
+struct cvb_dent {
 	uint64_t ino;
 	uint64_t next; /* cookie after this entry */
 	unsigned type; /* DT_* */
@@ -100,6 +103,7 @@ struct cvb_req {
 	struct statvfs sv;
 	unsigned n;   /* MAP, ALLOC: extents; READDIR: entries */
 	uint64_t gen; /* MAP, ALLOC */
+	uint32_t node; /* the node that asked (net.c); 0: this one */
 };
 
 struct cvb_call;
@@ -124,6 +128,12 @@ int cvb_mq_start(struct cvb_mq *q);
 void cvb_mq_stop(struct cvb_mq *q);
 /* Run r on the engine (waits for its answer); returns r->res. */
 int64_t cvb_mq_call(struct cvb_mq *q, struct cvb_req *r);
+/* Queue r without waiting (the thread must be running, else
+ * -ESHUTDOWN); fn(arg, r) runs on the engine's thread once r->res is
+ * set, before the next request.  r stays the caller's. */
+typedef void (*cvb_mq_done_fn)(void *arg, struct cvb_req *r);
+int cvb_mq_submit(struct cvb_mq *q, struct cvb_req *r, cvb_mq_done_fn fn,
+		  void *arg);
 
 /* ---- per-inode state and the data path (bio.c) ------------------------ */
 
@@ -199,6 +209,11 @@ struct cvb_vol {
 	bool lockd_owned;
 	uint64_t pr_key;  /* immutable after claim: 0 without PR */
 	atomic_bool lost; /* the LUN refused us: told once */
+	bool client;		     /* immutable after claim: another node
+				      * coordinates, calls go to it (net.c) */
+	struct cvb_net *net;	     /* the channel; see net.c */
+	uint8_t uuid[16];	     /* the volume's, once read or made */
+	bool have_uuid;
 };
 
 /* The bounce buffer: CVB_BOUNCE bytes plus one alignment unit. */
@@ -209,5 +224,26 @@ char *cvb_bounce(struct cvb_vol *b);
 /* File id of "coordinator of this volume" in the lock manager: ext4
  * inode 1 (the bad-blocks inode) is never a file a user can open. */
 #define CVB_COORD_FILEID 1
+/* File id of "node id's mount of this volume" (a client keeps it while
+ * mounted): above every ext4 inode number (32 bits). */
+#define CVB_NODE_FILEID(id) ((1ull << 32) | (uint64_t)(id))
+
+/* ---- the coordinator channel (net.c) ----------------------------------- */
+
+/* Run r on the engine: here (mq.c) on the coordinator, through the
+ * channel on a client.  Returns r->res. */
+int64_t cvb_call(struct cvb_vol *b, struct cvb_req *r);
+/* The engine's recall hook on the coordinator: this node's map, then
+ * every node that fetched one (arg: the volume). */
+int cvb_net_recall(void *arg, uint64_t ino);
+/* Claim as a client of holder, the coordinator lockd names. */
+int cvb_net_claim_client(struct cvb_vol *b, const struct be_cluster *cl,
+			 const char *holder, char *why, size_t cap);
+/* After the fork: the server (coordinator with lockd) or the client. */
+int cvb_net_start(struct cvb_vol *b, const char *node);
+/* Close the channel (the coordinator: after the engine's thread). */
+void cvb_net_stop(struct cvb_vol *b);
+/* The channel's id of a node name. */
+uint32_t cvb_node_id(const char *name);
 
 #endif /* CSVFS_BLOCK_I_H */

@@ -147,6 +147,9 @@ int cvb_meta_open(const char *path, const struct cvb_meta_opts *opts,
 int cvb_meta_close(struct cvb_meta *m);
 /* Make every change since the last commit durable (no-op when none). */
 int cvb_meta_commit(struct cvb_meta *m);
+/* Commit, then write every logged block home: a reader of the LUN
+ * that does not replay the journal sees the file system as it is. */
+int cvb_meta_checkpoint(struct cvb_meta *m);
 
 void cvb_meta_get_stats(const struct cvb_meta *m, struct cvb_meta_stats *st);
 

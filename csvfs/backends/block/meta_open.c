@@ -359,6 +359,13 @@ int cvb_meta_close(struct cvb_meta *m)
 	return rc;
 }
 
+int cvb_meta_checkpoint(struct cvb_meta *m)
+{
+	int rc = cvb_meta_commit(m);
+
+	return rc ? rc : cvj_checkpoint(m->j);
+}
+
 /* ---- opens held by nodes ----------------------------------------- */
 
 int cvb_meta_open_ref(struct cvb_meta *m, uint64_t ino)

@@ -6,8 +6,10 @@
  *
  * A request (struct cvb_req, block_i.h) is plain data: the arguments of
  * one meta.h call and room for its answer.  The waiting caller wraps it
- * in a struct cvb_call (its completion) on its own stack.  The same
- * requests are what a coordinator channel from other nodes will feed.
+ * in a struct cvb_call (its completion) on its own stack.  Requests of
+ * other nodes, from the coordinator channel (net.c), are submitted
+ * without waiting: their completion function runs on this thread right
+ * after the call, before the next request (it answers the node).
  *
  * Commits: a mutating request leaves its changes in the engine's open
  * transaction; the thread commits when its queue runs empty, so a burst
@@ -20,6 +22,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "block_i.h"
@@ -32,6 +35,8 @@ struct cvb_call {
 	struct cvb_call *next; /* q->lock */
 	bool done;	       /* q->lock */
 	pthread_cond_t cond;   /* done became true */
+	cvb_mq_done_fn fn;     /* submitted: called instead, then freed */
+	void *arg;
 };
 
 /* Fill the request's dirent array from the engine's callback. */
@@ -43,11 +48,11 @@ static int rd_fill_fn(void *arg, const char *name, ino_t ino, unsigned dtype,
 		      off_t next)
 {
 	struct cvb_req *r = ((struct rd_fill *)arg)->r;
-	struct cvb_dirent *d;
+	struct cvb_dent *d;
 
 	if (r->n >= r->bufsize)
 		return 1;
-	d = (struct cvb_dirent *)r->buf + r->n;
+	d = (struct cvb_dent *)r->buf + r->n;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->ino = ino;
 	d->type = dtype;
@@ -68,6 +73,7 @@ static bool mutates(enum cvb_op op)
 	case CVB_OP_LISTXATTR:
 	case CVB_OP_MAP:
 	case CVB_OP_COMMIT:
+	case CVB_OP_CHECKPOINT:
 		return false;
 	default:
 		return true;
@@ -147,6 +153,8 @@ static int64_t exec_other(struct cvb_meta *m, struct cvb_req *r)
 		return cvb_meta_set_written(m, r->ino, r->size, &r->mtime);
 	case CVB_OP_COMMIT:
 		return cvb_meta_commit(m);
+	case CVB_OP_CHECKPOINT:
+		return cvb_meta_checkpoint(m);
 	default:
 		return exec_names(m, r);
 	}
@@ -192,21 +200,28 @@ static void log_lun_error(const struct cvb_req *r)
 static void run_one(struct cvb_mq *q, struct cvb_call *c)
 {
 	struct cvb_req *r = c->req;
-	bool dirty;
+	cvb_mq_done_fn fn = c->fn;
+	bool dirty, commit = r->op == CVB_OP_COMMIT;
 
 	pthread_mutex_unlock(&q->lock);
 	r->res = exec(q, r);
 	if (r->res == -EIO)
 		log_lun_error(r);
 	dirty = r->res >= 0 && mutates(r->op);
+	if (fn) { /* on this thread, before the next request; r may go */
+		fn(c->arg, r);
+		free(c);
+	}
 	pthread_mutex_lock(&q->lock);
 	q->calls++;
 	if (dirty)
 		q->dirty = true;
-	if (r->op == CVB_OP_COMMIT)
+	if (commit)
 		q->dirty = false;
-	c->done = true;
-	pthread_cond_signal(&c->cond);
+	if (!fn) {
+		c->done = true;
+		pthread_cond_signal(&c->cond);
+	}
 }
 
 static void *mq_thread(void *arg)
@@ -278,6 +293,32 @@ void cvb_mq_stop(struct cvb_mq *q)
 	pthread_mutex_lock(&q->lock);
 	q->running = false;
 	pthread_mutex_unlock(&q->lock);
+}
+
+int cvb_mq_submit(struct cvb_mq *q, struct cvb_req *r, cvb_mq_done_fn fn,
+		  void *arg)
+{
+	struct cvb_call *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->req = r;
+	c->fn = fn;
+	c->arg = arg;
+	pthread_mutex_lock(&q->lock);
+	if (!q->running || q->stop) {
+		pthread_mutex_unlock(&q->lock);
+		free(c);
+		return -ESHUTDOWN;
+	}
+	if (q->tail)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
 }
 
 int64_t cvb_mq_call(struct cvb_mq *q, struct cvb_req *r)

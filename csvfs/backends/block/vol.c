@@ -181,7 +181,7 @@ static int claim_pr(struct cvb_vol *b, const struct be_cluster *cl, char *err,
 static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
 {
 	struct cvb_lun_opts lo = { .pr_key = b->pr_key };
-	struct cvb_meta_opts o = { .recall = cvb_io_recall,
+	struct cvb_meta_opts o = { .recall = cvb_net_recall,
 				   .recall_arg = b,
 				   .lun = &lo };
 	struct cvb_meta *m;
@@ -200,24 +200,16 @@ static int open_engine(struct cvb_vol *b, char *err, size_t errlen)
 	return 0;
 }
 
-/* Refused by lockd: say who has it. */
+/* Taken by another node: -EAGAIN, its name in holder. */
 static int claim_lockd(struct cvb_vol *b, const struct be_cluster *cl,
-		       char *err, size_t errlen)
+		       char *holder, size_t cap, char *err, size_t errlen)
 {
-	char holder[256];
 	int rc;
 
 	rc = cl->try_own(cl->arg, CVB_COORD_FILEID, &b->claim_epoch, holder,
-			 sizeof(holder));
-	if (rc == -EAGAIN) {
-		snprintf(err, errlen,
-			 "block volume %s is already served by "
-			 "its coordinator, node %s; this csvfs mounts a block "
-			 "volume on its coordinator only (unmount it on %s "
-			 "first)",
-			 b->path, holder, holder);
-		return -EBUSY;
-	}
+			 cap);
+	if (rc == -EAGAIN)
+		return rc;
 	if (rc) {
 		snprintf(err, errlen,
 			 "cannot become the coordinator of %s "
@@ -228,6 +220,26 @@ static int claim_lockd(struct cvb_vol *b, const struct be_cluster *cl,
 	b->cl = *cl;
 	b->lockd_owned = true;
 	return 0;
+}
+
+/* Another node coordinates: mount as its client when the cluster can
+ * say who is alive (cl->owner), else refuse naming it. */
+static int claim_client(struct cvb_vol *b, const struct be_cluster *cl,
+			const char *holder, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!cl->owner) {
+		snprintf(err, errlen,
+			 "block volume %s is already served by its "
+			 "coordinator, node %s",
+			 b->path, holder);
+		return -EBUSY;
+	}
+	rc = cvb_net_claim_client(b, cl, holder, err, errlen);
+	if (!rc)
+		b->claimed = true;
+	return rc;
 }
 
 static void unclaim_lockd(struct cvb_vol *b)
@@ -241,12 +253,15 @@ int cvb_vol_claim(struct backend *be, const struct be_cluster *cl, char *err,
 		  size_t errlen)
 {
 	struct cvb_vol *b = vol(be);
+	char holder[256] = "";
 	int rc;
 
 	if (b->claimed)
 		return 0;
 	if (cl && cl->try_own) {
-		rc = claim_lockd(b, cl, err, errlen);
+		rc = claim_lockd(b, cl, holder, sizeof(holder), err, errlen);
+		if (rc == -EAGAIN)
+			return claim_client(b, cl, holder, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -292,11 +307,19 @@ static int claim_here(struct backend *be)
 
 int cvb_vol_start(struct backend *be)
 {
-	return cvb_mq_start(&vol(be)->q);
+	struct cvb_vol *b = vol(be);
+	int rc = 0;
+
+	if (!b->client)
+		rc = cvb_mq_start(&b->q);
+	if (!rc && b->claimed)
+		rc = cvb_net_start(b, b->cl.node ? b->cl.node : b->coordinator);
+	return rc;
 }
 
 /* Every file is closed: commit, check-point, close the engine, and only
- * then let the coordinator role go. */
+ * then let the coordinator role go.  A client closes its channel and
+ * its mount's liveness file id. */
 void cvb_vol_stop(struct backend *be)
 {
 	struct cvb_vol *b = vol(be);
@@ -304,7 +327,13 @@ void cvb_vol_stop(struct backend *be)
 
 	if (!b || !b->claimed)
 		return;
-	cvb_mq_stop(&b->q);
+	if (b->client) {
+		cvb_net_stop(b);
+		b->claimed = false;
+		return;
+	}
+	cvb_mq_stop(&b->q); /* nodes' requests queued: answered */
+	cvb_net_stop(b);
 	pthread_mutex_lock(&b->q.lock);
 	rc = cvb_meta_close(b->q.m);
 	b->q.m = NULL;
@@ -346,9 +375,11 @@ ssize_t cvb_vol_coordinator(struct cvb_vol *b, void *buf, size_t size)
 
 /* ---- the volume record ------------------------------------------------ */
 
-/* Read-only, without the engine: libext2fs's own reader. */
-static int peek_record(const char *path, char *buf, size_t cap)
+/* Read-only, without the engine: libext2fs's own reader, O_DIRECT so
+ * that no page cache of this host hides what another wrote. */
+int cvb_vol_peek(const char *path, const char *name, char *buf, size_t cap)
 {
+	char where[64];
 	ext2_filsys fs;
 	ext2_ino_t ino;
 	ext2_file_t f;
@@ -356,18 +387,28 @@ static int peek_record(const char *path, char *buf, size_t cap)
 	errcode_t e;
 	int rc = 0;
 
-	struct iotxn *t;
+	struct iotxn *t = NULL;
 
-	if (iotxn_open(path, &t))
-		return -EIO;
-	e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS, 0, 0, iotxn_io_manager,
-			 &fs);
+	snprintf(where, sizeof(where), "%s/%s", CV_META_DIR, name);
+	if (cvb_lun_is_iscsi(path)) { /* no page cache on that path */
+		if (iotxn_open(path, &t))
+			return -EIO;
+		e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS, 0, 0,
+				 iotxn_io_manager, &fs);
+	} else {
+		e = ext2fs_open2(path, NULL,
+				 EXT2_FLAG_64BITS | EXT2_FLAG_DIRECT_IO, 0, 0,
+				 unix_io_manager, &fs);
+		if (e) /* a file system without O_DIRECT: one host anyway */
+			e = ext2fs_open2(path, NULL, EXT2_FLAG_64BITS, 0, 0,
+					 unix_io_manager, &fs);
+	}
 	if (e) {
-		iotxn_close(t);
+		if (t)
+			iotxn_close(t);
 		return -EIO;
 	}
-	e = ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO,
-			 CV_META_DIR "/" CV_VOLREC_NAME, &ino);
+	e = ext2fs_namei(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, where, &ino);
 	if (e == EXT2_ET_FILE_NOT_FOUND)
 		rc = -ENOENT;
 	else if (e)
@@ -380,7 +421,8 @@ static int peek_record(const char *path, char *buf, size_t cap)
 		ext2fs_file_close(f);
 	}
 	ext2fs_close_free(&fs);
-	iotxn_close(t);
+	if (t)
+		iotxn_close(t);
 	if (!rc)
 		buf[got] = '\0';
 	return rc;
@@ -421,14 +463,21 @@ static int read_record(struct backend *be, char *buf, size_t cap)
 
 int cvb_vol_read(struct backend *be, struct cv_volrec *rec)
 {
+	struct cvb_vol *b = vol(be);
 	char buf[512];
 	int rc;
 
-	if (vol(be)->claimed)
+	if (b->claimed && !b->client)
 		rc = read_record(be, buf, sizeof(buf));
 	else
-		rc = peek_record(vol(be)->path, buf, sizeof(buf));
-	return rc ? rc : cv_volrec_parse(buf, rec);
+		rc = cvb_vol_peek(b->path, CV_VOLREC_NAME, buf, sizeof(buf));
+	if (!rc)
+		rc = cv_volrec_parse(buf, rec);
+	if (!rc) {
+		memcpy(b->uuid, rec->uuid, sizeof(b->uuid));
+		b->have_uuid = true;
+	}
+	return rc;
 }
 
 /* .csvfs in the root, made if missing (root's, 0755). */
@@ -495,6 +544,8 @@ int cvb_vol_create(struct backend *be, const struct cv_volrec *rec)
 
 	if (!b->claimed)
 		rc = claim_here(be);
+	if (!rc && b->client)
+		rc = -EROFS; /* made by the coordinator only */
 	len = cv_volrec_format(rec, buf, sizeof(buf));
 	if (!rc && len < 0)
 		rc = len;
@@ -514,6 +565,58 @@ int cvb_vol_create(struct backend *be, const struct cv_volrec *rec)
 	r = (struct cvb_req){ .op = CVB_OP_UNLINK, .ino = dir, .name = tmp };
 	cvb_mq_call(&b->q, &r);
 	r = (struct cvb_req){ .op = CVB_OP_COMMIT };
+	if (!rc)
+		rc = (int)cvb_mq_call(&b->q, &r);
+	if (!rc) {
+		memcpy(b->uuid, rec->uuid, sizeof(b->uuid));
+		b->have_uuid = true;
+	}
+	return rc;
+}
+
+/* Rewrite an existing file's first len bytes in place (its size kept),
+ * straight to the LUN. */
+static int rewrite(struct cvb_vol *b, uint64_t ino, const char *buf, size_t len)
+{
+	struct cvb_inode *ci = cvb_inode_get(b, ino);
+	struct cvb_req r = { .op = CVB_OP_GETATTR, .ino = ino };
+	ssize_t n;
+	int rc;
+
+	if (!ci)
+		return -ENOMEM;
+	rc = (int)cvb_mq_call(&b->q, &r);
+	if (!rc && (uint64_t)r.st.st_size != len)
+		rc = -EUCLEAN;
+	if (!rc) {
+		cvb_io_overlay(ci, &r.st);
+		n = cvb_io_write(b, ci, buf, len, 0);
+		rc = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
+	}
+	if (!rc && fdatasync(b->fd))
+		rc = -errno;
+	if (!rc)
+		rc = cvb_io_push(b, ci);
+	cvb_inode_put(b, ci);
+	return rc;
+}
+
+int cvb_vol_publish(struct cvb_vol *b, const char *name, const char *buf,
+		    size_t len)
+{
+	struct cvb_req r = { .op = CVB_OP_LOOKUP, .name = name };
+	uint64_t dir, ino;
+	int rc = meta_dir(b, &dir);
+
+	r.ino = dir;
+	if (!rc)
+		rc = (int)cvb_mq_call(&b->q, &r);
+	if (!rc)
+		return rewrite(b, (uint64_t)r.st.st_ino, buf, len);
+	if (rc != -ENOENT)
+		return rc;
+	rc = write_file(b, dir, name, buf, len, &ino);
+	r = (struct cvb_req){ .op = CVB_OP_CHECKPOINT };
 	if (!rc)
 		rc = (int)cvb_mq_call(&b->q, &r);
 	return rc;

@@ -21,6 +21,14 @@ int cvb_vol_claim(struct backend *be, const struct be_cluster *cl, char *err,
 		  size_t errlen);
 int cvb_vol_start(struct backend *be);
 void cvb_vol_stop(struct backend *be);
+/* Read .csvfs/NAME of the LUN at path without the engine (read-only,
+ * O_DIRECT libext2fs open): NUL-terminated in buf. */
+int cvb_vol_peek(const char *path, const char *name, char *buf, size_t cap);
+/* Write .csvfs/NAME (len bytes) on the coordinator: made once (then
+ * committed and checkpointed home, for cvb_vol_peek), afterwards
+ * rewritten in place. */
+int cvb_vol_publish(struct cvb_vol *b, const char *name, const char *buf,
+		    size_t len);
 /* The coordinator's node name as an xattr value (size 0: its length). */
 ssize_t cvb_vol_coordinator(struct cvb_vol *b, void *buf, size_t size);
 
