@@ -1425,7 +1425,10 @@ static void block_state_of(struct admin *a, const struct volume_row *r,
 	struct cvb_lun_info li;
 	const char *path = r->mounts[0]->m.source + 6;
 
-	if (access(path, R_OK)) {
+	if (strncmp(r->mounts[0]->m.source, "block:", 6)) {
+		snprintf(s->err, sizeof(s->err),
+			 "the journal of an iSCSI LUN is not read here");
+	} else if (access(path, R_OK)) {
 		snprintf(s->err, sizeof(s->err), "%s: %s", path,
 			 strerror(errno));
 	} else if (!cvb_lun_info(path, &li, s->err, sizeof(s->err))) {
@@ -1554,7 +1557,7 @@ static void volumes_json(struct admin *a, const struct volume_row *rows,
 		if (is_block(first->m.source))
 			json_kstr(j, "coordinator",
 				  coordinator_of(a, &rows[i], b, sizeof(b)));
-		if (!strncmp(first->m.source, "block:", 6))
+		if (is_block(first->m.source))
 			block_json(a, &rows[i], b);
 		reservation_json(j, first->m.source);
 		json_key(j, "nodes");
@@ -1625,7 +1628,7 @@ static int volumes_human(struct admin *a, const struct volume_row *rows,
 			snprintf(nodes + l, sizeof(nodes) - l,
 				 " (coordinator %s)", coord);
 		}
-		if (!strncmp(first->m.source, "block:", 6))
+		if (is_block(first->m.source))
 			block_cells(a, &rows[i], coord, fr, sizeof(fr), jn,
 				    sizeof(jn));
 		if (cv_table_row(&t, row) < 0) {
