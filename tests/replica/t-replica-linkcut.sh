@@ -135,6 +135,16 @@ caught_up() {
 	return 1
 }
 t "a point after the writer stopped, nothing left to ship" caught_up
+# the barrier: every point frozen (shipped or not) counted its hold
+t "a barrier hold counted per freeze ($(field holds) holds, $(field points) points, $(field failures) failures)" \
+	[ "$(field holds)" -ge $(($(field points) + $(field failures))) ]
+t "the longest hold is under a second ($(field hold_us_max) us)" \
+	[ "$(field hold_us_max)" -lt 1000000 ]
+"$ADMIN" replica metrics "$MNT" >"$WORK/metrics"
+t "replica metrics: the barrier's holds" \
+	grep -q '^csvfs_replica_barrier_holds_total{path=".*disk0",group="vm1"} [1-9]' "$WORK/metrics"
+"$ADMIN" --json replica status "$MNT" >"$WORK/st.json"
+t "replica status --json: hold_us_max" grep -q '"hold_us_max": [0-9]' "$WORK/st.json"
 P=$(field last_point)
 rm -rf "$WORK/final"
 t "last point materialised" rd_cmd materialise "$GID" "$P" "$WORK/final"
