@@ -1686,7 +1686,7 @@ static void cv_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (!strcmp(name, CV_XATTR_REPLICA)) {
-		char rv[1024];
+		char rv[2048];
 
 		rc = cv_rep_xattr_get(fs->rep, i, rv, sizeof(rv));
 		if (rc < 0)

@@ -1154,7 +1154,8 @@ int cv_rep_xattr_get(struct cv_rep *r, struct cv_inode *ino, char *buf,
 	struct cv_rep_file *f;
 	struct rep_group *g;
 	struct rt_stats st;
-	uint64_t point, points, failures, bytes;
+	uint64_t point, points, failures, bytes, hold, hold_max, hold_sum;
+	uint64_t holds;
 	int64_t t_ns, age, lag;
 	bool pending;
 	unsigned interval, rpo;
@@ -1179,6 +1180,10 @@ int cv_rep_xattr_get(struct cv_rep *r, struct cv_inode *ino, char *buf,
 	points = g->points;
 	failures = g->failures;
 	bytes = g->bytes;
+	hold = g->hold_us;
+	hold_max = g->hold_us_max;
+	hold_sum = g->hold_us_sum;
+	holds = g->holds;
 	copy_val(err, sizeof(err), g->last_err);
 	pthread_mutex_unlock(&g->mu);
 	read_status(r, g, &point, &t_ns);
@@ -1196,14 +1201,17 @@ int cv_rep_xattr_get(struct cv_rep *r, struct cv_inode *ino, char *buf,
 		"last_point=%llu "
 		"age=%lld lag=%lld alarm=%d dirty=%llu frozen=%llu hot=%llu "
 		"al_writes=%llu cbw=%llu points=%llu failures=%llu "
-		"bytes=%llu tracking=%d last_error=%s",
+		"bytes=%llu hold_us=%llu hold_us_max=%llu hold_us_sum=%llu "
+		"holds=%llu tracking=%d last_error=%s",
 		g->name, (unsigned long long)g->id, name, interval, rpo,
 		(unsigned long long)point, (long long)age, (long long)lag,
 		lag < 0 || lag > (int64_t)rpo, (unsigned long long)st.dirty,
 		(unsigned long long)st.frozen, (unsigned long long)st.hot,
 		(unsigned long long)st.al_writes, (unsigned long long)st.cbw,
 		(unsigned long long)points, (unsigned long long)failures,
-		(unsigned long long)bytes, st.epoch != RT_EPOCH_NONE,
+		(unsigned long long)bytes, (unsigned long long)hold,
+		(unsigned long long)hold_max, (unsigned long long)hold_sum,
+		(unsigned long long)holds, st.epoch != RT_EPOCH_NONE,
 		err[0] ? err : "-");
 	return n < 0 || (size_t)n >= cap ? -ERANGE : n;
 }

@@ -66,6 +66,9 @@ struct rep_group {
 	uint64_t last_point, generation;
 	int64_t last_time_ns; /* when the last point shipped was taken */
 	uint64_t points, failures, bytes;
+	/* the barrier: how long the last freeze held the group's writes,
+	 * the longest such hold, and their sum over all freezes (us) */
+	uint64_t hold_us, hold_us_max, hold_us_sum, holds;
 	char last_err[256];
 	bool failing; /* the replication thread only: last point failed */
 };

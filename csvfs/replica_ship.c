@@ -226,11 +226,13 @@ static int freeze(struct cv_rep *r, struct point *p)
 {
 	struct rep_group *g = p->g;
 	struct timespec dl;
+	uint64_t t0, us;
 	int rc = 0;
 
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += REP_DRAIN_MS / 1000;
 	pthread_mutex_lock(&g->mu);
+	t0 = mono_ns();
 	g->hold = true;
 	while (g->inflight && !rc)
 		rc = pthread_cond_timedwait(&g->cond, &g->mu, &dl);
@@ -258,6 +260,12 @@ static int freeze(struct cv_rep *r, struct point *p)
 	g->shipping = !rc;
 	g->aborted = false;
 	g->hold = false;
+	us = (mono_ns() - t0) / 1000;
+	g->hold_us = us;
+	g->hold_us_sum += us;
+	g->holds++;
+	if (us > g->hold_us_max)
+		g->hold_us_max = us;
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->mu);
 	return rc;

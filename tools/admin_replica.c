@@ -224,9 +224,10 @@ static const char *get(const char *state, const char *key, char *out,
 }
 
 static const char *const num_keys[] = {
-	"group_id", "interval", "rpo",	    "last_point", "age",
-	"lag",	    "dirty",	"frozen",   "hot",	  "al_writes",
-	"cbw",	    "points",	"failures", "bytes",
+	"group_id",    "interval",    "rpo",	  "last_point", "age",
+	"lag",	       "dirty",	      "frozen",	  "hot",	"al_writes",
+	"cbw",	       "points",      "failures", "bytes",	"hold_us",
+	"hold_us_max", "hold_us_sum", "holds",
 };
 
 static void status_json(struct json *j, const char *path, const char *st)
@@ -298,6 +299,12 @@ static void metrics_of(const char *path, const char *st)
 		{ "bytes", "csvfs_replica_bytes_total" },
 		{ "cbw", "csvfs_replica_copy_before_write_total" },
 		{ "al_writes", "csvfs_replica_activity_log_writes_total" },
+		{ "hold_us", "csvfs_replica_barrier_hold_last_microseconds" },
+		{ "hold_us_max",
+		  "csvfs_replica_barrier_hold_max_microseconds" },
+		{ "hold_us_sum",
+		  "csvfs_replica_barrier_hold_microseconds_sum" },
+		{ "holds", "csvfs_replica_barrier_holds_total" },
 	};
 	char g[256], v[64];
 
@@ -315,7 +322,7 @@ static int cmd_status(bool json, struct json *j, int argc, char **argv,
 		      bool metrics)
 {
 	struct flist l = { 0 };
-	char st[2048], al[8];
+	char st[4096], al[8];
 	int status = 0, rc = 0;
 
 	for (int i = 0; !rc && i < argc; i++)

@@ -88,18 +88,20 @@ static int do_write(char **av)
 	uint64_t s = strtoull(av[3], NULL, 10);
 	time_t end = time(NULL) + atoi(av[4]);
 	int fds[16];
-	uint8_t *buf;
+	uint8_t *buf = NULL;
 	char path[4096];
+	unsigned opened = 0;
+	int rc = 2;
 
 	if (!nfiles || nfiles > 16 || !blocks ||
 	    posix_memalign((void **)&buf, BLK, BLK))
 		return 2;
-	for (unsigned i = 0; i < nfiles; i++) {
-		snprintf(path, sizeof(path), "%s/disk%u", av[0], i);
-		fds[i] = open(path, O_RDWR | O_DIRECT);
-		if (fds[i] < 0) {
+	for (; opened < nfiles; opened++) {
+		snprintf(path, sizeof(path), "%s/disk%u", av[0], opened);
+		fds[opened] = open(path, O_RDWR | O_DIRECT);
+		if (fds[opened] < 0) {
 			perror(path);
-			return 2;
+			goto out;
 		}
 	}
 	for (; time(NULL) < end; s++) {
@@ -112,16 +114,22 @@ static int do_write(char **av)
 		if (pwrite(fds[f], buf, BLK, (off_t)(b * BLK)) != BLK) {
 			fprintf(stderr, "repw: write %" PRIu64 ": %s\n", s,
 				strerror(errno));
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		st = fopen(av[5], "w");
 		if (!st)
-			return 2;
+			goto out;
 		fprintf(st, "%" PRIu64 "\n", s);
 		fclose(st);
 	}
 	printf("repw: last write %" PRIu64 "\n", s - 1);
-	return 0;
+	rc = 0;
+out:
+	while (opened--)
+		close(fds[opened]);
+	free(buf);
+	return rc;
 }
 
 /* The stamp of block b of f (seq 0 for zeros), or -1 if torn. */
