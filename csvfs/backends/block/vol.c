@@ -593,8 +593,8 @@ static int rewrite(struct cvb_vol *b, uint64_t ino, const char *buf, size_t len)
 		n = cvb_io_write(b, ci, buf, len, 0);
 		rc = n < 0 ? (int)n : (size_t)n < len ? -EIO : 0;
 	}
-	if (!rc && fdatasync(b->fd))
-		rc = -errno;
+	if (!rc)
+		rc = cvb_lun_flush(b->lun);
 	if (!rc)
 		rc = cvb_io_push(b, ci);
 	cvb_inode_put(b, ci);
