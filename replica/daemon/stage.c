@@ -287,6 +287,26 @@ static int check_begin(struct rs_group *g, const struct cvr_q_point_begin *b,
 	return 0;
 }
 
+/*
+ * Whether the open stage is the point b begins again (the same instant:
+ * time, base and files), so that its staged operations are b's.  A
+ * primary that lost its pending point (its node crashed mid-transfer)
+ * begins a point of the same number at another instant, with other
+ * data: resuming that would mix the two.
+ */
+static bool same_begin(const struct rs_group *g,
+		       const struct cvr_q_point_begin *b, int64_t time_ns)
+{
+	if (g->time_ns != time_ns || g->base_point != b->base_point ||
+	    g->nfiles != b->nfiles)
+		return false;
+	for (uint32_t i = 0; i < b->nfiles; i++)
+		if (g->files[i].file_id != b->files[i].file_id ||
+		    g->files[i].size != b->files[i].size)
+			return false;
+	return true;
+}
+
 int rs_begin(struct rs_group *g, const struct cvr_q_point_begin *b,
 	     uint64_t *next_op, char *err, size_t errlen)
 {
@@ -296,10 +316,18 @@ int rs_begin(struct rs_group *g, const struct cvr_q_point_begin *b,
 
 	if (rc)
 		return rc;
+	if (g->npoints && t < g->points[g->npoints - 1].time_ns)
+		t = g->points[g->npoints - 1].time_ns; /* times ascend */
 	rc = rs_stage_find(g, &old);
 	if (!rc && old == b->point && !rs_stage_open(g, old)) {
-		*next_op = g->next_op;
-		return 0;
+		if (same_begin(g, b, t)) {
+			*next_op = g->next_op;
+			return 0;
+		}
+		log_info("group %016" PRIx64 ": point %" PRIu64
+			 " begun again at another instant: its staged "
+			 "operations are dropped",
+			 g->id, old);
 	}
 	if (old) {
 		rs_stage_close(g);
@@ -308,8 +336,6 @@ int rs_begin(struct rs_group *g, const struct cvr_q_point_begin *b,
 			 " abandoned by the primary",
 			 g->id, old);
 	}
-	if (g->npoints && t < g->points[g->npoints - 1].time_ns)
-		t = g->points[g->npoints - 1].time_ns; /* times ascend */
 	rc = begin_write(g, b, t);
 	if (!rc)
 		rc = rs_stage_open(g, b->point);
