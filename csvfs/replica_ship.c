@@ -326,8 +326,13 @@ static int ship_file(struct cv_rep *r, struct point *p, struct pfile *pf,
 	size_t used = 0;
 	int rc;
 
+	/* O_DIRECT: a buffered read here could be served from host pages
+	 * that a read of an earlier point put in the page cache while a
+	 * direct write was changing the same blocks (a buffered read racing
+	 * a direct write can leave the old data cached), and ship a stale
+	 * granule into a point that then is not one instant. */
 	rc = r->fs->be.ops->open(&r->fs->be, atomic_load(&pf->f->ino)->node,
-				 O_RDONLY, &pf->file);
+				 O_RDONLY | O_DIRECT, &pf->file);
 	for (gi = rt_bits_next(&pf->frozen, 0); !rc && gi != UINT64_MAX;
 	     gi = rt_bits_next(&pf->frozen, gi + 1)) {
 		ssize_t n;
