@@ -28,7 +28,9 @@ tgt_start() { # DIR
 		_notrun "tgtd missing (Debian package tgt)"
 	for i in $(seq 20); do
 		TGT_CP=$((20000 + RANDOM % 10000))
-		TGT_PORT=$((30000 + RANDOM % 10000))
+		# below the ephemeral range (32768-), where a client socket could
+		# hold the port
+		TGT_PORT=$((21000 + RANDOM % 10000))
 		[ -e "/var/run/tgtd/socket.$TGT_CP" ] && continue
 		ss -Hltn "sport = :$TGT_PORT" 2>/dev/null | grep -q . && continue
 		break
@@ -36,8 +38,12 @@ tgt_start() { # DIR
 	tgtd -f -C "$TGT_CP" --iscsi "portal=127.0.0.1:$TGT_PORT" \
 		>"$d/tgtd.log" 2>&1 &
 	TGT_PID=$!
-	for i in $(seq 100); do
-		tgtadm_ --mode target --op show >/dev/null 2>&1 && return 0
+	# up when it answers on its management socket and listens on its
+	# iSCSI port (the two are not set up at the same moment)
+	for i in $(seq 200); do
+		tgtadm_ --mode target --op show >/dev/null 2>&1 &&
+			ss -Hltn "sport = :$TGT_PORT" 2>/dev/null | grep -q . &&
+			return 0
 		kill -0 "$TGT_PID" 2>/dev/null || break
 		sleep 0.05
 	done
