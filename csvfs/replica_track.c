@@ -648,8 +648,13 @@ int rt_al_parse(const uint8_t *buf, size_t len, uint64_t *epoch,
 int rt_bm_encode(const struct rt_bits *b, uint64_t epoch, uint8_t **out,
 		 size_t *len)
 {
-	size_t n = b->nwords, sz = RT_BM_HDR + n * 8;
-	uint8_t *p = malloc(sz);
+	size_t n = b->nwords, sz;
+	uint8_t *p;
+
+	while (n && !b->w[n - 1]) /* canonical: no zero words at the end */
+		n--;
+	sz = RT_BM_HDR + n * 8;
+	p = malloc(sz);
 
 	if (!p)
 		return -ENOMEM;
@@ -673,11 +678,13 @@ int rt_bm_decode(const uint8_t *in, size_t len, uint64_t *epoch,
 	uint8_t *tmp;
 	int rc;
 
-	if (len < RT_BM_HDR || get32(in) != RT_BM_MAGIC)
+	if (len < RT_BM_HDR || get32(in) != RT_BM_MAGIC ||
+	    get32(in + 4) != 0) /* reserved: 0, so the format is canonical */
 		return -EINVAL;
 	n = get64(in + 16);
 	if (n > (RT_MAX_BYTES >> RT_GRANULE_SHIFT) / 64 ||
-	    len != RT_BM_HDR + n * 8)
+	    len != RT_BM_HDR + n * 8 ||
+	    (n && !get64(in + RT_BM_HDR + (n - 1) * 8)))
 		return -EINVAL;
 	want = get64(in + 24);
 	tmp = malloc(len);
