@@ -312,15 +312,17 @@ int cvr_tls_handshake(SSL *ssl, bool server, uint64_t deadline_ms, char *err,
 	return rc == -EPROTO ? -EKEYREJECTED : rc;
 }
 
-int cvr_tls_write_all(SSL *ssl, const uint8_t *p, size_t len,
-		      uint64_t deadline_ms)
+/* All len bytes through ssl, one way, by the deadline: 0 or -errno. */
+static int ssl_all(SSL *ssl, uint8_t *p, size_t len, bool out,
+		   uint64_t deadline_ms)
 {
 	size_t off = 0;
 	int n, rc;
 
 	while (off < len) {
 		errno = 0;
-		n = SSL_write(ssl, p + off, (int)(len - off));
+		n = out ? SSL_write(ssl, p + off, (int)(len - off))
+			: SSL_read(ssl, p + off, (int)(len - off));
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -332,23 +334,15 @@ int cvr_tls_write_all(SSL *ssl, const uint8_t *p, size_t len,
 	return 0;
 }
 
+int cvr_tls_write_all(SSL *ssl, const uint8_t *p, size_t len,
+		      uint64_t deadline_ms)
+{
+	return ssl_all(ssl, (uint8_t *)(uintptr_t)p, len, true, deadline_ms);
+}
+
 static int read_exact(SSL *ssl, uint8_t *p, size_t len, uint64_t deadline_ms)
 {
-	size_t off = 0;
-	int n, rc;
-
-	while (off < len) {
-		errno = 0;
-		n = SSL_read(ssl, p + off, (int)(len - off));
-		if (n > 0) {
-			off += (size_t)n;
-			continue;
-		}
-		rc = ssl_step(ssl, n, deadline_ms);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return ssl_all(ssl, p, len, false, deadline_ms);
 }
 
 int cvr_tls_read_msg(SSL *ssl, uint8_t **buf, size_t *len, uint64_t deadline_ms)
